@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Lint, then run the test suite (fast tests and the marked sampling runs that fit CI's budget).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export REGIMES_DATA_DIR="${REGIMES_DATA_DIR:-$(cd .. && pwd)/shared/data}"
+export REGIMES_CACHE_DIR="${REGIMES_CACHE_DIR:-$PWD/.cache}"
+export MPLBACKEND=Agg
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/python -m pytest "$@"

@@ -1,0 +1,176 @@
+"""One function per CLI verb, shared by the command line, tests and notebooks."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from regimes.config import Experiment, experiment_to_toml, load_experiment, quick_version
+from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
+
+PACKAGES = (
+    "regimes",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "pandas",
+    "xarray",
+    "h5netcdf",
+    "h5py",
+    "matplotlib",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on, for the manifest."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _log(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def run_experiment(
+    path: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    out: str | Path = "results",
+    seed: int | None = None,
+    quick: bool = False,
+    progress: bool = True,
+    figures: bool | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Validate a config, build the data, fit, and write one complete run directory; return its path."""
+    from regimes.cache import configure_compile_caches
+
+    configure_compile_caches()
+    from regimes.data import resolve_data_dir
+    from regimes.dataset import build_frame
+    from regimes.families import get_family
+
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    exp: Experiment = load_experiment(path)
+    if quick:
+        exp = quick_version(exp)
+    if seed is not None:
+        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    data_path = resolve_data_dir(data_dir)
+    _log(f"[regimes] {exp.name}: loading data from {data_path}", quiet)
+    frame = build_frame(
+        exp.data.target,
+        exp.data.factors,
+        exp.data.start_ts,
+        exp.data.end_ts,
+        data_path,
+        predict_end=exp.data.predict_end,
+        min_obs=exp.data.min_obs,
+    )
+    timing["data_s"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    model = family.build(exp.spec, frame)
+    _log(
+        f"[regimes] {exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
+        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})",
+        quiet,
+    )
+    from regimes.sampling import sample
+
+    tree = sample(model, exp.sampler, progress=progress and not quiet)
+    timing["sampling_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
+    from regimes.diagnostics import quick_verdict
+
+    verdict = quick_verdict(tree)
+    derived.attrs.update(
+        {
+            "experiment": exp.name,
+            "model": exp.spec.name,
+            "family": exp.spec.family,
+            "target": exp.data.target,
+            "factors": ",".join(exp.data.factors),
+            "sample_start": frame.attrs["fit_start"],
+            "sample_end": frame.attrs["fit_end"],
+            "converged": int(verdict["converged"]),
+            "max_rhat": verdict["max_rhat"],
+            "min_ess_bulk": verdict["min_ess_bulk"],
+            "divergences": verdict["divergences"],
+            "data_hash": frame.data_hash(),
+            "seed": exp.sampler.seed,
+        }
+    )
+    timing["derive_s"] = time.perf_counter() - t2
+    run_id = new_run_id(exp.sampler.seed)
+    want_figures = exp.outputs.figures if figures is None else figures
+
+    def writer(tmp: Path) -> dict[str, Any]:
+        write_netcdf(tree, tmp / POSTERIOR)
+        write_netcdf(derived, tmp / DERIVED)
+        (tmp / CONFIG).write_text(experiment_to_toml(exp), encoding="utf-8")
+        if want_figures:
+            from regimes.figures import save_figure
+            from regimes.figures.fair_value import plot_fair_value
+
+            fig = plot_fair_value(
+                derived, log_scale=exp.outputs.log_scale, source=_source_line(exp)
+            )
+            save_figure(fig, tmp / FIGURES, "fair_value")
+        timing["total_s"] = time.perf_counter() - t0
+        return {
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config_path": str(Path(path)),
+            "quick": quick,
+            "seed": exp.sampler.seed,
+            "sampler": {
+                **exp.sampler.model_dump(exclude={"quick"}),
+                "backend_used": tree.attrs.get("sampling_backend"),
+            },
+            "data_dir": str(data_path),
+            "data_hash": frame.data_hash(),
+            "data_window": {
+                "fit_start": frame.attrs["fit_start"],
+                "fit_end": frame.attrs["fit_end"],
+                "last": f"{frame.time[-1]:%Y-%m}",
+            },
+            "verdict": verdict,
+            "packages": package_versions(),
+            "timing": timing,
+        }
+
+    run_dir = write_run(Path(out), exp.name, run_id, writer)
+    _log(
+        f"[regimes] {exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
+        quiet,
+    )
+    return run_dir
+
+
+def _source_line(exp: Experiment) -> str:
+    """The figure's source line: the config's note, else the catalog publishers of the data."""
+    if exp.outputs.source_note:
+        return exp.outputs.source_note
+    return (
+        "World Bank Pink Sheet; Federal Reserve H.15/H.10, BLS, BEA, US Treasury via FRED; "
+        f"regimes posterior ({exp.name})"
+    )

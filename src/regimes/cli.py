@@ -1,0 +1,110 @@
+"""The `regimes` command line: a thin shell over `regimes.api`; user errors become one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from regimes.errors import RegimesError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="regimes",
+        description="Bayesian regime-switching models of gold's pricing anchor.",
+    )
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = sub.add_parser("run", help="fit an experiment config and write a run directory")
+    run.add_argument("experiment", help="path to an experiments/*.toml file")
+    run.add_argument(
+        "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
+    )
+    run.add_argument("--out", default="results", help="results root (default: results)")
+    run.add_argument("--seed", type=int, help="override sampler.seed")
+    run.add_argument("--quick", action="store_true", help="short, small-draw run for smoke tests")
+    run.add_argument("--no-figures", action="store_true", help="skip figures")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    data = sub.add_parser("data", help="the data catalog and data directory")
+    dsub = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
+    dsub.add_parser("list", help="series the catalog knows and which are present")
+    check = dsub.add_parser("check", help="validate every series in the data directory")
+    fetch = dsub.add_parser("fetch", help="download series from their public sources")
+    fetch.add_argument("series", nargs="*", help="series ids (default: all downloadable)")
+    fetch.add_argument("--force", action="store_true", help="ignore the download cache")
+    for sp in (dsub.choices["list"], check, fetch):
+        sp.add_argument(
+            "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
+        )
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from regimes.api import run_experiment
+
+    path = run_experiment(
+        args.experiment,
+        data_dir=args.data_dir,
+        out=args.out,
+        seed=args.seed,
+        quick=args.quick,
+        progress=not args.no_progress,
+        figures=False if args.no_figures else None,
+    )
+    print(path)
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from regimes.data import CATALOG, check_data_dir, fetch_series, resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    if args.data_verb == "fetch":
+        ids = args.series or [s.id for s in CATALOG.values() if s.source is not None]
+        for prov in fetch_series(ids, data_dir, force=args.force):
+            print(
+                f"{prov.series_id:<20} {prov.rows:>6} rows  sha256 {prov.sha256[:12]}  {prov.url}"
+            )
+        return 0
+    results = check_data_dir(data_dir)
+    print(f"data directory: {data_dir}")
+    if args.data_verb == "list":
+        for res in results:
+            s = CATALOG[res.series_id]
+            where = f"{res.first}..{res.last}" if res.present else "missing"
+            print(f"{s.id:<20} {s.frequency:<2} {where:<22} {s.units:<28} {s.description}")
+        return 0
+    problems = [r for r in results if r.problem]
+    for res in results:
+        status = "ok" if not res.problem else "PROBLEM"
+        print(
+            f"{res.series_id:<20} {status:<8} {res.problem or f'{res.n_obs} obs {res.first}..{res.last}'}"
+        )
+    print(f"{len(results) - len(problems)} ok, {len(problems)} with problems")
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `regimes` command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "run":
+            return _cmd_run(args)
+        if args.verb == "data":
+            return _cmd_data(args)
+    except RegimesError as exc:
+        if args.debug:
+            raise
+        print(f"regimes: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("regimes: interrupted; no run directory was written", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Experiment configs and model specs: TOML files validated on load with errors that name the key.
+
+An experiment (`experiments/*.toml`) says what to fit: data window, target, factors, which model
+spec, prior and option overrides, sampler settings and outputs. A model spec (`models/*.toml`)
+says how: the model family, its options and its priors, declared as data so that a run can store
+the fully resolved spec next to its results.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from regimes.errors import ConfigError
+
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+PRIOR_DISTRIBUTIONS = (
+    "Normal",
+    "HalfNormal",
+    "StudentT",
+    "HalfStudentT",
+    "Uniform",
+    "Beta",
+    "Gamma",
+    "InverseGamma",
+    "Exponential",
+    "LogNormal",
+    "TruncatedNormal",
+    "Dirichlet",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriorSpec(_Strict):
+    """A prior declared as data: a PyMC distribution name and its numeric parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    dist: str
+
+    @field_validator("dist")
+    @classmethod
+    def _known_dist(cls, value: str) -> str:
+        if value not in PRIOR_DISTRIBUTIONS:
+            raise ValueError(
+                f"unknown distribution {value!r}; use one of {', '.join(PRIOR_DISTRIBUTIONS)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _numeric_params(self) -> PriorSpec:
+        for key, value in self.params.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
+                raise ValueError(
+                    f"parameter {key!r} must be a number or a list of numbers, found {value!r}"
+                )
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The distribution's keyword parameters (everything but `dist`)."""
+        return dict(self.model_extra or {})
+
+
+class ModelSpec(_Strict):
+    """A model specification: family, family-specific options and priors by parameter name."""
+
+    family: str
+    description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    priors: dict[str, PriorSpec] = Field(default_factory=dict)
+    name: str = ""
+    path: str = ""
+
+
+class DataSection(_Strict):
+    """Which series to model and over which window."""
+
+    target: str
+    factors: list[str] = Field(default_factory=list)
+    start: str = Field(description='first month "YYYY-MM", or "earliest" for the longest sample')
+    end: str
+    predict_end: str = "latest"
+    min_obs: int = Field(default=24, ge=3)
+
+    @field_validator("start")
+    @classmethod
+    def _start_month(cls, value: str) -> str:
+        return value if value == "earliest" else _parse_month(value).strftime("%Y-%m")
+
+    @field_validator("end")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        return _parse_month(value).strftime("%Y-%m")
+
+    @field_validator("predict_end")
+    @classmethod
+    def _month_or_latest(cls, value: str) -> str:
+        return value if value == "latest" else _parse_month(value).strftime("%Y-%m")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DataSection:
+        if self.start != "earliest" and _parse_month(self.start) >= _parse_month(self.end):
+            raise ValueError(f"window start {self.start} must be before end {self.end}")
+        if self.predict_end != "latest" and _parse_month(self.predict_end) < _parse_month(self.end):
+            raise ValueError(f"predict_end {self.predict_end} must not be before end {self.end}")
+        return self
+
+    @property
+    def start_ts(self) -> pd.Timestamp | None:
+        """First month of the fit window; None for "earliest" (first month with all variables)."""
+        return None if self.start == "earliest" else _parse_month(self.start)
+
+    @property
+    def end_ts(self) -> pd.Timestamp:
+        """Last month of the fit window."""
+        return _parse_month(self.end)
+
+
+class QuickSampler(_Strict):
+    """Sampler settings used with `--quick` (smoke tests)."""
+
+    draws: int = Field(default=150, ge=10)
+    tune: int = Field(default=150, ge=10)
+    chains: int = Field(default=2, ge=1)
+
+
+class SamplerSection(_Strict):
+    """NUTS settings; `backend = "auto"` picks the fastest installed sampler."""
+
+    backend: Literal["auto", "pymc", "numpyro", "nutpie"] = "auto"
+    draws: int = Field(default=1000, ge=10)
+    tune: int = Field(default=1000, ge=10)
+    chains: int = Field(default=4, ge=1)
+    cores: int | None = Field(default=None, ge=1)
+    target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
+    seed: int = Field(default=20261125, ge=0)
+    quick: QuickSampler = Field(default_factory=QuickSampler)
+
+
+class OutputsSection(_Strict):
+    """What a run writes besides the netCDF files."""
+
+    figures: bool = True
+    log_scale: bool = True
+    quantiles: list[float] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
+    source_note: str = ""
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < q < 1.0 for q in value):
+            raise ValueError("quantiles must lie strictly between 0 and 1")
+        missing = [q for q in DEFAULT_QUANTILES if q not in value]
+        if missing:
+            raise ValueError(
+                f"quantiles must include {list(DEFAULT_QUANTILES)} (missing {missing})"
+            )
+        return sorted(set(value))
+
+
+class Experiment(_Strict):
+    """A validated experiment config with its model spec resolved."""
+
+    name: str = ""
+    description: str = ""
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    priors: dict[str, PriorSpec] = Field(default_factory=dict)
+    data: DataSection
+    sampler: SamplerSection = Field(default_factory=SamplerSection)
+    outputs: OutputsSection = Field(default_factory=OutputsSection)
+    path: str = ""
+    spec: ModelSpec | None = None
+
+
+def _parse_month(value: str) -> pd.Timestamp:
+    """Parse 'YYYY-MM' or 'YYYY-MM-DD' to the first day of that month."""
+    try:
+        ts = pd.Timestamp(str(value))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"expected a month like '2003-01', found {value!r}") from exc
+    return pd.Timestamp(year=ts.year, month=ts.month, day=1)
+
+
+def _format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> str:
+    """Turn pydantic's errors into lines naming the file, the key, what was expected and found."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) if loc else "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(fields, loc[:-1])
+            hint = difflib.get_close_matches(loc[-1], known, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            lines.append(
+                f"{path}: unknown key '{key}'{suggestion}; allowed here: {', '.join(known)}"
+            )
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        found = f"; found {err['input']!r}" if err["type"] != "missing" else ""
+        lines.append(f"{path}: key '{key}': {msg}{found}")
+    return "\n".join(lines)
+
+
+def _known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
+    """The keys allowed at a nested location of the schema (for 'did you mean')."""
+    model: Any = fields.get("__model__")
+    for part in loc:
+        if model is None or not hasattr(model, "model_fields") or part not in model.model_fields:
+            return []
+        model = model.model_fields[part].annotation
+    if model is None or not hasattr(model, "model_fields"):
+        return []
+    return sorted(k for k in model.model_fields if k not in {"path", "spec"})
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def find_model_spec(name: str, experiment_path: Path) -> Path:
+    """Locate `models/<name>.toml` in the experiment's folder or any folder above it."""
+    candidate = Path(name)
+    if candidate.suffix == ".toml" or "/" in name:
+        path = candidate if candidate.is_absolute() else experiment_path.parent / candidate
+        if path.is_file():
+            return path.resolve()
+        raise ConfigError(f"{experiment_path}: key 'model': model spec file {path} does not exist")
+    searched = []
+    for folder in [experiment_path.parent.resolve(), *experiment_path.parent.resolve().parents]:
+        models = folder / "models"
+        path = models / f"{name}.toml"
+        if path.is_file():
+            return path
+        if models.is_dir():
+            searched.append(models)
+    known = sorted({p.stem for m in searched for p in m.glob("*.toml")})
+    where = ", ".join(str(s) for s in searched) or "no models/ folder above the experiment file"
+    hint = difflib.get_close_matches(name, known, n=1)
+    suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
+    raise ConfigError(
+        f"{experiment_path}: key 'model': model spec '{name}' not found (searched {where}; "
+        f"known specs: {', '.join(known) or 'none'}).{suggestion}"
+    )
+
+
+def load_model_spec(path: str | Path) -> ModelSpec:
+    """Load and validate one model spec file."""
+    path = Path(path)
+    raw = _read_toml(path, "model spec")
+    try:
+        spec = ModelSpec.model_validate(
+            {**raw, "name": raw.get("name", path.stem), "path": str(path)}
+        )
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc, {"__model__": ModelSpec})) from None
+    from regimes.families import get_family
+
+    get_family(spec.family, where=f"{path}: key 'family'")
+    return spec
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Load an experiment config, resolve its model spec and merge option and prior overrides."""
+    path = Path(path)
+    raw = _read_toml(path, "experiment config")
+    raw.setdefault("name", path.stem)
+    try:
+        exp = Experiment.model_validate({**raw, "path": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc, {"__model__": Experiment})) from None
+    spec = load_model_spec(find_model_spec(exp.model, path))
+    resolved = spec.model_copy(
+        update={"options": {**spec.options, **exp.options}, "priors": {**spec.priors, **exp.priors}}
+    )
+    from regimes.families import get_family
+
+    family = get_family(resolved.family)
+    family.validate_spec(resolved, where=str(path))
+    return exp.model_copy(update={"spec": resolved})
+
+
+def experiment_to_toml(exp: Experiment) -> str:
+    """Serialise an experiment exactly as run, with the resolved model spec under [resolved_model]."""
+    body = exp.model_dump(mode="json", exclude={"path", "spec"}, exclude_none=True)
+    body["priors"] = {k: {"dist": v.dist, **v.params} for k, v in exp.priors.items()}
+    if exp.spec is not None:
+        spec = exp.spec.model_dump(mode="json", exclude={"priors"})
+        spec["priors"] = {k: {"dist": v.dist, **v.params} for k, v in exp.spec.priors.items()}
+        body["resolved_model"] = spec
+    return tomli_w.dumps(body)
+
+
+def quick_version(exp: Experiment) -> Experiment:
+    """The same experiment with the small `[sampler.quick]` draw counts (for smoke runs)."""
+    q = exp.sampler.quick
+    sampler = exp.sampler.model_copy(update={"draws": q.draws, "tune": q.tune, "chains": q.chains})
+    return exp.model_copy(update={"sampler": sampler})

@@ -1,0 +1,195 @@
+"""The model's input frame: target and factors on one monthly index, split into fit and forecast.
+
+A *variable* named in a config is either a factor (see `regimes.factors.FACTORS`), built from
+catalog series by the recipe in `FACTOR_INPUTS`, or a catalog series id (case-insensitive), read
+as is. The frame keeps every month where the factors exist, so fair value continues out of
+sample past the fit window to the latest month.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regimes import factors as fx
+from regimes.data import CATALOG, get_series, load_monthly
+from regimes.errors import ConfigError, DataError
+
+SeriesLoader = Callable[[str], pd.Series]
+
+
+def _deficit_to_gdp(load: SeriesLoader) -> pd.Series:
+    """Federal deficit in % of GDP from the fiscal-year balance (FYFSD, 1970+) and nominal GDP."""
+    return fx.deficit_to_gdp(load("FYFSD"), load("GDP"))
+
+
+# How each factor input is obtained: a catalog series id, or a function of the series loader.
+FACTOR_INPUTS: dict[str, dict[str, str | Callable[[SeriesLoader], pd.Series]]] = {
+    "real_rate": {"tips": "DFII10", "nominal_10y": "GS10", "core_cpi": "CPILFESL"},
+    "dollar": {"broad": "DTWEXBGS", "broad_old": "TWEXBMTH"},
+    "ddri": {"debt": "FYGFDPUN", "gdp": "GDP", "interest": "A091RC1Q027SBEA", "surplus": "FYFSD"},
+    "excess_deficit": {
+        "deficit_gdp": _deficit_to_gdp,
+        "unemployment": "UNRATE",
+        "indpro": "INDPRO",
+    },
+    "bond_fx_divergence": {
+        "yield_10y": "GS10",
+        "dollar": lambda load: compute_variable("dollar", load),
+    },
+    "gold_copper_gap": {"yield_10y": "GS10", "gold": "GOLD", "copper": "COPPER"},
+    "gold_copper_implied_rate": {"yield_10y": "GS10", "gold": "GOLD", "copper": "COPPER"},
+    "real_gold_price": {"gold": "GOLD_LONG", "cpi": "SHILLER_CPI"},
+    "equity_in_gold": {"sp500": "SP500", "gold": "GOLD"},
+    "rate_cut_expectations": {"gs1": "GS1", "fedfunds": "FEDFUNDS"},
+    "inflation": {"cpi": "CPIAUCSL"},
+}
+
+TARGET_ALIASES = {"gold": "GOLD", "silver": "SILVER", "copper": "COPPER", "sp500": "SP500"}
+
+
+def make_loader(data_dir: Path) -> SeriesLoader:
+    """A memoised loader of monthly-aligned catalog series from one data directory."""
+    cache: dict[str, pd.Series] = {}
+
+    def load(series_id: str) -> pd.Series:
+        if series_id not in cache:
+            cache[series_id] = load_monthly([series_id], data_dir)[series_id]
+        return cache[series_id]
+
+    return load
+
+
+def compute_variable(name: str, load: SeriesLoader) -> pd.Series:
+    """One config variable as a monthly series: a factor by its recipe, else a catalog series."""
+    if name in fx.FACTORS:
+        recipe = FACTOR_INPUTS[name]
+        inputs = {
+            arg: (load(src) if isinstance(src, str) else src(load)) for arg, src in recipe.items()
+        }
+        out = fx.compute_factor(name, inputs)
+        if isinstance(out, pd.DataFrame):
+            out = out.iloc[:, -1]
+        return out.rename(name)
+    series_id = TARGET_ALIASES.get(name, name)
+    if series_id not in CATALOG and series_id.upper() in CATALOG:
+        series_id = series_id.upper()
+    get_series(series_id)  # raises UnknownSeriesError with suggestions
+    return load(series_id).rename(name)
+
+
+def variable_units(name: str) -> str:
+    """Units of a config variable, for axis labels."""
+    if name in fx.FACTORS:
+        return fx.FACTORS[name].units
+    series_id = TARGET_ALIASES.get(name, name)
+    series = CATALOG.get(series_id) or CATALOG.get(series_id.upper())
+    return series.units if series else ""
+
+
+@dataclass(frozen=True)
+class FitFrame:
+    """Target and factors on a monthly index, with the fit window marked."""
+
+    target: str
+    factors: tuple[str, ...]
+    frame: pd.DataFrame  # columns: target, *factors; index: month starts
+    fit: pd.Series  # bool per month: inside the fit window
+    units: str = ""
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def time(self) -> pd.DatetimeIndex:
+        """All months with factors (fit window and out-of-sample continuation)."""
+        return pd.DatetimeIndex(self.frame.index)
+
+    @property
+    def y(self) -> pd.Series:
+        """The observed target over all months (NaN where not observed)."""
+        return self.frame[self.target]
+
+    @property
+    def X(self) -> pd.DataFrame:
+        """The factor matrix over all months."""
+        return self.frame[list(self.factors)]
+
+    def data_hash(self) -> str:
+        """sha256 of the frame's values and dates: identifies the exact data a run used."""
+        h = hashlib.sha256()
+        h.update(",".join(self.frame.columns).encode())
+        h.update(np.asarray(self.frame.index.asi8).tobytes())
+        h.update(np.ascontiguousarray(self.frame.to_numpy(dtype=float)).tobytes())
+        h.update(np.asarray(self.fit.to_numpy(), dtype=bool).tobytes())
+        return h.hexdigest()
+
+
+def build_frame(
+    target: str,
+    factors: list[str] | tuple[str, ...],
+    start: pd.Timestamp | None,
+    end: pd.Timestamp,
+    data_dir: Path,
+    *,
+    predict_end: str = "latest",
+    min_obs: int = 24,
+    loader: SeriesLoader | None = None,
+) -> FitFrame:
+    """Assemble target and factors; check the fit window is complete and long enough."""
+    load = loader or make_loader(data_dir)
+    columns: Mapping[str, pd.Series] = {
+        name: compute_variable(name, load) for name in [target, *factors]
+    }
+    if len(set(columns)) != 1 + len(factors):
+        raise ConfigError(
+            f"data.factors must not repeat the target or a factor: {[target, *factors]}"
+        )
+    frame = pd.DataFrame(columns).sort_index()
+    if factors:
+        frame = frame.loc[frame[list(factors)].notna().all(axis=1)]
+    if start is None:  # "earliest": the first month where the target and all factors exist
+        complete = frame.dropna()
+        if complete.empty:
+            raise DataError(f"no month has all of {list(columns)}; check data availability")
+        start = complete.index[0]
+    frame = frame.loc[frame.index >= start]
+    if predict_end != "latest":
+        frame = frame.loc[frame.index <= pd.Timestamp(predict_end)]
+    in_window = (frame.index >= start) & (frame.index <= end)
+    window = frame.loc[in_window]
+    complete = window.notna().all(axis=1)
+    if not complete.all() or len(window) == 0:
+        gaps = window.loc[~complete]
+        first_ok = {c: _first_valid(columns[c]) for c in columns}
+        detail = "; ".join(f"{c} starts {d}" for c, d in first_ok.items())
+        raise DataError(
+            f"fit window {start:%Y-%m}..{end:%Y-%m} has {len(gaps)} months with missing values "
+            f"(first {gaps.index[0]:%Y-%m} if any); data availability: {detail}. "
+            "Move data.start/data.end inside the available range."
+            if len(gaps)
+            else f"fit window {start:%Y-%m}..{end:%Y-%m} holds no months with all of {list(columns)}; "
+            f"data availability: {detail}"
+        )
+    if len(window) < min_obs:
+        raise DataError(
+            f"fit window {start:%Y-%m}..{end:%Y-%m} holds {len(window)} complete months, fewer than "
+            f"data.min_obs = {min_obs}; widen the window"
+        )
+    actual_end = window.index[-1]
+    return FitFrame(
+        target=target,
+        factors=tuple(factors),
+        frame=frame,
+        fit=pd.Series(in_window, index=frame.index, name="in_sample"),
+        units=variable_units(target),
+        attrs={"fit_start": f"{window.index[0]:%Y-%m}", "fit_end": f"{actual_end:%Y-%m}"},
+    )
+
+
+def _first_valid(series: pd.Series) -> str:
+    idx = series.first_valid_index()
+    return "never" if idx is None else f"{idx:%Y-%m}"

@@ -1,0 +1,33 @@
+"""Memo-ready figures: one function per figure, all in the shipped memo style."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+STYLE = Path(__file__).with_name("memo.mplstyle")
+
+
+@contextmanager
+def memo_style():
+    """Apply the memo style (non-interactive backend) for the figures drawn inside the block."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    with plt.style.context(str(STYLE)):
+        yield plt
+
+
+def save_figure(fig, folder: Path, stem: str) -> list[Path]:
+    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files."""
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
+    with plt.style.context(str(STYLE)):  # "C0"-style colours resolve when drawn
+        fig.savefig(paths[0], dpi=200, metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths

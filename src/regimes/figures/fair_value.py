@@ -1,0 +1,79 @@
+"""Price against the posterior fair-value bands, with the fit window shaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+
+def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
+    """Draw price vs fair value (median, 50% and 90% bands); returns the matplotlib Figure."""
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        fig, ax = plt.subplots()
+        time = pd.DatetimeIndex(derived["time"].values)
+        fv = derived["fair_value"]
+        units = derived["price"].attrs.get("units", "")
+        ax.fill_between(
+            time,
+            fv.sel(quantile=0.05),
+            fv.sel(quantile=0.95),
+            color="C0",
+            alpha=0.15,
+            lw=0,
+            label="fair value, 90% band",
+        )
+        ax.fill_between(
+            time,
+            fv.sel(quantile=0.25),
+            fv.sel(quantile=0.75),
+            color="C0",
+            alpha=0.3,
+            lw=0,
+            label="50% band",
+        )
+        ax.plot(time, fv.sel(quantile=0.5), color="C0", label="fair value, median")
+        ax.plot(
+            time,
+            derived["price"],
+            color="C1",
+            lw=1.5,
+            label=derived["price"].attrs.get("long_name", "price"),
+        )
+        in_sample = np.asarray(derived["in_sample"].values, dtype=bool)
+        if in_sample.any():
+            ax.axvspan(
+                time[in_sample][0],
+                time[in_sample][-1],
+                color="0.5",
+                alpha=0.08,
+                lw=0,
+                label=f"fit window {time[in_sample][0]:%Y-%m}–{time[in_sample][-1]:%Y-%m}",
+            )
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_ylabel(
+            f"{derived['price'].attrs.get('long_name', 'price')} ({units})" if units else "price"
+        )
+        ax.set_xlabel("month")
+        title = derived.attrs.get("experiment", "fair value")
+        ax.set_title(f"{title}: price and posterior fair value")
+        observed = np.flatnonzero(np.isfinite(derived["price"].values))
+        last = derived["deviation_pct"].isel(time=observed[-1])
+        ax.annotate(
+            f"{time[observed[-1]]:%Y-%m}: deviation {float(last.sel(quantile=0.5)):+.0f}% "
+            f"(90%: {float(last.sel(quantile=0.05)):+.0f}% to {float(last.sel(quantile=0.95)):+.0f}%)",
+            xy=(0.01, 0.97),
+            xycoords="axes fraction",
+            va="top",
+            fontsize=8.5,
+        )
+        ax.legend(loc="lower right")
+        if source:
+            fig.text(
+                0.01, -0.02, f"Source: {source}", fontsize=7.5, color="0.35", ha="left", va="top"
+            )
+        fig.tight_layout()
+    return fig

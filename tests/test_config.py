@@ -1,0 +1,147 @@
+"""Experiment and model-spec validation: every error names the file and the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from regimes.config import experiment_to_toml, load_experiment, load_model_spec, quick_version
+from regimes.errors import ConfigError
+
+MODEL = """
+family = "static"
+[options]
+transform = "log"
+[priors]
+beta = { dist = "Normal", mu = 0.0, sigma = 1.0 }
+"""
+
+EXPERIMENT = """
+model = "m"
+[data]
+target = "gold"
+factors = ["dollar", "real_rate"]
+start = "2000-01"
+end = "2021-12"
+[sampler]
+draws = 500
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.toml").write_text(MODEL)
+    (tmp_path / "experiments").mkdir()
+    return tmp_path
+
+
+def write_exp(project: Path, text: str, name: str = "e.toml") -> Path:
+    path = project / "experiments" / name
+    path.write_text(text)
+    return path
+
+
+def test_valid_experiment_resolves_model_and_merges_overrides(project: Path) -> None:
+    text = (
+        EXPERIMENT
+        + '\n[options]\nerrors = "iid"\n[priors]\nsigma = { dist = "HalfNormal", sigma = 0.5 }\n'
+    )
+    exp = load_experiment(write_exp(project, text))
+    assert exp.name == "e"
+    assert exp.spec is not None and exp.spec.family == "static"
+    assert exp.spec.options == {"transform": "log", "errors": "iid"}
+    assert exp.spec.priors["sigma"].params == {"sigma": 0.5}
+    assert exp.spec.priors["beta"].params == {"mu": 0.0, "sigma": 1.0}
+    assert exp.sampler.draws == 500 and exp.sampler.tune == 1000
+    assert exp.data.start_ts.year == 2000
+
+
+def test_round_trip_toml_keeps_resolved_model(project: Path) -> None:
+    exp = load_experiment(write_exp(project, EXPERIMENT))
+    body = tomllib.loads(experiment_to_toml(exp))
+    assert body["resolved_model"]["family"] == "static"
+    assert body["resolved_model"]["priors"]["beta"] == {"dist": "Normal", "mu": 0.0, "sigma": 1.0}
+    assert body["data"]["factors"] == ["dollar", "real_rate"]
+
+
+def test_quick_version_shrinks_draws(project: Path) -> None:
+    exp = quick_version(load_experiment(write_exp(project, EXPERIMENT)))
+    assert (exp.sampler.draws, exp.sampler.tune, exp.sampler.chains) == (150, 150, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            EXPERIMENT.replace("draws = 500", "drws = 500"),
+            ["unknown key 'sampler.drws'", "did you mean 'draws'"],
+        ),
+        (
+            EXPERIMENT.replace("draws = 500", 'draws = "many"'),
+            ["key 'sampler.draws'", "integer", "'many'"],
+        ),
+        (
+            EXPERIMENT.replace('end = "2021-12"', 'end = "1999-01"'),
+            ["key 'data'", "must be before end"],
+        ),
+        (EXPERIMENT.replace('start = "2000-01"', 'start = "soon"'), ["key 'data.start'", "'soon'"]),
+        (EXPERIMENT.replace('target = "gold"\n', ""), ["key 'data.target'", "Field required"]),
+        (
+            EXPERIMENT.replace('model = "m"', 'model = "nope"'),
+            ["key 'model'", "'nope' not found", "known specs: m"],
+        ),
+        (EXPERIMENT + '\n[options]\nerors = "iid"\n', ["unknown key 'options.erors'", "allowed"]),
+        (EXPERIMENT + '\n[options]\nerrors = "ar2"\n', ["key 'options.errors'", "'ar2'"]),
+        (
+            EXPERIMENT + '\n[priors]\nbeta = { dist = "Normall", sigma = 1 }\n',
+            ["key 'priors.beta.dist'", "Normall"],
+        ),
+        (
+            EXPERIMENT + '\n[priors]\nbeta = { dist = "Normal", sigma = "big" }\n',
+            ["priors.beta", "number"],
+        ),
+        (
+            EXPERIMENT + '\n[priors]\ngamma = { dist = "Normal", sigma = 1 }\n',
+            ["priors.gamma", "no parameter"],
+        ),
+        ("model = ", ["not valid TOML"]),
+    ],
+)
+def test_invalid_experiments_name_file_and_key(
+    project: Path, text: str, expected: list[str]
+) -> None:
+    path = write_exp(project, text)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_missing_experiment_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="experiment config file not found"):
+        load_experiment(tmp_path / "nope.toml")
+
+
+def test_unknown_family_is_named(project: Path) -> None:
+    (project / "models" / "bad.toml").write_text('family = "statik"\n')
+    with pytest.raises(ConfigError, match=r"unknown model family 'statik'.*did you mean 'static'"):
+        load_model_spec(project / "models" / "bad.toml")
+
+
+def test_model_found_from_nested_experiment_folder(project: Path) -> None:
+    (project / "experiments" / "gold").mkdir()
+    exp = load_experiment(write_exp(project, EXPERIMENT, name="gold/nested.toml"))
+    assert exp.spec is not None and Path(exp.spec.path).name == "m.toml"
+
+
+def test_shipped_experiments_validate(repo_root: Path) -> None:
+    paths = sorted((repo_root / "experiments").rglob("*.toml"))
+    assert paths, "no experiment configs shipped"
+    for path in paths:
+        exp = load_experiment(path)
+        assert exp.spec is not None

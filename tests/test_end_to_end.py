@@ -1,0 +1,73 @@
+"""Every shipped experiment runs with --quick and yields a complete run directory (examples can't rot)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regimes.api import run_experiment
+from regimes.results import open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
+    run_dir = run_experiment(
+        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True
+    )
+    run = open_run(run_dir)
+    files = set(run.manifest["files"])
+    assert {
+        "posterior.nc",
+        "derived.nc",
+        "config.toml",
+        "figures/fair_value.png",
+        "figures/fair_value.svg",
+    } <= files
+    derived = run.derived()
+    for name in ("price", "fair_value", "deviation_pct"):
+        assert name in derived
+    assert derived["fair_value"].dims == ("time", "quantile")
+    assert derived["deviation_pct"].dims == ("time", "quantile")
+    assert np.issubdtype(derived["time"].dtype, np.datetime64)
+    assert [
+        q for q in derived["quantile"].values.tolist() if q in (0.05, 0.25, 0.5, 0.75, 0.95)
+    ] == [0.05, 0.25, 0.5, 0.75, 0.95]
+    assert 0 < derived.attrs["r2_bayes"] < 1
+    for attr in ("experiment", "model", "sample_start", "sample_end", "converged", "data_hash"):
+        assert attr in derived.attrs
+    # fair value continues past the fit window to the latest month
+    in_sample = derived["in_sample"].values.astype(bool)
+    assert (~in_sample[-12:]).all() if path.stem == "old_framework" else in_sample.any()
+    assert np.isfinite(derived["fair_value"].values).all()
+    tree = run.posterior()
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(tree.children)
+    config = tomllib.loads(run.config_text)
+    assert config["resolved_model"]["family"]
+    assert run.manifest["data_hash"] == derived.attrs["data_hash"]
+    assert run.manifest["packages"]["pymc"].startswith("6.")
+
+
+def test_cli_user_error_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'model = "static_fair_value"\n[data]\ntarget = "gold"\nstart = "2000-01"\nend = "2001-01"\nfoo = 1\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "regimes.cli", "run", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("regimes: error:")
+    assert "unknown key 'data.foo'" in proc.stderr
+    assert "Traceback" not in proc.stderr
