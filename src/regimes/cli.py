@@ -63,10 +63,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     data_dir = resolve_data_dir(args.data_dir)
     if args.data_verb == "fetch":
-        ids = args.series or [s.id for s in CATALOG.values() if s.source is not None]
+        ids = args.series or [s.id for s in CATALOG.values() if s.downloadable]
         for prov in fetch_series(ids, data_dir, force=args.force):
             print(
-                f"{prov.series_id:<20} {prov.rows:>6} rows  sha256 {prov.sha256[:12]}  {prov.url}"
+                f"{prov.series_id:<20} {prov.rows:>6} rows  sha256 {prov.sha256[:12]}  {prov.source_url}"
             )
         return 0
     results = check_data_dir(data_dir)
@@ -74,14 +74,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_verb == "list":
         for res in results:
             s = CATALOG[res.series_id]
-            where = f"{res.first}..{res.last}" if res.present else "missing"
+            where = f"{res.first:%Y-%m}..{res.last:%Y-%m}" if res.present else "missing"
             print(f"{s.id:<20} {s.frequency:<2} {where:<22} {s.units:<28} {s.description}")
         return 0
     problems = [r for r in results if r.problem]
     for res in results:
         status = "ok" if not res.problem else "PROBLEM"
         print(
-            f"{res.series_id:<20} {status:<8} {res.problem or f'{res.n_obs} obs {res.first}..{res.last}'}"
+            f"{res.series_id:<20} {status:<8} {res.problem or f'{res.n_obs} obs {res.first:%Y-%m}..{res.last:%Y-%m}'}"
         )
     print(f"{len(results) - len(problems)} ok, {len(problems)} with problems")
     return 1 if problems else 0

@@ -4,6 +4,11 @@ A *variable* named in a config is either a factor (see `regimes.factors.FACTORS`
 catalog series by the recipe in `FACTOR_INPUTS`, or a catalog series id (case-insensitive), read
 as is. The frame keeps every month where the factors exist, so fair value continues out of
 sample past the fit window to the latest month.
+
+Gap rule: a single missing month inside a series (e.g. October 2025, absent from every BLS
+series after the shutdown) is filled with the previous month's value, the value an observer
+had at the time; longer gaps stay missing. Without this, one missing month would blank out
+every trailing-window factor (a 24-month average) for two years.
 """
 
 from __future__ import annotations
@@ -59,10 +64,20 @@ def make_loader(data_dir: Path) -> SeriesLoader:
 
     def load(series_id: str) -> pd.Series:
         if series_id not in cache:
-            cache[series_id] = load_monthly([series_id], data_dir)[series_id]
+            cache[series_id] = fill_single_gaps(load_monthly([series_id], data_dir)[series_id])
         return cache[series_id]
 
     return load
+
+
+def fill_single_gaps(series: pd.Series) -> pd.Series:
+    """Carry the previous value into isolated one-month gaps (never past the last observation)."""
+    last = series.last_valid_index()
+    if last is None:
+        return series
+    filled = series.ffill(limit=1)
+    gap_before = series.isna() & series.shift(1).notna() & series.shift(-1).notna()
+    return series.where(~gap_before | (series.index > last), filled)
 
 
 def compute_variable(name: str, load: SeriesLoader) -> pd.Series:

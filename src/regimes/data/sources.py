@@ -1,0 +1,266 @@
+"""Read catalogued series from a data directory (the snapshot, or `regimes data fetch` output).
+
+Served index conventions (what `load_series` returns):
+
+* monthly ("M"): first day of the month;
+* quarterly ("Q"): first day of the quarter (FRED convention), e.g. 2020Q1 -> 2020-01-01;
+* annual by US federal fiscal year ("A"): first day of the month in which the fiscal year ENDS:
+  September from FY1977 (FY2020 -> 2020-09-01), June before (FY1970 -> 1970-06-01).
+  Alignment to a monthly grid (`regimes.data.align`) then makes the value known only from the
+  following month.
+
+Values are float, NaNs dropped, sorted by date; the Series is named by the catalog id.
+A fetched copy (``<data_dir>/fetched/<ID>.csv``) is read only when the snapshot file is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regimes.data.catalog import CATALOG, Series, get_series
+from regimes.errors import DataError
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "CheckResult",
+    "check_data_dir",
+    "clear_cache",
+    "fetched_path",
+    "fiscal_year_end",
+    "load_series",
+    "resolve_data_dir",
+]
+
+DATA_DIR_ENV = "REGIMES_DATA_DIR"
+FETCHED_DIR = "fetched"
+MISSING_MARKERS = frozenset({"", ".", "NA", "NaN", "nan"})
+_HOW_TO_POINT = "point --data-dir / REGIMES_DATA_DIR at a snapshot (e.g. ../shared/data)"
+
+# Path -> ((mtime_ns, size), table of strings). Each CSV is parsed at most once per process.
+_TABLES: dict[Path, tuple[tuple[int, int], pd.DataFrame]] = {}
+# (path, stat key, date column, date format) -> parsed, validated DatetimeIndex
+_DATES: dict[tuple[Path, tuple[int, int], str, str], pd.DatetimeIndex] = {}
+
+
+def resolve_data_dir(value: str | Path | None = None) -> Path:
+    """Pick the data directory: explicit argument, else $REGIMES_DATA_DIR, else the user cache."""
+    if value is not None and str(value) != "":
+        return Path(value).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("regimes")) / "data"
+
+
+def fetched_path(data_dir: str | Path, series_id: str) -> Path:
+    """Where `fetch_series` stores the tidy download of a series inside a data directory."""
+    return Path(data_dir) / FETCHED_DIR / f"{series_id}.csv"
+
+
+def clear_cache() -> None:
+    """Forget every parsed file (tests and long-lived processes that rewrite data files)."""
+    _TABLES.clear()
+    _DATES.clear()
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    """Modification time and size: a cheap cache key that changes when the file is rewritten."""
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _read_table(path: Path) -> tuple[tuple[int, int], pd.DataFrame]:
+    """Read a CSV as strings (validation happens per column), cached by path and mtime."""
+    key = _stat_key(path)
+    hit = _TABLES.get(path)
+    if hit is not None and hit[0] == key:
+        return hit
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"file {path} is not a readable CSV ({exc}); replace it with a fresh copy of the "
+            f"snapshot or re-run `regimes data fetch`"
+        ) from exc
+    _TABLES[path] = (key, table)
+    return key, table
+
+
+def fiscal_year_end(year: int) -> pd.Timestamp:
+    """Month start of the month in which US fiscal year `year` ends (Sep; June before 1977)."""
+    return pd.Timestamp(year=year, month=9 if year >= 1977 else 6, day=1)
+
+
+_FORMATS = {"iso": ("%Y-%m-%d", "YYYY-MM-DD"), "year_month": ("%Y-%m", "YYYY-MM"),
+            "mdy": ("%m/%d/%Y", "M/D/YYYY")}  # fmt: skip
+
+
+def _parse_dates(
+    raw: pd.Series, date_format: str, path: Path, column: str, frequency: str
+) -> pd.DatetimeIndex:
+    """Parse and validate a date column: parseable, unique, increasing, on period starts."""
+    text = raw.str.strip()
+    if date_format == "fiscal_year":
+        years = pd.to_numeric(text, errors="coerce")
+        ok = years.notna() & (years % 1 == 0) & years.between(1700, 2200)
+        parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+        parsed[ok] = [fiscal_year_end(int(y)) for y in years[ok]]
+        expected = "a fiscal year such as 2020"
+    else:
+        fmt, expected = _FORMATS[date_format]
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"file {path}: unparseable date {raw.iloc[i]!r} in column {column!r} on line {i + 2} "
+            f"(expected {expected}); fix the row or replace the file with a fresh copy"
+        )
+    index = pd.DatetimeIndex(parsed, name="date").as_unit("ns")
+    dup = index.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise DataError(
+            f"file {path}: duplicate date {index[i].date()} in column {column!r} (line {i + 2}); "
+            f"each date must appear once, remove the repeated row"
+        )
+    if not index.is_monotonic_increasing:
+        i = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
+        raise DataError(
+            f"file {path}: dates are not sorted in column {column!r}: {index[i].date()} on line "
+            f"{i + 2} comes after {index[i - 1].date()}; sort the file by date"
+        )
+    if frequency in ("M", "Q"):
+        off = index.day != 1
+        if frequency == "Q":
+            off = off | ((index.month - 1) % 3 != 0)
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            what = "first day of a quarter" if frequency == "Q" else "first day of a month"
+            raise DataError(
+                f"file {path}: date {index[i].date()} on line {i + 2} is not the {what}; "
+                f"{'quarterly' if frequency == 'Q' else 'monthly'} data must be dated at the "
+                f"start of the period"
+            )
+    return index
+
+
+def _dates_for(
+    path: Path, key: tuple[int, int], table: pd.DataFrame, column: str, fmt: str, freq: str
+) -> pd.DatetimeIndex:
+    """Cached `_parse_dates` for one file's date column."""
+    cache_key = (path, key, column, fmt)
+    hit = _DATES.get(cache_key)
+    if hit is None:
+        hit = _parse_dates(table[column], fmt, path, column, freq)
+        _DATES[cache_key] = hit
+    return hit
+
+
+def _parse_values(raw: pd.Series, dates: pd.DatetimeIndex, series_id: str, path: Path,
+                  column: str) -> pd.Series:  # fmt: skip
+    """Convert strings to floats; empty/"." cells are missing, anything else must parse."""
+    text = raw.str.strip()
+    missing = text.isin(MISSING_MARKERS)
+    values = pd.to_numeric(text.mask(missing, None), errors="coerce").astype("float64")
+    bad = (values.isna() & ~missing) | np.isinf(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"series {series_id}: non-numeric value {raw.iloc[i]!r} in column {column!r} of "
+            f"{path} at {dates[i].date()} (line {i + 2}); fix the cell or leave it empty for a "
+            f"missing value"
+        )
+    out = pd.Series(values.to_numpy(), index=dates, name=series_id, dtype="float64")
+    return out.dropna()
+
+
+def _missing_file_message(series: Series, path: Path, data_dir: Path) -> str:
+    """Explain a missing snapshot file and how to get the series."""
+    where = f"data directory {data_dir}"
+    if not data_dir.is_dir():
+        where += " (which does not exist)"
+    if series.downloadable:
+        how = f"run `regimes data fetch {series.id}` or {_HOW_TO_POINT}"
+    else:
+        origin = f" (it comes from {series.origin})" if series.origin else ""
+        how = f"it cannot be downloaded{origin}; {_HOW_TO_POINT}"
+    return f"series {series.id}: file {path} not found in {where}; {how}"
+
+
+def _locate(series: Series, data_dir: Path) -> tuple[Path, str, str, str]:
+    """Choose the file to read: the snapshot file, else a fetched copy; raise if neither exists."""
+    snapshot = data_dir / series.file
+    if snapshot.is_file():
+        return snapshot, series.date_column, series.date_format, series.column
+    fetched = fetched_path(data_dir, series.id)
+    if fetched.is_file():
+        return fetched, "date", "iso", "value"
+    raise DataError(_missing_file_message(series, snapshot, data_dir))
+
+
+def load_series(series_id: str, data_dir: str | Path | None = None) -> pd.Series:
+    """Load one catalogued series at its served frequency (period-start dates, floats, no NaNs)."""
+    series = get_series(series_id)
+    directory = resolve_data_dir(data_dir)
+    path, date_column, date_format, column = _locate(series, directory)
+    key, table = _read_table(path)
+    for col, role in ((date_column, "date"), (column, "value")):
+        if col not in table.columns:
+            shown = ", ".join(map(repr, list(table.columns)[:12]))
+            raise DataError(
+                f"series {series.id}: {role} column {col!r} not found in {path} (columns: {shown}"
+                f"{', ...' if len(table.columns) > 12 else ''}); the file is not the expected "
+                f"snapshot version: {_HOW_TO_POINT} or run `regimes data fetch {series.id}`"
+            )
+    dates = _dates_for(path, key, table, date_column, date_format, series.frequency)
+    return _parse_values(table[column], dates, series.id, path, column)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of checking one series in a data directory (one row of `regimes data check`)."""
+
+    series_id: str
+    present: bool
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+    n_obs: int = 0
+    problem: str | None = None
+    path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the series loaded and holds at least one observation."""
+        return self.present and self.problem is None
+
+
+def check_data_dir(
+    data_dir: str | Path | None = None, series_ids: list[str] | None = None
+) -> list[CheckResult]:
+    """Try to load every catalogued series (or `series_ids`) and report coverage or the problem."""
+    directory = resolve_data_dir(data_dir)
+    results: list[CheckResult] = []
+    for sid in series_ids if series_ids is not None else list(CATALOG):
+        try:
+            spec = get_series(sid)
+            path = _locate(spec, directory)[0]
+            values = load_series(sid, directory)
+        except DataError as exc:
+            present = (directory / CATALOG[sid].file).is_file() if sid in CATALOG else False
+            results.append(CheckResult(sid, present, problem=str(exc)))
+            continue
+        if values.empty:
+            results.append(CheckResult(sid, True, problem=f"series {sid}: no observations in "
+                                       f"{path}", path=str(path)))  # fmt: skip
+            continue
+        results.append(CheckResult(sid, True, values.index[0], values.index[-1], len(values),
+                                   None, str(path)))  # fmt: skip
+    return results
