@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 
 from regimes.config import SamplerSection
 
@@ -51,6 +52,8 @@ def sample(model, sampler: SamplerSection, *, seed: int | None = None, progress:
             nuts_sampler=backend,
             progressbar=progress,
             compute_convergence_checks=False,
+            # forking a process that has loaded JAX (multithreaded) can deadlock
+            mp_ctx="forkserver" if "jax" in sys.modules else None,
         )
         pm.compute_log_likelihood(tree, progressbar=False)
     tree.attrs["sampling_backend"] = backend
