@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 export REGIMES_DATA_DIR="${REGIMES_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export REGIMES_CACHE_DIR="${REGIMES_CACHE_DIR:-$PWD/.cache}"
 export MPLBACKEND=Agg
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
