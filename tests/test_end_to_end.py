@@ -40,7 +40,17 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
     assert [
         q for q in derived["quantile"].values.tolist() if q in (0.05, 0.25, 0.5, 0.75, 0.95)
     ] == [0.05, 0.25, 0.5, 0.75, 0.95]
-    assert 0 < derived.attrs["r2_bayes"] < 1
+    if derived.attrs["family"] == "static":
+        assert 0 < derived.attrs["r2_bayes"] < 1
+    if derived.attrs["family"] == "markov":
+        k = derived.attrs["k_regimes"]
+        assert derived.sizes["regime"] == k
+        assert derived["regime"].dtype.kind in "UO"
+        np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
+        assert derived["regime_prob_q"].dims == ("time", "regime", "quantile")
+        assert derived["fair_value_by_regime"].dims == ("time", "regime", "quantile")
+        assert derived["expected_duration"].dims == ("regime", "quantile")
+        assert (derived["expected_duration"] >= 1).all()
     for attr in ("experiment", "model", "sample_start", "sample_end", "converged", "data_hash"):
         assert attr in derived.attrs
     # fair value continues past the fit window to the latest month

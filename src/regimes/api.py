@@ -83,6 +83,7 @@ def run_experiment(
         data_path,
         predict_end=exp.data.predict_end,
         min_obs=exp.data.min_obs,
+        frequency=exp.data.frequency,
     )
     timing["data_s"] = time.perf_counter() - t0
 
@@ -95,14 +96,22 @@ def run_experiment(
     )
     from regimes.sampling import sample
 
-    tree = sample(model, exp.sampler, progress=progress and not quiet)
+    init, n_starts = (
+        family.sampling_init(exp.spec) if hasattr(family, "sampling_init") else ("jitter", 0)
+    )
+    tree = sample(model, exp.sampler, progress=progress and not quiet, init=init, n_starts=n_starts)
     timing["sampling_s"] = time.perf_counter() - t1
+    if hasattr(family, "log_likelihood"):
+        import xarray as xr
+
+        tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
 
     t2 = time.perf_counter()
     derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
     from regimes.diagnostics import quick_verdict
 
     verdict = quick_verdict(tree)
+    derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
     derived.attrs.update(
         {
             "experiment": exp.name,

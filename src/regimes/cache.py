@@ -30,4 +30,9 @@ def configure_compile_caches() -> Path:
         os.environ["PYTENSOR_FLAGS"] = f"{flags},{extra}" if flags else extra
     os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba"))
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(root / "jax"))
+    # one XLA host device per core, so numpyro runs chains in parallel (read when JAX starts)
+    xla = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in xla:
+        count = f"--xla_force_host_platform_device_count={os.cpu_count() or 1}"
+        os.environ["XLA_FLAGS"] = f"{xla} {count}".strip()
     return root

@@ -93,6 +93,7 @@ class DataSection(_Strict):
     end: str
     predict_end: str = "latest"
     min_obs: int = Field(default=24, ge=3)
+    frequency: Literal["M", "Q"] = "M"
 
     @field_validator("start")
     @classmethod

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from regimes import factors as fx
-from regimes.data import CATALOG, get_series, load_monthly
+from regimes.data import CATALOG, get_series, load_monthly, load_series
 from regimes.errors import ConfigError, DataError
 
 SeriesLoader = Callable[[str], pd.Series]
@@ -58,13 +58,22 @@ FACTOR_INPUTS: dict[str, dict[str, str | Callable[[SeriesLoader], pd.Series]]] =
 TARGET_ALIASES = {"gold": "GOLD", "silver": "SILVER", "copper": "COPPER", "sp500": "SP500"}
 
 
-def make_loader(data_dir: Path) -> SeriesLoader:
-    """A memoised loader of monthly-aligned catalog series from one data directory."""
+def make_loader(data_dir: Path, frequency: str = "M") -> SeriesLoader:
+    """A memoised loader of catalog series: monthly-aligned ("M"), or native quarterly ("Q")."""
     cache: dict[str, pd.Series] = {}
 
     def load(series_id: str) -> pd.Series:
         if series_id not in cache:
-            cache[series_id] = fill_single_gaps(load_monthly([series_id], data_dir)[series_id])
+            if frequency == "Q":
+                native = get_series(series_id).frequency
+                if native != "Q":
+                    raise DataError(
+                        f"series {series_id} is {native}-frequency; an experiment with "
+                        "data.frequency = 'Q' needs quarterly series"
+                    )
+                cache[series_id] = load_series(series_id, data_dir)
+            else:
+                cache[series_id] = fill_single_gaps(load_monthly([series_id], data_dir)[series_id])
         return cache[series_id]
 
     return load
@@ -152,10 +161,11 @@ def build_frame(
     *,
     predict_end: str = "latest",
     min_obs: int = 24,
+    frequency: str = "M",
     loader: SeriesLoader | None = None,
 ) -> FitFrame:
     """Assemble target and factors; check the fit window is complete and long enough."""
-    load = loader or make_loader(data_dir)
+    load = loader or make_loader(data_dir, frequency)
     columns: Mapping[str, pd.Series] = {
         name: compute_variable(name, load) for name in [target, *factors]
     }

@@ -4,7 +4,10 @@ A family module exposes:
 - `OPTIONS`: a pydantic model of its options (validated on config load);
 - `PRIORS`: default priors by parameter name (overridable from the spec or the experiment);
 - `build(spec, frame) -> pm.Model`: the PyMC model for the fit window;
-- `derive(posterior, frame, spec, quantiles) -> xr.Dataset`: the `derived.nc` quantities.
+- `derive(posterior, frame, spec, quantiles) -> xr.Dataset`: the `derived.nc` quantities;
+- optionally `log_likelihood(posterior, frame, spec) -> xr.Dataset`: pointwise log densities for
+  models whose likelihood is a marginalised potential (PyMC cannot compute them itself);
+- optionally `INIT`: how to initialise chains ("multistart" runs a multi-start optimisation).
 Adding a family is one module here plus one entry in `_FAMILIES`.
 """
 
@@ -18,7 +21,7 @@ from pydantic import ValidationError
 
 from regimes.errors import ConfigError
 
-_FAMILIES = {"static": "regimes.families.static"}
+_FAMILIES = {"static": "regimes.families.static", "markov": "regimes.families.markov"}
 
 
 def family_names() -> list[str]:

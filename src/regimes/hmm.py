@@ -1,0 +1,343 @@
+"""Hidden-Markov-model inference kernels: filtering, smoothing, FFBS, Viterbi (numpy + PyTensor).
+
+Pure, model-agnostic functions in the style of dynamax: a model supplies three log-space arrays
+and gets back posterior regime quantities. Everything is computed in log space (log-sum-exp), so
+long series (T in the thousands) and extreme log-likelihoods (e.g. -1000) do not underflow.
+
+Conventions
+-----------
+K regimes, T observations, time index t = 0..T-1 (0-based).
+
+``log_init`` : (K,)
+    log p(s_0 = k).
+``log_trans`` : (K, K) static, or (T-1, K, K) / (T, K, K) time-varying
+    Rows are the from-state, columns the to-state: ``log_trans[..., i, j] = log p(s_{t+1}=j |
+    s_t=i)``. With a time axis, ``log_trans[t]`` is the transition used to go from time t to
+    time t+1, so only ``log_trans[0 .. T-2]`` is used; a (T, K, K) array is accepted for
+    convenience (e.g. one matrix per observation built from covariates) and its last slice
+    ``log_trans[T-1]`` is ignored. Rows are assumed normalised (each row logsumexp's to 0);
+    the kernels do not renormalise them. ``-inf`` entries (forbidden transitions) are allowed.
+``log_lik`` : (T, K)
+    ``log_lik[t, k] = log p(y_t | s_t = k, y_0..t-1)``; ``-inf`` entries are allowed.
+
+Batched ("draws") helpers put a leading draws axis D on every input: ``log_init`` (D, K),
+``log_trans`` (D, K, K) or (D, T-1, K, K) or (D, T, K, K), ``log_lik`` (D, T, K). They loop over
+time and vectorise over draws and states, for post-processing thousands of posterior draws.
+
+``pt_forward_log_marginal`` is the differentiable PyTensor forward pass (``pytensor.scan``) used
+inside PyMC models; it follows the same conventions (decided by the static ``ndim`` of
+``log_trans``) and returns the log marginal likelihood and the one-step-ahead log predictive
+densities (the pointwise log-likelihood for LOO/WAIC). It compiles with the default C backend for
+any shapes; with ``mode="JAX"`` the inputs need static shapes (as PyMC's JAX samplers provide),
+because JAX cannot trace scan/gradient allocations whose length is only known at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.tensor.special import logsumexp as pt_logsumexp
+
+__all__ = [
+    "FilterResult",
+    "expected_durations",
+    "filter_draws",
+    "forward_filter",
+    "pt_forward_log_marginal",
+    "sample_paths",
+    "smooth",
+    "smooth_draws",
+    "stationary_distribution",
+    "viterbi",
+]
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Forward-filter output; from ``filter_draws`` every field gains a leading draws axis.
+
+    log_marginal: log p(y_0..T-1) (a float, or (D,) from ``filter_draws``).
+    log_pred: (T,) one-step-ahead log predictive densities log p(y_t | y_0..t-1); they sum to
+        ``log_marginal``.
+    filtered: (T, K) p(s_t | y_0..t).
+    predicted: (T, K) p(s_t | y_0..t-1) (``predicted[0]`` is the initial distribution).
+    """
+
+    log_marginal: float | np.ndarray
+    log_pred: np.ndarray
+    filtered: np.ndarray
+    predicted: np.ndarray
+
+
+# ----------------------------------------------------------------------------- numpy helpers
+
+
+def _lse(a: np.ndarray, axis: int) -> np.ndarray:
+    """Log-sum-exp along ``axis`` by pairwise ``np.logaddexp`` (fast for small K; -inf safe)."""
+    a = np.moveaxis(a, axis, 0)
+    acc = a[0]
+    for i in range(1, a.shape[0]):
+        acc = np.logaddexp(acc, a[i])
+    return acc
+
+
+def _lse_from(log_p: np.ndarray, lt: np.ndarray) -> np.ndarray:
+    """Batched log of (p @ P): out[d, j] = logsumexp_i(log_p[d, i] + lt[d, i, j])."""
+    acc = log_p[:, 0, None] + lt[:, 0]
+    for i in range(1, lt.shape[1]):
+        acc = np.logaddexp(acc, log_p[:, i, None] + lt[:, i])
+    return acc
+
+
+def _lse_to(lt: np.ndarray, log_v: np.ndarray) -> np.ndarray:
+    """Batched log of (P @ v): out[d, i] = logsumexp_j(lt[d, i, j] + log_v[d, j])."""
+    acc = lt[:, :, 0] + log_v[:, 0, None]
+    for j in range(1, lt.shape[2]):
+        acc = np.logaddexp(acc, lt[:, :, j] + log_v[:, j, None])
+    return acc
+
+
+def _canonical(
+    log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray, batched: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate shapes; return (D,K) init, (D,T-1,K,K) transitions (maybe a view), (D,T,K) lik."""
+    li = np.asarray(log_init, dtype=float)
+    lt = np.asarray(log_trans, dtype=float)
+    ll = np.asarray(log_lik, dtype=float)
+    if not batched:
+        li, lt, ll = li[None], lt[None], ll[None]
+    if ll.ndim != 3:
+        raise ValueError(f"log_lik must be {'(D, T, K)' if batched else '(T, K)'}; got {ll.shape}")
+    d, t_len, k = ll.shape
+    if t_len < 1 or k < 1:
+        raise ValueError(f"log_lik needs T >= 1 and K >= 1; got shape {ll.shape[1:]}")
+    if li.shape != (d, k):
+        raise ValueError(f"log_init shape {li.shape[1 - batched :]} does not match K={k}")
+    if lt.ndim == 3:
+        if lt.shape != (d, k, k):
+            raise ValueError(f"static log_trans must be (K, K) = ({k}, {k}); got {lt.shape[1:]}")
+        lt = np.broadcast_to(lt[:, None], (d, t_len - 1, k, k))
+    elif lt.ndim == 4:
+        if lt.shape[0] != d or lt.shape[2:] != (k, k) or lt.shape[1] not in (t_len - 1, t_len):
+            raise ValueError(
+                f"time-varying log_trans must be (T-1, K, K) or (T, K, K) with T={t_len}, K={k};"
+                f" got {lt.shape[1 - batched :]}"
+            )
+        lt = lt[:, : t_len - 1]
+    else:
+        raise ValueError(
+            f"log_trans must be (K, K) or (T-1|T, K, K); got {lt.shape[1 - batched :]}"
+        )
+    return li, lt, ll
+
+
+def _forward(
+    li: np.ndarray, lt: np.ndarray, ll: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched log-space forward pass: log filtered, log predicted (D,T,K) and log_pred (D,T).
+
+    Works time-major internally so each step touches contiguous (D, K) blocks.
+    """
+    d, t_len, k = ll.shape
+    ll_tm = np.ascontiguousarray(np.moveaxis(ll, 1, 0))
+    log_filt = np.empty((t_len, d, k))
+    log_pstate = np.empty((t_len, d, k))
+    log_pred = np.empty((t_len, d))
+    prev = li
+    for t in range(t_len):
+        if t > 0:
+            prev = _lse_from(log_filt[t - 1], lt[:, t - 1])  # sum over the from-state
+        log_pstate[t] = prev
+        joint = prev + ll_tm[t]
+        c = _lse(joint, axis=-1)
+        log_pred[t] = c
+        log_filt[t] = joint - c[:, None]
+    return np.moveaxis(log_filt, 0, 1), np.moveaxis(log_pstate, 0, 1), log_pred.T
+
+
+def _smooth_from_filter(log_filt: np.ndarray, lt: np.ndarray, ll: np.ndarray) -> np.ndarray:
+    """Batched backward pass with a per-step normalised log beta; returns p(s_t | y) (D,T,K)."""
+    d, t_len, k = ll.shape
+    ll_tm = np.moveaxis(ll, 1, 0)
+    log_sm = np.empty((t_len, d, k))
+    log_beta = np.zeros((d, k))
+    log_sm[-1] = log_filt[:, -1]
+    for t in range(t_len - 2, -1, -1):
+        b = _lse_to(lt[:, t], ll_tm[t + 1] + log_beta)  # sum over the to-state
+        log_beta = b - _lse(b, axis=-1)[:, None]
+        log_sm[t] = log_filt[:, t] + log_beta
+    log_sm -= _lse(log_sm, axis=-1)[..., None]
+    return np.ascontiguousarray(np.moveaxis(np.exp(log_sm), 0, 1))
+
+
+# ----------------------------------------------------------------------------- numpy public API
+
+
+def forward_filter(
+    log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray
+) -> FilterResult:
+    """Run the forward (Hamilton) filter: log p(y), one-step predictive terms, filtered probs."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=False)
+    log_filt, log_pstate, log_pred = _forward(li, lt, ll)
+    return FilterResult(
+        log_marginal=float(log_pred[0].sum()),
+        log_pred=log_pred[0],
+        filtered=np.exp(log_filt[0]),
+        predicted=np.exp(log_pstate[0]),
+    )
+
+
+def filter_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> FilterResult:
+    """Forward-filter D posterior draws at once (inputs with a leading D axis; see module doc)."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
+    log_filt, log_pstate, log_pred = _forward(li, lt, ll)
+    return FilterResult(
+        log_marginal=log_pred.sum(axis=1),
+        log_pred=log_pred,
+        filtered=np.exp(log_filt),
+        predicted=np.exp(log_pstate),
+    )
+
+
+def smooth(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    """Return smoothed regime probabilities p(s_t | y_0..T-1), shape (T, K), by forward-backward."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=False)
+    log_filt, _, _ = _forward(li, lt, ll)
+    return _smooth_from_filter(log_filt, lt, ll)[0]
+
+
+def smooth_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    """Smooth D posterior draws at once, vectorised over draws: returns (D, T, K) probabilities."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
+    log_filt, _, _ = _forward(li, lt, ll)
+    return _smooth_from_filter(log_filt, lt, ll)
+
+
+def _categorical(rng: np.random.Generator, logw: np.ndarray) -> np.ndarray:
+    """Draw one index per row of unnormalised log weights (n, K) by inverse CDF."""
+    w = np.exp(logw - np.max(logw, axis=-1, keepdims=True))
+    cdf = np.cumsum(w, axis=-1)
+    u = rng.random(w.shape[0]) * cdf[:, -1]
+    idx = np.sum(cdf <= u[:, None], axis=-1)
+    return np.minimum(idx, w.shape[-1] - 1)
+
+
+def sample_paths(
+    rng: np.random.Generator | int | None,
+    log_init: np.ndarray,
+    log_trans: np.ndarray,
+    log_lik: np.ndarray,
+    n: int = 1,
+) -> np.ndarray:
+    """Draw n regime paths from p(s_0..T-1 | y) by forward-filtering backward-sampling: (n, T)."""
+    rng = np.random.default_rng(rng)
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=False)
+    log_filt, _, _ = _forward(li, lt, ll)
+    log_filt, lt = log_filt[0], lt[0]
+    t_len, k = log_filt.shape
+    paths = np.empty((n, t_len), dtype=np.int64)
+    paths[:, -1] = _categorical(rng, np.broadcast_to(log_filt[-1], (n, k)))
+    for t in range(t_len - 2, -1, -1):
+        # p(s_t = i | s_{t+1}, y_0..t) ∝ filtered_t(i) * P_t(i, s_{t+1})
+        logw = log_filt[t][None, :] + lt[t][:, paths[:, t + 1]].T
+        paths[:, t] = _categorical(rng, logw)
+    return paths
+
+
+def viterbi(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
+    """Return the most likely regime path argmax_s p(s | y), shape (T,) int (ties: lowest index)."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=False)
+    li, lt, ll = li[0], lt[0], ll[0]
+    t_len, k = ll.shape
+    back = np.zeros((t_len, k), dtype=np.int64)
+    delta = li + ll[0]
+    cols = np.arange(k)
+    for t in range(1, t_len):
+        scores = delta[:, None] + lt[t - 1]  # (from, to)
+        back[t] = np.argmax(scores, axis=0)
+        delta = scores[back[t], cols] + ll[t]
+    path = np.empty(t_len, dtype=np.int64)
+    path[-1] = int(np.argmax(delta))
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def stationary_distribution(P: np.ndarray) -> np.ndarray:
+    """Return pi with pi @ P = pi, sum(pi) = 1 for a (K, K) row-stochastic P (least squares)."""
+    P = np.asarray(P, dtype=float)
+    if P.ndim != 2 or P.shape[0] != P.shape[1]:
+        raise ValueError(f"P must be a square (K, K) matrix; got {P.shape}")
+    k = P.shape[0]
+    a = np.vstack([P.T - np.eye(k), np.ones((1, k))])
+    b = np.zeros(k + 1)
+    b[-1] = 1.0
+    pi, *_ = np.linalg.lstsq(a, b, rcond=None)
+    pi = np.clip(pi, 0.0, None)
+    return pi / pi.sum()
+
+
+def expected_durations(P: np.ndarray) -> np.ndarray:
+    """Return expected regime durations 1 / (1 - p_kk) in periods (inf for an absorbing regime)."""
+    P = np.asarray(P, dtype=float)
+    if P.ndim != 2 or P.shape[0] != P.shape[1]:
+        raise ValueError(f"P must be a square (K, K) matrix; got {P.shape}")
+    with np.errstate(divide="ignore"):
+        return 1.0 / (1.0 - np.diag(P))
+
+
+# ----------------------------------------------------------------------------- PyTensor
+
+
+def pt_forward_log_marginal(
+    log_init: pt.TensorLike, log_trans: pt.TensorLike, log_lik: pt.TensorLike
+) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Build the differentiable forward pass (scan): returns (log p(y) scalar, log_pred (T,))."""
+    log_init = pt.as_tensor_variable(log_init)
+    log_trans = pt.as_tensor_variable(log_trans)
+    log_lik = pt.as_tensor_variable(log_lik)
+    if log_init.ndim != 1 or log_lik.ndim != 2:
+        raise ValueError(
+            f"log_init must be (K,) and log_lik (T, K); got ndim {log_init.ndim}, {log_lik.ndim}"
+        )
+    if log_trans.ndim not in (2, 3):
+        raise ValueError(f"log_trans must be (K, K) or (T-1|T, K, K); got ndim {log_trans.ndim}")
+
+    first = log_init + log_lik[0]
+    c0 = pt_logsumexp(first)
+    filt0 = first - c0
+
+    def step(ll_t, lt_t, log_filt_prev):
+        pred_state = pt_logsumexp(log_filt_prev[:, None] + lt_t, axis=0)
+        joint = pred_state + ll_t
+        c = pt_logsumexp(joint)
+        return joint - c, c
+
+    if log_trans.ndim == 2:
+        sequences = [log_lik[1:]]
+        non_sequences = [log_trans]
+
+        def fn(ll_t, log_filt_prev, lt):
+            return step(ll_t, lt, log_filt_prev)
+
+    else:
+        # log_trans[t] moves t -> t+1; a (T, K, K) input has its last slice ignored.
+        sequences = [log_lik[1:], log_trans[: log_lik.shape[0] - 1]]
+        non_sequences = []
+
+        def fn(ll_t, lt_t, log_filt_prev):
+            return step(ll_t, lt_t, log_filt_prev)
+
+    (_, cs) = pytensor.scan(
+        fn,
+        sequences=sequences,
+        outputs_info=[filt0, None],
+        non_sequences=non_sequences,
+        strict=True,
+        return_updates=False,
+    )
+    log_pred = pt.concatenate([c0[None], cs])
+    return log_pred.sum(), log_pred

@@ -1,0 +1,375 @@
+"""Exact tests of the HMM kernels against brute-force enumeration of all K**T regime paths."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from regimes.hmm import (
+    expected_durations,
+    filter_draws,
+    forward_filter,
+    pt_forward_log_marginal,
+    sample_paths,
+    smooth,
+    smooth_draws,
+    stationary_distribution,
+    viterbi,
+)
+
+RTOL = 1e-10
+ATOL = 1e-12
+
+# (K, T, transition layout): "static" (K,K), "tv" (T-1,K,K), "tvT" (T,K,K) with last slice unused
+CASES = [
+    (2, 4, "static"),
+    (2, 6, "static"),
+    (3, 5, "static"),
+    (2, 5, "tv"),
+    (3, 4, "tv"),
+    (3, 6, "tv"),
+    (2, 5, "tvT"),
+    (3, 4, "tvT"),
+]
+
+
+def make_problem(k: int, t_len: int, layout: str, seed: int = 0):
+    """Random positive HMM parameters in log space: log_init, log_trans, log_lik, used (T-1,K,K)."""
+    rng = np.random.default_rng(seed)
+    log_init = np.log(rng.dirichlet(np.ones(k)))
+    log_lik = 1.5 * rng.normal(size=(t_len, k))
+    if layout == "static":
+        log_trans = np.log(rng.dirichlet(np.ones(k), size=k))
+        used = np.broadcast_to(log_trans, (t_len - 1, k, k))
+    elif layout == "tv":
+        log_trans = np.log(rng.dirichlet(np.ones(k), size=(t_len - 1, k)))
+        used = log_trans
+    else:
+        log_trans = np.log(rng.dirichlet(np.ones(k), size=(t_len, k)))
+        used = log_trans[: t_len - 1]
+    return log_init, log_trans, log_lik, np.asarray(used)
+
+
+def lse(a: np.ndarray) -> float:
+    """Plain log-sum-exp over all entries."""
+    m = np.max(a)
+    return float(m + np.log(np.sum(np.exp(a - m))))
+
+
+def prefix_joint(log_init, used, log_lik, n: int):
+    """All K**n prefixes s_0..s_{n-1} and log p(s_0..n-1, y_0..n-1) for each."""
+    k = log_init.shape[0]
+    paths = np.array(list(itertools.product(range(k), repeat=n)), dtype=int)
+    lj = log_init[paths[:, 0]] + log_lik[0, paths[:, 0]]
+    for t in range(1, n):
+        lj = lj + used[t - 1, paths[:, t - 1], paths[:, t]] + log_lik[t, paths[:, t]]
+    return paths, lj
+
+
+def brute_force(log_init, used, log_lik):
+    """Every filter/smoother quantity computed by enumerating regime paths."""
+    t_len, k = log_lik.shape
+    log_z = np.empty(t_len)
+    filtered = np.zeros((t_len, k))
+    predicted = np.zeros((t_len, k))
+    for t in range(t_len):
+        paths, lj = prefix_joint(log_init, used, log_lik, t + 1)
+        log_z[t] = lse(lj)
+        prev_z = log_z[t - 1] if t > 0 else 0.0
+        last = paths[:, -1]
+        no_last_lik = lj - log_lik[t, last]
+        for j in range(k):
+            filtered[t, j] = np.exp(lj[last == j] - log_z[t]).sum()
+            predicted[t, j] = np.exp(no_last_lik[last == j] - prev_z).sum()
+    paths, lj = prefix_joint(log_init, used, log_lik, t_len)
+    post = np.exp(lj - log_z[-1])
+    smoothed = np.stack([[post[paths[:, t] == j].sum() for j in range(k)] for t in range(t_len)])
+    log_pred = np.diff(np.concatenate([[0.0], log_z]))
+    return {
+        "log_marginal": log_z[-1],
+        "log_pred": log_pred,
+        "filtered": filtered,
+        "predicted": predicted,
+        "smoothed": smoothed,
+        "viterbi": paths[np.argmax(lj)],
+        "paths": paths,
+        "path_probs": post,
+    }
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"K{k}-T{t}-{lay}" for k, t, lay in CASES])
+def problem(request):
+    k, t_len, layout = request.param
+    log_init, log_trans, log_lik, used = make_problem(k, t_len, layout, seed=10 * k + t_len)
+    return log_init, log_trans, log_lik, brute_force(log_init, used, log_lik)
+
+
+# ----------------------------------------------------------------------------- exact numpy tests
+
+
+def test_forward_filter_matches_brute_force(problem):
+    log_init, log_trans, log_lik, bf = problem
+    res = forward_filter(log_init, log_trans, log_lik)
+    assert isinstance(res.log_marginal, float)
+    np.testing.assert_allclose(res.log_marginal, bf["log_marginal"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.log_pred, bf["log_pred"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.log_pred.sum(), res.log_marginal, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.filtered, bf["filtered"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.predicted, bf["predicted"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.predicted[0], np.exp(log_init), rtol=RTOL, atol=ATOL)
+
+
+def test_smooth_matches_brute_force(problem):
+    log_init, log_trans, log_lik, bf = problem
+    sm = smooth(log_init, log_trans, log_lik)
+    np.testing.assert_allclose(sm, bf["smoothed"], rtol=RTOL, atol=ATOL)
+    # the last smoothed marginal is the last filtered one
+    np.testing.assert_allclose(sm[-1], bf["filtered"][-1], rtol=RTOL, atol=ATOL)
+
+
+def test_viterbi_matches_brute_force(problem):
+    log_init, log_trans, log_lik, bf = problem
+    path = viterbi(log_init, log_trans, log_lik)
+    assert path.dtype.kind == "i"
+    np.testing.assert_array_equal(path, bf["viterbi"])
+
+
+@pytest.mark.parametrize("case", [(2, 5, "static"), (3, 4, "tv")])
+def test_ffbs_path_frequencies(case):
+    """Empirical path frequencies from 20000 FFBS draws sit within 5 binomial SEs of the truth.
+
+    Each path count is Binomial(n, p); |freq - p| <= 5 sqrt(p(1-p)/n) + 2/n fails with
+    probability < 1e-4 for all paths together (the 2/n covers the Poisson regime of tiny p).
+    """
+    k, t_len, layout = case
+    log_init, log_trans, log_lik, used = make_problem(k, t_len, layout, seed=7)
+    bf = brute_force(log_init, used, log_lik)
+    n = 20_000
+    draws = sample_paths(np.random.default_rng(123), log_init, log_trans, log_lik, n=n)
+    assert draws.shape == (n, t_len)
+    codes = draws @ (k ** np.arange(t_len - 1, -1, -1))  # same order as itertools.product
+    freq = np.bincount(codes, minlength=k**t_len) / n
+    p = bf["path_probs"]
+    bound = 5 * np.sqrt(p * (1 - p) / n) + 2 / n
+    assert np.all(np.abs(freq - p) <= bound), np.max(np.abs(freq - p) / bound)
+    # and the implied smoothed marginals agree with the exact ones to ~5 SE
+    emp = np.stack([(draws == j).mean(axis=0) for j in range(k)], axis=1)
+    np.testing.assert_allclose(emp, bf["smoothed"], atol=5 * np.sqrt(0.25 / n))
+
+
+def test_ffbs_reproducible_and_seed_sensitive():
+    log_init, log_trans, log_lik, _ = make_problem(3, 6, "tv")
+    a = sample_paths(1, log_init, log_trans, log_lik, n=50)
+    b = sample_paths(1, log_init, log_trans, log_lik, n=50)
+    c = sample_paths(2, log_init, log_trans, log_lik, n=50)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_last_slice_of_T_layout_is_ignored():
+    log_init, log_trans, log_lik, _ = make_problem(3, 6, "tvT")
+    other = log_trans.copy()
+    other[-1] = np.log(np.full((3, 3), 1 / 3))
+    for fn in (smooth, viterbi):
+        np.testing.assert_array_equal(
+            fn(log_init, log_trans, log_lik), fn(log_init, other, log_lik)
+        )
+    np.testing.assert_array_equal(
+        smooth(log_init, log_trans, log_lik), smooth(log_init, log_trans[:-1], log_lik)
+    )
+
+
+def test_single_observation():
+    log_init = np.log([0.3, 0.7])
+    log_lik = np.array([[-1.0, -2.0]])
+    res = forward_filter(log_init, np.log([[0.9, 0.1], [0.2, 0.8]]), log_lik)
+    expected = np.log(0.3 * np.exp(-1.0) + 0.7 * np.exp(-2.0))
+    np.testing.assert_allclose(res.log_marginal, expected, rtol=RTOL)
+    np.testing.assert_allclose(
+        smooth(log_init, np.zeros((0, 2, 2)), log_lik), res.filtered, rtol=RTOL
+    )
+
+
+# ----------------------------------------------------------------------------- stability
+
+
+def test_stability_long_series_extreme_loglik():
+    rng = np.random.default_rng(3)
+    t_len, k = 5000, 3
+    P = np.array([[0.98, 0.02, 0.0], [0.01, 0.98, 0.01], [0.0, 0.03, 0.97]])
+    with np.errstate(divide="ignore"):
+        log_trans = np.log(P)  # forbidden transitions are -inf
+    log_init = np.log(stationary_distribution(P))
+    base = 5.0 * rng.normal(size=(t_len, k))
+    log_lik = base - 1000.0
+
+    res = forward_filter(log_init, log_trans, log_lik)
+    sm = smooth(log_init, log_trans, log_lik)
+    assert np.isfinite(res.log_marginal)
+    assert np.all(np.isfinite(res.log_pred))
+    assert np.all(np.isfinite(res.filtered)) and np.all(np.isfinite(sm))
+    np.testing.assert_allclose(res.filtered.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(sm.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(res.log_pred.sum(), res.log_marginal, rtol=1e-12)
+    assert res.log_marginal < -1000.0 * t_len + 5 * np.abs(base).sum()
+
+    # shifting every log-likelihood by c shifts log p(y) by T*c and leaves the posterior alone
+    ref = forward_filter(log_init, log_trans, base)
+    np.testing.assert_allclose(res.log_marginal, ref.log_marginal - 1000.0 * t_len, rtol=1e-12)
+    np.testing.assert_allclose(sm, smooth(log_init, log_trans, base), atol=1e-9)
+
+    # decoded and sampled paths never use a forbidden (probability-zero) transition
+    path = viterbi(log_init, log_trans, log_lik)
+    draws = sample_paths(0, log_init, log_trans, log_lik, n=20)
+    for p in (path, *draws):
+        assert np.all(P[p[:-1], p[1:]] > 0)
+
+
+def test_impossible_state_gets_zero_probability():
+    log_init, log_trans, log_lik, _ = make_problem(3, 6, "tv")
+    log_lik = log_lik.copy()
+    log_lik[2, 1] = -np.inf
+    res = forward_filter(log_init, log_trans, log_lik)
+    sm = smooth(log_init, log_trans, log_lik)
+    assert np.isfinite(res.log_marginal)
+    assert res.filtered[2, 1] == 0.0 and sm[2, 1] == 0.0
+    assert np.all(np.isfinite(sm))
+    assert viterbi(log_init, log_trans, log_lik)[2] != 1
+    assert np.all(sample_paths(0, log_init, log_trans, log_lik, n=200)[:, 2] != 1)
+
+
+# ----------------------------------------------------------------------------- batched helpers
+
+
+@pytest.mark.parametrize("layout", ["static", "tv", "tvT"])
+def test_batched_equals_per_draw(layout):
+    d, t_len, k = 6, 40, 3
+    probs = [make_problem(k, t_len, layout, seed=s) for s in range(d)]
+    li = np.stack([p[0] for p in probs])
+    lt = np.stack([p[1] for p in probs])
+    ll = np.stack([p[2] for p in probs])
+    sm = smooth_draws(li, lt, ll)
+    fr = filter_draws(li, lt, ll)
+    assert sm.shape == (d, t_len, k)
+    for i in range(d):
+        np.testing.assert_allclose(sm[i], smooth(li[i], lt[i], ll[i]), rtol=1e-13, atol=1e-15)
+        one = forward_filter(li[i], lt[i], ll[i])
+        np.testing.assert_allclose(fr.log_marginal[i], one.log_marginal, rtol=1e-13)
+        np.testing.assert_allclose(fr.log_pred[i], one.log_pred, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(fr.filtered[i], one.filtered, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(fr.predicted[i], one.predicted, rtol=1e-13, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- chain summaries
+
+
+def test_stationary_distribution_and_durations():
+    P = np.array([[0.9, 0.1, 0.0], [0.05, 0.9, 0.05], [0.2, 0.0, 0.8]])
+    pi = stationary_distribution(P)
+    np.testing.assert_allclose(pi @ P, pi, atol=1e-13)
+    np.testing.assert_allclose(pi.sum(), 1.0, rtol=1e-13)
+    np.testing.assert_allclose(pi, np.linalg.matrix_power(P, 2000)[0], atol=1e-12)
+    np.testing.assert_allclose(expected_durations(P), [10.0, 10.0, 5.0], rtol=1e-12)
+    absorbing = np.array([[1.0, 0.0], [0.5, 0.5]])
+    np.testing.assert_allclose(stationary_distribution(absorbing), [1.0, 0.0], atol=1e-13)
+    assert np.isinf(expected_durations(absorbing)[0])
+
+
+def test_shape_validation():
+    log_init, log_trans, log_lik, _ = make_problem(2, 5, "tv")
+    with pytest.raises(ValueError, match="log_trans"):
+        smooth(log_init, log_trans[:-1], log_lik)
+    with pytest.raises(ValueError, match="log_init"):
+        forward_filter(np.zeros(3), log_trans, log_lik)
+    with pytest.raises(ValueError, match="log_lik"):
+        viterbi(log_init, log_trans, log_lik[0])
+    with pytest.raises(ValueError, match="square"):
+        stationary_distribution(np.ones((2, 3)))
+
+
+# ----------------------------------------------------------------------------- PyTensor
+
+PT_K, PT_T = 3, 12
+
+
+@pytest.fixture(scope="module")
+def pt_functions():
+    """Compile (log p(y), log_pred, grads) once per transition layout and backend."""
+    fns = {}
+    for layout in ("static", "tv"):
+        for mode in ("C", "JAX"):
+            if mode == "C":  # unknown shapes: one function serves (T-1,K,K) and (T,K,K)
+                a, c = pt.vector("li"), pt.matrix("ll")
+                b = pt.matrix("lt") if layout == "static" else pt.tensor3("lt")
+            else:  # JAX needs static shapes to trace scan (PyMC's JAX samplers provide them)
+                a = pt.vector("li", shape=(PT_K,))
+                c = pt.matrix("ll", shape=(PT_T, PT_K))
+                shape = (PT_K, PT_K) if layout == "static" else (PT_T - 1, PT_K, PT_K)
+                b = pt.tensor("lt", shape=shape, dtype="float64")
+            lm, lp = pt_forward_log_marginal(a, b, c)
+            grads = pytensor.grad(lm, [a, b, c])
+            fns[layout, mode] = pytensor.function(
+                [a, b, c], [lm, lp, *grads], mode=None if mode == "C" else "JAX"
+            )
+    return fns
+
+
+def _np_log_marginal(li, lt, ll):
+    return forward_filter(li, lt, ll).log_marginal
+
+
+def _finite_difference(li, lt, ll, eps=1e-6):
+    """Central differences of the numpy log marginal w.r.t. every input entry."""
+    args = [li.copy(), lt.copy(), ll.copy()]
+    out = []
+    for arg in args:
+        g = np.zeros_like(arg)
+        for idx in np.ndindex(arg.shape):
+            orig = arg[idx]
+            arg[idx] = orig + eps
+            up = _np_log_marginal(*args)
+            arg[idx] = orig - eps
+            down = _np_log_marginal(*args)
+            arg[idx] = orig
+            g[idx] = (up - down) / (2 * eps)
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["C", "JAX"])
+@pytest.mark.parametrize("layout", ["static", "tv"])
+def test_pytensor_matches_numpy_and_finite_differences(pt_functions, layout, mode):
+    li, lt, ll, _ = make_problem(PT_K, PT_T, layout, seed=5)
+    lm, lp, *grads = pt_functions[layout, mode](li, lt, ll)
+    ref = forward_filter(li, lt, ll)
+    np.testing.assert_allclose(lm, ref.log_marginal, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
+    fd = _finite_difference(li, lt, ll)
+    for g, g_fd in zip(grads, fd, strict=True):
+        assert np.all(np.isfinite(g))
+        np.testing.assert_allclose(g, g_fd, rtol=1e-6, atol=1e-7)
+    # d log p(y) / d log_lik[t, k] is the smoothed probability p(s_t = k | y)
+    np.testing.assert_allclose(grads[2], smooth(li, lt, ll), atol=1e-10)
+
+
+def test_pytensor_T_layout_and_longer_series(pt_functions):
+    """The C function has unknown shapes: a (T,K,K) input and a longer series also match."""
+    li, lt, ll, _ = make_problem(PT_K, 200, "tvT", seed=8)
+    lm, lp, *_ = pt_functions["tv", "C"](li, lt, ll)
+    ref = forward_filter(li, lt, ll)
+    np.testing.assert_allclose(lm, ref.log_marginal, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
+    li, lt, ll, _ = make_problem(PT_K, 200, "static", seed=8)
+    lm, lp, *_ = pt_functions["static", "C"](li, lt, ll - 1000.0)
+    ref = forward_filter(li, lt, ll - 1000.0)
+    np.testing.assert_allclose(lm, ref.log_marginal, rtol=1e-14)
+    np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
+
+
+def test_pytensor_rejects_bad_ndim():
+    with pytest.raises(ValueError, match="log_trans"):
+        pt_forward_log_marginal(pt.vector(), pt.vector(), pt.matrix())
