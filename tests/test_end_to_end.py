@@ -51,6 +51,11 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
         assert derived["fair_value_by_regime"].dims == ("time", "regime", "quantile")
         assert derived["expected_duration"].dims == ("regime", "quantile")
         assert (derived["expected_duration"] >= 1).all()
+        assert {
+            "figures/regime_ribbon.png",
+            "figures/transition_matrix.svg",
+            "figures/durations.png",
+        } <= files
     for attr in ("experiment", "model", "sample_start", "sample_end", "converged", "data_hash"):
         assert attr in derived.attrs
     # fair value continues past the fit window to the latest month

@@ -145,6 +145,15 @@ def run_experiment(
                 derived, log_scale=exp.outputs.log_scale, source=_source_line(exp)
             )
             save_figure(fig, tmp / FIGURES, "fair_value")
+            if "regime_prob" in derived:
+                from regimes.figures.regimes import regime_figures
+
+                regime_figures(
+                    derived,
+                    tmp / FIGURES,
+                    log_scale=exp.outputs.log_scale,
+                    source=_source_line(exp),
+                )
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -168,11 +177,32 @@ def run_experiment(
         }
 
     run_dir = write_run(Path(out), exp.name, run_id, writer)
+    if not verdict["converged"]:
+        _log(f"[regimes] {exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(
         f"[regimes] {exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
         quiet,
     )
     return run_dir
+
+
+def describe_verdict(verdict: dict[str, Any]) -> str:
+    """One plain sentence on why a run did not pass the convergence checks."""
+    reasons = []
+    agreement = verdict.get("chain_agreement", {})
+    if not verdict.get("chains_agree", True):
+        reasons.append(
+            f"chains {agreement.get('off_chains')} sit in a lower-density mode than the others "
+            f"(mean log density per chain {agreement.get('chain_mean_lp')}); do not average them"
+        )
+    thresholds = verdict["thresholds"]
+    if verdict["max_rhat"] > thresholds["rhat_max"]:
+        reasons.append(f"max R-hat {verdict['max_rhat']} > {thresholds['rhat_max']}")
+    if verdict["divergences"]:
+        reasons.append(f"{verdict['divergences']} divergent transitions")
+    if not reasons:
+        reasons.append(f"min bulk ESS {verdict['min_ess_bulk']} below the threshold")
+    return "run did not converge: " + "; ".join(reasons)
 
 
 def _source_line(exp: Experiment) -> str:

@@ -154,7 +154,7 @@ class OutputsSection(_Strict):
     """What a run writes besides the netCDF files."""
 
     figures: bool = True
-    log_scale: bool = True
+    log_scale: bool = False
     quantiles: list[float] = Field(default_factory=lambda: list(DEFAULT_QUANTILES))
     source_note: str = ""
 

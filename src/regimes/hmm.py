@@ -173,6 +173,57 @@ def _smooth_from_filter(log_filt: np.ndarray, lt: np.ndarray, ll: np.ndarray) ->
     return np.ascontiguousarray(np.moveaxis(np.exp(log_sm), 0, 1))
 
 
+def _probabilities(
+    lt: np.ndarray, ll: np.ndarray
+) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
+    """Transition probabilities ((D,K,K) if static, else (D,T-1,K,K)) and per-step scaled
+    likelihoods exp(ll − max_k ll) with the maxima, for the scaled probability-space passes."""
+    static = lt.ndim == 4 and lt.shape[1] > 0 and lt.strides[1] == 0
+    trans = np.exp(lt[:, 0] if static else lt) if lt.shape[1] > 0 else np.exp(lt)
+    m = ll.max(axis=2, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return trans, static, np.exp(ll - m), m[..., 0]
+
+
+def _forward_scaled(
+    li: np.ndarray, lt: np.ndarray, ll: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched forward pass in probability space with per-step normalisation (matrix products
+    instead of log-sum-exp loops: the fast path for many draws and large expanded state spaces).
+    Returns filtered probabilities (D,T,K), transitions as from `_probabilities`, log_pred (D,T)."""
+    d, t_len, k = ll.shape
+    trans, static, lik, m = _probabilities(lt, ll)
+    filt = np.empty((d, t_len, k))
+    log_pred = np.empty((d, t_len))
+    pred = np.exp(li)
+    for t in range(t_len):
+        if t > 0:
+            step = trans if static else trans[:, t - 1]
+            pred = np.matmul(filt[:, t - 1, None, :], step)[:, 0]
+        joint = pred * lik[:, t]
+        c = joint.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_pred[:, t] = np.log(c) + m[:, t]
+            filt[:, t] = joint / c[:, None]
+    return filt, (trans, static, lik), log_pred
+
+
+def _smooth_scaled(filt: np.ndarray, parts: tuple) -> np.ndarray:
+    """Batched backward pass in probability space; returns p(s_t | y) (D,T,K)."""
+    trans, static, lik = parts
+    d, t_len, k = filt.shape
+    out = np.empty_like(filt)
+    out[:, -1] = filt[:, -1]
+    beta = np.ones((d, k))
+    for t in range(t_len - 2, -1, -1):
+        step = trans if static else trans[:, t]
+        beta = np.matmul(step, (lik[:, t + 1] * beta)[:, :, None])[:, :, 0]
+        beta /= beta.sum(axis=1, keepdims=True)
+        sm = filt[:, t] * beta
+        out[:, t] = sm / sm.sum(axis=1, keepdims=True)
+    return out
+
+
 # ----------------------------------------------------------------------------- numpy public API
 
 
@@ -193,12 +244,14 @@ def forward_filter(
 def filter_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> FilterResult:
     """Forward-filter D posterior draws at once (inputs with a leading D axis; see module doc)."""
     li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    log_filt, log_pstate, log_pred = _forward(li, lt, ll)
+    filt, (trans, static, _), log_pred = _forward_scaled(li, lt, ll)
+    predicted = np.empty_like(filt)
+    predicted[:, 0] = np.exp(li)
+    if filt.shape[1] > 1:
+        step = trans[:, None] if static else trans  # (D,1|T-1,K,K)
+        predicted[:, 1:] = np.matmul(filt[:, :-1, None, :], step)[:, :, 0]
     return FilterResult(
-        log_marginal=log_pred.sum(axis=1),
-        log_pred=log_pred,
-        filtered=np.exp(log_filt),
-        predicted=np.exp(log_pstate),
+        log_marginal=log_pred.sum(axis=1), log_pred=log_pred, filtered=filt, predicted=predicted
     )
 
 
@@ -212,8 +265,50 @@ def smooth(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> 
 def smooth_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
     """Smooth D posterior draws at once, vectorised over draws: returns (D, T, K) probabilities."""
     li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    log_filt, _, _ = _forward(li, lt, ll)
-    return _smooth_from_filter(log_filt, lt, ll)
+    filt, parts, _ = _forward_scaled(li, lt, ll)
+    return _smooth_scaled(filt, parts)
+
+
+def sample_paths_draws(
+    rng: np.random.Generator | int | None,
+    log_init: np.ndarray,
+    log_trans: np.ndarray,
+    log_lik: np.ndarray,
+) -> np.ndarray:
+    """One FFBS regime path per posterior draw, vectorised over draws: (D, T) ints."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
+    filt, parts, _ = _forward_scaled(li, lt, ll)
+    return _backward_sample(np.random.default_rng(rng), filt, parts)
+
+
+def posterior_draws(
+    rng: np.random.Generator | int | None,
+    log_init: np.ndarray,
+    log_trans: np.ndarray,
+    log_lik: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Everything per draw from one forward pass: log_pred (D,T), filtered (D,T,K),
+    smoothed (D,T,K) and one FFBS path (D,T)."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
+    filt, parts, log_pred = _forward_scaled(li, lt, ll)
+    smoothed = _smooth_scaled(filt, parts)
+    paths = _backward_sample(np.random.default_rng(rng), filt, parts)
+    return log_pred, filt, smoothed, paths
+
+
+def _backward_sample(rng: np.random.Generator, filt: np.ndarray, parts: tuple) -> np.ndarray:
+    """Backward sampling step of FFBS given filtered probabilities, one path per draw."""
+    trans, static, _ = parts
+    d, t_len, _ = filt.shape
+    rows = np.arange(d)
+    paths = np.empty((d, t_len), dtype=np.int64)
+    with np.errstate(divide="ignore"):
+        paths[:, -1] = _categorical(rng, np.log(filt[:, -1]))
+        for t in range(t_len - 2, -1, -1):
+            step = trans if static else trans[:, t]
+            w = filt[:, t] * step[rows, :, paths[:, t + 1]]  # p(s_t=i | s_t+1, y_0..t)
+            paths[:, t] = _categorical(rng, np.log(w))
+    return paths
 
 
 def _categorical(rng: np.random.Generator, logw: np.ndarray) -> np.ndarray:

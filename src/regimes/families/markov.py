@@ -367,16 +367,14 @@ def _posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int) -> Posteri
         li = np.stack([q[0] for q in parts])
         lt = np.stack([q[1] for q in parts])
         ll = np.stack([q[2] for q in parts])
-        res = hmm.filter_draws(li, lt, ll)
-        log_pred[lo:hi] = res.log_pred
-        last_filtered[lo:hi] = res.filtered[:, -1] @ to_regime[:, 0]
-        smoothed = hmm.smooth_draws(li, lt, ll)  # (n, T-p, J)
-        regime_prob[lo:hi, p:] = smoothed @ to_regime[:, 0]
+        log_pred_c, filt, smoothed, paths = hmm.posterior_draws(rng, li, lt, ll)
+        log_pred[lo:hi] = log_pred_c
+        last_filtered[lo:hi] = filt[:, -1] @ to_regime[:, 0]
+        regime_prob[lo:hi, p:] = smoothed @ to_regime[:, 0]  # (n, T-p, J) -> (n, T-p, K)
         for t in range(p):  # the conditioning months: regime at lag p - t of the first state
             regime_prob[lo:hi, t] = smoothed[:, 0] @ to_regime[:, p - t]
-        for i in range(hi - lo):
-            path = space.lags[hmm.sample_paths(rng, li[i], lt[i], ll[i], n=1)[0], 0]
-            switches[p + 1 :] += path[1:] != path[:-1]
+        path = space.lags[paths, 0]
+        switches[p + 1 :] += (path[:, 1:] != path[:, :-1]).sum(axis=0)
     med = [np.median(v, axis=0) for v in values]
     li, lt, ll = fn(*med)
     viterbi = space.lags[hmm.viterbi(li, lt, ll), 0]
