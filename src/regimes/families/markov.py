@@ -322,16 +322,20 @@ def _stack(post: xr.Dataset, name: str) -> np.ndarray:
     return np.asarray(da.values)
 
 
-_MEMO: dict[tuple, PosteriorHMM] = {}
+_MEMO: dict[str, object] = {}
 
 
 def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> PosteriorHMM:
-    """Per-draw HMM passes, memoised for the last posterior (derive and log_likelihood share it)."""
-    key = (id(tree), id(frame), spec.model_dump_json(), seed)
-    if key not in _MEMO:
+    """Per-draw HMM passes, memoised for the last posterior (derive and log_likelihood share it).
+
+    The memo holds the tree and frame themselves (not their ids, which Python may reuse)."""
+    key = (spec.model_dump_json(), seed)
+    if not (_MEMO.get("tree") is tree and _MEMO.get("frame") is frame and _MEMO.get("key") == key):
         _MEMO.clear()
-        _MEMO[key] = _posterior_hmm(tree, frame, spec, seed)
-    return _MEMO[key]
+        _MEMO.update(
+            tree=tree, frame=frame, key=key, result=_posterior_hmm(tree, frame, spec, seed)
+        )
+    return _MEMO["result"]  # type: ignore[return-value]
 
 
 def component_function(spec: ModelSpec, frame: FitFrame):
