@@ -39,7 +39,61 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
         )
+    diag = sub.add_parser("diagnose", help="convergence and fit diagnostics of a run, as a table")
+    diag.add_argument("run_dir", help="a run directory printed by `regimes run`")
+    diag.add_argument(
+        "--strict", action="store_true", help="exit 1 when the run fails the convergence gate"
+    )
+    diag.add_argument("--rhat-max", type=float, help="largest acceptable R-hat (default 1.01)")
+    diag.add_argument(
+        "--ess-min", type=float, help="smallest bulk and tail ESS per chain (default 100)"
+    )
+    diag.add_argument("--bfmi-min", type=float, help="smallest E-BFMI per chain (default 0.3)")
+    diag.add_argument(
+        "--all", action="store_true", help="list every posterior element (default: worst 30)"
+    )
+
+    cmp = sub.add_parser("compare", help="rank runs on the same data by PSIS-LOO")
+    cmp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more run directories")
+    cmp.add_argument(
+        "--out", default="compare", help="folder for compare.png/.svg (default: ./compare)"
+    )
     return p
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from regimes.diagnostics import Thresholds, diagnose, table
+    from regimes.errors import RunError
+    from regimes.results import POSTERIOR, open_run
+
+    run = open_run(args.run_dir)
+    if not (run.path / POSTERIOR).is_file():
+        raise RunError(f"{run.path} has no {POSTERIOR}")
+    overrides = {
+        k: v
+        for k, v in {
+            "rhat_max": args.rhat_max,
+            "ess_min_per_chain": args.ess_min,
+            "bfmi_min": args.bfmi_min,
+        }.items()
+        if v is not None
+    }
+    diagnosis = diagnose(run.posterior(), replace(Thresholds(), **overrides))
+    print(f"run: {run.path}")
+    print(table(diagnosis, max_rows=None if args.all else 30))
+    return 1 if args.strict and not diagnosis.passed else 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from regimes.compare import compare_runs, format_compare, plot_compare
+
+    df = compare_runs(args.run_dirs)
+    print(format_compare(df))
+    paths = plot_compare(df, args.out)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -95,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.verb == "data":
             return _cmd_data(args)
+        if args.verb == "diagnose":
+            return _cmd_diagnose(args)
+        if args.verb == "compare":
+            return _cmd_compare(args)
     except RegimesError as exc:
         if args.debug:
             raise
