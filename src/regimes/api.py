@@ -187,22 +187,8 @@ def run_experiment(
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:
-    """One plain sentence on why a run did not pass the convergence checks."""
-    reasons = []
-    agreement = verdict.get("chain_agreement", {})
-    if not verdict.get("chains_agree", True):
-        reasons.append(
-            f"chains {agreement.get('off_chains')} sit in a lower-density mode than the others "
-            f"(mean log density per chain {agreement.get('chain_mean_lp')}); do not average them"
-        )
-    thresholds = verdict["thresholds"]
-    if verdict["max_rhat"] > thresholds["rhat_max"]:
-        reasons.append(f"max R-hat {verdict['max_rhat']} > {thresholds['rhat_max']}")
-    if verdict["divergences"]:
-        reasons.append(f"{verdict['divergences']} divergent transitions")
-    if not reasons:
-        reasons.append(f"min bulk ESS {verdict['min_ess_bulk']} below the threshold")
-    return "run did not converge: " + "; ".join(reasons)
+    """One plain sentence on why a run did not pass the convergence gate."""
+    return "run did not converge: " + "; ".join(verdict.get("reasons") or ["see regimes diagnose"])
 
 
 def _source_line(exp: Experiment) -> str:

@@ -41,34 +41,27 @@ def chain_agreement(tree) -> dict[str, Any]:
 
 
 def quick_verdict(tree) -> dict[str, Any]:
-    """R-hat, bulk ESS, divergences and chain agreement over all posterior variables."""
-    import arviz as az
-
-    rhat = az.rhat(tree)
-    ess = az.ess(tree, method="bulk")
-    max_rhat = float(max(np.nanmax(v.values) for v in rhat.data_vars.values()))
-    min_ess = float(min(np.nanmin(v.values) for v in ess.data_vars.values()))
-    stats = tree["sample_stats"]
-    divergences = int(stats["diverging"].values.sum()) if "diverging" in stats else 0
-    chains = int(tree["posterior"].sizes["chain"])
-    agreement = chain_agreement(tree)
-    converged = (
-        max_rhat <= RHAT_MAX
-        and min_ess >= ESS_PER_CHAIN_MIN * chains
-        and divergences == 0
-        and agreement["agree"]
-    )
+    """The full gate (`diagnose`) summarised as the JSON-able verdict stored in the manifest."""
+    d = diagnose(tree)
+    agree = bool(d.chain_agreement["agree"])
     return {
-        "converged": bool(converged),
-        "status": "ok"
-        if converged
-        else ("chains_disagree" if not agreement["agree"] else "not_converged"),
-        "max_rhat": round(max_rhat, 4),
-        "min_ess_bulk": round(min_ess, 1),
-        "divergences": divergences,
-        "chains_agree": agreement["agree"],
-        "chain_agreement": agreement,
-        "thresholds": {"rhat_max": RHAT_MAX, "ess_bulk_min_per_chain": ESS_PER_CHAIN_MIN},
+        "converged": d.passed,
+        "status": "ok" if d.passed else ("chains_disagree" if not agree else "not_converged"),
+        "reasons": list(d.reasons),
+        "max_rhat": round(float(d.max_rhat), 4),
+        "min_ess_bulk": round(float(d.min_ess_bulk), 1),
+        "min_ess_tail": round(float(d.min_ess_tail), 1),
+        "divergences": int(d.divergences),
+        "bfmi": [round(float(b), 3) for b in d.bfmi],
+        "chains_agree": agree,
+        "chain_agreement": d.chain_agreement,
+        "thresholds": {
+            "rhat_max": d.thresholds.rhat_max,
+            "ess_bulk_min_per_chain": d.thresholds.ess_min_per_chain,
+            "ess_tail_min_per_chain": d.thresholds.ess_min_per_chain,
+            "bfmi_min": d.thresholds.bfmi_min,
+            "divergences_max": d.thresholds.divergences_max,
+        },
     }
 
 
