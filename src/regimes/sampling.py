@@ -148,7 +148,12 @@ def sample(
         compile_kwargs = {"mode": "JAX"} if backend == "numpyro" else {}
         starts = multistart(model, n_starts, seed, compile_kwargs=compile_kwargs)
         if starts["best"] is not None:
-            kwargs = {"initvals": starts["best"], "init": "adapt_diag"}
+            # every chain starts exactly at the best optimum: no jitter that could throw a
+            # chain into another mode (PyMC: init without jitter; numpyro: jitter=False)
+            no_jitter = (
+                {"nuts": {"jitter": False}} if backend == "numpyro" else {"init": "adapt_diag"}
+            )
+            kwargs = {"initvals": starts["best"], **no_jitter}
     with model:
         tree = pm.sample(
             draws=sampler.draws,
