@@ -1,7 +1,7 @@
 """Catalog of every series `regimes` can load: its snapshot location and its download source.
 
 Snapshot paths are relative to the data directory (see `regimes.data.sources.resolve_data_dir`);
-`/work/shared/data/README.md` (shipped with the snapshot) documents each file in detail.
+`README.md` shipped with the data snapshot (`../shared/data`) documents each file in detail.
 
 Frequencies: ``frequency`` is what `load_series` serves ("M" monthly, "Q" quarterly, "A" annual by
 US federal fiscal year); ``native`` is the publisher's own frequency when it differs (e.g. "D" for a
