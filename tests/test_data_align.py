@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,6 @@ from regimes.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "data" / "snapshot"
-
-
-def real_data_dir() -> Path | None:
-    """The shared snapshot (env REGIMES_DATA_DIR or <repo>/../shared/data), or None if absent."""
-    env = os.environ.get("REGIMES_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "data"
-    return path if (path / "us_macro_monthly.csv").is_file() else None
 
 
 @pytest.fixture(autouse=True)
@@ -163,10 +155,7 @@ def test_window_with_too_few_observations() -> None:
     assert "GS10 2019-11..2020-05" in message
 
 
-def test_real_snapshot_alignment() -> None:
-    data_dir = real_data_dir()
-    if data_dir is None:
-        pytest.skip("shared data snapshot not found (set REGIMES_DATA_DIR)")
+def test_real_snapshot_alignment(data_dir: Path) -> None:
     frame = load_monthly(["GOLD", "DFII10", "GDP", "FYFSD"], data_dir)
     gdp = load_series("GDP", data_dir)
     assert frame.loc["2020-04-01", "GDP"] == gdp[pd.Timestamp("2020-01-01")]

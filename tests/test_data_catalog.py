@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ REQUIRED_IDS = {
     "SHILLER_CPI", "SHILLER_GS10", "HAMILTON_RGNP", "HAMILTON_REC", "USMACRO_FEDFUNDS",
     "USMACRO_OGAP", "USMACRO_INF",
 }  # fmt: skip
-
-
-def real_data_dir() -> Path | None:
-    """The shared snapshot (env REGIMES_DATA_DIR or <repo>/../shared/data), or None if absent."""
-    env = os.environ.get("REGIMES_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "data"
-    return path if (path / "us_macro_monthly.csv").is_file() else None
 
 
 def test_catalog_holds_every_required_id() -> None:
@@ -96,10 +88,7 @@ def test_unknown_series_without_close_match() -> None:
     assert "regimes data list" in str(info.value)
 
 
-def test_catalog_locations_exist_in_real_snapshot() -> None:
-    data_dir = real_data_dir()
-    if data_dir is None:
-        pytest.skip("shared data snapshot not found (set REGIMES_DATA_DIR)")
+def test_catalog_locations_exist_in_real_snapshot(data_dir: Path) -> None:
     import pandas as pd
 
     for spec in CATALOG.values():

@@ -18,13 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "data" / "snapshot"
 
 
-def real_data_dir() -> Path | None:
-    """The shared snapshot (env REGIMES_DATA_DIR or <repo>/../shared/data), or None if absent."""
-    env = os.environ.get("REGIMES_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "data"
-    return path if (path / "us_macro_monthly.csv").is_file() else None
-
-
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     clear_cache()
@@ -247,10 +240,8 @@ def test_check_data_dir_reports_each_series(snapshot: Path) -> None:
 
 
 @pytest.fixture
-def real() -> Path:
-    data_dir = real_data_dir()
-    if data_dir is None:
-        pytest.skip("shared data snapshot not found (set REGIMES_DATA_DIR)")
+def real(data_dir: Path) -> Path:
+    """The shared snapshot (conftest's `data_dir`, which skips when it is absent)."""
     return data_dir
 
 

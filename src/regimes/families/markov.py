@@ -180,7 +180,7 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
 # ------------------------------------------------------------------ model
 
 
-def _log_transition_rows(opts: Options):
+def _transition_concentration(opts: Options):
     """Dirichlet concentration of each transition row: base + sticky on the diagonal."""
     k = opts.k_regimes
     return opts.transition_concentration * np.ones((k, k)) + opts.sticky * np.eye(k)
@@ -287,7 +287,7 @@ def build(spec: ModelSpec, frame: FitFrame):
             params["phi"] = make_prior("phi", priors["phi"], dims="lag")
         if k > 1:
             params["P"] = pm.Dirichlet(
-                "P", a=_log_transition_rows(opts), dims=("regime", "regime_to")
+                "P", a=_transition_concentration(opts), dims=("regime", "regime_to")
             )
         else:
             params["P"] = pt.ones((1, 1))
