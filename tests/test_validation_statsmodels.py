@@ -46,7 +46,7 @@ def _at(exp, frame, ref: dict, sigma: float | list[float]):
         "P": np.array([[ref["p00"], 1 - ref["p00"]], [ref["p10"], 1 - ref["p10"]]]),
         "phi": np.asarray(ref.get("ar", [])),
     }
-    parts = fn(*[std[rv.name] for rv in model.free_RVs])
+    parts = fn(*[std[rv.name] for rv in model.free_RVs])[:3]  # (log_init, log_trans, log_lik)
     return parts, d
 
 
@@ -85,7 +85,7 @@ def _msv_llf_at_best_start(exp, frame, seed: int) -> float:
 
     fn, model, d, _ = markov.component_function(exp.spec, frame)
     best = multistart(model, exp.spec.options.get("n_starts", 12), seed, {"mode": "JAX"})["best"]
-    parts = fn(*[best[rv.name] for rv in model.free_RVs])
+    parts = fn(*[best[rv.name] for rv in model.free_RVs])[:3]
     return _natural_llf(parts, d)
 
 

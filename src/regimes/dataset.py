@@ -126,6 +126,16 @@ class FitFrame:
     fit: pd.Series  # bool per month: inside the fit window
     units: str = ""
     attrs: dict = field(default_factory=dict)
+    scale_window: pd.Series | None = None  # months whose moments standardise the data (default: fit)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """Bool mask of the months used for standardisation constants.
+
+        Normally the fit window; a leave-future-out refit keeps its own (shorter) window here while
+        its fit window is extended by one month to score the next observation."""
+        mask = self.fit if self.scale_window is None else self.scale_window
+        return np.asarray(mask.to_numpy(), dtype=bool)
 
     @property
     def time(self) -> pd.DatetimeIndex:
@@ -218,3 +228,31 @@ def build_frame(
 def _first_valid(series: pd.Series) -> str:
     idx = series.first_valid_index()
     return "never" if idx is None else f"{idx:%Y-%m}"
+
+
+def truncate(frame: FitFrame, n_fit: int, *, score_until: int | None = None) -> FitFrame:
+    """The frame as known after its first `n_fit` fit-window months (for leave-future-out CV).
+
+    Fit and scale windows both end at month `n_fit` ("what we knew then"). With `score_until`
+    (> n_fit) the fit window runs on to that many months while the scale window stays put, so a
+    model refit on the short window can score the later months on the refit's own scale."""
+    idx = np.flatnonzero(frame.fit.to_numpy())
+    end = n_fit if score_until is None else score_until
+    if not 1 <= n_fit <= end <= len(idx):
+        raise ValueError(f"need 1 <= n_fit ({n_fit}) <= score_until ({end}) <= {len(idx)}")
+
+    def mask(n: int) -> pd.Series:
+        out = np.zeros(len(frame.frame), dtype=bool)
+        out[idx[:n]] = True
+        return pd.Series(out, index=frame.frame.index, name=frame.fit.name)
+
+    attrs = {**frame.attrs, "fit_end": f"{frame.time[idx[end - 1]]:%Y-%m}"}
+    return FitFrame(
+        target=frame.target,
+        factors=frame.factors,
+        frame=frame.frame,
+        fit=mask(end),
+        units=frame.units,
+        attrs=attrs,
+        scale_window=mask(n_fit),
+    )

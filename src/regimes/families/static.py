@@ -61,8 +61,8 @@ def _inverse(values: np.ndarray, transform: str) -> np.ndarray:
 
 
 def standardisation(frame: FitFrame, transform: str) -> dict[str, np.ndarray | float]:
-    """Fit-window means and sds of the (transformed) target and of each factor."""
-    fit = frame.fit.to_numpy()
+    """Means and sds of the (transformed) target and of each factor over the scale window."""
+    fit = frame.scale
     y = _transform(frame.y.to_numpy()[fit], transform)
     x = frame.X.to_numpy()[fit]
     x_sd = x.std(axis=0)
@@ -188,3 +188,21 @@ def ols_r2(frame: FitFrame, transform: str) -> float:
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
     return float(1.0 - resid.var() / y.var())
+
+
+def target_log_jacobian(frame: FitFrame, transform: str) -> xr.DataArray:
+    """log |d z_t / d y_t| per fit-window month, z = (transform(y) − mean) / sd on the scale
+    window: −log(sd) for a level target, −log(sd) − log(y_t) for a log target (shared by the
+    families that standardise like this one)."""
+    fit = frame.fit.to_numpy()
+    y = frame.y.to_numpy(dtype=float)[fit]
+    jac = np.full(len(y), -np.log(standardisation(frame, transform)["y_sd"]))
+    if transform == "log":
+        jac = jac - np.log(y)
+    return xr.DataArray(jac, dims="time", coords={"time": frame.time[fit].values})
+
+
+def log_jacobian(frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
+    """Add to the pointwise log-likelihood (standardised, transformed target) to get densities
+    of y_t in natural units, so runs with other transforms or windows compare on one scale."""
+    return target_log_jacobian(frame, Options.model_validate(spec.options).transform)
