@@ -27,4 +27,15 @@ echo "install: using $PY ($("$PY" --version))"
 .venv/bin/uv pip install --python .venv/bin/python --quiet -r requirements/lock.txt
 .venv/bin/uv pip install --python .venv/bin/python --quiet --no-deps -e .
 .venv/bin/regimes --help >/dev/null
+# headless Chromium for the report rendering test (tests/test_report.py); Debian/Ubuntu as root only
+if ! command -v chromium >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "install: installing chromium (headless browser for the report test)"
+        { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+          && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null \
+          || echo "install: note: could not install chromium; the browser test of reports will be skipped" >&2
+    else
+        echo "install: note: chromium not found (needs apt-get and root to install); the browser test of reports will be skipped" >&2
+    fi
+fi
 echo "install: ok ($(.venv/bin/python -c 'import pymc, arviz; print("pymc", pymc.__version__, "arviz", arviz.__version__)'))"

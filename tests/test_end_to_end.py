@@ -20,8 +20,8 @@ EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.toml"))
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
     run_dir = run_experiment(
-        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True
-    )
+        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
+    )  # reports are tested in test_report.py
     run = open_run(run_dir)
     files = set(run.manifest["files"])
     assert {
@@ -49,7 +49,13 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
         assert derived["regime_prob_q"].dims == ("time", "regime", "quantile")
         assert derived["fair_value_by_regime"].dims == ("time", "regime", "quantile")
-        assert derived["expected_duration"].dims == ("regime", "quantile")
+        if derived.attrs["transition"] == "covariates":
+            assert derived["expected_duration"].dims == ("time", "regime", "quantile")
+        else:
+            assert derived["expected_duration"].dims == ("regime", "quantile")
+        if derived.attrs["transition"] == "changepoint":
+            assert derived["break_prob"].dims == ("time", "break")
+            assert "figures/break_dates.png" in files
         assert (derived["expected_duration"] >= 1).all()
         assert {
             "figures/regime_ribbon.png",

@@ -255,6 +255,80 @@ def plot_durations(derived: xr.Dataset) -> Figure:
     return fig
 
 
+def plot_duration_paths(derived: xr.Dataset) -> Figure:
+    """Expected duration of each regime month by month (median, 90% band) when transitions move
+    with covariates; shows when regimes became more or less persistent."""
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        dur = derived["expected_duration"].transpose("time", "regime", "quantile")
+        time = pd.DatetimeIndex(derived["time"].values)
+        names = [str(r) for r in derived["regime"].values]
+        colours = _regime_colours(plt, len(names))
+        fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+        for k, (name, colour) in enumerate(zip(names, colours, strict=True)):
+            lo, mid, hi = (
+                np.asarray(dur.isel(regime=k).sel(quantile=p).values, dtype=float)
+                for p in (0.05, 0.5, 0.95)
+            )
+            ax.fill_between(time, lo, hi, color=colour, alpha=0.2, lw=0)
+            ax.plot(time, mid, color=colour, lw=1.4, label=f"{_pretty(name)} (median, 90% band)")
+        ax.set_yscale("log")
+        if "in_sample" in derived:
+            fit = derived["in_sample"].values.astype(bool)
+            if (~fit).any() and fit.any():
+                ax.axvspan(time[fit][-1], time[-1], color="0.9", lw=0, zorder=0)
+        period = _period_word(time)
+        ax.set_ylabel(f"expected duration ({period}s)")
+        title = derived.attrs.get("experiment", "regimes")
+        ax.set_title(f"{title}: expected regime duration at each {period}'s covariates")
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_break_dates(derived: xr.Dataset) -> Figure:
+    """Posterior probability of each change point month by month, with the median date and 90%
+    interval marked: "when did the anchor shift" as a distribution, not a date."""
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        prob = derived["break_prob"].transpose("time", "break")
+        breaks = [str(b) for b in derived["break"].values]
+        time = pd.DatetimeIndex(derived["time"].values)
+        colours = _regime_colours(plt, len(breaks) + 1)[1:]
+        fig, axes = plt.subplots(
+            len(breaks),
+            1,
+            figsize=(8, 1.2 + 2.2 * len(breaks)),
+            sharex=True,
+            squeeze=False,
+            layout="constrained",
+        )
+        for m, (ax, label, colour) in enumerate(zip(axes[:, 0], breaks, colours, strict=True)):
+            p = np.asarray(prob.isel(**{"break": m}).values, dtype=float)
+            ax.fill_between(time, 0, p, step="mid", color=colour, alpha=0.6, lw=0)
+            dates = pd.DatetimeIndex(derived["break_date"].isel(**{"break": m}).values)
+            qs = [float(v) for v in derived["quantile"].values]
+            if 0.05 in qs and 0.95 in qs and 0.5 in qs:
+                lo, mid, hi = (dates[qs.index(v)] for v in (0.05, 0.5, 0.95))
+                if not (pd.isna(lo) or pd.isna(hi)):
+                    ax.axvspan(lo, hi, color=colour, alpha=0.12, lw=0)
+                if not pd.isna(mid):
+                    ax.axvline(mid, color="0.2", lw=1, ls="--")
+                    ax.annotate(
+                        f"median {mid:%Y-%m}, 90%: {lo:%Y-%m} to {hi:%Y-%m}",
+                        xy=(0.01, 0.92),
+                        xycoords="axes fraction",
+                        va="top",
+                        fontsize=8.5,
+                    )
+            ax.set_ylabel("P(break in month)")
+            ax.set_title(_pretty(label).replace("->", "→"), fontsize=9.5, loc="left")
+        title = derived.attrs.get("experiment", "regimes")
+        fig.suptitle(f"{title}: posterior of the break date")
+    return fig
+
+
 def regime_figures(
     derived: xr.Dataset, folder: Path, *, log_scale: bool = False, source: str = ""
 ) -> list[Path]:
@@ -267,5 +341,10 @@ def regime_figures(
         plot_regime_ribbon(derived, log_scale=log_scale, source=source), folder, "regime_ribbon"
     )
     paths += save_figure(plot_transition_matrix(derived), folder, "transition_matrix")
-    paths += save_figure(plot_durations(derived), folder, "durations")
+    if "time" in derived["expected_duration"].dims:
+        paths += save_figure(plot_duration_paths(derived), folder, "durations")
+    else:
+        paths += save_figure(plot_durations(derived), folder, "durations")
+    if "break_prob" in derived:
+        paths += save_figure(plot_break_dates(derived), folder, "break_dates")
     return paths
