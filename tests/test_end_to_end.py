@@ -62,6 +62,11 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
             "figures/transition_matrix.svg",
             "figures/durations.png",
         } <= files
+    if derived.attrs["family"] in ("static", "markov"):  # one-step posterior predictive checks
+        assert "posterior_predictive" in run.posterior().children
+        assert derived["pit"].dims == ("time",)
+        assert "figures/ppc.png" in files
+        assert derived.attrs["ppc_ok"] in (0, 1)
     for attr in ("experiment", "model", "sample_start", "sample_end", "converged", "data_hash"):
         assert attr in derived.attrs
     # fair value continues past the fit window to the latest month

@@ -76,9 +76,7 @@ def test_tvtp_mode_matches_statsmodels_mle() -> None:
 
     # statsmodels: exog_tvtp[t] drives the move t-1 -> t; ours uses z_t for t -> t+1.
     exog = np.column_stack([np.ones_like(z), np.concatenate([[z[0]], z[:-1]])])
-    res = sm.tsa.MarkovRegression(y, k_regimes=2, exog_tvtp=exog).fit(
-        search_reps=20, disp=False
-    )
+    res = sm.tsa.MarkovRegression(y, k_regimes=2, exog_tvtp=exog).fit(search_reps=20, disp=False)
     assert ours == pytest.approx(res.llf, abs=0.05), (ours, res.llf)
     sm_P = res.model.regime_transition_matrix(res.params, exog_tvtp=exog)  # (to, from, T)
     # our P_all[t] (from, to) moves t -> t+1: compare with statsmodels' matrix at t+1
@@ -104,7 +102,9 @@ def test_tvtp_recovers_covariate_effects() -> None:
         init="multistart",
         n_starts=8,
     )
-    coef = np.asarray(tree["posterior"]["transition_coef"].values).reshape(-1, 2)  # moves 0->1, 1->0
+    coef = np.asarray(tree["posterior"]["transition_coef"].values).reshape(
+        -1, 2
+    )  # moves 0->1, 1->0
     truth = np.array([1.5, -1.5])  # z is already standardised, so std-scale effects equal truth
     lo, hi = np.quantile(coef, [0.01, 0.99], axis=0)
     assert np.all((lo < truth) & (truth < hi)), (lo, hi)

@@ -8,10 +8,18 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regimes.config import Experiment, experiment_to_toml, load_experiment, quick_version
 from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import xarray as xr
+
+    from regimes.config import ModelSpec
+    from regimes.dataset import FitFrame
 
 PACKAGES = (
     "regimes",
@@ -54,9 +62,12 @@ def run_experiment(
     quick: bool = False,
     progress: bool = True,
     figures: bool | None = None,
+    report: bool = True,
     quiet: bool = False,
 ) -> Path:
-    """Validate a config, build the data, fit, and write one complete run directory; return its path."""
+    """Validate a config, build the data, fit, and write one complete run directory; return its path.
+
+    With figures on, `report` also writes report.html (ArviZ plots included) into the run."""
     from regimes.cache import configure_compile_caches
 
     configure_compile_caches()
@@ -88,29 +99,25 @@ def run_experiment(
     timing["data_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    model = family.build(exp.spec, frame)
-    _log(
-        f"[regimes] {exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
-        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})",
-        quiet,
-    )
-    from regimes.sampling import sample
-
-    init, n_starts = (
-        family.sampling_init(exp.spec) if hasattr(family, "sampling_init") else ("jitter", 0)
-    )
-    tree = sample(model, exp.sampler, progress=progress and not quiet, init=init, n_starts=n_starts)
+    tree = fit_frame(exp, frame, progress=progress, quiet=quiet)
     timing["sampling_s"] = time.perf_counter() - t1
-    if hasattr(family, "log_likelihood"):
-        import xarray as xr
-
-        tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
 
     t2 = time.perf_counter()
     derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
     from regimes.diagnostics import quick_verdict
+    from regimes.ppc import run_checks
 
     verdict = quick_verdict(tree)
+    ppc = run_checks(family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed)
+    if ppc is not None:
+        import xarray as xr
+
+        pp, additions, ppc_result = ppc
+        tree["posterior_predictive"] = xr.DataTree(pp)
+        attrs = {**derived.attrs, **additions.attrs}
+        derived = derived.merge(additions)
+        derived.attrs = attrs
+        verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
     derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
     derived.attrs.update(
         {
@@ -154,6 +161,16 @@ def run_experiment(
                     log_scale=exp.outputs.log_scale,
                     source=_source_line(exp),
                 )
+            if "pit" in derived:
+                from regimes.figures.ppc import plot_ppc
+
+                fig = plot_ppc(derived, log_scale=exp.outputs.log_scale)
+                save_figure(fig, tmp / FIGURES, "ppc")
+            if "coef" in derived and "time" in derived["coef"].dims:
+                from regimes.figures.coefficients import plot_coefficients
+
+                fig = plot_coefficients(derived, source=_source_line(exp))
+                save_figure(fig, tmp / FIGURES, "coef_paths")
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -177,6 +194,10 @@ def run_experiment(
         }
 
     run_dir = write_run(Path(out), exp.name, run_id, writer)
+    if want_figures and report:
+        from regimes.report import write_report
+
+        write_report(run_dir)  # report.html + ArviZ figures, written atomically into the run
     if not verdict["converged"]:
         _log(f"[regimes] {exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(
@@ -184,6 +205,67 @@ def run_experiment(
         quiet,
     )
     return run_dir
+
+
+def fit_frame(
+    exp: Experiment,
+    frame: FitFrame,
+    *,
+    progress: bool = True,
+    quiet: bool = False,
+    log_likelihood: bool = True,
+) -> xr.DataTree:
+    """Build, sample and record the pointwise log-likelihood in natural units: one fit of `exp`'s
+    model to `frame` as a DataTree (used by `run_experiment` and by leave-future-out refits;
+    `log_likelihood=False` skips a family's own log-likelihood pass, for refits that score
+    another frame)."""
+    import xarray as xr
+
+    from regimes.families import get_family
+    from regimes.sampling import sample
+
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    model = family.build(exp.spec, frame)
+    _log(
+        f"[regimes] {exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
+        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})",
+        quiet,
+    )
+    init, n_starts = (
+        family.sampling_init(exp.spec) if hasattr(family, "sampling_init") else ("jitter", 0)
+    )
+    tree = sample(model, exp.sampler, progress=progress and not quiet, init=init, n_starts=n_starts)
+    if log_likelihood and hasattr(family, "log_likelihood"):
+        tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
+    if "log_likelihood" in tree.children:
+        ll = tree["log_likelihood"].to_dataset()
+        tree["log_likelihood"] = xr.DataTree(natural_scale(ll, family, frame, exp.spec))
+    return tree
+
+
+NATURAL_SCALE = "natural units of the target"
+
+
+def natural_scale(
+    ll: xr.Dataset, family: ModuleType, frame: FitFrame, spec: ModelSpec
+) -> xr.Dataset:
+    """Pointwise log-likelihoods (xr.Dataset over `time`) of the modelled, standardised target
+    turned into log densities of y_t in natural units with the family's `log_jacobian`, so LOO
+    and LFO compare runs with different transforms or standardisation windows."""
+    import xarray as xr
+
+    out = ll.copy()
+    if not hasattr(family, "log_jacobian"):
+        out.attrs["scale"] = "standardised model scale (family has no log_jacobian hook)"
+        return out
+    jac = family.log_jacobian(frame, spec)
+    jac = jac if hasattr(jac, "dims") else xr.DataArray(jac, dims="time", coords=ll["time"].coords)
+    for name, da in ll.data_vars.items():
+        if "time" in da.dims:
+            out[name] = da + jac.sel(time=da["time"].values).drop_vars("time")
+    out.attrs["scale"] = NATURAL_SCALE
+    return out
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:

@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results root (default: results)")
     run.add_argument("--seed", type=int, help="override sampler.seed")
     run.add_argument("--quick", action="store_true", help="short, small-draw run for smoke tests")
-    run.add_argument("--no-figures", action="store_true", help="skip figures")
+    run.add_argument("--no-figures", action="store_true", help="skip figures (and the report)")
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     data = sub.add_parser("data", help="the data catalog and data directory")
@@ -58,6 +59,39 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--out", default="compare", help="folder for compare.png/.svg (default: ./compare)"
     )
+    cmp.add_argument(
+        "--lfo",
+        action="store_true",
+        help="rank by approximate leave-future-out elpd (computes lfo.nc where missing)",
+    )
+    lfo = sub.add_parser(
+        "lfo", help="approximate leave-future-out CV of a run (refits; writes lfo.nc into it)"
+    )
+    lfo.add_argument("run_dir", help="a run directory printed by `regimes run`")
+    for sp in (lfo, cmp):
+        sp.add_argument(
+            "--min-train",
+            type=int,
+            metavar="L",
+            help="fit-window months of the first training fit (default: half, at least 24)",
+        )
+        sp.add_argument(
+            "--k-threshold",
+            type=float,
+            default=0.7,
+            help="refit when the Pareto k of the weights exceeds this (default 0.7; 0: exact LFO)",
+        )
+        sp.add_argument(
+            "--quick", action="store_true", help="refit with the quick sampler settings"
+        )
+    rep = sub.add_parser(
+        "report", help="write a self-contained HTML report of a run (report.html in the run)"
+    )
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    rep.add_argument(
+        "--compare", action="store_true", help="one page comparing the runs side by side"
+    )
+    rep.add_argument("--out", help="folder for compare.html (default: ./compare; with --compare)")
     return p
 
 
@@ -86,9 +120,36 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     return 1 if args.strict and not diagnosis.passed else 0
 
 
+def _cmd_lfo(args: argparse.Namespace) -> int:
+    from regimes.lfo import lfo_run, summary_line, write_lfo
+    from regimes.results import open_run
+
+    run = open_run(args.run_dir)
+    ds = lfo_run(run.path, min_train=args.min_train, k_threshold=args.k_threshold, quick=args.quick)
+    path = write_lfo(run.path, ds)
+    print(summary_line(ds))
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_compare_lfo(args: argparse.Namespace) -> int:
+    from regimes.compare import plot_compare
+    from regimes.lfo import compare_lfo, format_compare_lfo
+
+    df = compare_lfo(
+        args.run_dirs, min_train=args.min_train, k_threshold=args.k_threshold, quick=args.quick
+    )
+    print(format_compare_lfo(df))
+    paths = plot_compare(df, args.out)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from regimes.compare import compare_runs, format_compare, plot_compare
 
+    if args.lfo:
+        return _cmd_compare_lfo(args)
     df = compare_runs(args.run_dirs)
     print(format_compare(df))
     paths = plot_compare(df, args.out)
@@ -107,6 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         quick=args.quick,
         progress=not args.no_progress,
         figures=False if args.no_figures else None,
+        report=not args.no_report,
     )
     print(path)
     return 0
@@ -141,6 +203,19 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from regimes.report import ReportError, write_compare_report, write_report
+
+    if args.compare:
+        print(write_compare_report(args.run_dirs, args.out or "compare"))
+        return 0
+    if args.out:
+        raise ReportError("--out applies only with --compare; report.html goes into the run")
+    for run_dir in args.run_dirs:
+        print(write_report(run_dir))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `regimes` command."""
     args = _parser().parse_args(argv)
@@ -153,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_diagnose(args)
         if args.verb == "compare":
             return _cmd_compare(args)
+        if args.verb == "report":
+            return _cmd_report(args)
+        if args.verb == "lfo":
+            return _cmd_lfo(args)
     except RegimesError as exc:
         if args.debug:
             raise

@@ -80,6 +80,21 @@ def _check_same_observations(lls: dict[str, Any]) -> None:
             )
 
 
+def _check_same_scale(trees: dict[str, Any]) -> None:
+    """Refuse to compare log-likelihoods stored on different scales (natural units vs the older
+    standardised model scale): their differences would be meaningless."""
+    scales = {
+        label: tree["log_likelihood"].attrs.get("scale", "standardised model scale (old run)")
+        for label, tree in trees.items()
+    }
+    if len(set(scales.values())) > 1:
+        detail = "; ".join(f"{label}: {scale}" for label, scale in scales.items())
+        raise CompareError(
+            f"runs store log-likelihoods on different scales ({detail}); re-run the older runs "
+            "so all are in natural units of the target"
+        )
+
+
 def compare_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Rank runs by PSIS-LOO elpd (best first) with differences, their se and Pareto-k checks.
 
@@ -102,6 +117,7 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         lls[label] = _log_lik(tree, label)
         trees[label] = tree
     _check_same_observations(lls)
+    _check_same_scale(trees)
 
     loos = {}
     for label, tree in trees.items():

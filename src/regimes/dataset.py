@@ -126,7 +126,9 @@ class FitFrame:
     fit: pd.Series  # bool per month: inside the fit window
     units: str = ""
     attrs: dict = field(default_factory=dict)
-    scale_window: pd.Series | None = None  # months whose moments standardise the data (default: fit)
+    scale_window: pd.Series | None = (
+        None  # months whose moments standardise the data (default: fit)
+    )
 
     @property
     def scale(self) -> np.ndarray:

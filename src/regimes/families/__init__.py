@@ -7,6 +7,12 @@ A family module exposes:
 - `derive(posterior, frame, spec, quantiles) -> xr.Dataset`: the `derived.nc` quantities;
 - optionally `log_likelihood(posterior, frame, spec) -> xr.Dataset`: pointwise log densities for
   models whose likelihood is a marginalised potential (PyMC cannot compute them itself);
+  each must be the one-step-ahead conditional log p(y_t | y_<t, θ), so leave-future-out CV
+  (`regimes.lfo`) can sum them and score months past a refit's window;
+- `log_jacobian(frame, spec) -> xr.DataArray | np.ndarray`: per fit-window month (the times of
+  the pointwise log-likelihood), log |dz_t/dy_t| of the modelled target z (transformed and
+  standardised) — −log(y_sd), and −log(y_t) for a log target. `api.fit_frame` adds it, so every
+  stored log_likelihood is log p(y_t in natural units | ...) and runs compare on one scale;
 - optionally `INIT`: how to initialise chains ("multistart" runs a multi-start optimisation).
 Adding a family is one module here plus one entry in `_FAMILIES`.
 """
@@ -22,6 +28,7 @@ from pydantic import ValidationError
 from regimes.errors import ConfigError
 
 _FAMILIES = {"static": "regimes.families.static", "markov": "regimes.families.markov"}
+_FAMILIES["random_walk"] = "regimes.families.random_walk"
 
 
 def family_names() -> list[str]:

@@ -326,7 +326,8 @@ def _stationary(P):
 
 
 def hmm_components(params: dict, d: Design, opts: Options, space: StateSpace):
-    """PyTensor graphs (log_init (J,), log_trans (J, J) or (n, J, J), log_lik (n, J))."""
+    """PyTensor graphs (log_init (J,), log_trans (J, J) or (n, J, J), log_lik (n, J)), plus the
+    innovations e (n, J) and scales (J,) behind log_lik, for posterior predictive draws."""
     import pytensor.tensor as pt
 
     k, p, c = opts.k_regimes, opts.ar_order, opts.n_conditioning
@@ -353,7 +354,7 @@ def hmm_components(params: dict, d: Design, opts: Options, space: StateSpace):
     log_init = pt.log(pt.clip(init, 1e-300, 1.0))[lags[:, p]]
     for i in range(p):
         log_init = log_init + logP0[lags[:, i + 1], lags[:, i]]
-    return log_init, log_trans, log_lik
+    return log_init, log_trans, log_lik, e, sig_j
 
 
 def build(spec: ModelSpec, frame: FitFrame):
@@ -443,11 +444,12 @@ def build(spec: ModelSpec, frame: FitFrame):
             )
         if opts.initial == "estimated" and k > 1 and opts.transition != "changepoint":
             params["p0"] = pm.Dirichlet("p0", a=np.ones(k), dims="regime")
-        log_init, log_trans, log_lik = hmm_components(params, d, opts, space)
+        log_init, log_trans, log_lik, e, sig_j = hmm_components(params, d, opts, space)
         total, _ = hmm.pt_forward_log_marginal(log_init, log_trans, log_lik)
         pm.Potential("hmm_loglik", total)
         P_all = pt.exp(log_transition_graph(params, d.z_all, opts))  # every month, for outputs
-    model.regimes_parts = (d, space, (log_init, log_trans, log_lik, P_all))  # type: ignore[attr-defined]
+    graphs = (log_init, log_trans, log_lik, P_all, e, sig_j)
+    model.regimes_parts = (d, space, graphs)  # type: ignore[attr-defined]
     return model
 
 
@@ -492,7 +494,7 @@ def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> Post
 def component_function(spec: ModelSpec, frame: FitFrame):
     """Compiled map from parameter values (constrained, standardised scale, in `free_RVs` order)
     to the HMM inputs (log_init, log_trans, log_lik) and the transition matrices of every month
-    (P_all): the model's own likelihood graph, reused
+    (P_all), then the innovations and scales behind log_lik: the model's own likelihood graph, reused
     after sampling so derived quantities can never disagree with what was sampled."""
     import pytensor
 
@@ -535,7 +537,7 @@ def _posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int) -> Posteri
         path = space.lags[paths, 0]
         switches[c + 1 :] += (path[:, 1:] != path[:, :-1]).sum(axis=0)
     med = [np.median(v, axis=0) for v in values]
-    li, lt, ll, _ = fn(*med)
+    li, lt, ll = fn(*med)[:3]
     viterbi = space.lags[hmm.viterbi(li, lt, ll), 0]
     viterbi = np.concatenate([np.full(c, viterbi[0]), viterbi])
     return PosteriorHMM(
@@ -711,6 +713,45 @@ def log_likelihood(tree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
             "draw": post["draw"].values,
             "time": fit_time.values,
         },
+    )
+
+
+def posterior_predictive(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> xr.Dataset:
+    """One-step-ahead replicates y_rep_t ~ p(y_t | y_1..t-1, θ) per draw, in natural units.
+
+    The regime is drawn from its one-step prediction p(s_t | y_1..t-1) (the forward filter), then
+    y_rep_t = y_t − e_t(s) + σ_s ε: the component's conditional mean plus noise — the same
+    predictive the pointwise log-likelihood scores, so PPCs and LOO/LFO judge one model."""
+    opts = Options.model_validate(spec.options)
+    fn, model, d, _ = component_function(spec, frame)
+    post = tree["posterior"]
+    values = [_stack(post.to_dataset(), rv.name) for rv in model.free_RVs]
+    n_draws = values[0].shape[0]
+    c = opts.n_conditioning
+    rng = np.random.default_rng(seed)
+    y_obs = d.y[c:]
+    out = np.empty((n_draws, len(y_obs)))
+    for lo in range(0, n_draws, CHUNK):
+        hi = min(lo + CHUNK, n_draws)
+        parts = [fn(*[v[i] for v in values]) for i in range(lo, hi)]
+        li, lt, ll, _, e, sig = (np.stack([q[j] for q in parts]) for j in range(6))
+        pred = hmm.filter_draws(li, lt, ll).predicted  # (n, T-c, J)
+        u = rng.random(pred.shape[:2])[..., None]
+        state = np.minimum((np.cumsum(pred, axis=-1) < u).sum(axis=-1), pred.shape[-1] - 1)
+        e_s = np.take_along_axis(e, state[..., None], axis=-1)[..., 0]
+        sig_s = np.take_along_axis(np.broadcast_to(sig[:, None, :], e.shape), state[..., None], -1)
+        out[lo:hi] = y_obs[None, :] - e_s + sig_s[..., 0] * rng.standard_normal(e_s.shape)
+    level = d.y_mean + d.y_sd * out
+    natural = np.exp(level) if opts.transform == "log" else level
+    time = frame.time[frame.fit.to_numpy()][c:]
+    return xr.Dataset(
+        {
+            "y": (
+                ("chain", "draw", "time"),
+                natural.reshape(post.sizes["chain"], post.sizes["draw"], -1),
+            )
+        },
+        coords={"chain": post["chain"].values, "draw": post["draw"].values, "time": time.values},
     )
 
 

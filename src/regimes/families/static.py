@@ -173,6 +173,21 @@ def derive(posterior_tree, frame: FitFrame, spec: ModelSpec, quantiles: list[flo
     return ds
 
 
+def posterior_predictive(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> xr.Dataset:
+    """Replicates of y from the fitted likelihood (one-step-ahead under AR(1) errors), in natural
+    units: PyMC's forward sampling of the observed variable, transformed back."""
+    import pymc as pm
+
+    opts = Options.model_validate(spec.options)
+    std = standardisation(frame, opts.transform)
+    pp = pm.sample_posterior_predictive(
+        tree, model=build(spec, frame), var_names=["y"], random_seed=seed, progressbar=False
+    )
+    y = pp["posterior_predictive"]["y"]
+    natural = _inverse(std["y_mean"] + std["y_sd"] * y, opts.transform)
+    return xr.Dataset({"y": natural})
+
+
 def bayes_r2(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bayesian R² per draw (Gelman et al. 2019): var(fit) / (var(fit) + var(y − fit))."""
     var_fit = mu.var(axis=1)

@@ -25,8 +25,11 @@ CAPTIONS = {
     "(row: regime now, column: regime next period).",
     "durations": "Expected duration of each regime in periods (posterior median and band).",
     "coef_paths": "Coefficient paths over time (posterior median and band).",
-    "break_prob": "Posterior probability of a structural break at each date.",
-    "ppc": "Posterior predictive check: observed data against draws from the fitted model.",
+    "break_dates": "Posterior probability that each change point happened in each month, with "
+    "the median date (dashed) and the 90% interval (shaded).",
+    "ppc": "Posterior predictive check: the observed series inside its one-step-ahead 90% "
+    "predictive band, and the histogram of probability integral transforms (flat when the "
+    "predictive is calibrated; the grey band is ±2 standard errors around uniform).",
     "rank": "Rank plots per chain (ArviZ): with well-mixed chains each chain's curve of fractional "
     "ranks stays flat; the p-value tests that, and dots mark ranks outside the simultaneous band.",
     "trace": "Trace plots per chain (ArviZ): chains should overlap as stationary noise without "
@@ -48,6 +51,11 @@ def verdict_section(manifest: dict[str, Any]) -> str:
         f"max R-hat {verdict.get('max_rhat', 'n/a')}, min bulk ESS "
         f"{verdict.get('min_ess_bulk', 'n/a')}, {verdict.get('divergences', 'n/a')} divergences"
     )
+    ppc = verdict.get("ppc")
+    if ppc is not None:
+        detail += "; posterior predictive check: " + (
+            "calibrated" if ppc.get("ok") else "FLAGGED — " + "; ".join(ppc.get("reasons") or [])
+        )
     return verdict_banner(bool(verdict["converged"]), verdict.get("reasons") or [], detail)
 
 

@@ -1,0 +1,572 @@
+"""Approximate leave-future-out cross-validation of a run (`regimes lfo`, `regimes compare --lfo`).
+
+LOO conditions on the future; in a time series the honest question is how well a model fitted
+on months 1..i predicts month i+1. Exact 1-step-ahead LFO refits the model at every month i;
+the approximation of Bürkner, Gabry & Vehtari (2020, "Approximate leave-future-out
+cross-validation for Bayesian time series models", J. Stat. Comput. Simul. 90(14)) refits only
+when it must:
+
+    start with an exact fit on the first L fit-window months (i* = L);
+    for i = L .. T−1:  log r_s = Σ_{j=i*+1..i} log p(y_j | y_{1:j−1}, θ_s)   (θ_s ~ p(θ | y_{1:i*}))
+                       w = PSIS(r);  if Pareto k(w) > threshold: refit on y_{1:i}, i* = i, w = 1
+                       elpd_{i+1} = log Σ_s w_s p(y_{i+1} | y_{1:i}, θ_s) / Σ_s w_s.
+
+Every family's pointwise log-likelihood is a one-step-ahead conditional (static AR(1) errors are
+written as exact conditionals, markov gives forward-filter predictive densities), so sums of
+them are log p(y_{i*+1:i} | y_{1:i*}, θ). A refit sees only what was known at month i: its fit and
+standardisation windows both end there (`dataset.truncate`); it scores later months on its own
+scale, and every density is in natural units of the target (`api.natural_scale`), so runs with
+different transforms compare. The index i counts fit-window months (quarters for quarterly data).
+
+Default L = min(T − 1, max(24, ⌈T/2⌉)): the second half of the fit window is scored (at least
+24 training months), which keeps early, prior-dominated fits out and the number of refits small.
+`k_threshold <= 0` refits at every month: exact LFO.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import logsumexp
+
+from regimes.errors import RegimesError, RunError
+
+if TYPE_CHECKING:
+    from regimes.config import Experiment
+    from regimes.dataset import FitFrame
+    from regimes.results import Run
+
+LFO_FILE = "lfo.nc"
+K_THRESHOLD = 0.7
+MIN_TRAIN = 24
+
+
+class LFOError(RegimesError):
+    """Leave-future-out CV cannot run on these runs or settings (the message says why)."""
+
+
+def default_min_train(n_months: int) -> int:
+    """Default first training length L for a fit window of `n_months`: see the module doc."""
+    return min(n_months - 1, max(MIN_TRAIN, math.ceil(n_months / 2)))
+
+
+# ------------------------------------------------------------------ the pure core
+
+
+@dataclass(frozen=True)
+class Refit:
+    """What an exact fit on the first i months provides: log p(y_j | y_{1:j−1}, θ_s) for the
+    months j = i..T−1 (0-based, so column 0 is the month right after the training window) at
+    its S posterior draws, and the draws' relative efficiency for PSIS."""
+
+    log_lik: np.ndarray  # (S, T − i)
+    r_eff: float = 1.0
+
+
+def psis_step(ll_added: np.ndarray, ll_next: np.ndarray, r_eff: float = 1.0) -> tuple[float, float]:
+    """elpd of the next observation from draws of an earlier posterior, and the Pareto k.
+
+    `ll_added` (S, m): log-likelihood of the m observations added since that posterior's fit;
+    `ll_next` (S,): of the observation to predict. The draws are importance-weighted to the
+    posterior given the added observations (ratios ∝ their likelihood, Pareto-smoothed with
+    arviz_stats' PSIS); m = 0 is the plain posterior mean (k = NaN). An unusable ratio gives
+    k = inf (forcing a refit)."""
+    ll_next = np.asarray(ll_next, dtype=float).reshape(-1)
+    ll_added = np.asarray(ll_added, dtype=float).reshape(ll_next.size, -1)
+    if ll_added.shape[1] == 0:
+        return float(logsumexp(ll_next) - np.log(ll_next.size)), math.nan
+    log_ratio = ll_added.sum(axis=1)
+    if (
+        np.any(np.isnan(log_ratio))
+        or np.any(np.isposinf(log_ratio))
+        or np.all(np.isneginf(log_ratio))
+    ):
+        return math.nan, math.inf
+    from arviz_stats.base import array_stats
+
+    # psislw takes the negated log ratios (its LOO convention: −log-likelihood) and returns
+    # normalised, smoothed log weights
+    log_w, k = array_stats.psislw(-log_ratio, r_eff=r_eff)
+    k = float(k)
+    if not np.isfinite(k) or not np.all(np.isfinite(log_w) | np.isneginf(log_w)):
+        return math.nan, math.inf
+    return float(logsumexp(log_w + ll_next) - logsumexp(log_w)), k
+
+
+@dataclass(frozen=True)
+class LFOResult:
+    """Per scored month (i = L..T−1): elpd, Pareto k of the weights used (NaN after an exact
+    refit), and whether the model was refit there."""
+
+    elpd: np.ndarray
+    pareto_k: np.ndarray
+    refit: np.ndarray
+    min_train: int
+    k_threshold: float
+
+    @property
+    def elpd_lfo(self) -> float:
+        """Sum of the pointwise elpds."""
+        return float(self.elpd.sum())
+
+    @property
+    def se(self) -> float:
+        """Standard error of elpd_lfo: sqrt(n · var(pointwise)), as for LOO."""
+        n = self.elpd.size
+        return float(np.sqrt(n * np.var(self.elpd))) if n > 1 else 0.0
+
+
+def approximate_lfo(
+    refit: Callable[[int], Refit],
+    n_months: int,
+    min_train: int,
+    k_threshold: float = K_THRESHOLD,
+    on_step: Callable[[int, float, bool], None] | None = None,
+) -> LFOResult:
+    """The forward PSIS-LFO scheme over months L..T−1, given `refit(i)` (an exact fit on the
+    first i months); `k_threshold <= 0` refits at every month (exact LFO).
+    `on_step(i, k, refitting)` is called at each month before any refit (for progress lines)."""
+    if not 1 <= min_train < n_months:
+        raise LFOError(f"min_train must be in 1..{n_months - 1}, got {min_train}")
+    n = n_months - min_train
+    elpd, ks, refits = np.empty(n), np.full(n, np.nan), np.zeros(n, dtype=bool)
+    current: Refit | None = None
+    last = min_train
+    for pos, i in enumerate(range(min_train, n_months)):
+        k = math.nan
+        if current is not None:
+            added = current.log_lik[:, : i - last]
+            value, k = psis_step(added, current.log_lik[:, i - last], current.r_eff)
+        refitting = current is None or k_threshold <= 0 or not k <= k_threshold
+        if on_step is not None:
+            on_step(i, k, refitting)
+        if refitting:
+            current, last = refit(i), i
+            _check_refit(current, n_months - i)
+            value, _ = psis_step(current.log_lik[:, :0], current.log_lik[:, 0])
+            refits[pos], k = True, math.nan
+        elpd[pos], ks[pos] = value, k
+    return LFOResult(elpd, ks, refits, min_train, float(k_threshold))
+
+
+def _check_refit(fit: Refit, n_left: int) -> None:
+    if fit.log_lik.ndim != 2 or fit.log_lik.shape[1] != n_left:
+        raise ValueError(
+            f"refit must return log-likelihoods of shape (draws, {n_left}); got {fit.log_lik.shape}"
+        )
+
+
+# ------------------------------------------------------------------ runs on disk
+
+
+def run_config(run: Run) -> Experiment:
+    """The experiment exactly as run, from the run's config.toml (with its resolved model)."""
+    from regimes.config import Experiment, ModelSpec
+    from regimes.families import get_family
+
+    body = tomllib.loads(run.config_text)
+    resolved = body.pop("resolved_model", None)
+    if resolved is None:
+        raise RunError(f"{run.path}/config.toml has no [resolved_model]; re-run the experiment")
+    spec = ModelSpec.model_validate(resolved)
+    get_family(spec.family).validate_spec(spec, where=f"{run.path}/config.toml")
+    return Experiment.model_validate({**body, "spec": spec})
+
+
+def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> FitFrame:
+    """Rebuild the run's data frame and check it is the data the run used (its data_hash)."""
+    from regimes.data import resolve_data_dir
+    from regimes.dataset import build_frame
+
+    where = data_dir or run.manifest.get("data_dir")
+    path = resolve_data_dir(where)
+    frame = build_frame(
+        exp.data.target,
+        exp.data.factors,
+        exp.data.start_ts,
+        exp.data.end_ts,
+        path,
+        predict_end=exp.data.predict_end,
+        min_obs=exp.data.min_obs,
+        frequency=exp.data.frequency,
+    )
+    stored = run.manifest.get("data_hash")
+    if stored and frame.data_hash() != stored:
+        raise RunError(
+            f"{run.path}: the data in {path} differ from the data this run used (data_hash "
+            f"{frame.data_hash()[:12]} vs {stored[:12]}); pass --data-dir with the snapshot the "
+            "run used, or re-run the experiment on the current data"
+        )
+    return frame
+
+
+def _r_eff(tree: xr.DataTree) -> float:
+    """Mean relative ESS of the posterior's scalar elements (1 for a single chain)."""
+    import arviz_stats as azs
+
+    post = tree["posterior"].to_dataset()
+    n = post.sizes["chain"] * post.sizes["draw"]
+    if post.sizes["chain"] == 1:
+        return 1.0
+    ess = azs.ess(post, method="mean")
+    values = np.concatenate([np.ravel(ess[v].values) for v in ess.data_vars])
+    values = values[np.isfinite(values)]
+    return float(values.mean() / n) if values.size else 1.0
+
+
+def score(exp: Experiment, tree: xr.DataTree, frame: FitFrame) -> xr.DataArray:
+    """Pointwise natural-scale log p(y_t | y_<t, θ_s) over `frame`'s fit window at `tree`'s
+    draws: the family's `log_likelihood` hook, else PyMC's on the model rebuilt for `frame`."""
+    from regimes.api import natural_scale
+    from regimes.families import get_family
+
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    if hasattr(family, "log_likelihood"):
+        ll = family.log_likelihood(tree, frame, exp.spec)
+    else:
+        import importlib.util
+
+        import pymc as pm
+
+        # numba compiles this small graph in well under a second (PyTensor's C: several)
+        backend = "numba" if importlib.util.find_spec("numba") else None
+        model = family.build(exp.spec, frame)
+        post = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset()})
+        try:
+            out = pm.compute_log_likelihood(
+                post, model=model, extend_inferencedata=False, progressbar=False, backend=backend
+            )
+        except Exception as exc:  # e.g. latent per-month parameters of another length
+            raise LFOError(
+                f"family {exp.spec.family!r} cannot score months past a refit's window with "
+                f"PyMC's log-likelihood ({exc}); it needs a `log_likelihood` hook giving "
+                "one-step-ahead predictive densities"
+            ) from exc
+        ll = out["log_likelihood"].to_dataset() if hasattr(out, "children") else out
+    ll = natural_scale(ll, family, frame, exp.spec)
+    name = "y" if "y" in ll else next(iter(ll.data_vars))
+    return ll[name].transpose("chain", "draw", "time")
+
+
+@contextmanager
+def _quiet_pymc() -> Iterator[None]:
+    """Silence PyMC's per-fit info lines ("NUTS[numpyro]: ...") so refits print one line each."""
+    loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.mcmc", "pymc.sampling.jax")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _log(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def lfo_run(
+    run_dir: str | Path,
+    *,
+    min_train: int | None = None,
+    k_threshold: float = K_THRESHOLD,
+    quick: bool = False,
+    data_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> xr.Dataset:
+    """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
+    (`quick`: with the quick sampler settings). Progress: one stderr line per refit."""
+    from regimes.cache import configure_compile_caches
+    from regimes.config import quick_version
+    from regimes.results import open_run
+
+    configure_compile_caches()
+    run = open_run(run_dir)
+    exp = run_config(run)
+    if quick:
+        exp = quick_version(exp)
+    frame = run_frame(run, exp, data_dir)
+    fit_time = frame.time[frame.fit.to_numpy()]
+    ds = lfo_frame(
+        exp,
+        frame,
+        min_train=min_train,
+        k_threshold=k_threshold,
+        first_scored=_first_scored(run, fit_time),
+        label=f"{exp.name}/{run.manifest.get('run_id', run.path.name)}",
+        quiet=quiet,
+    )
+    ds.attrs.update({"run": str(run.path.resolve()), "quick": int(quick)})
+    return ds
+
+
+def lfo_frame(
+    exp: Experiment,
+    frame: FitFrame,
+    *,
+    min_train: int | None = None,
+    k_threshold: float = K_THRESHOLD,
+    first_scored: int = 0,
+    label: str = "",
+    quiet: bool = False,
+) -> xr.Dataset:
+    """Approximate LFO of `exp`'s model on `frame`, refitting with `api.fit_frame` (seed + i at
+    month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order)."""
+    from regimes.api import fit_frame
+    from regimes.dataset import truncate
+
+    fit_time = frame.time[frame.fit.to_numpy()]
+    n = len(fit_time)
+    lo = first_scored + 2
+    L = max(default_min_train(n), lo) if min_train is None else int(min_train)
+    if not lo <= L < n:
+        cond = f", the first {first_scored} conditioned on" if first_scored else ""
+        raise LFOError(
+            f"{label or exp.name}: --min-train must be between {lo} and {n - 1} (the fit window "
+            f"has {n} periods{cond}); got {L}"
+        )
+    label = label or exp.name
+    _log(
+        f"[regimes] lfo {label}: scoring {n - L} periods {fit_time[L]:%Y-%m}..{fit_time[-1]:%Y-%m} "
+        f"after {L} training periods (Pareto k threshold {k_threshold})",
+        quiet,
+    )
+    t_start = time.perf_counter()
+    n_refits, why = 0, ""
+
+    def refit(i: int) -> Refit:
+        nonlocal n_refits
+        t0 = time.perf_counter()
+        sampler = exp.sampler.model_copy(update={"seed": exp.sampler.seed + i})
+        exp_i = exp.model_copy(update={"sampler": sampler})
+        with _quiet_pymc():
+            tree = fit_frame(
+                exp_i, truncate(frame, i), progress=False, quiet=True, log_likelihood=False
+            )
+        ll = score(exp_i, tree, truncate(frame, i, score_until=n))
+        if not np.isin(fit_time[i:].values, ll["time"].values).all():
+            raise LFOError(
+                f"family {exp.spec.family!r} (options {exp.spec.options}) does not score periods "
+                "past a refit's window; LFO needs one-step-ahead predictive densities there"
+            )
+        ll = ll.sel(time=fit_time[i:].values)
+        values = ll.stack(sample=("chain", "draw")).transpose("sample", "time").values
+        n_refits += 1
+        _log(
+            f"[regimes] lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
+            f"{why}) in {time.perf_counter() - t0:.1f} s",
+            quiet,
+        )
+        return Refit(np.asarray(values, dtype=float), _r_eff(tree))
+
+    def on_step(i: int, k: float, refitting: bool) -> None:
+        nonlocal why
+        why = f"; Pareto k {k:.2f} > {k_threshold}" if refitting and not np.isnan(k) else ""
+
+    result = approximate_lfo(refit, n, L, k_threshold, on_step)
+    ds = lfo_dataset(result, fit_time[L:])
+    ds.attrs.update(
+        {
+            "experiment": exp.name,
+            "draws": exp.sampler.draws,
+            "chains": exp.sampler.chains,
+            "wall_s": round(time.perf_counter() - t_start, 1),
+        }
+    )
+    return ds
+
+
+def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
+    """Index (in fit months) of the first month with a pointwise log-likelihood in the run."""
+    from regimes.compare import _log_lik
+
+    ll = _log_lik(run.posterior(), str(run.path))
+    start = pd.Timestamp(ll["time"].values[0])
+    return int(fit_time.get_loc(start))
+
+
+def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
+    """The lfo.nc contents: per-month elpd, pareto_k and refit, totals in attrs."""
+    from regimes.api import NATURAL_SCALE
+
+    k = result.pareto_k[np.isfinite(result.pareto_k)]
+    return xr.Dataset(
+        {
+            "elpd": ("time", result.elpd, {"long_name": "log p(y_t | y_<t), natural units"}),
+            "pareto_k": ("time", result.pareto_k, {"note": "NaN where the model was refit"}),
+            "refit": ("time", result.refit),
+        },
+        coords={"time": pd.DatetimeIndex(time_index).values},
+        attrs={
+            "method": "approximate 1-step-ahead LFO (Bürkner, Gabry & Vehtari 2020)",
+            "elpd_lfo": result.elpd_lfo,
+            "se": result.se,
+            "n_refits": int(result.refit.sum()),
+            "L": result.min_train,
+            "threshold": result.k_threshold,
+            "max_k": float(k.max()) if k.size else math.nan,
+            "scale": NATURAL_SCALE,
+        },
+    )
+
+
+def write_lfo(run_dir: str | Path, ds: xr.Dataset) -> Path:
+    """Write lfo.nc into a run directory atomically and record it in the manifest."""
+    from regimes.results import MANIFEST, sha256_file, write_netcdf
+
+    run_dir = Path(run_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=".lfo-", suffix=".nc", dir=run_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_netcdf(ds, tmp)
+        digest = sha256_file(tmp)
+        os.replace(tmp, run_dir / LFO_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest_path = run_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest.setdefault("files", {})[LFO_FILE] = digest
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(manifest, indent=2, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp_name, manifest_path)
+    return run_dir / LFO_FILE
+
+
+def load_lfo(run_dir: str | Path) -> xr.Dataset | None:
+    """A run's lfo.nc, or None if it has none yet."""
+    path = Path(run_dir) / LFO_FILE
+    if not path.is_file():
+        return None
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def ensure_lfo(
+    run_dir: str | Path,
+    *,
+    min_train: int | None = None,
+    k_threshold: float = K_THRESHOLD,
+    quick: bool = False,
+    quiet: bool = False,
+) -> xr.Dataset:
+    """The run's stored LFO if it was computed with these settings, else compute and store it."""
+    ds = load_lfo(run_dir)
+    same_l = ds is not None and (min_train is None or ds.attrs.get("L") == min_train)
+    if ds is not None and same_l and ds.attrs.get("threshold") == k_threshold:
+        return ds
+    ds = lfo_run(run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet)
+    write_lfo(run_dir, ds)
+    return ds
+
+
+def summary_line(ds: xr.Dataset) -> str:
+    """elpd_lfo, se, refits and the worst Pareto k of an lfo.nc, in one line."""
+    a = ds.attrs
+    return (
+        f"elpd_lfo {a['elpd_lfo']:.2f} (se {a['se']:.2f}) over {ds.sizes['time']} periods from "
+        f"L = {a['L']}; {a['n_refits']} exact refits; worst Pareto k {a['max_k']:.2f} "
+        f"(threshold {a['threshold']})"
+    )
+
+
+# ------------------------------------------------------------------ comparison
+
+
+def compare_lfo(
+    run_dirs: Sequence[str | Path],
+    *,
+    min_train: int | None = None,
+    k_threshold: float = K_THRESHOLD,
+    quick: bool = False,
+    quiet: bool = False,
+) -> pd.DataFrame:
+    """Rank runs by elpd_lfo (best first), computing lfo.nc where missing.
+
+    Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
+    difference), n_refits, max_k. Runs must score the same months (same window and L)."""
+    from regimes.compare import CompareError, _describe_obs, _label
+    from regimes.results import open_run
+
+    if len(run_dirs) < 2:
+        raise CompareError(f"compare needs at least two run directories, got {len(run_dirs)}")
+    elpds: dict[str, xr.DataArray] = {}
+    attrs: dict[str, dict[str, Any]] = {}
+    for path in run_dirs:
+        run = open_run(path)
+        label = _label(run, set(elpds))
+        ds = ensure_lfo(
+            run.path, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet
+        )
+        elpds[label], attrs[label] = ds["elpd"], dict(ds.attrs)
+    (ref_label, ref), *rest = elpds.items()
+    for label, da in rest:
+        if not np.array_equal(ref["time"].values, da["time"].values):
+            raise CompareError(
+                f"runs {ref_label} and {label} score different months in LFO "
+                f"({_describe_obs(ref)} vs {_describe_obs(da)}); use runs on the same data window "
+                "and the same --min-train"
+            )
+    totals = {label: float(da.sum()) for label, da in elpds.items()}
+    order = sorted(totals, key=lambda lab: -totals[lab])
+    best = elpds[order[0]].values
+    rows = []
+    for rank, label in enumerate(order):
+        diff = best - elpds[label].values
+        rows.append(
+            {
+                "run": label,
+                "rank": rank,
+                "elpd_lfo": totals[label],
+                "se": float(attrs[label]["se"]),
+                "elpd_diff": float(diff.sum()),
+                "dse": float(np.sqrt(diff.size * np.var(diff))),
+                "n_refits": int(attrs[label]["n_refits"]),
+                "max_k": float(attrs[label]["max_k"]),
+            }
+        )
+    df = pd.DataFrame(rows).set_index("run")
+    # the columns ArviZ's plot_compare reads (its elpd_diff is this run minus the best)
+    df.attrs["arviz"] = pd.DataFrame(
+        {
+            "rank": df["rank"],
+            "elpd": df["elpd_lfo"],
+            "se": df["se"],
+            "elpd_diff": -df["elpd_diff"],
+            "dse": df["dse"],
+        }
+    )
+    return df
+
+
+def format_compare_lfo(df: pd.DataFrame) -> str:
+    """Plain-text table of `compare_lfo` output, with a one-line legend."""
+    shown = df.copy()
+    for col in ("elpd_lfo", "se", "elpd_diff", "dse", "max_k"):
+        shown[col] = shown[col].map(lambda x: f"{x:.2f}")
+    legend = (
+        "approximate 1-step-ahead LFO, best first; elpd_diff = elpd(best) - elpd(run), dse its se; "
+        "n_refits = exact refits, max_k = worst Pareto k of the importance weights used"
+    )
+    return legend + "\n" + shown.to_string()
