@@ -52,3 +52,36 @@ def test_overconfident_bands_are_flagged() -> None:
     assert not result.ok
     assert result.checks["PIT normal-score sd"]["value"] > 1.5
     assert result.checks["coverage of 90% one-step intervals"]["value"] < 0.75
+
+
+@pytest.mark.parametrize(("errors", "flagged"), [("iid", True), ("ar1", False)])
+def test_fitted_static_model_on_persistent_errors(errors: str, flagged: bool) -> None:
+    """End to end through a family: a level regression with AR(1) errors (ρ = 0.9) fitted with
+    iid errors is flagged by its posterior predictive check; fitted with AR(1) errors it passes."""
+    import pandas as pd
+
+    from regimes.config import ModelSpec, SamplerSection
+    from regimes.dataset import FitFrame
+    from regimes.families import static
+    from regimes.ppc import run_checks
+    from regimes.sampling import sample
+
+    rng = np.random.default_rng(8)
+    t = 300
+    x = rng.normal(size=t)
+    y = 10.0 + 2.0 * x + ar1(rng, t, 0.9, 1.0)
+    index = pd.date_range("1990-01-01", periods=t, freq="MS")
+    frame = FitFrame(
+        "y", ("x",), pd.DataFrame({"y": y, "x": x}, index=index), pd.Series(True, index=index)
+    )
+    spec = ModelSpec(
+        name="t", family="static", options={"transform": "level", "errors": errors}, priors={}
+    )
+    tree = sample(
+        static.build(spec, frame),
+        SamplerSection(draws=300, tune=300, chains=2, seed=3),
+        progress=False,
+    )
+    _, additions, result = run_checks(static, tree, frame, spec, [0.05, 0.5, 0.95], seed=1)
+    assert (not result.ok) is flagged, result.reasons
+    assert additions["pit"].dims == ("time",)
