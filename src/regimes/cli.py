@@ -92,7 +92,37 @@ def _parser() -> argparse.ArgumentParser:
         "--compare", action="store_true", help="one page comparing the runs side by side"
     )
     rep.add_argument("--out", help="folder for compare.html (default: ./compare; with --compare)")
+    fc = sub.add_parser(
+        "forecast",
+        help="h-step-ahead fair value and regime probabilities, unconditional and per scenario",
+    )
+    fc.add_argument("run_dir", help="a run directory printed by `regimes run`")
+    fc.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="scenario CSV (month + one column per factor, natural units); repeatable",
+    )
+    fc.add_argument(
+        "--horizon", type=int, default=24, help="periods ahead to forecast (default 24)"
+    )
+    fc.add_argument(
+        "--data-dir", help="data directory (default: the run's, else $REGIMES_DATA_DIR)"
+    )
+    fc.add_argument("--no-figures", action="store_true", help="skip figures/forecast.png/.svg")
     return p
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from regimes.forecast import forecast_run, summary, write_forecast, write_forecast_figure
+
+    ds = forecast_run(args.run_dir, args.scenario, args.horizon, data_dir=args.data_dir)
+    print(summary(ds))
+    print(f"wrote {write_forecast(args.run_dir, ds)}")
+    if not args.no_figures:
+        print("wrote " + ", ".join(str(p) for p in write_forecast_figure(args.run_dir, ds)))
+    return 0
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
@@ -232,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.verb == "lfo":
             return _cmd_lfo(args)
+        if args.verb == "forecast":
+            return _cmd_forecast(args)
     except RegimesError as exc:
         if args.debug:
             raise

@@ -25,12 +25,9 @@ Default L = min(T − 1, max(24, ⌈T/2⌉)): the second half of the fit window 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
@@ -430,28 +427,9 @@ def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
 
 def write_lfo(run_dir: str | Path, ds: xr.Dataset) -> Path:
     """Write lfo.nc into a run directory atomically and record it in the manifest."""
-    from regimes.results import MANIFEST, sha256_file, write_netcdf
+    from regimes.results import add_file_to_run, write_netcdf
 
-    run_dir = Path(run_dir)
-    fd, tmp_name = tempfile.mkstemp(prefix=".lfo-", suffix=".nc", dir=run_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write_netcdf(ds, tmp)
-        digest = sha256_file(tmp)
-        os.replace(tmp, run_dir / LFO_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
-    manifest_path = run_dir / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest.setdefault("files", {})[LFO_FILE] = digest
-    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(manifest, indent=2, default=str) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp_name, manifest_path)
-    return run_dir / LFO_FILE
+    return add_file_to_run(run_dir, LFO_FILE, lambda tmp: write_netcdf(ds, tmp))
 
 
 def load_lfo(run_dir: str | Path) -> xr.Dataset | None:

@@ -144,3 +144,44 @@ def latest_run(out_root: str | Path, experiment: str) -> Path:
     if not runs:
         raise RunError(f"no complete runs of {experiment!r} under {parent}")
     return runs[-1]
+
+
+def add_files_to_run(run_dir: str | Path, writers: dict[str, Callable[[Path], None]]) -> list[Path]:
+    """Add files to a finished run directory atomically and record them in its manifest.
+
+    `writers` maps each file's path relative to the run (e.g. "lfo.nc", "figures/x.png") to a
+    function writing it to the temporary path it is given; each file is renamed into place only
+    once written, then the manifest (with every new file's sha256) is replaced atomically."""
+    run = open_run(run_dir)
+    done: dict[str, str] = {}
+    paths: list[Path] = []
+    for name, writer in writers.items():
+        final = run.path / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".add-", suffix=final.suffix, dir=final.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            writer(tmp)
+            done[name] = sha256_file(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        paths.append(final)
+    manifest = dict(run.manifest)
+    manifest["files"] = {**manifest.get("files", {}), **done}
+    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run.path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(manifest, indent=2, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, run.path / MANIFEST)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return paths
+
+
+def add_file_to_run(run_dir: str | Path, name: str, writer: Callable[[Path], None]) -> Path:
+    """Add one file to a finished run directory atomically (see `add_files_to_run`)."""
+    return add_files_to_run(run_dir, {name: writer})[0]

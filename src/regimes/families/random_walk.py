@@ -507,3 +507,15 @@ def posterior_predictive(
             "time": frame.time[d.fit].values,
         },
     )
+
+
+def fair_value_draws(posterior_tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> np.ndarray:
+    """Fair value x_t'b_t (back-transformed) per draw and month in natural units, (D, N): the
+    same coefficient paths as `derive` (same seed), held at each draw's last fit-window values
+    after the window, so a frame extended by future factor values gives fair value along them."""
+    opts = Options.model_validate(spec.options)
+    post = posterior_tree["posterior"].to_dataset()
+    d = design(frame, opts)
+    paths = extend_paths(coef_paths(post, d, spec, seed=seed), d.fit)
+    mu_std = np.einsum("snk,nk->sn", paths, d.x_all)
+    return _inverse(d.std["y_mean"] + d.std["y_sd"] * mu_std, opts.transform)

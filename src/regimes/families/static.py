@@ -221,3 +221,16 @@ def log_jacobian(frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
     """Add to the pointwise log-likelihood (standardised, transformed target) to get densities
     of y_t in natural units, so runs with other transforms or windows compare on one scale."""
     return target_log_jacobian(frame, Options.model_validate(spec.options).transform)
+
+
+def fair_value_draws(tree, frame: FitFrame, spec: ModelSpec) -> np.ndarray:
+    """Fair value a + x_t'b (back-transformed) per posterior draw and month, natural units (D, N).
+
+    Standardised on the frame's scale window, so a frame extended by future factor values (with
+    the original scale window) gives the fitted model's fair value along that path."""
+    opts = Options.model_validate(spec.options)
+    post = tree["posterior"].to_dataset()
+    std = standardisation(frame, opts.transform)
+    x_all = (frame.X.to_numpy(dtype=float) - std["x_mean"]) / std["x_sd"]
+    mu_std = _draws(post, "intercept")[:, None] + _draws(post, "beta") @ x_all.T
+    return _inverse(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)

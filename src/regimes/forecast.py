@@ -1,0 +1,438 @@
+"""Forecasts of a finished run: h-step-ahead regime probabilities and fair value, with full
+posterior uncertainty, unconditionally and along factor paths given in scenario files.
+
+A scenario file is a CSV with a `month` column (YYYY-MM) and one column per factor of the
+experiment, in the factors' natural units (as `derived.nc`'s `factor`), one row per future
+period, consecutive and starting right after the run's last month with factors. Its name is the
+file stem. Columns for other known factors (or catalog series) are ignored, so one file can
+serve experiments that use different subsets of factors.
+
+Every forecast appends the scenario's months to the run's frame (target missing there) while the
+scale window stays the fitted one, so standardisation is exactly the fitted one, and then reuses
+the family's own code: `markov.design` / `_fair_value_draws` (μ_k(x_t) per draw), the model's
+own transition graph (`P_all`, so covariate-driven transitions follow the scenario's covariates),
+and `static.fair_value_draws` / `random_walk.fair_value_draws`. Regime probabilities start from
+each draw's filtered p(s_T | data) at the end of the fit window and are propagated month by month
+through every later month (also the months with factors but no price before the scenario):
+p_{t} = p_{t-1} · P_{t-1}. For a constant P that is last_filtered · P^h; a change point's
+absorbing last regime comes out of P. The `unconditional` scenario holds the factors at their
+last observed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimes.dataset import FitFrame
+from regimes.errors import RegimesError
+
+FORECAST_FILE = "forecast.nc"
+UNCONDITIONAL = "unconditional"
+FIGURE_STEM = "forecast"
+_MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+class ScenarioError(RegimesError):
+    """A scenario file is malformed or does not fit the run (the message names where and how)."""
+
+
+class ForecastError(RegimesError):
+    """A forecast cannot be made for this run or with these settings."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """Factor paths for future periods: `values` has month-start rows and one column per factor."""
+
+    name: str
+    values: pd.DataFrame
+    source: str
+
+
+# ------------------------------------------------------------------ scenario files
+
+
+def _known_names() -> set[str]:
+    from regimes import factors as fx
+    from regimes.data import CATALOG
+    from regimes.dataset import TARGET_ALIASES
+
+    return {n.lower() for n in [*fx.FACTORS, *CATALOG, *TARGET_ALIASES]}
+
+
+def _add_months(ts: pd.Timestamp, n: int) -> pd.Timestamp:
+    return ts + pd.DateOffset(months=n)
+
+
+def _months_between(a: pd.Timestamp, b: pd.Timestamp) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def frame_step(frame: FitFrame) -> int:
+    """Months between consecutive periods of the frame (1 monthly, 3 quarterly)."""
+    t = frame.time
+    return _months_between(t[-2], t[-1]) if len(t) > 1 else 1
+
+
+def load_scenario(
+    path: str | Path,
+    factors: Sequence[str],
+    *,
+    last_month: pd.Timestamp | None = None,
+    last_observed: pd.Timestamp | None = None,
+    step: int = 1,
+) -> Scenario:
+    """Read and validate a scenario CSV for an experiment's `factors`.
+
+    With `last_month` (the run's last month with factors) the file must reach the period right
+    after it without a gap; its rows up to `last_month` are superseded by the observed factors
+    (so one file serves experiments whose factors end in different months) and dropped. With
+    `last_observed` (the last month with an observed target) a file starting at or before it is
+    in the past. Raises ScenarioError naming the column, row or month at fault, with a fix."""
+    path = Path(path)
+    hint = "fix the file (columns: month, " + ", ".join(factors) + "; one row per month)"
+    if not path.is_file():
+        raise ScenarioError(f"scenario file {path} not found; pass a CSV path")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not a readable CSV ({exc}); {hint}") from None
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if "month" not in raw.columns:
+        raise ScenarioError(f"{path}: no 'month' column (YYYY-MM); {hint}")
+    columns = [c for c in raw.columns if c != "month"]
+    known = _known_names()
+    unknown = [c for c in columns if c not in factors and c.lower() not in known]
+    if unknown:
+        raise ScenarioError(
+            f"{path}: unknown column(s) {', '.join(unknown)}: not factors of the experiment "
+            f"({', '.join(factors) or 'none'}) nor known factor names; rename or remove them"
+        )
+    missing = [f for f in factors if f not in columns]
+    if missing:
+        raise ScenarioError(
+            f"{path}: missing column(s) {', '.join(missing)} for factors of the experiment; "
+            f"add a path (natural units) for each"
+        )
+    if raw.empty:
+        raise ScenarioError(f"{path}: no rows; add one row per future month")
+    months = []
+    for i, value in enumerate(raw["month"]):
+        value = str(value).strip()
+        if not _MONTH.match(value):
+            raise ScenarioError(
+                f"{path}: line {i + 2}: month {value!r} is not YYYY-MM; write e.g. 2026-07"
+            )
+        months.append(pd.Timestamp(f"{value}-01"))
+    data = np.empty((len(raw), len(factors)))
+    for j, col in enumerate(factors):
+        for i, cell in enumerate(raw[col]):
+            try:
+                data[i, j] = float(str(cell).strip())
+            except ValueError:
+                data[i, j] = math.nan
+            if not math.isfinite(data[i, j]):
+                raise ScenarioError(
+                    f"{path}: line {i + 2} (month {months[i]:%Y-%m}), column {col!r}: "
+                    f"{cell!r} is not a finite number; write the factor's value in natural units"
+                )
+    for i in range(1, len(months)):
+        if _months_between(months[i - 1], months[i]) != step:
+            raise ScenarioError(
+                f"{path}: line {i + 2}: month {months[i]:%Y-%m} does not follow "
+                f"{months[i - 1]:%Y-%m}; months must be consecutive"
+                + (f" (every {step} months)" if step != 1 else "")
+                + " without gaps or repeats"
+            )
+    if last_observed is not None and months[0] <= last_observed:
+        raise ScenarioError(
+            f"{path}: first month {months[0]:%Y-%m} is in the past: the run observes the target "
+            f"up to {last_observed:%Y-%m}; start the scenario at "
+            f"{_add_months(last_observed, step):%Y-%m} or later"
+        )
+    source = str(path)
+    values = pd.DataFrame(data, index=pd.DatetimeIndex(months), columns=list(factors))
+    if last_month is not None:
+        expected = _add_months(last_month, step)
+        if months[0] > expected or months[-1] < expected:
+            raise ScenarioError(
+                f"{path}: months {months[0]:%Y-%m}..{months[-1]:%Y-%m} leave a gap: the run has "
+                f"factors up to {last_month:%Y-%m}, so the scenario must cover {expected:%Y-%m}"
+            )
+        if months[0] < expected:
+            source += f" (rows up to {last_month:%Y-%m} superseded by observed factors)"
+            values = values.loc[values.index >= expected]
+    return Scenario(name=path.stem, values=values, source=source)
+
+
+def held_scenario(frame: FitFrame, horizon: int) -> Scenario:
+    """The unconditional scenario: every factor held at its last observed value."""
+    step = frame_step(frame)
+    last = frame.time[-1]
+    months = pd.DatetimeIndex([_add_months(last, step * (h + 1)) for h in range(horizon)])
+    row = frame.X.iloc[-1].to_numpy(dtype=float)
+    values = pd.DataFrame(np.tile(row, (horizon, 1)), index=months, columns=list(frame.factors))
+    return Scenario(
+        name=UNCONDITIONAL,
+        values=values,
+        source=f"factors held at their last observed values ({last:%Y-%m})",
+    )
+
+
+def extend_frame(frame: FitFrame, values: pd.DataFrame) -> FitFrame:
+    """The frame with future months appended (factor values given, target missing); fit and
+    scale windows unchanged, so the standardisation is exactly the fitted one."""
+    extra = pd.DataFrame(index=values.index, columns=frame.frame.columns, dtype=float)
+    for col in frame.factors:
+        extra[col] = values[col].to_numpy(dtype=float)
+    new = pd.concat([frame.frame, extra])
+    pad = np.zeros(len(values), dtype=bool)
+
+    def mask(m: np.ndarray, name) -> pd.Series:
+        return pd.Series(
+            np.concatenate([np.asarray(m, dtype=bool), pad]), index=new.index, name=name
+        )
+
+    return dataclasses.replace(
+        frame,
+        frame=new,
+        fit=mask(frame.fit.to_numpy(), frame.fit.name),
+        scale_window=mask(frame.scale, "scale_window"),
+    )
+
+
+# ------------------------------------------------------------------ per-draw forecasts
+
+
+def _markov_draws(tree, frame: FitFrame, spec, ext: FitFrame):
+    """(fair value (D, N_ext), by regime (D, N_ext, K), regime probabilities (D, N_ext, K))."""
+    import pytensor
+
+    from regimes.families import markov
+
+    opts = markov.Options.model_validate(spec.options)
+    post = tree["posterior"].to_dataset()
+    ph = markov.posterior_hmm(tree, frame, spec)  # last_filtered at the end of the fit window
+    if ph.P.ndim == 4:  # covariate-driven: the model's own P_all graph on the extended frame
+        model = markov.build(spec, ext)
+        _, _, graphs = model.regimes_parts
+        fn = pytensor.function(model.free_RVs, graphs[3], on_unused_input="ignore")
+        values = [markov._stack(post, rv.name) for rv in model.free_RVs]
+        P = np.stack([fn(*[v[i] for v in values]) for i in range(values[0].shape[0])])
+        ph = dataclasses.replace(ph, P=P)
+    prob = markov._regime_prob_all(ph, ext.fit.to_numpy())
+    fv_k = markov._fair_value_draws(post, markov.design(ext, opts), opts)
+    return np.einsum("dnk,dnk->dn", prob, fv_k), fv_k, prob, opts.names
+
+
+def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> dict[str, np.ndarray]:
+    """Per-draw forecasts over the scenario's months: `fair_value` (D, H) and, for switching
+    models, `fair_value_by_regime` and `regime_prob` (D, H, K) plus `regimes` (names)."""
+    ext = extend_frame(frame, scenario.values)
+    h = len(scenario.values)
+    if spec.family == "markov":
+        fv, fv_k, prob, names = _markov_draws(tree, frame, spec, ext)
+        return {
+            "fair_value": fv[:, -h:],
+            "fair_value_by_regime": fv_k[:, -h:],
+            "regime_prob": prob[:, -h:],
+            "regimes": np.asarray(names),
+        }
+    if spec.family == "static":
+        from regimes.families.static import fair_value_draws
+    elif spec.family == "random_walk":
+        from regimes.families.random_walk import fair_value_draws
+    else:
+        raise ForecastError(f"family {spec.family!r} has no forecast")
+    return {"fair_value": fair_value_draws(tree, ext, spec)[:, -h:]}
+
+
+def _quantiles(a: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.moveaxis(np.quantile(a, q, axis=0), 0, -1)
+
+
+def forecast_run(
+    run_dir: str | Path,
+    scenarios: Sequence[str | Path] = (),
+    horizon: int = 24,
+    *,
+    data_dir: str | Path | None = None,
+) -> xr.Dataset:
+    """Forecast a run `horizon` periods ahead: the unconditional scenario plus one per file.
+
+    Returns a Dataset with dims (scenario, time, regime, quantile): `fair_value`,
+    `fair_value_by_regime`, `regime_prob` (posterior mean), `regime_prob_q`, and `factor`
+    (scenario, time, term), the factor paths used, in natural units."""
+    from regimes.lfo import run_config, run_frame
+    from regimes.results import open_run
+
+    if horizon < 1:
+        raise ForecastError(f"horizon must be at least 1; got {horizon}")
+    run = open_run(run_dir)
+    exp = run_config(run)
+    spec = exp.spec
+    assert spec is not None
+    frame = run_frame(run, exp, data_dir)
+    tree = run.posterior()
+    last, step = frame.time[-1], frame_step(frame)
+    items = [held_scenario(frame, horizon)]
+    for path in scenarios:
+        sc = load_scenario(
+            path,
+            frame.factors,
+            last_month=last,
+            last_observed=frame.y.last_valid_index(),
+            step=step,
+        )
+        if sc.name in {s.name for s in items}:
+            raise ScenarioError(
+                f"{path}: scenario name {sc.name!r} is already taken; rename the file"
+            )
+        if len(sc.values) < horizon:
+            raise ScenarioError(
+                f"{path}: {len(sc.values)} months, fewer than the horizon {horizon}; add rows up "
+                f"to {_add_months(last, step * horizon):%Y-%m} or pass a shorter --horizon"
+            )
+        items.append(dataclasses.replace(sc, values=sc.values.iloc[:horizon]))
+    q = np.asarray(exp.outputs.quantiles)
+    draws = [scenario_draws(tree, frame, spec, sc) for sc in items]
+    time = items[0].values.index
+    coords: dict = {
+        "scenario": [s.name for s in items],
+        "time": time.values,
+        "horizon": ("time", np.arange(1, horizon + 1)),
+        "quantile": q,
+        "term": list(frame.factors),
+    }
+    units = frame.units
+    fv = np.stack([_quantiles(d["fair_value"], q) for d in draws])
+    ds = xr.Dataset(
+        {
+            "fair_value": (("scenario", "time", "quantile"), fv, {"units": units}),
+            "factor": (
+                ("scenario", "time", "term"),
+                np.stack([s.values.to_numpy(dtype=float) for s in items]),
+                {"note": "factor paths of each scenario, natural units"},
+            ),
+            "source": ("scenario", np.asarray([s.source for s in items], dtype=str)),
+        },
+        coords=coords,
+    )
+    ds["fair_value"].attrs["note"] = (
+        "posterior quantiles of the model's fair value along the scenario's factor path"
+        + (
+            "; mixture of the regimes' anchors weighted by predicted regime probabilities"
+            if "regime_prob" in draws[0]
+            else ""
+        )
+    )
+    if "regime_prob" in draws[0]:
+        ds = ds.assign_coords(regime=list(draws[0]["regimes"]))
+        ds["fair_value_by_regime"] = (
+            ("scenario", "time", "regime", "quantile"),
+            np.stack([_quantiles(d["fair_value_by_regime"], q) for d in draws]),
+            {"units": units, "note": "the regime's anchor μ_k(x_t) if that regime held"},
+        )
+        ds["regime_prob"] = (
+            ("scenario", "time", "regime"),
+            np.stack([d["regime_prob"].mean(axis=0) for d in draws]),
+            {"note": "posterior mean of p(s_t | data up to the fit end), propagated by P_t"},
+        )
+        ds["regime_prob_q"] = (
+            ("scenario", "time", "regime", "quantile"),
+            np.stack([_quantiles(d["regime_prob"], q) for d in draws]),
+        )
+    ds.attrs.update(
+        {
+            "experiment": exp.name,
+            "run_id": run.manifest.get("run_id", run.path.name),
+            "family": spec.family,
+            "horizon": horizon,
+            "last_month_with_factors": f"{last:%Y-%m}",
+            "fit_end": frame.attrs.get("fit_end", ""),
+            "unconditional": "the 'unconditional' scenario holds every factor at its last "
+            f"observed value ({last:%Y-%m})",
+            "scenario_sources": json.dumps({s.name: s.source for s in items}),
+            "target": frame.target,
+        }
+    )
+    return ds
+
+
+# ------------------------------------------------------------------ run directory outputs
+
+
+def write_forecast(run_dir: str | Path, ds: xr.Dataset) -> Path:
+    """Write forecast.nc into the run directory atomically and record it in the manifest."""
+    from regimes.results import add_file_to_run, write_netcdf
+
+    return add_file_to_run(run_dir, FORECAST_FILE, lambda tmp: write_netcdf(ds, tmp))
+
+
+def load_forecast(run_dir: str | Path) -> xr.Dataset | None:
+    """A run's forecast.nc, or None if it has none yet."""
+    path = Path(run_dir) / FORECAST_FILE
+    if not path.is_file():
+        return None
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
+    """Draw figures/forecast.png/.svg into the run directory and record them in the manifest."""
+    import shutil
+    import tempfile
+
+    from regimes.figures import save_figure
+    from regimes.figures.forecast import plot_forecast
+    from regimes.lfo import run_config
+    from regimes.results import FIGURES, add_files_to_run, open_run
+
+    run = open_run(run_dir)
+    exp = run_config(run)
+    fig = plot_forecast(run.derived(), ds, log_scale=exp.outputs.log_scale)
+    with tempfile.TemporaryDirectory(dir=run.path, prefix=".figure-") as tmp:
+        saved = save_figure(fig, Path(tmp), FIGURE_STEM)
+        writers = {
+            f"{FIGURES}/{p.name}": (lambda dst, src=p: shutil.copyfile(src, dst)) for p in saved
+        }
+        return add_files_to_run(run.path, writers)
+
+
+def summary(ds: xr.Dataset, horizons: Sequence[int] | None = None) -> str:
+    """Per scenario: fair value median and 90% band, regime probabilities at horizons 1, 12, H."""
+    n = ds.sizes["time"]
+    hs = sorted({h for h in (horizons or (1, 12, n)) if 1 <= h <= n})
+    units = ds["fair_value"].attrs.get("units", "")
+    regimes = list(ds["regime"].values) if "regime" in ds.coords else []
+    lines = [
+        f"forecast of {ds.attrs.get('experiment', '')} ({ds.attrs.get('run_id', '')}), "
+        f"factors to {ds.attrs.get('last_month_with_factors', '')}; fair value in {units}"
+    ]
+    head = f"  {'h':>3}  {'month':<7}  {'median':>9}  {'90% band':>21}"
+    head += "".join(f"  {'P(' + r + ')':>18}" for r in regimes)
+    for name in ds["scenario"].values:
+        sc = ds.sel(scenario=name)
+        lines.append(f"scenario {name}: {sc['source'].item()}")
+        lines.append(head)
+        for h in hs:
+            t = sc.isel(time=h - 1)
+            fv = t["fair_value"]
+            band = f"[{float(fv.sel(quantile=0.05)):,.0f}, {float(fv.sel(quantile=0.95)):,.0f}]"
+            row = (
+                f"  {h:>3}  {pd.Timestamp(t['time'].values):%Y-%m}  "
+                f"{float(fv.sel(quantile=0.5)):>9,.0f}  {band:>21}"
+            )
+            for r in regimes:
+                row += f"  {float(t['regime_prob'].sel(regime=r)):>18.2f}"
+            lines.append(row)
+    return "\n".join(lines)
