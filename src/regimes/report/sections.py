@@ -30,6 +30,8 @@ CAPTIONS = {
     "ppc": "Posterior predictive check: the observed series inside its one-step-ahead 90% "
     "predictive band, and the histogram of probability integral transforms (flat when the "
     "predictive is calibrated; the grey band is ±2 standard errors around uniform).",
+    "forecast": "Fair value (median and 90% band) along each scenario's factor paths and held "
+    "factors, with the probability of the last regime per scenario (regimes forecast).",
     "rank": "Rank plots per chain (ArviZ): with well-mixed chains each chain's curve of fractional "
     "ranks stays flat; the p-value tests that, and dots mark ranks outside the simultaneous band.",
     "trace": "Trace plots per chain (ArviZ): chains should overlap as stationary noise without "
