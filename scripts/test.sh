@@ -6,4 +6,4 @@ export REGIMES_DATA_DIR="${REGIMES_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export REGIMES_CACHE_DIR="${REGIMES_CACHE_DIR:-$PWD/.cache}"
 export MPLBACKEND=Agg
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n 2 --dist worksteal --durations=25 "$@"

@@ -135,6 +135,7 @@ class QuickSampler(_Strict):
     draws: int = Field(default=150, ge=10)
     tune: int = Field(default=150, ge=10)
     chains: int = Field(default=2, ge=1)
+    n_starts: int = Field(default=4, ge=1)  # cap on multi-start optimisations (model option)
 
 
 class SamplerSection(_Strict):
@@ -313,4 +314,14 @@ def quick_version(exp: Experiment) -> Experiment:
     """The same experiment with the small `[sampler.quick]` draw counts (for smoke runs)."""
     q = exp.sampler.quick
     sampler = exp.sampler.model_copy(update={"draws": q.draws, "tune": q.tune, "chains": q.chains})
-    return exp.model_copy(update={"sampler": sampler})
+    update: dict = {"sampler": sampler}
+    if exp.spec is not None:  # fewer multi-start optimisations where the family has them
+        from regimes.families import get_family
+
+        options_model = getattr(get_family(exp.spec.family), "Options", None)
+        fields = getattr(options_model, "model_fields", {})
+        if "n_starts" in fields:
+            current = exp.spec.options.get("n_starts", fields["n_starts"].default)
+            options = {**exp.spec.options, "n_starts": min(current, q.n_starts)}
+            update["spec"] = exp.spec.model_copy(update={"options": options})
+    return exp.model_copy(update=update)
