@@ -86,7 +86,11 @@ def build_unstandardised(spec: ModelSpec, t: int):
 
     def raw_design(frame: FitFrame, opts: markov.Options, where: str = "") -> markov.Design:
         empty = np.zeros((t, 0))
-        return markov.Design(y, empty, empty, empty, empty, [], [], 0.0, 1.0, {}, {})
+        return markov.Design(
+            y=y, x_switch=empty, x_shared=empty, x_switch_all=empty, x_shared_all=empty,
+            switch_terms=[], shared_terms=[], z=empty, z_all=empty, dx=np.zeros((t - 1, 0)),
+            covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
+        )  # fmt: skip
 
     with mock.patch.object(markov, "design", raw_design):
         model = markov.build(spec, _frame(t))
@@ -108,8 +112,11 @@ def simulate(rng: np.random.Generator, truth: dict[str, np.ndarray], t: int) -> 
 class Fitter:
     """One compiled numpyro NUTS sampler for the model, reused for every simulated y."""
 
-    def __init__(self, model, y_sym, tune: int, draws: int, chains: int) -> None:
-        """Jaxify the log density (y an argument) and the constraining map, once."""
+    def __init__(
+        self, model, y_sym, tune: int, draws: int, chains: int,
+        names: tuple[str, ...] = ("intercept", "sigma", "P"),
+    ) -> None:  # fmt: skip
+        """Jaxify the log density (y an argument) and the map to the constrained `names`, once."""
         import jax
         import jax.numpy as jnp
         from numpyro.infer.hmc import hmc
@@ -122,7 +129,7 @@ class Fitter:
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.x0 = np.concatenate([np.ravel(point[v.name]) for v in values])
         logp = get_jaxified_graph(inputs=[*values, y_sym], outputs=[model.logp()])
-        names = ["intercept", "sigma", "P"]
+        self.names = names
         outs = [model.unobserved_value_vars[[v.name for v in model.unobserved_value_vars].index(n)]
                 for n in names]  # fmt: skip
         constrain = get_jaxified_graph(inputs=values, outputs=outs)
@@ -152,18 +159,16 @@ class Fitter:
         self.jax = jax
 
     def fit(self, y: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], int]:
-        """Posterior draws (chain, draw, ...) of intercept, sigma, P and the divergence count."""
+        """Posterior draws (chain, draw, ...) of each of `names` and the divergence count."""
         rng = np.random.default_rng(seed)
         init = self.x0 + rng.uniform(-1, 1, size=(self.chains, self.x0.size))
         keys = self.jax.random.split(self.jax.random.PRNGKey(seed), self.chains)
         zs, div = self.run(keys, init, y)
         z = np.asarray(zs)
         c, d = z.shape[:2]
-        a, s, p = (np.asarray(o) for o in self.constrain(z.reshape(c * d, -1)))
+        outs = [np.asarray(o) for o in self.constrain(z.reshape(c * d, -1))]
         return {
-            "intercept": a.reshape(c, d, 2),
-            "sigma": s.reshape(c, d, 2),
-            "P": p.reshape(c, d, 2, 2),
+            name: o.reshape(c, d, *o.shape[1:]) for name, o in zip(self.names, outs, strict=True)
         }, int(np.asarray(div).sum())
 
 
@@ -204,21 +209,25 @@ def summarise(ranks: np.ndarray, inside: np.ndarray) -> list[str]:
     return lines
 
 
-def plot(ranks: np.ndarray, path: Path) -> None:
+def plot(ranks: np.ndarray, path: Path, title: str = "") -> None:
     """Rank histograms with the 99% band of a uniform bin count."""
     import matplotlib.pyplot as plt
     from scipy.stats import binom
 
     n = ranks.shape[0]
     lo, hi = binom.ppf([0.005, 0.995], n, 1 / N_BINS)
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.5), sharey=True)
-    for ax, j in zip(axes.ravel(), range(len(PARAMS)), strict=True):
+    rows = -(-len(PARAMS) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(10, 2.75 * rows), sharey=True, squeeze=False)
+    for ax in axes.ravel()[len(PARAMS) :]:
+        ax.set_visible(False)
+    for ax, j in zip(axes.ravel(), range(len(PARAMS)), strict=False):
         ax.axhspan(lo, hi, color="0.85")
         ax.axhline(n / N_BINS, color="0.5", lw=0.8)
         ax.hist(ranks[:, j], bins=np.linspace(0, N_KEEP + 1, N_BINS + 1), color="C0", ec="w")
         ax.set_title(PARAMS[j])
         ax.set_xlabel(f"rank among {N_KEEP} draws")
-    fig.suptitle(f"SBC, K=2 switching mean and variance, T={T}, N={n} (grey: 99% band)")
+    title = title or f"SBC, K=2 switching mean and variance, T={T}"
+    fig.suptitle(f"{title}, N={n} (grey: 99% band)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
