@@ -69,9 +69,9 @@ def test_tvtp_mode_matches_statsmodels_mle() -> None:
         {"k_regimes": 2, "transition": "covariates", "transition_covariates": ["z"]}, VAGUE
     )
     model = markov.build(spec, frame)
-    best = multistart(model, 8, seed=1)["best"]
+    best = multistart(model, 8, seed=1, compile_kwargs={"mode": "JAX"})["best"]
     fn, model, d, _ = markov.component_function(spec, frame)
-    li, lt, ll, P_all = fn(*[best[rv.name] for rv in model.free_RVs])
+    li, lt, ll, P_all = fn(*[best[rv.name] for rv in model.free_RVs])[:4]
     ours = float(hmm.forward_filter(li, lt, ll).log_marginal) - len(y) * np.log(d.y_sd)
 
     # statsmodels: exog_tvtp[t] drives the move t-1 -> t; ours uses z_t for t -> t+1.
@@ -202,7 +202,7 @@ def test_ecm_mode_recovers_regime_anchors() -> None:
         }
     )
     model = markov.build(spec, frame)
-    best = multistart(model, 8, seed=2)["best"]
+    best = multistart(model, 8, seed=2, compile_kwargs={"mode": "JAX"})["best"]
     _, _, d, _ = markov.component_function(spec, frame)
     slope = np.asarray(best["beta_x"]) * d.y_sd / d.x_sd["x"]
     np.testing.assert_allclose(slope, [-1.0, 1.0], atol=0.15)
