@@ -31,8 +31,8 @@ echo "install: using $PY ($("$PY" --version))"
 if ! command -v chromium >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "install: installing chromium (headless browser for the report test)"
-        { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-          && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null \
+        { DEBIAN_FRONTEND=noninteractive apt-get update -qq || true  # one stale list must not stop it
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null \
           || echo "install: note: could not install chromium; the browser test of reports will be skipped" >&2
     else
         echo "install: note: chromium not found (needs apt-get and root to install); the browser test of reports will be skipped" >&2
