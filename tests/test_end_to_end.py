@@ -14,14 +14,18 @@ from regimes.api import run_experiment
 from regimes.results import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.toml"))
+# study folders (with a study.toml) run as a whole in test_study.py, with the same checks per run
+STUDY_DIRS = {p.parent for p in (ROOT / "experiments").rglob("study.toml")}
+EXPERIMENTS = sorted(
+    p
+    for p in (ROOT / "experiments").rglob("*.toml")
+    if p.parent not in STUDY_DIRS and p.name != "study.toml"
+)
 
 
-@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
-def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
-    run_dir = run_experiment(
-        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
-    )  # reports are tested in test_report.py
+def check_run_dir(run_dir: Path, stem: str) -> None:
+    """Everything a complete quick run directory must hold, whatever its family (shared with the
+    study test, which runs the experiments under experiments/gold/)."""
     run = open_run(run_dir)
     files = set(run.manifest["files"])
     assert {
@@ -71,7 +75,7 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
         assert attr in derived.attrs
     # fair value continues past the fit window to the latest month
     in_sample = derived["in_sample"].values.astype(bool)
-    assert (~in_sample[-12:]).all() if path.stem == "old_framework" else in_sample.any()
+    assert (~in_sample[-12:]).all() if stem == "old_framework" else in_sample.any()
     assert np.isfinite(derived["fair_value"].values).all()
     tree = run.posterior()
     assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(tree.children)
@@ -79,6 +83,14 @@ def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> No
     assert config["resolved_model"]["family"]
     assert run.manifest["data_hash"] == derived.attrs["data_hash"]
     assert run.manifest["packages"]["pymc"].startswith("6.")
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
+    run_dir = run_experiment(
+        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
+    )  # reports are tested in test_report.py
+    check_run_dir(run_dir, path.stem)
 
 
 def test_cli_user_error_is_one_line(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def fedfunds_run(repo_root, data_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def static_run(repo_root, data_dir, tmp_path_factory) -> Path:
-    return _quick_run(repo_root, data_dir, tmp_path_factory.mktemp("old"), "old_framework")
+    return _quick_run(repo_root, data_dir, tmp_path_factory.mktemp("old"), "gold/old_framework")
 
 
 def _reopen(run_dir: Path):

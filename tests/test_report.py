@@ -39,7 +39,7 @@ CHROMIUM_FLAGS = [
 def good_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real run of the old-framework static model; `run_experiment` writes its report."""
     return run_experiment(
-        ROOT / "experiments" / "old_framework.toml",
+        ROOT / "experiments" / "gold" / "old_framework.toml",
         data_dir=data_dir,
         quick=True,
         out=tmp_path_factory.mktemp("runs"),
@@ -56,7 +56,7 @@ def bad_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "models").mkdir()
     shutil.copy(ROOT / "models" / "static_fair_value.toml", root / "models")
     (root / "experiments").mkdir()
-    text = (ROOT / "experiments" / "old_framework.toml").read_text(encoding="utf-8")
+    text = (ROOT / "experiments" / "gold" / "old_framework.toml").read_text(encoding="utf-8")
     text = re.sub(r"\[sampler\].*?(?=\n\[|\Z)", "", text, flags=re.S)
     text += "\n[sampler]\ndraws = 20\ntune = 20\nchains = 2\nseed = 7\n"
     path = root / "experiments" / "bad_short.toml"

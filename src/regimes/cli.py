@@ -18,7 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     run = sub.add_parser("run", help="fit an experiment config and write a run directory")
-    run.add_argument("experiment", help="path to an experiments/*.toml file")
+    run.add_argument(
+        "experiment",
+        help="an experiments/*.toml file, or a study folder with a study.toml (runs them all)",
+    )
     run.add_argument(
         "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
     )
@@ -85,9 +88,13 @@ def _parser() -> argparse.ArgumentParser:
             "--quick", action="store_true", help="refit with the quick sampler settings"
         )
     rep = sub.add_parser(
-        "report", help="write a self-contained HTML report of a run (report.html in the run)"
+        "report",
+        help="write a self-contained HTML report of a run (report.html in the run), or redo a "
+        "study folder's study.html from its runs",
     )
-    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    rep.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (or study folders)"
+    )
     rep.add_argument(
         "--compare", action="store_true", help="one page comparing the runs side by side"
     )
@@ -188,8 +195,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from regimes.api import run_experiment
+    from pathlib import Path
 
+    from regimes.api import run_experiment
+    from regimes.study import is_study_folder, run_study
+
+    if Path(args.experiment).is_dir():
+        if not is_study_folder(args.experiment):
+            raise RegimesError(
+                f"{args.experiment} is a folder without a study.toml; pass one experiment .toml "
+                "file, or add a study.toml to run the folder as a study"
+            )
+        study_dir = run_study(
+            args.experiment,
+            data_dir=args.data_dir,
+            out=args.out,
+            seed=args.seed,
+            quick=args.quick,
+            progress=not args.no_progress,
+        )
+        print(study_dir)
+        from regimes.study.runner import failed_runs
+
+        return 1 if failed_runs(study_dir) else 0
     path = run_experiment(
         args.experiment,
         data_dir=args.data_dir,
@@ -241,8 +269,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.out:
         raise ReportError("--out applies only with --compare; report.html goes into the run")
-    for run_dir in args.run_dirs:
-        print(write_report(run_dir))
+    from pathlib import Path
+
+    from regimes.study import STUDY_JSON
+    from regimes.study.runner import rerender_study
+
+    for run_dir in args.run_dirs:  # a study folder (with study.json) gets its study.html redone
+        is_study = (Path(run_dir) / STUDY_JSON).is_file()
+        print(rerender_study(run_dir) if is_study else write_report(run_dir))
     return 0
 
 

@@ -31,6 +31,11 @@ th { background: #f4f4f6; }
 table.kv th { background: none; font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.fail td { background: #fbeaea; }
+tr.agree td { background: #eaf6ee; }
+tr.differ td { background: #fbeaea; }
+tr.unsure td { background: #fdf6e3; }
+tr.na td { color: #666; }
+p.warn { background: #fdf6e3; padding: 6px 10px; border-radius: 4px; }
 pre { background: #f7f7f9; border: 1px solid #e3e3e3; padding: 10px; font-size: 12.5px;
       overflow-x: auto; max-height: 420px; }
 figure { margin: 12px 0 22px; }

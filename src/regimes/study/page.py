@@ -1,0 +1,454 @@
+"""The study report: the brief's figures beside ours, the model comparison, the anchor's dates,
+fair value now and along the scenarios, and the figures a memo can take as they are."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimes.errors import RegimesError
+from regimes.study import descriptive
+from regimes.study.quantities import Estimate, extract, judge
+
+if TYPE_CHECKING:
+    from regimes.study.config import Study
+    from regimes.study.runner import StudyResult
+
+VERDICT_CLASS = {
+    "agrees": "agree",
+    "differs": "differ",
+    "inconclusive": "unsure",
+    "cannot be computed": "na",
+}
+
+
+def _derived(res: StudyResult, study_dir: Path, experiment: str) -> xr.Dataset | None:
+    from regimes.results import load_derived
+    from regimes.study.runner import run_path
+
+    path = run_path(res, study_dir, experiment)
+    return None if path is None else load_derived(path)
+
+
+def brief_rows(
+    study: Study, res: StudyResult, study_dir: Path, data_dir: Path
+) -> list[dict[str, str]]:
+    """Each figure the brief reports, our estimate with its 90% interval, and the verdict."""
+    series: descriptive.Series | None = None
+    rows = []
+    for row in study.brief:
+        est: Estimate | None = None
+        caveat = ""
+        try:
+            if row.compare.kind == "none" and not row.quantity and row.source != "lfo":
+                pass
+            elif row.source == "descriptive":
+                series = series or descriptive.load(data_dir)
+                est = descriptive.extract(series, row.quantity)
+            elif row.source == "lfo":
+                est = _lfo_estimate(res)
+            else:
+                derived = _derived(res, study_dir, row.source)
+                if derived is not None:
+                    est = extract(derived, row.quantity)
+                    if not derived.attrs.get("converged", 1):
+                        caveat = "run did not pass the convergence gate"
+        except (RegimesError, KeyError, ValueError, IndexError) as exc:
+            verdict, reason = "cannot be computed", f"{type(exc).__name__}: {exc}"
+        else:
+            verdict, reason = judge(row.compare, est)
+        rows.append(
+            {
+                "what": row.what,
+                "reported": row.reported,
+                "source": row.source,
+                "estimate": est.text if est is not None else "—",
+                "note": "; ".join(x for x in (est.note if est else "", caveat) if x),
+                "verdict": verdict,
+                "reason": reason,
+            }
+        )
+    return rows
+
+
+def _lfo_estimate(res: StudyResult) -> Estimate:
+    if not res.lfo:
+        raise RegimesError(res.lfo_note or "LFO was not computed")
+    best, second = res.lfo[0], res.lfo[1]
+    d, s = second["elpd_diff"], second["dse"]
+    return Estimate(
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        f"best: {best['experiment']} (ahead of {second['experiment']} by {d:.1f}, se {s:.1f})",
+    )
+
+
+# ------------------------------------------------------------------ figures
+
+
+def study_figures(
+    study: Study, res: StudyResult, study_dir: Path, data_dir: Path
+) -> list[tuple[str, str]]:
+    """Draw the study's own figures and copy the runs' key figures into `figures/`."""
+    import shutil
+
+    from regimes.figures import save_figure
+
+    out: list[tuple[str, str]] = []
+    folder = study_dir / "figures"
+    derived = {e: _derived(res, study_dir, e) for e in res.runs}
+    derived = {e: d for e, d in derived.items() if d is not None}
+
+    def add(fig: Any, stem: str, caption: str) -> None:
+        save_figure(fig, folder, f"study_{stem}")
+        out.append((f"figures/study_{stem}.png", caption))
+
+    markov = {e: d for e, d in derived.items() if "regime_prob" in d}
+    if markov:
+        add(
+            _regime_panels(markov),
+            "regime_probabilities",
+            "Gold (log scale) and the posterior "
+            "probability of each regime over time, one panel per regime model (posterior means; "
+            "shaded: the fit window's months).",
+        )
+    devs = {e: d for e, d in derived.items() if d.attrs.get("target") == "gold"}
+    if devs:
+        add(
+            _deviation_panels(devs),
+            "deviation_overview",
+            "Deviation of gold from each model's "
+            "fair value, % (median and 90% band); above zero: gold is dearer than the model says.",
+        )
+    try:
+        s = descriptive.load(data_dir)
+    except RegimesError:
+        s = None
+    if s is not None:
+        add(
+            _real_gold(s),
+            "real_gold_price",
+            "Real gold price index (gold / CPI, 1930 = 100, "
+            "Jastram's method), 1871 to the latest month, with the federal debt ratio from 1970.",
+        )
+        add(
+            _ddri(s),
+            "ddri_gold",
+            "Debt divergence risk index (DDRI = d(r − g) − pb, % of GDP per "
+            "year) against gold (log scale).",
+        )
+    for exp, stem, caption in (
+        (
+            "gold_copper",
+            "fair_value",
+            "10y Treasury yield vs the yield implied by gold and copper "
+            "prices (fitted 2000–2021, 90% band).",
+        ),
+        (
+            "equity_in_gold",
+            "fair_value",
+            "S&P 500 measured in gold ounces vs its fit on JOLTS job openings (90% band).",
+        ),
+        (
+            "random_walk",
+            "coef_paths",
+            "Random-walk coefficients (median, 90% band) against the "
+            "40-month rolling OLS baseline.",
+        ),
+        ("changepoint", "break_dates", "Posterior of the change-point date."),
+        (
+            "ms2_ecm",
+            "regime_ribbon",
+            "Two-regime error-correction model: regime probabilities under the gold price.",
+        ),
+    ):
+        rec = res.runs.get(exp)
+        src = study_dir / rec.run_dir / "figures" / f"{stem}.png" if rec and rec.run_dir else None
+        if src is not None and src.is_file():
+            dest = folder / f"study_{exp}_{stem}.png"
+            shutil.copyfile(src, dest)
+            out.append((f"figures/{dest.name}", caption))
+    return out
+
+
+def _shade_fit(ax: Any, d: xr.Dataset) -> None:
+    t = pd.DatetimeIndex(d["time"].values)
+    fit = np.asarray(d["in_sample"].values, dtype=bool)
+    if fit.any() and not fit.all():
+        ax.axvspan(t[fit][0], t[fit][-1], color="0.5", alpha=0.07, lw=0)
+
+
+def _regime_panels(markov: dict[str, xr.Dataset]) -> Any:
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        n = len(markov)
+        fig, axes = plt.subplots(n + 1, 1, figsize=(9, 1.6 * (n + 1) + 0.8), sharex=True)
+        first = next(iter(markov.values()))
+        t = pd.DatetimeIndex(first["time"].values)
+        axes[0].plot(t, first["price"], color="C1", lw=1.2)
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("gold, USD/oz")
+        for ax, (exp, d) in zip(axes[1:], markov.items(), strict=True):
+            t = pd.DatetimeIndex(d["time"].values)
+            probs = d["regime_prob"].transpose("regime", "time").values
+            ax.stackplot(t, probs, labels=[str(r) for r in d["regime"].values], alpha=0.8, lw=0)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("prob.")
+            ax.set_title(exp, loc="left", fontsize=9)
+            ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
+        axes[-1].set_xlabel("month")
+        fig.tight_layout()
+    return fig
+
+
+def _deviation_panels(devs: dict[str, xr.Dataset]) -> Any:
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        n = len(devs)
+        fig, axes = plt.subplots(n, 1, figsize=(9, 1.5 * n + 0.8), sharex=True, squeeze=False)
+        for ax, (exp, d) in zip(axes[:, 0], devs.items(), strict=True):
+            t = pd.DatetimeIndex(d["time"].values)
+            dev = d["deviation_pct"]
+            ax.fill_between(
+                t, dev.sel(quantile=0.05), dev.sel(quantile=0.95), color="C0", alpha=0.2, lw=0
+            )
+            ax.plot(t, dev.sel(quantile=0.5), color="C0", lw=1)
+            ax.axhline(0, color="0.3", lw=0.6)
+            _shade_fit(ax, d)
+            ax.set_title(exp, loc="left", fontsize=9)
+            ax.set_ylabel("%")
+            ax.set_yscale("symlog", linthresh=100)
+        axes[-1, 0].set_xlabel("month (shaded: fit window)")
+        fig.tight_layout()
+    return fig
+
+
+def _real_gold(s: descriptive.Series) -> Any:
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        ax.plot(
+            s.real_gold.index,
+            s.real_gold.values,
+            color="C1",
+            lw=1.2,
+            label="real gold price (1930 = 100)",
+        )
+        ax.set_yscale("log")
+        ax.axhline(100, color="0.5", lw=0.6)
+        ax.axvline(
+            pd.Timestamp("1971-08-01"),
+            color="0.4",
+            ls="--",
+            lw=0.8,
+            label="end of Bretton Woods (1971-08)",
+        )
+        ax.set_ylabel("index, log scale")
+        ax2 = ax.twinx()
+        ax2.plot(
+            s.debt_gdp.index,
+            s.debt_gdp.values,
+            color="C0",
+            lw=1,
+            label="federal debt held by the public, % of GDP",
+        )
+        ax2.set_ylabel("% of GDP")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
+        ax.set_xlabel("month")
+        fig.tight_layout()
+    return fig
+
+
+def _ddri(s: descriptive.Series) -> Any:
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        ax.plot(s.ddri.index, s.ddri.values, color="C2", lw=1.2, label="DDRI, % of GDP per year")
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.set_ylabel("DDRI")
+        ax2 = ax.twinx()
+        g = s.gold[s.gold.index >= s.ddri.index[0]]
+        ax2.plot(g.index, g.values, color="C1", lw=1, label="gold, USD/oz (log)")
+        ax2.set_yscale("log")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
+        ax.set_xlabel("month")
+        fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ the page
+
+
+def _now_rows(res: StudyResult, study_dir: Path) -> list[list[str]]:
+    rows = []
+    for exp in res.runs:
+        d = _derived(res, study_dir, exp)
+        if d is None or "deviation_pct" not in d:
+            continue
+        try:
+            dev = extract(d, "deviation_at:latest")
+        except (RegimesError, IndexError, KeyError):
+            continue
+        t = pd.Timestamp(dev.note.removeprefix("at ") + "-01")
+        fv = d["fair_value"].sel(time=t)
+        fv_txt = f"{float(fv.sel(quantile=0.5)):,.3g} ({float(fv.sel(quantile=0.05)):,.3g} to {float(fv.sel(quantile=0.95)):,.3g})"
+        rows.append(
+            [
+                exp,
+                str(d.attrs.get("target", "")),
+                f"{t:%Y-%m}",
+                f"{float(d['price'].sel(time=t)):,.3g}",
+                fv_txt,
+                dev.text,
+                "yes" if d.attrs.get("converged") else "NO",
+            ]
+        )
+    return rows
+
+
+def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
+    """Render study.html (self-contained: figures embedded) and write it atomically."""
+    from regimes.report import html as h
+    from regimes.report.write import atomic_write_bytes
+    from regimes.study.runner import STUDY_HTML
+
+    runs = list(res.runs.values())
+    failed = [r for r in runs if r.status != "complete"]
+    unconverged = [r for r in runs if r.status == "complete" and not r.converged]
+    reasons = [f"{r.experiment}: run failed — {r.error}" for r in failed]
+    reasons += [
+        f"{r.experiment}: did not pass the convergence gate (see its report)" for r in unconverged
+    ]
+    banner = h.verdict_banner(
+        not reasons, reasons, f"{len(runs) - len(failed)} of {len(runs)} runs complete"
+    )
+    intro = h.para(study.summary) if study.summary else ""
+    mode = (
+        h.para("Quick mode: small draws and few refits — a smoke test, not a result.", "warn")
+        if res.quick
+        else ""
+    )
+
+    brief = h.table(
+        ["what", "reported", "our estimate (median, 90% interval)", "verdict", "why", "from"],
+        (
+            [
+                r["what"],
+                r["reported"],
+                r["estimate"] + (f" [{r['note']}]" if r["note"] else ""),
+                r["verdict"],
+                r["reason"],
+                r["source"],
+            ]
+            for r in res.brief
+        ),
+        row_classes=[VERDICT_CLASS.get(r["verdict"], "") for r in res.brief],
+    )
+    counts = (
+        pd.Series([r["verdict"] for r in res.brief]).value_counts().to_dict() if res.brief else {}
+    )
+    tally = ", ".join(f"{v} {k}" for k, v in counts.items())
+
+    lfo_parts = [h.para(res.lfo_note)] if res.lfo_note else []
+    if res.lfo:
+        lfo_parts.append(
+            h.table(
+                ["model", "elpd_lfo", "se", "behind best", "se of diff", "refits", "worst k"],
+                (
+                    [
+                        r["experiment"],
+                        f"{r['elpd_lfo']:.1f}",
+                        f"{r['se']:.1f}",
+                        f"{r['elpd_diff']:.1f}",
+                        f"{r['dse']:.1f}",
+                        str(r["n_refits"]),
+                        f"{r['max_k']:.2f}",
+                    ]
+                    for r in res.lfo
+                ),
+                numeric=(1, 2, 3, 4, 5, 6),
+            )
+        )
+    fc_rows = []
+    for r in res.forecasts:
+        if "error" in r:
+            fc_rows.append([r["experiment"], "—", "—", f"failed: {r['error']}", ""])
+            continue
+        lo, mid, hi = r["fair_value"]
+        probs = ", ".join(f"{k} {v:.2f}" for k, v in r.get("regime_prob", {}).items())
+        fc_rows.append(
+            [
+                r["experiment"],
+                r["scenario"],
+                r["month"],
+                f"{mid:,.0f} ({lo:,.0f} to {hi:,.0f})",
+                probs,
+            ]
+        )
+    fc = (
+        h.table(["model", "scenario", "month", "fair value (90%)", "regime probabilities"], fc_rows)
+        if fc_rows
+        else ""
+    )
+
+    figs = [h.figure(study_dir / f, cap) for f, cap in res.figures if (study_dir / f).is_file()]
+    run_rows = [
+        [
+            r.experiment,
+            r.status,
+            "" if r.converged is None else ("yes" if r.converged else "NO"),
+            f"{r.wall_s:.0f}",
+            r.run_dir or r.error,
+        ]
+        for r in runs
+    ]
+    links = "".join(
+        f'<li><a href="{html.escape(r.run_dir)}/report.html">{html.escape(r.experiment)}</a></li>'
+        for r in runs
+        if r.run_dir and (study_dir / r.run_dir / "report.html").is_file()
+    )
+    sections = [
+        banner,
+        intro,
+        mode,
+        h.section("The source research's figures beside ours", h.para(tally), brief, id_="brief"),
+        h.section("Which regime model predicts best, out of sample", *lfo_parts, id_="lfo"),
+        h.section(
+            "Fair value now",
+            h.table(
+                ["run", "target", "month", "price", "fair value (90%)", "deviation %", "converged"],
+                _now_rows(res, study_dir),
+                numeric=(3,),
+            ),
+            id_="now",
+        ),
+        h.section("Scenarios", fc, id_="scenarios") if fc else "",
+        h.section("Figures", *figs, id_="figures"),
+        h.section(
+            "Runs",
+            h.table(
+                ["experiment", "status", "converged", "wall s", "run directory"],
+                run_rows,
+                numeric=(3,),
+            ),
+            f"<ul>{links}</ul>" if links else "",
+            id_="runs",
+        ),
+    ]
+    path = study_dir / STUDY_HTML
+    atomic_write_bytes(path, h.page(study.title, sections).encode("utf-8"))
+    return path

@@ -1,0 +1,251 @@
+"""Numbers read off a run's derived.nc (or the study's descriptive results) with their 90%
+interval, and the rule that sets them beside a figure the source research reports.
+
+A quantity is named `kind` or `kind:argument` in study.toml, e.g. `r2`, `coef:real_rate`,
+`deviation_at:latest`, `gap_bp_max:2022-01`, `break_date`, `regime_prob_at:latest:fiscal_anchor`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimes.config import _parse_month
+from regimes.errors import ConfigError
+from regimes.study.config import Comparison
+
+LO, MID, HI = 0.05, 0.5, 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A median with its 90% interval (numbers, or months as Timestamps), ready to print."""
+
+    median: float | pd.Timestamp
+    lo: float | pd.Timestamp
+    hi: float | pd.Timestamp
+    text: str
+    note: str = ""
+
+
+def _month(ts: pd.Timestamp) -> str:
+    return f"{ts:%Y-%m}"
+
+
+def _fmt(x: float, units: str = "") -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    s = f"{x:.3g}" if a < 1 else f"{x:.1f}" if a < 100 else f"{x:.0f}"
+    return s.replace("-", "−") + units
+
+
+def _band(med: float, lo: float, hi: float, units: str = "", scale: float = 1.0) -> Estimate:
+    m, a, b = med * scale, lo * scale, hi * scale
+    if math.isclose(a, b) and math.isclose(a, m):
+        return Estimate(m, a, b, _fmt(m, units))
+    return Estimate(m, a, b, f"{_fmt(m, units)} ({_fmt(a, units)} to {_fmt(b, units)})")
+
+
+def _q(da: xr.DataArray) -> tuple[float, float, float]:
+    return tuple(float(da.sel(quantile=q, method="nearest")) for q in (MID, LO, HI))  # type: ignore[return-value]
+
+
+def _at(derived: xr.Dataset, when: str) -> pd.Timestamp:
+    """The month `when` names ('latest': the last month with an observed price)."""
+    if when in ("", "latest"):
+        price = derived["price"]
+        return pd.Timestamp(price["time"].values[np.flatnonzero(np.isfinite(price.values))[-1]])
+    ts = _parse_month(when)
+    if ts not in pd.DatetimeIndex(derived["time"].values):
+        raise ConfigError(f"month {when} is outside the run's months")
+    return ts
+
+
+def r2(derived: xr.Dataset, _: str) -> Estimate:
+    """Bayesian R² of a static or random-walk run (posterior median and 90% interval), in %."""
+    return _band(*_q(derived["r2_draws_q"]), units="%", scale=100.0)
+
+
+def r2_ols(derived: xr.Dataset, _: str) -> Estimate:
+    """The plain OLS R² of the run's regression over its fit window (the articles' statistic)."""
+    x = 100.0 * float(derived.attrs["r2_ols"])
+    return Estimate(x, x, x, _fmt(x, "%"), "OLS point estimate")
+
+
+def coef(derived: xr.Dataset, term: str, scale: float = 1.0, units: str = "") -> Estimate:
+    """A static coefficient (natural units); a random-walk coefficient at the latest month."""
+    da = derived["coef"].sel(term=term)
+    note = ""
+    if "time" in da.dims:
+        t = _at(derived, "latest")
+        da, note = da.sel(time=t), f"at {_month(t)}"
+    est = _band(*_q(da), units=units, scale=scale)
+    return Estimate(est.median, est.lo, est.hi, est.text, note or est.note)
+
+
+def coef_bp(derived: xr.Dataset, term: str) -> Estimate:
+    """A coefficient of a yield regression in basis points (yield in percent × 100)."""
+    return coef(derived, term, scale=100.0, units=" bp")
+
+
+def deviation_at(derived: xr.Dataset, when: str) -> Estimate:
+    """Deviation of the price from fair value in % at a month ('latest' by default)."""
+    t = _at(derived, when)
+    est = _band(*_q(derived["deviation_pct"].sel(time=t)), units="%")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+
+
+def gap_bp_max(derived: xr.Dataset, since: str) -> Estimate:
+    """Largest gap, in bp, of the observed target above its fair value from month `since` on
+    (the month of the largest median gap; interval from the fair value's quantiles there)."""
+    sub = derived.sel(time=slice(_parse_month(since or "2022-01"), None))
+    gap = 100.0 * (sub["price"] - sub["fair_value"])
+    med = gap.sel(quantile=MID, method="nearest")
+    if not np.isfinite(med.values).any():
+        raise ConfigError(f"no observed months after {since}")
+    i = int(np.nanargmax(med.values))
+    t = pd.Timestamp(sub["time"].values[i])
+    lo = float(gap.sel(quantile=HI, method="nearest")[i])  # price − upper fair value
+    hi = float(gap.sel(quantile=LO, method="nearest")[i])
+    est = _band(float(med[i]), lo, hi, units=" bp")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+
+
+def positive_since(derived: xr.Dataset, term: str) -> Estimate:
+    """A time-varying coefficient at the latest month (median, 90% interval), with since when its
+    posterior median (and its 5% quantile) has stayed above zero — the "did it turn positive,
+    and when" of the source research."""
+    da = derived["coef"].sel(term=term)
+    t_last = _at(derived, "latest")
+    da = da.sel(time=slice(None, t_last))
+    times = pd.DatetimeIndex(da["time"].values)
+
+    def since(values: np.ndarray) -> pd.Timestamp | None:
+        neg = np.flatnonzero(~(values > 0))
+        if neg.size == 0:
+            return times[0]
+        return None if neg[-1] == len(values) - 1 else times[neg[-1] + 1]
+
+    med = since(da.sel(quantile=MID, method="nearest").values)
+    band = since(da.sel(quantile=LO, method="nearest").values)
+    latest = coef(derived, term)
+    if med is None:
+        when = f"median not positive at {_month(t_last)}"
+    elif band is None:
+        when = f"median positive since {_month(med)}; 90% band still includes zero"
+    else:
+        when = f"median positive since {_month(med)}; 90% band above zero since {_month(band)}"
+    return Estimate(latest.median, latest.lo, latest.hi, f"{latest.text}; {when}", latest.note)
+
+
+def rolling_coef_at(derived: xr.Dataset, term: str) -> Estimate:
+    """The trailing rolling-OLS baseline coefficient at the latest month, and since when it has
+    been positive (a point estimate: OLS has no posterior)."""
+    da = derived["rolling_coef"].sel(term=term).dropna("time")
+    x = float(da[-1])
+    neg = np.flatnonzero(~(da.values > 0))
+    note = ""
+    if x > 0:
+        first = da["time"].values[neg[-1] + 1] if neg.size else da["time"].values[0]
+        note = f"positive since {_month(pd.Timestamp(first))}"
+    return Estimate(
+        x,
+        x,
+        x,
+        _fmt(x) + (f" ({note})" if note else ""),
+        f"at {_month(pd.Timestamp(da['time'].values[-1]))}",
+    )
+
+
+def break_date(derived: xr.Dataset, which: str) -> Estimate:
+    """A change point's posterior median month and 90% interval."""
+    da = derived["break_date"]
+    da = da.isel(**{"break": int(which) if which else 0})
+    vals = [
+        pd.Timestamp(v)
+        for v in (da.sel(quantile=q, method="nearest").values for q in (MID, LO, HI))
+    ]
+    return Estimate(
+        vals[0], vals[1], vals[2], f"{_month(vals[0])} ({_month(vals[1])} to {_month(vals[2])})"
+    )
+
+
+def regime_prob_at(derived: xr.Dataset, arg: str) -> Estimate:
+    """Posterior probability of a regime at a month: `when:regime` (median, 90% interval)."""
+    when, _, regime = arg.partition(":")
+    if regime not in derived["regime"].values:
+        raise ConfigError(f"no regime {regime!r}; regimes are {list(derived['regime'].values)}")
+    t = _at(derived, when)
+    est = _band(*_q(derived["regime_prob_q"].sel(time=t, regime=regime)))
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+
+
+EXTRACTORS: dict[str, Callable[[xr.Dataset, str], Estimate]] = {
+    "r2": r2,
+    "r2_ols": r2_ols,
+    "coef": coef,
+    "coef_bp": coef_bp,
+    "deviation_at": deviation_at,
+    "gap_bp_max": gap_bp_max,
+    "positive_since": positive_since,
+    "rolling_coef_at": rolling_coef_at,
+    "break_date": break_date,
+    "regime_prob_at": regime_prob_at,
+}
+
+
+def extract(derived: xr.Dataset, quantity: str) -> Estimate:
+    """Evaluate a quantity name (`kind` or `kind:argument`) on a run's derived.nc."""
+    kind, _, arg = quantity.partition(":")
+    if kind not in EXTRACTORS:
+        raise ConfigError(f"unknown quantity {quantity!r}; known kinds: {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[kind](derived, arg)
+
+
+def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
+    """The verdict ('agrees', 'differs', 'inconclusive', 'cannot be computed') and a reason."""
+    if cmp.kind == "none":
+        return "cannot be computed", cmp.why
+    if est is None:
+        return "cannot be computed", "the run behind it failed"
+    if cmp.kind == "month":
+        ref = _parse_month(str(cmp.value))
+        if pd.isna(est.lo) or pd.isna(est.hi):
+            return "differs", "no such month in our estimate"
+        lo = est.lo - pd.DateOffset(months=int(cmp.tol))
+        hi = est.hi + pd.DateOffset(months=int(cmp.tol))
+        ok = lo <= ref <= hi
+        tol = f" ± {int(cmp.tol)} months" if cmp.tol else ""
+        return (
+            ("agrees", f"{_month(ref)} inside our interval{tol}")
+            if ok
+            else (
+                "differs",
+                f"{_month(ref)} outside our interval{tol}",
+            )
+        )
+    lo, hi = float(est.lo), float(est.hi)
+    if math.isnan(lo) or math.isnan(hi):
+        return "differs", "no estimate where the research reports one"
+    if cmp.kind == "value":
+        v = float(cmp.value)  # type: ignore[arg-type]
+        ok = lo - cmp.tol <= v <= hi + cmp.tol
+        tol = f" widened by {_fmt(cmp.tol)}" if cmp.tol else ""
+        where = "inside" if ok else "outside"
+        return ("agrees" if ok else "differs"), f"reported {_fmt(v)} {where} our interval{tol}"
+    if cmp.kind == "sign":
+        side, v = ("above", 0.0) if cmp.value == "positive" else ("below", 0.0)
+    else:
+        side, v = cmp.kind, float(cmp.value)  # type: ignore[arg-type]
+    above, below = lo > v, hi < v
+    if (side == "above" and above) or (side == "below" and below):
+        return "agrees", f"whole interval {side} {_fmt(v)}"
+    if (side == "above" and below) or (side == "below" and above):
+        return "differs", f"whole interval on the other side of {_fmt(v)}"
+    return "inconclusive", f"our interval includes {_fmt(v)}"

@@ -1,0 +1,339 @@
+"""Run a study folder: every experiment into its own run directory, then the leave-future-out
+comparison, the scenario forecasts, the brief's figures beside ours, and the study report.
+
+Layout of one study: `<out>/<folder>/<study-id>/` with `runs/<experiment>/<run-id>/` (each a
+normal, atomically written run directory), `figures/`, `study.json` and `study.html`. A failed
+run is recorded and the study goes on; `study.json` and `study.html` are written last, each
+atomically, so a study folder without `study.json` is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from regimes.errors import RegimesError
+from regimes.study.config import Study, experiment_files, load_study
+
+STUDY_JSON = "study.json"
+STUDY_HTML = "study.html"
+
+
+class StudyError(RegimesError):
+    """A study could not be run as configured."""
+
+
+@dataclass
+class RunRecord:
+    """What happened to one experiment of the study."""
+
+    experiment: str
+    status: str  # "complete" | "failed"
+    run_dir: str = ""  # relative to the study directory
+    error: str = ""
+    wall_s: float = 0.0
+    converged: bool | None = None
+
+
+@dataclass
+class StudyResult:
+    """Everything the study page shows, also stored as study.json."""
+
+    title: str
+    folder: str
+    quick: bool
+    runs: dict[str, RunRecord] = field(default_factory=dict)
+    lfo: list[dict[str, Any]] = field(default_factory=list)
+    lfo_note: str = ""
+    forecasts: list[dict[str, Any]] = field(default_factory=list)
+    brief: list[dict[str, str]] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file, caption)
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def _log(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def is_study_folder(path: str | Path) -> bool:
+    """True when `path` is a folder holding a study.toml (what `regimes run FOLDER` needs)."""
+    from regimes.study.config import STUDY_FILE
+
+    return Path(path).is_dir() and (Path(path) / STUDY_FILE).is_file()
+
+
+def run_study(
+    folder: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    out: str | Path = "results",
+    quick: bool = False,
+    seed: int | None = None,
+    progress: bool = True,
+    quiet: bool = False,
+) -> Path:
+    """Run every experiment of a study folder, then write the study report; return its folder."""
+    from regimes.api import run_experiment
+    from regimes.config import load_experiment
+    from regimes.data import resolve_data_dir
+    from regimes.results import new_run_id
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StudyError(f"{folder} is not a folder")
+    study = load_study(folder)
+    paths = experiment_files(folder)
+    for p in paths:  # every config must be valid before hours of sampling start
+        load_experiment(p)
+    data_path = resolve_data_dir(data_dir)
+    t0 = time.perf_counter()
+    study_dir = Path(out) / folder.name / new_run_id(seed if seed is not None else 0)
+    (study_dir / "figures").mkdir(parents=True)
+    from regimes.study.config import STUDY_FILE
+
+    shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
+    res = StudyResult(title=study.title, folder=str(folder), quick=quick)
+    for i, p in enumerate(paths, 1):
+        _log(f"[regimes] study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
+        t1 = time.perf_counter()
+        try:
+            run_dir = run_experiment(
+                p,
+                data_dir=data_path,
+                out=study_dir / "runs",
+                seed=seed,
+                quick=quick,
+                progress=progress,
+                quiet=quiet,
+            )
+        except Exception as exc:  # record, go on with the other runs
+            msg = str(exc) if isinstance(exc, RegimesError) else f"{type(exc).__name__}: {exc}"
+            _log(f"[regimes] study {folder.name}: {p.stem} FAILED: {msg}", quiet)
+            if not isinstance(exc, RegimesError):
+                _log(traceback.format_exc(), quiet)
+            res.runs[p.stem] = RunRecord(
+                p.stem, "failed", error=msg, wall_s=time.perf_counter() - t1
+            )
+            continue
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        res.runs[p.stem] = RunRecord(
+            p.stem,
+            "complete",
+            run_dir=str(run_dir.relative_to(study_dir)),
+            wall_s=time.perf_counter() - t1,
+            converged=bool(manifest["verdict"]["converged"]),
+        )
+    res.timing["runs_s"] = time.perf_counter() - t0
+    t2 = time.perf_counter()
+    if study.lfo is not None:
+        _lfo(study, res, study_dir, quick, quiet)
+    res.timing["lfo_s"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    if study.scenarios is not None:
+        _forecasts(study, res, study_dir, folder, data_path, quick, quiet)
+    res.timing["forecasts_s"] = time.perf_counter() - t3
+    res.timing["total_s"] = time.perf_counter() - t0
+    _render(study, res, study_dir, data_path)
+    failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
+    if failed:
+        _log(
+            f"[regimes] study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
+            quiet,
+        )
+    _log(f"[regimes] study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
+    return study_dir
+
+
+def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
+    """The brief table, the study's figures, study.html and study.json, from finished runs."""
+    from regimes.study.page import brief_rows, study_figures, write_page
+
+    res.brief = brief_rows(study, res, study_dir, data_path)
+    res.figures = [f for f in res.figures if not f[0].startswith(STUDY_OWN)]
+    res.figures += study_figures(study, res, study_dir, data_path)
+    write_page(study, res, study_dir)
+    _atomic_text(study_dir / STUDY_JSON, json.dumps(_jsonable(res), indent=2, default=str) + "\n")
+
+
+STUDY_OWN = "figures/study_"  # figures drawn (or copied) by study_figures, redrawn on re-render
+
+
+def rerender_study(study_dir: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Redo a finished study's table, figures and page from its runs, its stored study.toml and
+    the LFO and forecast results in study.json (no sampling): for a changed brief table or
+    page. Returns the path of study.html."""
+    from regimes.data import resolve_data_dir
+
+    study_dir = Path(study_dir)
+    data = json.loads((study_dir / STUDY_JSON).read_text(encoding="utf-8"))
+    study = load_study(study_dir, experiments=set(data["runs"]))
+    res = StudyResult(
+        title=study.title,
+        folder=data["folder"],
+        quick=data["quick"],
+        runs={k: RunRecord(**v) for k, v in data["runs"].items()},
+        lfo=data["lfo"],
+        lfo_note=data["lfo_note"],
+        forecasts=data["forecasts"],
+        figures=[tuple(f) for f in data["figures"]],  # type: ignore[misc]
+        timing=data["timing"],
+    )
+    _render(study, res, study_dir, resolve_data_dir(data_dir))
+    return study_dir / STUDY_HTML
+
+
+def failed_runs(study_dir: str | Path) -> list[str]:
+    """The experiments of a finished study whose runs failed (from its study.json)."""
+    data = json.loads((Path(study_dir) / STUDY_JSON).read_text(encoding="utf-8"))
+    return [name for name, rec in data["runs"].items() if rec["status"] != "complete"]
+
+
+def _jsonable(res: StudyResult) -> dict[str, Any]:
+    out = asdict(res)
+    out["runs"] = {k: asdict(v) for k, v in res.runs.items()}
+    return out
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    from regimes.report.write import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def run_path(res: StudyResult, study_dir: Path, experiment: str) -> Path | None:
+    """The run directory of a study experiment, or None if it failed or is unknown."""
+    rec = res.runs.get(experiment)
+    return study_dir / rec.run_dir if rec is not None and rec.status == "complete" else None
+
+
+def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool) -> None:
+    """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison."""
+    from regimes.compare import plot_compare
+    from regimes.config import _parse_month
+    from regimes.lfo import compare_lfo
+    from regimes.results import load_derived
+
+    cfg = study.lfo
+    assert cfg is not None
+    dirs = {e: run_path(res, study_dir, e) for e in cfg.experiments}
+    ok = {e: d for e, d in dirs.items() if d is not None}
+    missing = sorted(set(dirs) - set(ok))
+    if len(ok) < 2:
+        res.lfo_note = f"not computed: fewer than two runs completed (failed: {', '.join(missing)})"
+        return
+    first = (
+        study.quick.lfo_first_scored if quick and study.quick.lfo_first_scored else cfg.first_scored
+    )
+    derived = load_derived(next(iter(ok.values())))
+    fit_time = pd.DatetimeIndex(derived["time"].values[derived["in_sample"].values.astype(bool)])
+    ts = _parse_month(first)
+    if ts not in fit_time:
+        raise StudyError(
+            f"{study.path}: lfo.first_scored {first} is outside the fit window "
+            f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
+        )
+    L = int(fit_time.get_loc(ts))
+    _log(f"[regimes] study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
+    try:
+        df = compare_lfo(
+            list(ok.values()),
+            min_train=L,
+            k_threshold=cfg.k_threshold,
+            quick=cfg.quick_refits or quick,
+            quiet=quiet,
+        )
+    except RegimesError as exc:
+        res.lfo_note = f"not computed: {exc}"
+        return
+    rows = []
+    for label, row in df.iterrows():  # labels are "<experiment>/<run-id>"
+        values = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        values.update({k: int(values[k]) for k in ("rank", "n_refits")})
+        rows.append({"experiment": str(label).split("/")[0], **values})
+    res.lfo = rows
+    refits = "quick-sampler refits" if (cfg.quick_refits or quick) else "full refits"
+    res.lfo_note = (
+        f"approximate 1-step-ahead LFO scored {first}..{fit_time[-1]:%Y-%m} "
+        f"({len(fit_time) - L} months), exact {refits} when Pareto k > {cfg.k_threshold}"
+        + (f"; missing (run failed): {', '.join(missing)}" if missing else "")
+    )
+    for p in plot_compare(df, study_dir / "figures"):
+        if p.suffix == ".png":
+            new = p.with_name("lfo_compare.png")
+            p.replace(new)
+            res.figures.append(
+                (
+                    str(new.relative_to(study_dir)),
+                    "Leave-future-out comparison of the regime models: "
+                    "elpd (higher is better) with its standard error; best model on top.",
+                )
+            )
+        else:
+            p.replace(p.with_name("lfo_compare" + p.suffix))
+
+
+def _forecasts(
+    study: Study,
+    res: StudyResult,
+    study_dir: Path,
+    folder: Path,
+    data_path: Path,
+    quick: bool,
+    quiet: bool,
+) -> None:
+    """Fair value and regime probabilities along the scenario paths, for each named run."""
+    from regimes.forecast import forecast_run, write_forecast, write_forecast_figure
+
+    cfg = study.scenarios
+    assert cfg is not None
+    horizon = min(cfg.horizon, study.quick.horizon) if quick else cfg.horizon
+    files = [folder / f for f in cfg.files]
+    for exp in cfg.experiments:
+        run_dir = run_path(res, study_dir, exp)
+        if run_dir is None:
+            res.forecasts.append({"experiment": exp, "error": "run failed"})
+            continue
+        _log(f"[regimes] study: scenario forecasts of {exp} ({horizon} months)", quiet)
+        try:
+            ds = forecast_run(run_dir, files, horizon, data_dir=data_path)
+            write_forecast(run_dir, ds)
+            figs = write_forecast_figure(run_dir, ds)
+        except RegimesError as exc:
+            res.forecasts.append({"experiment": exp, "error": str(exc)})
+            continue
+        for p in figs:
+            if p.suffix == ".png":
+                dest = study_dir / "figures" / f"{exp}_forecast.png"
+                shutil.copyfile(p, dest)
+                res.figures.append(
+                    (
+                        str(dest.relative_to(study_dir)),
+                        f"{exp}: fair value along the scenarios "
+                        f"({horizon} months ahead; 90% bands)",
+                    )
+                )
+        end = ds.isel(time=-1)
+        for sc in ds["scenario"].values:
+            row: dict[str, Any] = {
+                "experiment": exp,
+                "scenario": str(sc),
+                "month": f"{pd.Timestamp(end['time'].values):%Y-%m}",
+                "fair_value": [
+                    float(end["fair_value"].sel(scenario=sc, quantile=q)) for q in (0.05, 0.5, 0.95)
+                ],
+            }
+            if "regime_prob" in ds:
+                row["regime_prob"] = {
+                    str(r): float(end["regime_prob"].sel(scenario=sc, regime=r))
+                    for r in ds["regime"].values
+                }
+            res.forecasts.append(row)

@@ -1,0 +1,208 @@
+"""Studies: the study.toml schema, the quantity and verdict rules, the descriptive analyses, and
+the whole gold study in quick mode from the command line (one test: the study runs once)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from regimes.errors import ConfigError
+from regimes.study import load_study
+from regimes.study.config import Comparison
+from regimes.study.descriptive import Series, gold_top, real_gold_debt_corr
+from regimes.study.quantities import Estimate, extract, judge
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD = ROOT / "experiments" / "gold"
+VERDICTS = {"agrees", "differs", "inconclusive", "cannot be computed"}
+
+
+def _est(lo: float, hi: float) -> Estimate:
+    return Estimate((lo + hi) / 2, lo, hi, "")
+
+
+@pytest.mark.parametrize(
+    ("cmp", "lo", "hi", "verdict"),
+    [
+        ({"kind": "value", "value": 86.7, "tol": 3.0}, 84.0, 86.0, "agrees"),
+        ({"kind": "value", "value": 86.7, "tol": 0.5}, 84.0, 86.0, "differs"),
+        ({"kind": "above", "value": 400}, 410.0, 900.0, "agrees"),
+        ({"kind": "above", "value": 400}, 200.0, 900.0, "inconclusive"),
+        ({"kind": "above", "value": 400}, 100.0, 300.0, "differs"),
+        ({"kind": "sign", "value": "negative"}, -2.0, -0.1, "agrees"),
+        ({"kind": "sign", "value": "negative"}, 0.1, 2.0, "differs"),
+        ({"kind": "sign", "value": "positive"}, -0.1, 2.0, "inconclusive"),
+        ({"kind": "below", "value": 0.5}, 0.1, 0.4, "agrees"),
+    ],
+)
+def test_judge_numeric(cmp: dict, lo: float, hi: float, verdict: str) -> None:
+    assert judge(Comparison(**cmp), _est(lo, hi))[0] == verdict
+
+
+def test_judge_months_and_missing() -> None:
+    est = Estimate(
+        pd.Timestamp("1983-05-01"), pd.Timestamp("1983-04-01"), pd.Timestamp("1983-10-01"), ""
+    )
+    assert judge(Comparison(kind="month", value="1983-06"), est)[0] == "agrees"
+    assert judge(Comparison(kind="month", value="2022-01", tol=12), est)[0] == "differs"
+    assert judge(Comparison(kind="month", value="1984-09", tol=12), est)[0] == "agrees"
+    assert judge(Comparison(kind="value", value=1.0), None)[0] == "cannot be computed"
+    none = Comparison(kind="none", why="not public")
+    assert judge(none, None) == ("cannot be computed", "not public")
+    with pytest.raises(ValueError, match="needs 'why'"):
+        Comparison(kind="none")
+    with pytest.raises(ValueError, match="'negative' or 'positive'"):
+        Comparison(kind="sign", value="up")
+
+
+def _derived() -> xr.Dataset:
+    time = pd.date_range("2020-01-01", periods=6, freq="MS")
+    q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    price = np.array([1.0, 2.0, 3.0, 4.0, 5.0, np.nan])
+    fv = np.outer(np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0]), [0.8, 0.9, 1.0, 1.1, 1.2])
+    coef = np.stack(
+        [np.array([-1, -1, 1, -1, 1, 1])[:, None] + (q - 0.5)[None, :] * k for k in (1, 10)], axis=1
+    )
+    return xr.Dataset(
+        {
+            "price": ("time", price),
+            "fair_value": (("time", "quantile"), fv),
+            "deviation_pct": (("time", "quantile"), 100 * (price[:, None] / fv - 1)),
+            "coef": (("time", "term", "quantile"), coef.astype(float)),
+            "in_sample": ("time", np.ones(6, dtype=np.int8)),
+        },
+        coords={"time": time, "quantile": q, "term": ["a", "b"]},
+    )
+
+
+def test_quantities_read_the_right_months() -> None:
+    d = _derived()
+    dev = extract(d, "deviation_at:latest")  # the last month with a price, not the last row
+    assert dev.note == "at 2020-05"
+    assert dev.median == pytest.approx(150.0)
+    gap = extract(d, "gap_bp_max:2020-01")  # price − fair value, ×100, largest median at 2020-05
+    assert gap.note == "at 2020-05"
+    assert (gap.lo, gap.median, gap.hi) == pytest.approx((100 * (5 - 2.4), 300.0, 100 * (5 - 1.6)))
+    since = extract(d, "positive_since:a")  # median positive from 2020-05 on (2020-04 negative)
+    assert (since.lo, since.median, since.hi) == pytest.approx((0.55, 1.0, 1.45))  # at 2020-05
+    assert "median positive since 2020-05; 90% band above zero since 2020-05" in since.text
+    assert "90% band still includes zero" in extract(d, "positive_since:b").text
+    with pytest.raises(ConfigError, match="unknown quantity"):
+        extract(d, "nonsense:a")
+
+
+def test_descriptive_extractors_on_known_series() -> None:
+    idx = pd.date_range("1970-01-01", "2005-12-01", freq="MS")
+    gold = pd.Series(np.where(idx == pd.Timestamp("1980-02-01"), 900.0, 300.0), index=idx)
+    trend = np.linspace(0, 1, len(idx))
+    real = pd.Series(np.where(idx.year < 1990, 10 - trend, 10 + trend), index=idx)
+    debt = pd.Series(30 + 40 * trend, index=idx)
+    s = Series(real_gold=real, gold=gold, debt_gdp=debt, ddri=debt)
+    top = gold_top(s, "1980-01")
+    assert top.median == pd.Timestamp("1980-02-01")
+    assert real_gold_debt_corr(s, "1970:1989").median == pytest.approx(-1.0)
+    assert real_gold_debt_corr(s, "1990:2005").median == pytest.approx(1.0)
+    r = real_gold_debt_corr(s, "1970:2005")
+    assert -1 <= r.lo <= r.median <= r.hi <= 1 and not math.isnan(r.median)
+
+
+def test_study_config_is_checked(tmp_path: Path) -> None:
+    study = load_study(GOLD)
+    assert study.lfo is not None and len(study.lfo.experiments) >= 3
+    assert {row.source for row in study.brief} - {"descriptive", "lfo"} <= {
+        p.stem for p in GOLD.glob("*.toml")
+    }
+    folder = tmp_path / "s"
+    folder.mkdir()
+    shutil.copy(GOLD / "old_framework.toml", folder)
+    (folder / "study.toml").write_text(
+        'title = "t"\n[[brief]]\nwhat = "x"\nreported = "1"\nsource = "old_framwork"\n'
+        'quantity = "r2"\ncompare = { kind = "value", value = 1 }\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"brief\[0\]\.source.*old_framwork.*known: old_framework"
+    ):
+        load_study(folder)
+
+
+def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "regimes.cli", "run", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "without a study.toml" in proc.stderr
+
+
+@pytest.mark.slow
+def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+    """`regimes run experiments/gold/ --quick`: every run, the LFO ranking, the scenario
+    forecasts, the brief table with a verdict per row, the figures and study.html."""
+    from test_end_to_end import check_run_dir
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "regimes.cli",
+            "run",
+            str(GOLD),
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert study_dir.parent.parent == tmp_path
+    data = json.loads((study_dir / "study.json").read_text())
+    names = {p.stem for p in GOLD.glob("*.toml")} - {"study"}
+    assert set(data["runs"]) == names
+    for name, rec in data["runs"].items():
+        assert rec["status"] == "complete", rec
+        check_run_dir(study_dir / rec["run_dir"], name)
+        assert (study_dir / rec["run_dir"] / "report.html").is_file()
+    study = load_study(GOLD)
+    assert [r["what"] for r in data["brief"]] == [r.what for r in study.brief]
+    assert {r["verdict"] for r in data["brief"]} <= VERDICTS
+    computed = [r for r in data["brief"] if r["verdict"] != "cannot be computed"]
+    assert len(computed) >= len(data["brief"]) - 3, [r for r in data["brief"] if r not in computed]
+    lfo = {r["experiment"] for r in data["lfo"]}
+    assert lfo == set(study.lfo.experiments)
+    assert all(np.isfinite(r["elpd_lfo"]) for r in data["lfo"])
+    scen = {(r["experiment"], r["scenario"]) for r in data["forecasts"] if "error" not in r}
+    assert len(scen) == len(study.scenarios.experiments) * (len(study.scenarios.files) + 1)
+    for f, _ in data["figures"]:
+        assert (study_dir / f).stat().st_size > 1000
+    page = (study_dir / "study.html").read_text()
+    assert "The source research" in page and page.count("<tr") >= len(data["brief"])
+    assert "data:image/png;base64," in page
+    # `regimes report STUDY_DIR` redoes the table and page from the stored runs, no sampling
+    (study_dir / "study.html").unlink()
+    proc = subprocess.run(
+        [sys.executable, "-m", "regimes.cli", "report", str(study_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (study_dir / "study.html").is_file()
+    again = json.loads((study_dir / "study.json").read_text())
+    assert again["brief"] == data["brief"] and again["lfo"] == data["lfo"]
