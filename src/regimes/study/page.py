@@ -109,7 +109,7 @@ def study_figures(
         save_figure(fig, folder, f"study_{stem}")
         out.append((f"figures/study_{stem}.png", caption))
 
-    markov = {e: d for e, d in derived.items() if "regime_prob" in d}
+    markov = {e: d for e, d in derived.items() if "regime_prob" in d and d.sizes["regime"] > 1}
     if markov:
         add(
             _regime_panels(markov),
@@ -117,6 +117,13 @@ def study_figures(
             "Gold (log scale) and the posterior "
             "probability of each regime over time, one panel per regime model (posterior means; "
             "shaded: the fit window's months).",
+        )
+        add(
+            _fair_value_by_regime(markov),
+            "fair_value_by_regime",
+            "Gold (orange) against each "
+            "regime's fair value (its anchor if that regime held; medians) and the regime-weighted "
+            "mixture (blue, 90% band), log scale, one panel per regime model.",
         )
     devs = {e: d for e, d in derived.items() if d.attrs.get("target") == "gold"}
     if devs:
@@ -208,6 +215,32 @@ def _regime_panels(markov: dict[str, xr.Dataset]) -> Any:
     return fig
 
 
+def _fair_value_by_regime(markov: dict[str, xr.Dataset]) -> Any:
+    from regimes.figures import memo_style
+
+    with memo_style() as plt:
+        n = len(markov)
+        fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n + 0.8), sharex=True, squeeze=False)
+        for ax, (exp, d) in zip(axes[:, 0], markov.items(), strict=True):
+            t = pd.DatetimeIndex(d["time"].values)
+            fv = d["fair_value"]
+            ax.fill_between(
+                t, fv.sel(quantile=0.05), fv.sel(quantile=0.95), color="C0", alpha=0.15, lw=0
+            )
+            ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
+            for j, r in enumerate(d["regime"].values):
+                fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
+                ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=str(r))
+            ax.plot(t, d["price"], color="C1", lw=1.2, label="gold")
+            ax.set_yscale("log")
+            ax.set_title(exp, loc="left", fontsize=9)
+            ax.set_ylabel("USD/oz")
+            ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
+        axes[-1, 0].set_xlabel("month")
+        fig.tight_layout()
+    return fig
+
+
 def _deviation_panels(devs: dict[str, xr.Dataset]) -> Any:
     from regimes.figures import memo_style
 
@@ -293,11 +326,16 @@ def _ddri(s: descriptive.Series) -> Any:
 # ------------------------------------------------------------------ the page
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _now_rows(res: StudyResult, study_dir: Path) -> list[list[str]]:
+    """Price, fair value and deviation at the latest month, for every run whose target is gold."""
     rows = []
     for exp in res.runs:
         d = _derived(res, study_dir, exp)
-        if d is None or "deviation_pct" not in d:
+        if d is None or "deviation_pct" not in d or d.attrs.get("target") != "gold":
             continue
         try:
             dev = extract(d, "deviation_at:latest")
@@ -305,14 +343,13 @@ def _now_rows(res: StudyResult, study_dir: Path) -> list[list[str]]:
             continue
         t = pd.Timestamp(dev.note.removeprefix("at ") + "-01")
         fv = d["fair_value"].sel(time=t)
-        fv_txt = f"{float(fv.sel(quantile=0.5)):,.3g} ({float(fv.sel(quantile=0.05)):,.3g} to {float(fv.sel(quantile=0.95)):,.3g})"
+        q = [float(fv.sel(quantile=x)) for x in (0.5, 0.05, 0.95)]
         rows.append(
             [
                 exp,
-                str(d.attrs.get("target", "")),
                 f"{t:%Y-%m}",
-                f"{float(d['price'].sel(time=t)):,.3g}",
-                fv_txt,
+                _num(float(d["price"].sel(time=t))),
+                f"{_num(q[0])} ({_num(q[1])} to {_num(q[2])})",
                 dev.text,
                 "yes" if d.attrs.get("converged") else "NO",
             ]
@@ -430,9 +467,9 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         h.section(
             "Fair value now",
             h.table(
-                ["run", "target", "month", "price", "fair value (90%)", "deviation %", "converged"],
+                ["run", "month", "gold, USD/oz", "fair value (90%)", "deviation %", "converged"],
                 _now_rows(res, study_dir),
-                numeric=(3,),
+                numeric=(2,),
             ),
             id_="now",
         ),
