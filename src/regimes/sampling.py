@@ -85,11 +85,12 @@ def multistart(
         return value, -_ravel(dlogp(point))
 
     optima: list[tuple[float, np.ndarray]] = []
-    for _ in range(n_starts):
-        draws = pm.draw(free, random_seed=rng)
+    # one compiled draw of every start at once (pm.draw compiles a function per call)
+    all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
+    for i in range(n_starts):
         overrides = {}
-        for rv, value in zip(free, draws, strict=True):
-            value = np.asarray(value, dtype=float)
+        for rv, values in zip(free, all_draws, strict=True):
+            value = np.asarray(values[i], dtype=float)
             if _is_ordered(model.rvs_to_transforms.get(rv)):
                 value = np.sort(value)
             overrides[rv.name] = value
@@ -107,7 +108,7 @@ def multistart(
         return {"best": None, "log_densities": []}
     optima.sort(key=lambda item: -item[0])
     best_point = to_point(optima[0][1])
-    constrained = _constrained(model, best_point)
+    constrained = _constrained(model, best_point, compile_kwargs)
     return {"best": constrained, "log_densities": [round(lp, 3) for lp, _ in optima]}
 
 
@@ -116,9 +117,17 @@ def _ravel(grad: Any) -> np.ndarray:
     return np.asarray(grad, dtype=float).ravel()
 
 
-def _constrained(model, point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map an unconstrained point (value variables) to constrained values keyed by RV name."""
-    fn = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, point_fn=False)
+def _constrained(
+    model, point: dict[str, np.ndarray], compile_kwargs: dict | None = None
+) -> dict[str, np.ndarray]:
+    """Map an unconstrained point (value variables) to constrained values keyed by RV name
+    (compiled in the sampler's mode, so no second backend is compiled for one call)."""
+    fn = model.compile_fn(
+        model.unobserved_value_vars,
+        inputs=model.value_vars,
+        point_fn=False,
+        **(compile_kwargs or {}),
+    )
     outs = fn(*[point[v.name] for v in model.value_vars])
     names = [v.name for v in model.unobserved_value_vars]
     free_names = {rv.name for rv in model.free_RVs}
