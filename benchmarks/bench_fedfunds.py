@@ -5,7 +5,9 @@ Entrants, all on the same data (USMACRO_FEDFUNDS, T=226 quarters) and the same c
 1. ``regimes run experiments/fedfunds_msv.toml`` as a whole subprocess, twice (cold, then warm caches).
 2. A minimal hand-written numpyro model of the same likelihood (the reference for "within 1.5x").
 3. statsmodels ``MarkovRegression(..., switching_variance=True).fit()`` (MLE: wall time only).
-4. pymc-extras marginalised model with nutpie, when both import.
+4. pymc-extras marginalised model with nutpie: in this environment when both import, else as a
+   subprocess with `benchmarks/.venv-peers` (made by `benchmarks/peers/make_env.sh`; pymc-extras
+   0.15.1 pins pymc 6.3.x), timed as a whole process; skipped with the reason when neither works.
 
 No wall-clock assertions: the script reports times, min bulk ESS, ESS/s and ratios.
 """
@@ -27,13 +29,19 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "fedfunds_msv.toml"
 MODEL_SPEC = ROOT / "models" / "ms_mean_variance.toml"
 SERIES = "USMACRO_FEDFUNDS"
+PEERS_PYTHON = ROOT / "benchmarks" / ".venv-peers" / "bin" / "python"
+PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "pymc_extras_nutpie.py"
 SKIP_PYMC_EXTRAS = (
-    "skipped (pymc-extras not installed; it pins pymc 6.3.x, "
-    "incompatible with this environment's pymc 6.4)"
+    "skipped (pymc-extras not installed here, it pins pymc 6.3.x, incompatible with this "
+    "environment's pymc 6.4; and no peer environment at benchmarks/.venv-peers: make it with "
+    "`bash benchmarks/peers/make_env.sh`)"
 )
 REFERENCE = "regimes_run_1"
 
@@ -174,29 +182,63 @@ def pymc_extras_available() -> bool:
 
 
 def run_pymc_extras(y: np.ndarray, chains: int, draws: int, tune: int, seed: int) -> dict[str, Any]:
-    """Time a pymc-extras marginalised 2-state HMM sampled with nutpie."""
+    """Time the peer model (benchmarks/peers/pymc_extras_nutpie.py) in this process (compile +
+    sampling, not imports), for an environment where pymc-extras and nutpie import."""
     import arviz as az
     import nutpie
-    import pymc as pm
-    import pytensor.tensor as pt
-    from pymc_extras import marginalize
-    from pymc_extras.distributions import DiscreteMarkovChain
+
+    sys.path.insert(0, str(PEER_SCRIPT.parent))
+    from pymc_extras_nutpie import build_model
 
     t0 = time.perf_counter()
-    with pm.Model() as model:
-        mu = pm.Normal("mu", 0.0, 1.5, shape=2, transform=pm.distributions.transforms.ordered)
-        sigma = pm.HalfNormal("sigma", 1.0, shape=2)
-        P = pm.Dirichlet("P", a=np.ones((2, 2)))
-        init = pt.stack([P[1, 0], P[0, 1]]) / (P[0, 1] + P[1, 0])
-        s = DiscreteMarkovChain("s", P=P, init_dist=pm.Categorical.dist(p=init), steps=len(y) - 1)
-        pm.Normal("y", mu=mu[s], sigma=sigma[s], observed=y)
-    marginal = marginalize(model, ["s"])
-    compiled = nutpie.compile_pymc_model(marginal)
+    compiled = nutpie.compile_pymc_model(
+        build_model(y), initial_points={"mu": np.array([-0.5, 0.5])}
+    )
     trace = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, seed=seed, progress_bar=False
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=0.9,
+        progress_bar=False,
     )
     wall = time.perf_counter() - t0
     return {"wall_s": wall, "min_ess_bulk": min_ess(az.ess(trace, method="bulk"))}
+
+
+def run_peer(
+    y: np.ndarray, folder: Path, chains: int, draws: int, tune: int, seed: int
+) -> dict[str, Any]:
+    """Time the pymc-extras + nutpie entrant as a whole subprocess in the peer environment."""
+    data = folder / "fedfunds_y.json"
+    data.write_text(json.dumps(y.tolist()), encoding="utf-8")
+    cmd = [str(PEERS_PYTHON), str(PEER_SCRIPT), "--data", str(data), "--chains", str(chains)]
+    cmd += ["--draws", str(draws), "--tune", str(tune), "--seed", str(seed)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"skipped": f"skipped (peer script failed, exit {proc.returncode}: {tail})"}
+    result = json.loads(lines[-1])
+    return {"wall_s": wall, **result}
+
+
+def peer_entrant(
+    y: np.ndarray, folder: Path, sizes: tuple[int, int, int, int], no_peers: bool
+) -> dict[str, Any]:
+    """Run pymc-extras + nutpie here if it imports, else in the peer venv; else say why skipped."""
+    if no_peers:
+        return {"skipped": "skipped (--no-peers)"}
+    if pymc_extras_available():
+        print("running pymc-extras + nutpie (in this environment) ...", flush=True)
+        return run_pymc_extras(y, *sizes)
+    if PEERS_PYTHON.exists():
+        print("running pymc-extras + nutpie (benchmarks/.venv-peers subprocess) ...", flush=True)
+        return run_peer(y, folder, *sizes)
+    return {"skipped": SKIP_PYMC_EXTRAS}
 
 
 def finish(rows: dict[str, dict[str, Any]]) -> None:
@@ -276,6 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--smoke", action="store_true", help="chains 2, draws 100, tune 100; one regimes run"
     )
     p.add_argument("--json", type=Path, default=None, help="write results to this JSON file")
+    p.add_argument("--no-peers", action="store_true", help="skip the pymc-extras + nutpie entrant")
     args = p.parse_args(argv)
     if args.smoke:
         args.chains, args.draws, args.tune = 2, 100, 100
@@ -285,10 +328,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run every entrant, print the table and the targets, optionally write JSON."""
     args = parse_args(argv)
+    load_start = loadavg()
     y = load_y()
     print(
         f"fed funds: T={len(y)}; chains={args.chains} draws={args.draws} tune={args.tune} "
-        f"seed={args.seed}{' (smoke)' if args.smoke else ''}",
+        f"seed={args.seed}{' (smoke)' if args.smoke else ''}; load average at start {load_start}",
         flush=True,
     )
     rows: dict[str, dict[str, Any]] = {}
@@ -302,22 +346,25 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("running regimes (2nd, warm caches) ...", flush=True)
             rows["regimes_run_2"] = run_regimes(exp, folder / "out2", args.seed)
-    print("running hand-written numpyro ...", flush=True)
-    rows["numpyro_handwritten"] = run_numpyro(y, args.chains, args.draws, args.tune, args.seed)
-    print("running statsmodels MLE ...", flush=True)
-    rows["statsmodels_mle"] = run_statsmodels(y)
-    if pymc_extras_available():
-        print("running pymc-extras + nutpie ...", flush=True)
-        rows["pymc_extras_nutpie"] = run_pymc_extras(
-            y, args.chains, args.draws, args.tune, args.seed
-        )
-    else:
-        rows["pymc_extras_nutpie"] = {"skipped": SKIP_PYMC_EXTRAS}
+        print("running hand-written numpyro ...", flush=True)
+        rows["numpyro_handwritten"] = run_numpyro(y, args.chains, args.draws, args.tune, args.seed)
+        print("running statsmodels MLE ...", flush=True)
+        rows["statsmodels_mle"] = run_statsmodels(y)
+        sizes = (args.chains, args.draws, args.tune, args.seed)
+        rows["pymc_extras_nutpie"] = peer_entrant(y, folder, sizes, args.no_peers)
+    load_end = loadavg()
     finish(rows)
     print()
     print(table(rows))
     print()
     print("\n".join(targets(rows)))
+    pe = rows["pymc_extras_nutpie"]
+    if "compile_s" in pe:
+        print(
+            f"pymc_extras_nutpie: compile {pe['compile_s']:.1f} s + sampling {pe['sample_s']:.1f} s "
+            f"inside its {pe['wall_s']:.1f} s process ({pe.get('versions')})"
+        )
+    print(f"load average at start {load_start}, at end {load_end}")
     if args.json:
         payload = {
             "settings": {
@@ -331,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             "reference": REFERENCE,
             "entrants": rows,
             "targets": targets(rows),
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0
