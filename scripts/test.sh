@@ -6,4 +6,5 @@ export REGIMES_DATA_DIR="${REGIMES_DATA_DIR:-$(cd .. && pwd)/shared/data}"
 export REGIMES_CACHE_DIR="${REGIMES_CACHE_DIR:-$PWD/.cache}"
 export MPLBACKEND=Agg
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -n 2 --dist worksteal --durations=25 "$@"
+# full-size validation runs (-m validation, minutes each) are left to validation/ and to hand
+.venv/bin/python -m pytest -n 2 --dist worksteal --durations=25 -m "not validation" "$@"

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--csv", default="robustness.csv", help="file name under validation/results"
+    )
+    parser.add_argument("--keep", type=Path, default=None, help="write the runs here (kept)")
     args = parser.parse_args(argv)
 
     from regimes.api import run_experiment
@@ -35,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = ROOT / "validation" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
         for name in args.experiments:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 t0 = time.perf_counter()
@@ -67,10 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 rows.append(row)
                 print(" ".join(f"{k}={val}" for k, val in row.items()), flush=True)
-    with open(out_dir / "robustness.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+                _write(out_dir / args.csv, rows)  # after every run: a long job can be stopped
     for name in args.experiments:
         mine = [r for r in rows if r["experiment"] == name]
         passed = sum(r["pass"] for r in mine)
@@ -80,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             f"lowest ESS {min(r['min_ess_bulk'] for r in mine)}"
         )
     return 0 if all(r["pass"] for r in rows) else 1
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":
