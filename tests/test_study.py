@@ -206,3 +206,57 @@ def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) 
     assert (study_dir / "study.html").is_file()
     again = json.loads((study_dir / "study.json").read_text())
     assert again["brief"] == data["brief"] and again["lfo"] == data["lfo"]
+    # --resume reuses every unchanged run and the LFO results stored in them: no sampling
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "regimes.cli",
+            "run",
+            str(GOLD),
+            "--quick",
+            "--resume",
+            str(study_dir),
+            "--no-progress",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("reusing") == len(names)
+    assert "sampling" not in proc.stderr
+    resumed = json.loads((study_dir / "study.json").read_text())
+    assert resumed["lfo"] == data["lfo"] and resumed["brief"] == data["brief"]
+
+
+def test_break_date_past_the_window_is_open_ended() -> None:
+    """A 95% quantile past the window (≥ 5% mass on no break) reads 'or later' and still lets a
+    month inside the interval agree; under 5% mass on any break reads 'no break in the window'."""
+    time = pd.date_range("2000-01-01", periods=4, freq="MS")
+    q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+
+    def derived(dates: list[str | None], probs: list[float]) -> xr.Dataset:
+        bd = np.array(
+            [[np.datetime64(x, "ns") if x else np.datetime64("NaT", "ns") for x in dates]]
+        )
+        return xr.Dataset(
+            {
+                "break_date": (("break", "quantile"), bd),
+                "break_prob": (("time", "break"), np.array(probs)[:, None]),
+                "in_sample": ("time", np.ones(4, dtype=np.int8)),
+            },
+            coords={"time": time, "quantile": q, "break": ["a->b"]},
+        )
+
+    est = extract(
+        derived(["2000-02", "2000-02", "2000-03", None, None], [0, 0.5, 0.3, 0]), "break_date"
+    )
+    assert est.text == "2000-03 (2000-02 to 2000-04 or later)"
+    assert "= 0.80" in est.note
+    assert judge(Comparison(kind="month", value="2000-04"), est)[0] == "agrees"
+    none = extract(derived([None] * 5, [0, 0.01, 0.01, 0]), "break_date")
+    assert none.text == "no break in the window"
+    assert judge(Comparison(kind="month", value="2000-04"), none)[0] == "differs"

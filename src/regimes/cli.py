@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-figures", action="store_true", help="skip figures (and the report)")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--resume",
+        metavar="STUDY_DIR",
+        help="with a study folder: continue an earlier study run, reusing its unchanged runs",
+    )
 
     data = sub.add_parser("data", help="the data catalog and data directory")
     dsub = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
@@ -213,11 +218,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             quick=args.quick,
             progress=not args.no_progress,
+            resume=args.resume,
         )
         print(study_dir)
         from regimes.study.runner import failed_runs
 
         return 1 if failed_runs(study_dir) else 0
+    if args.resume:
+        raise RegimesError("--resume applies to a study folder, not to one experiment file")
     path = run_experiment(
         args.experiment,
         data_dir=args.data_dir,

@@ -314,9 +314,14 @@ def plot_break_dates(derived: xr.Dataset) -> Figure:
                 if not (pd.isna(lo) or pd.isna(hi)):
                     ax.axvspan(lo, hi, color=colour, alpha=0.12, lw=0)
                 if not pd.isna(mid):
+
+                    def month(x: pd.Timestamp) -> str:  # NaT: the quantile lies past the window
+                        return "no break in the window" if pd.isna(x) else f"{x:%Y-%m}"
+
                     ax.axvline(mid, color="0.2", lw=1, ls="--")
                     ax.annotate(
-                        f"median {mid:%Y-%m}, 90%: {lo:%Y-%m} to {hi:%Y-%m}",
+                        f"median {month(mid)}, 90%: {month(lo)} to {month(hi)}; "
+                        f"P(break in the window) {float(p.sum()):.2f}",
                         xy=(0.01, 0.92),
                         xycoords="axes fraction",
                         va="top",

@@ -164,16 +164,27 @@ def rolling_coef_at(derived: xr.Dataset, term: str) -> Estimate:
 
 
 def break_date(derived: xr.Dataset, which: str) -> Estimate:
-    """A change point's posterior median month and 90% interval."""
-    da = derived["break_date"]
-    da = da.isel(**{"break": int(which) if which else 0})
-    vals = [
-        pd.Timestamp(v)
-        for v in (da.sel(quantile=q, method="nearest").values for q in (MID, LO, HI))
-    ]
-    return Estimate(
-        vals[0], vals[1], vals[2], f"{_month(vals[0])} ({_month(vals[1])} to {_month(vals[2])})"
+    """A change point's posterior median month and 90% interval. A quantile past the window
+    (the posterior gives the break-free path that much mass) is reported as the window's last
+    month, with the probability of a break inside the window in the note."""
+    m = int(which) if which else 0
+    da = derived["break_date"].isel(**{"break": m})
+    vals = [pd.Timestamp(da.sel(quantile=q, method="nearest").values) for q in (MID, LO, HI)]
+    fit = pd.DatetimeIndex(derived["time"].values[derived["in_sample"].values.astype(bool)])
+    p_in = float(derived["break_prob"].isel(**{"break": m}).sum())
+    note = f"P(break inside {fit[0]:%Y-%m}..{fit[-1]:%Y-%m}) = {p_in:.2f}"
+    if pd.isna(vals[1]):  # not even 5% posterior mass on a break inside the window
+        return Estimate(math.nan, math.nan, math.nan, "no break in the window", note)
+    shown = [v if not pd.isna(v) else fit[-1] for v in vals]
+    text = " ".join(
+        [
+            _month(shown[0]) if not pd.isna(vals[0]) else "no break in the window",
+            f"({_month(shown[1])} to {_month(shown[2])}"
+            + ("" if not pd.isna(vals[2]) else " or later")
+            + ")",
+        ]
     )
+    return Estimate(shown[0], shown[1], shown[2], text, note)
 
 
 def regime_prob_at(derived: xr.Dataset, arg: str) -> Estimate:
@@ -217,7 +228,7 @@ def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
     if cmp.kind == "month":
         ref = _parse_month(str(cmp.value))
         if pd.isna(est.lo) or pd.isna(est.hi):
-            return "differs", "no such month in our estimate"
+            return "differs", "our posterior puts under 5% on such a month (see the note)"
         lo = est.lo - pd.DateOffset(months=int(cmp.tol))
         hi = est.hi + pd.DateOffset(months=int(cmp.tol))
         ok = lo <= ref <= hi

@@ -80,8 +80,13 @@ def run_study(
     seed: int | None = None,
     progress: bool = True,
     quiet: bool = False,
+    resume: str | Path | None = None,
 ) -> Path:
-    """Run every experiment of a study folder, then write the study report; return its folder."""
+    """Run every experiment of a study folder, then write the study report; return its folder.
+
+    `resume`: an earlier (possibly interrupted) study folder of the same study; its runs whose
+    stored config equals the config as it would run now are reused, the others run again, and
+    LFO results stored in reused runs are reused when computed with the same settings."""
     from regimes.api import run_experiment
     from regimes.config import load_experiment
     from regimes.data import resolve_data_dir
@@ -96,8 +101,13 @@ def run_study(
         load_experiment(p)
     data_path = resolve_data_dir(data_dir)
     t0 = time.perf_counter()
-    study_dir = Path(out) / folder.name / new_run_id(seed if seed is not None else 0)
-    (study_dir / "figures").mkdir(parents=True)
+    if resume is not None:
+        study_dir = Path(resume)
+        if not (study_dir / "runs").is_dir():
+            raise StudyError(f"--resume {study_dir}: not a study folder (it has no runs/ folder)")
+    else:
+        study_dir = Path(out) / folder.name / new_run_id(seed if seed is not None else 0)
+    (study_dir / "figures").mkdir(parents=True, exist_ok=True)
     from regimes.study.config import STUDY_FILE
 
     shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
@@ -105,8 +115,11 @@ def run_study(
     for i, p in enumerate(paths, 1):
         _log(f"[regimes] study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
         t1 = time.perf_counter()
+        reused = _reusable(study_dir, p, quick=quick, seed=seed) if resume is not None else None
+        if reused is not None:
+            _log(f"[regimes] study {folder.name}: reusing {reused}", quiet)
         try:
-            run_dir = run_experiment(
+            run_dir = reused or run_experiment(
                 p,
                 data_dir=data_path,
                 out=study_dir / "runs",
@@ -151,6 +164,24 @@ def run_study(
         )
     _log(f"[regimes] study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
     return study_dir
+
+
+def _reusable(study_dir: Path, path: Path, *, quick: bool, seed: int | None) -> Path | None:
+    """The newest complete run of `path` in a study folder whose config.toml is exactly the
+    config `run_experiment` would store now (same options, priors, data, sampler, quick mode)."""
+    from regimes.config import experiment_to_toml, load_experiment, quick_version
+    from regimes.results import CONFIG, MANIFEST
+
+    exp = load_experiment(path)
+    if quick:
+        exp = quick_version(exp)
+    if seed is not None:
+        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    text = experiment_to_toml(exp)
+    for run in sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True):
+        if (run / MANIFEST).is_file() and (run / CONFIG).read_text(encoding="utf-8") == text:
+            return run
+    return None
 
 
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
