@@ -62,6 +62,8 @@ def brief_rows(
             verdict, reason = "cannot be computed", f"{type(exc).__name__}: {exc}"
         else:
             verdict, reason = judge(row.compare, est)
+            if caveat and verdict in ("agrees", "differs"):  # no verdict from an unmixed posterior
+                verdict, reason = "inconclusive", f"{caveat}; it would read: {verdict}, {reason}"
         rows.append(
             {
                 "what": row.what,
