@@ -140,8 +140,15 @@ def test_model_found_from_nested_experiment_folder(project: Path) -> None:
 
 
 def test_shipped_experiments_validate(repo_root: Path) -> None:
+    from regimes.study import STUDY_FILE, load_study
+
     paths = sorted((repo_root / "experiments").rglob("*.toml"))
     assert paths, "no experiment configs shipped"
+    studies = [p for p in paths if p.name == STUDY_FILE]
+    assert studies, "the gold study folder has no study.toml"
     for path in paths:
+        if path.name == STUDY_FILE:
+            assert load_study(path.parent).brief  # a study config, checked against its folder
+            continue
         exp = load_experiment(path)
         assert exp.spec is not None
