@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import loadavg
+from benchutil import loadavg, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "fedfunds_msv.toml"
@@ -250,30 +250,15 @@ def finish(rows: dict[str, dict[str, Any]]) -> None:
         row["ratio_wall_vs_regimes"] = wall / ref if wall and ref else None
 
 
-def fmt(value: Any, digits: int = 2) -> str:
-    """A table cell: numbers rounded, missing values as '-'."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def table(rows: dict[str, dict[str, Any]]) -> str:
-    """The results as an aligned text table."""
+    """The results as an aligned text table, then one line per skipped entrant."""
     cols = ["entrant", "wall_s", "min_ess_bulk", "ess_per_s", "ratio_wall_vs_regimes"]
     body = [
-        [name] + [fmt(r.get(c)) if "skipped" not in r else "-" for c in cols[1:]]
+        [name] + [r.get(c) if "skipped" not in r else "-" for c in cols[1:]]
         for name, r in rows.items()
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(cols, *body, strict=False)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)).rstrip() for b in body]
-    for name, r in rows.items():
-        if "skipped" in r:
-            lines.append(f"{name}: {r['skipped']}")
-    return "\n".join(lines)
+    skipped = [f"{name}: {r['skipped']}" for name, r in rows.items() if "skipped" in r]
+    return "\n".join([text_table(cols, body), *skipped])
 
 
 def targets(rows: dict[str, dict[str, Any]]) -> list[str]:

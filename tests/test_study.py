@@ -26,6 +26,16 @@ GOLD = ROOT / "experiments" / "gold"
 VERDICTS = {"agrees", "differs", "inconclusive", "cannot be computed"}
 
 
+def _regimes(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    """The `regimes` command line in a fresh process, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "regimes.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _est(lo: float, hi: float) -> Estimate:
     return Estimate((lo + hi) / 2, lo, hi, "")
 
@@ -135,12 +145,7 @@ def test_study_config_is_checked(tmp_path: Path) -> None:
 
 
 def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "regimes.cli", "run", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _regimes("run", str(tmp_path), timeout=120)
     assert proc.returncode == 2
     assert "without a study.toml" in proc.stderr
 
@@ -152,24 +157,10 @@ def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) 
     from regimes.study.runner import rerender_study
     from test_end_to_end import check_run_dir
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "regimes.cli",
-            "run",
-            str(GOLD),
-            "--quick",
-            "--out",
-            str(tmp_path),
-            "--no-progress",
-            "--data-dir",
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=3000,
-    )
+    proc = _regimes(
+        "run", str(GOLD), "--quick", "--out", str(tmp_path), "--no-progress",
+        "--data-dir", str(data_dir), timeout=3000,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     study_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert study_dir.parent.parent == tmp_path
@@ -196,24 +187,10 @@ def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) 
     assert "The source research" in page and page.count("<tr") >= len(data["brief"])
     assert "data:image/png;base64," in page
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "regimes.cli",
-            "run",
-            str(GOLD),
-            "--quick",
-            "--resume",
-            str(study_dir),
-            "--no-progress",
-            "--data-dir",
-            str(data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = _regimes(
+        "run", str(GOLD), "--quick", "--resume", str(study_dir), "--no-progress",
+        "--data-dir", str(data_dir), timeout=900,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("reusing") == len(names)
     assert "sampling" not in proc.stderr

@@ -205,21 +205,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from regimes.api import run_experiment
     from regimes.study import is_study_folder, run_study
 
+    common = {
+        "data_dir": args.data_dir,
+        "out": args.out,
+        "seed": args.seed,
+        "quick": args.quick,
+        "progress": not args.no_progress,
+    }
     if Path(args.experiment).is_dir():
         if not is_study_folder(args.experiment):
             raise RegimesError(
                 f"{args.experiment} is a folder without a study.toml; pass one experiment .toml "
                 "file, or add a study.toml to run the folder as a study"
             )
-        study_dir = run_study(
-            args.experiment,
-            data_dir=args.data_dir,
-            out=args.out,
-            seed=args.seed,
-            quick=args.quick,
-            progress=not args.no_progress,
-            resume=args.resume,
-        )
+        study_dir = run_study(args.experiment, resume=args.resume, **common)
         print(study_dir)
         from regimes.study.runner import failed_runs
 
@@ -228,11 +227,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RegimesError("--resume applies to a study folder, not to one experiment file")
     path = run_experiment(
         args.experiment,
-        data_dir=args.data_dir,
-        out=args.out,
-        seed=args.seed,
-        quick=args.quick,
-        progress=not args.no_progress,
+        **common,
         figures=False if args.no_figures else None,
         report=not args.no_report,
     )

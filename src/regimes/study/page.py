@@ -193,77 +193,91 @@ def _shade_fit(ax: Any, d: xr.Dataset) -> None:
         ax.axvspan(t[fit][0], t[fit][-1], color="0.5", alpha=0.07, lw=0)
 
 
-def _regime_panels(markov: dict[str, xr.Dataset]) -> Any:
+def _panels(
+    runs: dict[str, xr.Dataset],
+    draw: Any,
+    *,
+    height: float,
+    xlabel: str = "month",
+    top: Any = None,
+) -> Any:
+    """One panel per run, stacked on a shared time axis and titled by experiment; `draw(ax, d)`
+    fills a panel, `top(ax)` an optional first panel above them."""
     from regimes.figures import memo_style
 
     with memo_style() as plt:
-        n = len(markov)
-        fig, axes = plt.subplots(n + 1, 1, figsize=(9, 1.6 * (n + 1) + 0.8), sharex=True)
-        first = next(iter(markov.values()))
-        t = pd.DatetimeIndex(first["time"].values)
-        axes[0].plot(t, first["price"], color="C1", lw=1.2)
-        axes[0].set_yscale("log")
-        axes[0].set_ylabel("gold, USD/oz")
-        for ax, (exp, d) in zip(axes[1:], markov.items(), strict=True):
-            t = pd.DatetimeIndex(d["time"].values)
-            probs = d["regime_prob"].transpose("regime", "time").values
-            ax.stackplot(t, probs, labels=[str(r) for r in d["regime"].values], alpha=0.8, lw=0)
-            ax.set_ylim(0, 1)
-            ax.set_ylabel("prob.")
+        n = len(runs) + (top is not None)
+        fig, axes = plt.subplots(n, 1, figsize=(9, height * n + 0.8), sharex=True, squeeze=False)
+        axes = axes[:, 0]
+        if top is not None:
+            top(axes[0])
+        for ax, (exp, d) in zip(axes[n - len(runs) :], runs.items(), strict=True):
+            draw(ax, d)
             ax.set_title(exp, loc="left", fontsize=9)
-            ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
-        axes[-1].set_xlabel("month")
+        axes[-1].set_xlabel(xlabel)
         fig.tight_layout()
     return fig
+
+
+def _regime_panels(markov: dict[str, xr.Dataset]) -> Any:
+    first = next(iter(markov.values()))
+
+    def price(ax: Any) -> None:
+        ax.plot(pd.DatetimeIndex(first["time"].values), first["price"], color="C1", lw=1.2)
+        ax.set_yscale("log")
+        ax.set_ylabel("gold, USD/oz")
+
+    def probs(ax: Any, d: xr.Dataset) -> None:
+        t = pd.DatetimeIndex(d["time"].values)
+        p = d["regime_prob"].transpose("regime", "time").values
+        ax.stackplot(t, p, labels=[str(r) for r in d["regime"].values], alpha=0.8, lw=0)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("prob.")
+        ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
+
+    return _panels(markov, probs, height=1.6, top=price)
 
 
 def _fair_value_by_regime(markov: dict[str, xr.Dataset]) -> Any:
-    from regimes.figures import memo_style
+    def draw(ax: Any, d: xr.Dataset) -> None:
+        t = pd.DatetimeIndex(d["time"].values)
+        fv = d["fair_value"]
+        ax.fill_between(
+            t, fv.sel(quantile=0.05), fv.sel(quantile=0.95), color="C0", alpha=0.15, lw=0
+        )
+        ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
+        for j, r in enumerate(d["regime"].values):
+            fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
+            ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=str(r))
+        ax.plot(t, d["price"], color="C1", lw=1.2, label="gold")
+        ax.set_yscale("log")
+        ax.set_ylabel("USD/oz")
+        ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
 
-    with memo_style() as plt:
-        n = len(markov)
-        fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n + 0.8), sharex=True, squeeze=False)
-        for ax, (exp, d) in zip(axes[:, 0], markov.items(), strict=True):
-            t = pd.DatetimeIndex(d["time"].values)
-            fv = d["fair_value"]
-            ax.fill_between(
-                t, fv.sel(quantile=0.05), fv.sel(quantile=0.95), color="C0", alpha=0.15, lw=0
-            )
-            ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
-            for j, r in enumerate(d["regime"].values):
-                fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
-                ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=str(r))
-            ax.plot(t, d["price"], color="C1", lw=1.2, label="gold")
-            ax.set_yscale("log")
-            ax.set_title(exp, loc="left", fontsize=9)
-            ax.set_ylabel("USD/oz")
-            ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
-        axes[-1, 0].set_xlabel("month")
-        fig.tight_layout()
-    return fig
+    return _panels(markov, draw, height=2.2)
 
 
 def _deviation_panels(devs: dict[str, xr.Dataset]) -> Any:
-    from regimes.figures import memo_style
+    def draw(ax: Any, d: xr.Dataset) -> None:
+        t = pd.DatetimeIndex(d["time"].values)
+        dev = d["deviation_pct"]
+        ax.fill_between(
+            t, dev.sel(quantile=0.05), dev.sel(quantile=0.95), color="C0", alpha=0.2, lw=0
+        )
+        ax.plot(t, dev.sel(quantile=0.5), color="C0", lw=1)
+        ax.axhline(0, color="0.3", lw=0.6)
+        _shade_fit(ax, d)
+        ax.set_ylabel("%")
+        ax.set_yscale("symlog", linthresh=100)
 
-    with memo_style() as plt:
-        n = len(devs)
-        fig, axes = plt.subplots(n, 1, figsize=(9, 1.5 * n + 0.8), sharex=True, squeeze=False)
-        for ax, (exp, d) in zip(axes[:, 0], devs.items(), strict=True):
-            t = pd.DatetimeIndex(d["time"].values)
-            dev = d["deviation_pct"]
-            ax.fill_between(
-                t, dev.sel(quantile=0.05), dev.sel(quantile=0.95), color="C0", alpha=0.2, lw=0
-            )
-            ax.plot(t, dev.sel(quantile=0.5), color="C0", lw=1)
-            ax.axhline(0, color="0.3", lw=0.6)
-            _shade_fit(ax, d)
-            ax.set_title(exp, loc="left", fontsize=9)
-            ax.set_ylabel("%")
-            ax.set_yscale("symlog", linthresh=100)
-        axes[-1, 0].set_xlabel("month (shaded: fit window)")
-        fig.tight_layout()
-    return fig
+    return _panels(devs, draw, height=1.5, xlabel="month (shaded: fit window)")
+
+
+def _twin_legend(ax: Any, ax2: Any) -> None:
+    """One legend for a plot with a second y axis, holding both axes' lines."""
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
 
 
 def _real_gold(s: descriptive.Series) -> Any:
@@ -297,9 +311,7 @@ def _real_gold(s: descriptive.Series) -> Any:
             label="federal debt held by the public, % of GDP",
         )
         ax2.set_ylabel("% of GDP")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
+        _twin_legend(ax, ax2)
         ax.set_xlabel("month")
         fig.tight_layout()
     return fig
@@ -317,9 +329,7 @@ def _ddri(s: descriptive.Series) -> Any:
         g = s.gold[s.gold.index >= s.ddri.index[0]]
         ax2.plot(g.index, g.values, color="C1", lw=1, label="gold, USD/oz (log)")
         ax2.set_yscale("log")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
+        _twin_legend(ax, ax2)
         ax.set_xlabel("month")
         fig.tight_layout()
     return fig
