@@ -373,3 +373,46 @@ def test_pytensor_T_layout_and_longer_series(pt_functions):
 def test_pytensor_rejects_bad_ndim():
     with pytest.raises(ValueError, match="log_trans"):
         pt_forward_log_marginal(pt.vector(), pt.vector(), pt.matrix())
+
+
+def _expand(log_trans: np.ndarray, k: int, p: int) -> np.ndarray:
+    """The dense (…, J, J) matrix of the lag-expanded chain (s_t..s_{t-p}), -inf where a move
+    is inconsistent: the reference the structured ``lags=p`` forward pass must reproduce."""
+    lags = np.array(list(itertools.product(range(k), repeat=p + 1)), dtype=int)
+    allowed = np.all(lags[None, :, 1:] == lags[:, None, :-1], axis=-1)
+    moved = log_trans[..., lags[:, 1], lags[:, 0]]  # (..., J) log P[s_t, s_{t+1}] of each target
+    return np.where(allowed, moved[..., None, :], -np.inf)
+
+
+@pytest.mark.parametrize("mode", ["C", "JAX"])
+@pytest.mark.parametrize(("k", "p", "layout"), [(2, 2, "static"), (3, 1, "tv"), (2, 3, "tvT")])
+def test_lagged_forward_matches_dense_expansion(k, p, layout, mode):
+    """``lags=p`` on the K-regime matrix equals the dense K^(p+1)-state forward pass, values and
+    gradients (the MS-AR likelihood uses the structured form, post-processing the dense one)."""
+    t_len, j = 9, k ** (p + 1)
+    rng = np.random.default_rng(11)
+    _, lt, _, _ = make_problem(k, t_len, layout, seed=3)
+    li = np.log(rng.dirichlet(np.ones(j)))
+    ll = 1.5 * rng.normal(size=(t_len, j))
+    a = pt.vector("li", shape=(j,))
+    b = pt.tensor("lt", shape=lt.shape, dtype="float64")
+    c = pt.matrix("ll", shape=(t_len, j))
+    lm, lp = pt_forward_log_marginal(a, b, c, lags=p)
+    fn = pytensor.function(
+        [a, b, c], [lm, lp, *pytensor.grad(lm, [b, c])], mode=None if mode == "C" else "JAX"
+    )
+    got_lm, got_lp, g_lt, g_ll = fn(li, lt, ll)
+    ref = forward_filter(li, _expand(lt, k, p), ll)
+    np.testing.assert_allclose(got_lm, ref.log_marginal, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got_lp, ref.log_pred, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(g_ll, smooth(li, _expand(lt, k, p), ll), atol=1e-10)
+    eps, g_fd = 1e-6, np.zeros_like(lt)
+    for idx in np.ndindex(lt.shape):
+        up, down = lt.copy(), lt.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        diff = _np_log_marginal(li, _expand(up, k, p), ll) - _np_log_marginal(
+            li, _expand(down, k, p), ll
+        )
+        g_fd[idx] = diff / (2 * eps)
+    np.testing.assert_allclose(g_lt, g_fd, rtol=1e-6, atol=1e-7)

@@ -388,9 +388,20 @@ def expected_durations(P: np.ndarray) -> np.ndarray:
 
 
 def pt_forward_log_marginal(
-    log_init: pt.TensorLike, log_trans: pt.TensorLike, log_lik: pt.TensorLike
+    log_init: pt.TensorLike,
+    log_trans: pt.TensorLike,
+    log_lik: pt.TensorLike,
+    *,
+    lags: int = 0,
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """Build the differentiable forward pass (scan): returns (log p(y) scalar, log_pred (T,))."""
+    """Build the differentiable forward pass (scan): returns (log p(y) scalar, log_pred (T,)).
+
+    With ``lags = p > 0`` the chain runs on the lag-expanded states (s_t, ..., s_{t-p}) of a
+    K-regime chain (J = K^(p+1) states in ``itertools.product`` order, s_t the slowest digit):
+    ``log_init`` and ``log_lik`` are over the J states, while ``log_trans`` stays the K-regime
+    matrix (K, K) or (T-1|T, K, K). Each step then drops the oldest lag and moves the newest,
+    O(J K) instead of the O(J^2) of the equivalent dense (J, J) matrix, which is mostly -inf.
+    """
     log_init = pt.as_tensor_variable(log_init)
     log_trans = pt.as_tensor_variable(log_trans)
     log_lik = pt.as_tensor_variable(log_lik)
@@ -401,13 +412,19 @@ def pt_forward_log_marginal(
     if log_trans.ndim not in (2, 3):
         raise ValueError(f"log_trans must be (K, K) or (T-1|T, K, K); got ndim {log_trans.ndim}")
 
+    if lags:
+        predict = _lagged_predict(log_trans.type.shape[-1], lags)
+    else:
+
+        def predict(log_filt_prev, lt):
+            return pt_logsumexp(log_filt_prev[:, None] + lt, axis=0)
+
     first = log_init + log_lik[0]
     c0 = pt_logsumexp(first)
     filt0 = first - c0
 
     def step(ll_t, lt_t, log_filt_prev):
-        pred_state = pt_logsumexp(log_filt_prev[:, None] + lt_t, axis=0)
-        joint = pred_state + ll_t
+        joint = predict(log_filt_prev, lt_t) + ll_t
         c = pt_logsumexp(joint)
         return joint - c, c
 
@@ -436,3 +453,18 @@ def pt_forward_log_marginal(
     )
     log_pred = pt.concatenate([c0[None], cs])
     return log_pred.sum(), log_pred
+
+
+def _lagged_predict(k: int | None, p: int):
+    """One prediction step on (s_t, ..., s_{t-p}) from a K-regime log matrix: drop s_{t-p}, then
+    (s_{t+1}, s_t, ..., s_{t-p+1}) <- log P[s_t, s_{t+1}] + the kept block."""
+    if k is None:
+        raise ValueError("lags > 0 needs the number of regimes as a static shape of log_trans")
+    kp = k**p
+    newest = np.arange(kp) // k ** (p - 1)  # s_t of each kept (s_t, ..., s_{t-p+1}) block
+
+    def predict(log_filt_prev, lt):
+        kept = pt_logsumexp(log_filt_prev.reshape((kp, k)), axis=1)
+        return (lt.T[:, newest] + kept[None, :]).reshape((kp * k,))
+
+    return predict

@@ -445,7 +445,12 @@ def build(spec: ModelSpec, frame: FitFrame):
         if opts.initial == "estimated" and k > 1 and opts.transition != "changepoint":
             params["p0"] = pm.Dirichlet("p0", a=np.ones(k), dims="regime")
         log_init, log_trans, log_lik, e, sig_j = hmm_components(params, d, opts, space)
-        total, _ = hmm.pt_forward_log_marginal(log_init, log_trans, log_lik)
+        if opts.ar_order > 0:  # the K-regime matrix drives the lag-expanded chain directly
+            logP = log_transition_graph(params, d.z[opts.n_conditioning :], opts)
+            logP = pt.specify_shape(logP, (None,) * (logP.ndim - 2) + (k, k))
+            total, _ = hmm.pt_forward_log_marginal(log_init, logP, log_lik, lags=opts.ar_order)
+        else:
+            total, _ = hmm.pt_forward_log_marginal(log_init, log_trans, log_lik)
         pm.Potential("hmm_loglik", total)
         P_all = pt.exp(log_transition_graph(params, d.z_all, opts))  # every month, for outputs
     graphs = (log_init, log_trans, log_lik, P_all, e, sig_j)
