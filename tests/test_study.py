@@ -144,6 +144,34 @@ def test_study_config_is_checked(tmp_path: Path) -> None:
         load_study(folder)
 
 
+def test_study_passes_run_options_to_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`regimes run FOLDER --no-figures --no-report` reaches each run; a failed run is recorded
+    and the study still writes its page."""
+    import regimes.api
+    from regimes.errors import RegimesError
+    from regimes.study import run_study
+    from regimes.study.runner import failed_runs
+
+    (tmp_path / "models").symlink_to(ROOT / "models")  # found above the experiment file
+    folder = tmp_path / "s"
+    folder.mkdir()
+    shutil.copy(GOLD / "old_framework.toml", folder)
+    (folder / "study.toml").write_text('title = "t"\n')
+    seen: list[dict] = []
+
+    def fake_run(path: Path, **kwargs: object) -> Path:
+        seen.append(kwargs)
+        raise RegimesError("not sampled in this test")
+
+    monkeypatch.setattr(regimes.api, "run_experiment", fake_run)
+    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False, quiet=True)
+    assert [(k["figures"], k["report"]) for k in seen] == [(False, False)]
+    assert failed_runs(study_dir) == ["old_framework"]
+    assert (study_dir / "study.html").is_file()
+
+
 def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> None:
     proc = _regimes("run", str(tmp_path), timeout=120)
     assert proc.returncode == 2

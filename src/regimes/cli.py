@@ -28,8 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results root (default: results)")
     run.add_argument("--seed", type=int, help="override sampler.seed")
     run.add_argument("--quick", action="store_true", help="short, small-draw run for smoke tests")
-    run.add_argument("--no-figures", action="store_true", help="skip figures (and the report)")
-    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="skip figures and the report (of each run, in a study; study.html is still written)",
+    )
+    run.add_argument("--no-report", action="store_true", help="skip report.html (of each run)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
         "--resume",
@@ -211,6 +215,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "quick": args.quick,
         "progress": not args.no_progress,
+        "figures": False if args.no_figures else None,
+        "report": not args.no_report,
     }
     if Path(args.experiment).is_dir():
         if not is_study_folder(args.experiment):
@@ -225,12 +231,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1 if failed_runs(study_dir) else 0
     if args.resume:
         raise RegimesError("--resume applies to a study folder, not to one experiment file")
-    path = run_experiment(
-        args.experiment,
-        **common,
-        figures=False if args.no_figures else None,
-        report=not args.no_report,
-    )
+    path = run_experiment(args.experiment, **common)
     print(path)
     return 0
 

@@ -81,8 +81,13 @@ def run_study(
     progress: bool = True,
     quiet: bool = False,
     resume: str | Path | None = None,
+    figures: bool | None = None,
+    report: bool = True,
 ) -> Path:
     """Run every experiment of a study folder, then write the study report; return its folder.
+
+    `figures` / `report` are passed to every run (`run_experiment`); the study's own figures and
+    study.html are written either way.
 
     `resume`: an earlier (possibly interrupted) study folder of the same study; its runs whose
     stored config equals the config as it would run now are reused, the others run again, and
@@ -127,6 +132,8 @@ def run_study(
                 quick=quick,
                 progress=progress,
                 quiet=quiet,
+                figures=figures,
+                report=report,
             )
         except Exception as exc:  # record, go on with the other runs
             msg = str(exc) if isinstance(exc, RegimesError) else f"{type(exc).__name__}: {exc}"
