@@ -9,7 +9,7 @@ serve experiments that use different subsets of factors.
 
 Every forecast appends the scenario's months to the run's frame (target missing there) while the
 scale window stays the fitted one, so standardisation is exactly the fitted one, and then reuses
-the family's own code: `markov.design` / `_fair_value_draws` (μ_k(x_t) per draw), the model's
+the family's own code: `markov.design` / `fair_value_draws` (μ_k(x_t) per draw), the model's
 own transition graph (`P_all`, so covariate-driven transitions follow the scenario's covariates),
 and `static.fair_value_draws` / `random_walk.fair_value_draws`. Regime probabilities start from
 each draw's filtered p(s_T | data) at the end of the fit window and are propagated month by month
@@ -226,11 +226,11 @@ def _markov_draws(tree, frame: FitFrame, spec, ext: FitFrame):
         model = markov.build(spec, ext)
         _, _, graphs = model.regimes_parts
         fn = pytensor.function(model.free_RVs, graphs[3], on_unused_input="ignore")
-        values = [markov._stack(post, rv.name) for rv in model.free_RVs]
+        values = [markov.stack_draws(post, rv.name) for rv in model.free_RVs]
         P = np.stack([fn(*[v[i] for v in values]) for i in range(values[0].shape[0])])
         ph = dataclasses.replace(ph, P=P)
-    prob = markov._regime_prob_all(ph, ext.fit.to_numpy())
-    fv_k = markov._fair_value_draws(post, markov.design(ext, opts), opts)
+    prob = markov.regime_prob_all(ph, ext.fit.to_numpy())
+    fv_k = markov.fair_value_draws(post, markov.design(ext, opts), opts)
     return np.einsum("dnk,dnk->dn", prob, fv_k), fv_k, prob, opts.names
 
 

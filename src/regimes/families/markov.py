@@ -475,7 +475,8 @@ class PosteriorHMM:
     P: np.ndarray  # (D, K, K), or (D, N, K, K) for covariate-driven transitions (every month)
 
 
-def _stack(post: xr.Dataset, name: str) -> np.ndarray:
+def stack_draws(post: xr.Dataset, name: str) -> np.ndarray:
+    """One posterior variable as (draws, ...) with chains and draws stacked into one axis."""
     da = post[name].stack(sample=("chain", "draw")).transpose("sample", ...)
     return np.asarray(da.values)
 
@@ -514,7 +515,7 @@ def _posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int) -> Posteri
     opts = Options.model_validate(spec.options)
     fn, model, d, space = component_function(spec, frame)
     post = tree["posterior"].to_dataset()
-    values = [_stack(post, rv.name) for rv in model.free_RVs]
+    values = [stack_draws(post, rv.name) for rv in model.free_RVs]
     n_draws = values[0].shape[0]
     k, p, c = opts.k_regimes, opts.ar_order, opts.n_conditioning
     t_fit = d.y.shape[0]
@@ -555,21 +556,21 @@ def _posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int) -> Posteri
     )
 
 
-def _fair_value_draws(post: xr.Dataset, d: Design, opts: Options) -> np.ndarray:
+def fair_value_draws(post: xr.Dataset, d: Design, opts: Options) -> np.ndarray:
     """μ_k(x_t) in natural units for every draw, month and regime: (D, N, K)."""
     k = opts.k_regimes
-    a = _stack(post, "intercept")
+    a = stack_draws(post, "intercept")
     a = a.reshape(a.shape[0], -1) * np.ones((1, k))  # (D, K)
     mu = np.broadcast_to(a[:, None, :], (a.shape[0], d.x_switch_all.shape[0], k)).copy()
     if d.switch_terms:
-        mu += np.einsum("tp,dkp->dtk", d.x_switch_all, _stack(post, "beta_switch"))
+        mu += np.einsum("tp,dkp->dtk", d.x_switch_all, stack_draws(post, "beta_switch"))
     if d.shared_terms:
-        mu += np.einsum("tp,dp->dt", d.x_shared_all, _stack(post, "beta_shared"))[:, :, None]
+        mu += np.einsum("tp,dp->dt", d.x_shared_all, stack_draws(post, "beta_shared"))[:, :, None]
     level = d.y_mean + d.y_sd * mu
     return np.exp(level) if opts.transform == "log" else level
 
 
-def _regime_prob_all(ph: PosteriorHMM, fit: np.ndarray) -> np.ndarray:
+def regime_prob_all(ph: PosteriorHMM, fit: np.ndarray) -> np.ndarray:
     """Regime probabilities for every month: smoothed in the fit window, P^h-predicted after it."""
     n_draws, _, k = ph.regime_prob.shape
     out = np.full((n_draws, len(fit), k), np.nan)
@@ -612,8 +613,8 @@ def derive(tree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]) -> xr
     q = np.asarray(quantiles)
     fit = frame.fit.to_numpy()
     names = opts.names
-    prob = _regime_prob_all(ph, fit)  # (D, N, K)
-    fv_k = _fair_value_draws(post, d, opts)  # (D, N, K)
+    prob = regime_prob_all(ph, fit)  # (D, N, K)
+    fv_k = fair_value_draws(post, d, opts)  # (D, N, K)
     fv_mix = np.einsum("dnk,dnk->dn", prob, fv_k)
     price = frame.y.to_numpy()
     dev = 100.0 * (price[None, :] / fv_mix - 1.0)
@@ -730,7 +731,7 @@ def posterior_predictive(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) 
     opts = Options.model_validate(spec.options)
     fn, model, d, _ = component_function(spec, frame)
     post = tree["posterior"]
-    values = [_stack(post.to_dataset(), rv.name) for rv in model.free_RVs]
+    values = [stack_draws(post.to_dataset(), rv.name) for rv in model.free_RVs]
     n_draws = values[0].shape[0]
     c = opts.n_conditioning
     rng = np.random.default_rng(seed)
