@@ -20,6 +20,14 @@ def memo_style():
         yield plt
 
 
+def quantile_band(ax, time, q, lo: float = 0.05, hi: float = 0.95, **style):
+    """Shade between two quantiles of `q` (a DataArray with a `quantile` dimension) over `time`:
+    the one way every figure draws a posterior band (no edge line unless `style` says so)."""
+    return ax.fill_between(
+        time, q.sel(quantile=lo).values, q.sel(quantile=hi).values, **{"lw": 0, **style}
+    )
+
+
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:
     """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files."""
     import matplotlib.pyplot as plt

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 def plot_coefficients(derived: xr.Dataset, *, source: str = "") -> Figure:
     """One panel per factor: posterior median and 50/90% bands of `coef` over time, the rolling
     OLS coefficient dashed, a zero line and the fit window shaded; shows when a sign changed."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, quantile_band
 
     coef = derived["coef"].transpose("time", "term", "quantile")
     terms = [str(t) for t in coef["term"].values]
@@ -27,24 +27,8 @@ def plot_coefficients(derived: xr.Dataset, *, source: str = "") -> Figure:
         )
         for ax, term in zip(axes[:, 0], terms, strict=True):
             c = coef.sel(term=term)
-            ax.fill_between(
-                time,
-                c.sel(quantile=0.05),
-                c.sel(quantile=0.95),
-                color="C0",
-                alpha=0.15,
-                lw=0,
-                label="90% band",
-            )
-            ax.fill_between(
-                time,
-                c.sel(quantile=0.25),
-                c.sel(quantile=0.75),
-                color="C0",
-                alpha=0.3,
-                lw=0,
-                label="50% band",
-            )
+            quantile_band(ax, time, c, color="C0", alpha=0.15, label="90% band")
+            quantile_band(ax, time, c, 0.25, 0.75, color="C0", alpha=0.3, label="50% band")
             ax.plot(time, c.sel(quantile=0.5), color="C0", label="posterior median")
             if rolling is not None:
                 ax.plot(

@@ -9,31 +9,15 @@ import xarray as xr
 
 def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
     """Draw price vs fair value (median, 50% and 90% bands); returns the matplotlib Figure."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, quantile_band
 
     with memo_style() as plt:
         fig, ax = plt.subplots()
         time = pd.DatetimeIndex(derived["time"].values)
         fv = derived["fair_value"]
         units = derived["price"].attrs.get("units", "")
-        ax.fill_between(
-            time,
-            fv.sel(quantile=0.05),
-            fv.sel(quantile=0.95),
-            color="C0",
-            alpha=0.15,
-            lw=0,
-            label="fair value, 90% band",
-        )
-        ax.fill_between(
-            time,
-            fv.sel(quantile=0.25),
-            fv.sel(quantile=0.75),
-            color="C0",
-            alpha=0.3,
-            lw=0,
-            label="50% band",
-        )
+        quantile_band(ax, time, fv, color="C0", alpha=0.15, label="fair value, 90% band")
+        quantile_band(ax, time, fv, 0.25, 0.75, color="C0", alpha=0.3, label="50% band")
         ax.plot(time, fv.sel(quantile=0.5), color="C0", label="fair value, median")
         ax.plot(
             time,

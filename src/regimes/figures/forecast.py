@@ -19,7 +19,7 @@ def plot_forecast(
     """Draw the forecast figure (returns the matplotlib Figure).
 
     `regime`: whose probability the lower panel shows (default: the last regime)."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, quantile_band
 
     time = pd.DatetimeIndex(derived["time"].values)
     start = time[-1] - pd.DateOffset(years=years)
@@ -39,9 +39,7 @@ def plot_forecast(
             fig, ax = plt.subplots(figsize=(8, 4.5))
             axp = None
         fv = hist["fair_value"]
-        ax.fill_between(
-            ht, fv.sel(quantile=0.05), fv.sel(quantile=0.95), color="0.6", alpha=0.25, lw=0
-        )
+        quantile_band(ax, ht, fv, color="0.6", alpha=0.25)
         ax.plot(ht, fv.sel(quantile=0.5), color="0.4", lw=1.2, label="fair value (history)")
         ax.plot(
             ht,
@@ -53,21 +51,12 @@ def plot_forecast(
         for i, name in enumerate(forecast["scenario"].values):
             f = forecast["fair_value"].sel(scenario=name)
             colour = f"C{i}"
-            ax.fill_between(
-                ft, f.sel(quantile=0.05), f.sel(quantile=0.95), color=colour, alpha=0.15, lw=0
-            )
+            quantile_band(ax, ft, f, color=colour, alpha=0.15)
             ax.plot(ft, f.sel(quantile=0.5), color=colour, lw=1.6, label=f"{name} (90% band)")
             if axp is not None:
                 p = forecast["regime_prob"].sel(scenario=name, regime=regime)
                 pq = forecast["regime_prob_q"].sel(scenario=name, regime=regime)
-                axp.fill_between(
-                    ft,
-                    pq.sel(quantile=0.05),
-                    pq.sel(quantile=0.95),
-                    color=colour,
-                    alpha=0.12,
-                    lw=0,
-                )
+                quantile_band(axp, ft, pq, color=colour, alpha=0.12)
                 axp.plot(ft, p, color=colour, lw=1.4, label=str(name))
         for a in (ax, axp):
             if a is not None:

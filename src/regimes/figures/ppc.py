@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
     """Observed target inside its one-step-ahead 90% predictive band, and a PIT histogram that is
     flat when the predictive is calibrated; the checks and any flags are printed beside it."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, quantile_band
 
     with memo_style() as plt:
         fig, (ax, axh) = plt.subplots(
@@ -23,15 +23,7 @@ def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
         time = pd.DatetimeIndex(derived["time"].values)[scored]
         band = derived["predictive_q"].isel(time=scored)
         price = derived["price"].values[scored]
-        ax.fill_between(
-            time,
-            band.sel(quantile=0.05).values,
-            band.sel(quantile=0.95).values,
-            color="C0",
-            alpha=0.3,
-            lw=0,
-            label="one-step 90% predictive band",
-        )
+        quantile_band(ax, time, band, color="C0", alpha=0.3, label="one-step 90% predictive band")
         ax.plot(time, price, color="0.1", lw=0.8, label="observed")
         if log_scale:
             ax.set_yscale("log")

@@ -62,7 +62,7 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
     """Price and fair value over regime-shaded background, with stacked regime probabilities below; shows when each regime held."""
     from matplotlib.patches import Patch
 
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, quantile_band
 
     with memo_style() as plt:
         fig, (ax, axp) = plt.subplots(
@@ -90,14 +90,8 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
         handles = []
         if "fair_value" in derived:
             fv = derived["fair_value"]
-            band = ax.fill_between(
-                time,
-                fv.sel(quantile=0.05),
-                fv.sel(quantile=0.95),
-                color="0.55",
-                alpha=0.22,
-                lw=0,
-                label="fair value, 90% band",
+            band = quantile_band(
+                ax, time, fv, color="0.55", alpha=0.22, label="fair value, 90% band"
             )
             (median,) = ax.plot(
                 time, fv.sel(quantile=0.5), color="0.45", lw=1.0, label="fair value, median"

@@ -12,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RegimesError
+from regimes.figures import quantile_band
 from regimes.study import descriptive
 from regimes.study.quantities import Estimate, extract, judge
 
@@ -242,9 +243,7 @@ def _fair_value_by_regime(markov: dict[str, xr.Dataset]) -> Any:
     def draw(ax: Any, d: xr.Dataset) -> None:
         t = pd.DatetimeIndex(d["time"].values)
         fv = d["fair_value"]
-        ax.fill_between(
-            t, fv.sel(quantile=0.05), fv.sel(quantile=0.95), color="C0", alpha=0.15, lw=0
-        )
+        quantile_band(ax, t, fv, color="C0", alpha=0.15)
         ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
         for j, r in enumerate(d["regime"].values):
             fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
@@ -261,9 +260,7 @@ def _deviation_panels(devs: dict[str, xr.Dataset]) -> Any:
     def draw(ax: Any, d: xr.Dataset) -> None:
         t = pd.DatetimeIndex(d["time"].values)
         dev = d["deviation_pct"]
-        ax.fill_between(
-            t, dev.sel(quantile=0.05), dev.sel(quantile=0.95), color="C0", alpha=0.2, lw=0
-        )
+        quantile_band(ax, t, dev, color="C0", alpha=0.2)
         ax.plot(t, dev.sel(quantile=0.5), color="C0", lw=1)
         ax.axhline(0, color="0.3", lw=0.6)
         _shade_fit(ax, d)
