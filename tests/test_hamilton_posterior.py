@@ -35,7 +35,7 @@ def test_experiment_priors_are_the_documented_ones() -> None:
     assert opts.regime_names == ["recession", "expansion"]
 
 
-@pytest.mark.validation  # a full run: 5-9 minutes on 2 cores, too long for CI's budget
+@pytest.mark.slow  # the full experiment, 4 x 2000 draws: about 1-2 minutes on 2 cores
 def test_hamilton_posterior_near_published_mle(data_dir: Path, tmp_path: Path) -> None:
     from regimes.api import run_experiment
     from regimes.results import open_run
