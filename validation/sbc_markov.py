@@ -25,8 +25,9 @@ target_accept 0.9) runs inside one `jax.jit(vmap(chain))` that takes y as an arg
 (`numpyro.infer.MCMC(jit_model_args=True)` re-jits its kernels on every `run`, which leaks
 ~960 LLVM memory maps per simulation and crashed a first attempt at simulation 64 on the
 65530 vm.max_map_count limit.) Chains start at the model's initial point with uniform(-1, 1)
-jitter on the unconstrained space (PyMC's jitter init), not at the truth and not by the
-family's multistart optimisation.
+jitter on the unconstrained space (PyMC's jitter init), not at the truth; `--init multistart`
+starts every chain at the best of `--starts` L-BFGS optimisations instead, as the family's runs
+do, and records how many distinct optima were found.
 
     python validation/sbc_markov.py --n 100 --seed 1
 Writes validation/results/<tag>.csv (one row per simulation, written after each: ranks, truths,
@@ -158,13 +159,48 @@ class Fitter:
             return zs[tune:], div[tune:]
 
         self.run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+        self.potential = jax.jit(jax.value_and_grad(lambda z, y: -logp(*unravel(z), y)[0]))
         self.constrain = jax.jit(jax.vmap(lambda z: constrain(*unravel(z))))
         self.jax = jax
 
-    def fit(self, y: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], int]:
-        """Posterior draws (chain, draw, ...) of each of `names` and the divergence count."""
+    def multistart(
+        self, y: np.ndarray, rng: np.random.Generator, n_starts: int
+    ) -> tuple[np.ndarray, list[float]]:
+        """The family's initialisation, on this compiled density: L-BFGS from `n_starts` dispersed
+        points (uniform(-2, 2) around the initial point, unconstrained); the best optimum and the
+        sorted log densities of all optima."""
+        from scipy.optimize import minimize
+
+        def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = self.potential(z, y)
+            value = float(value)
+            if not np.isfinite(value):
+                return 1e300, np.zeros_like(z)
+            return value, np.asarray(grad, dtype=float)
+
+        optima = []
+        for z0 in self.x0 + rng.uniform(-2, 2, size=(n_starts, self.x0.size)):
+            res = minimize(objective, z0, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+            if np.isfinite(res.fun) and res.fun < 1e299:
+                optima.append((float(res.fun), res.x))
+        optima.sort(key=lambda item: item[0])
+        return optima[0][1], [-f for f, _ in optima]
+
+    def fit(
+        self, y: np.ndarray, seed: int, init: str = "jitter", n_starts: int = 12
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Posterior draws (chain, draw, ...) of each of `names` and the divergence count.
+
+        `init="jitter"`: chains start at the initial point plus uniform(-1, 1) jitter (PyMC's
+        default); `"multistart"`: every chain starts at the best of `n_starts` optimisations, as
+        `backend="numpyro"` runs do with the markov family (sampling.multistart)."""
         rng = np.random.default_rng(seed)
-        init = self.x0 + rng.uniform(-1, 1, size=(self.chains, self.x0.size))
+        self.optima: list[float] = []
+        if init == "multistart":
+            best, self.optima = self.multistart(y, rng, n_starts)
+            init = np.tile(best, (self.chains, 1))
+        else:
+            init = self.x0 + rng.uniform(-1, 1, size=(self.chains, self.x0.size))
         keys = self.jax.random.split(self.jax.random.PRNGKey(seed), self.chains)
         zs, div = self.run(keys, init, y)
         z = np.asarray(zs)
@@ -271,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=300, help="per chain")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--tag", default="sbc_markov", help="stem of the output file names")
+    parser.add_argument(
+        "--init", choices=["jitter", "multistart"], default="jitter", help="how chains start"
+    )
+    parser.add_argument("--starts", type=int, default=12, help="optimisations for multistart")
     parser.add_argument("--out", type=Path, default=ROOT / "validation" / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -283,13 +323,16 @@ def main(argv: list[str] | None = None) -> int:
     prior_rvs = [model["intercept"], model["sigma"], model["P"]]
     rows, ranks, inside, times = [], [], [], []
     print(f"SBC markov K=2, T={T}, options={OPTIONS}, N={args.n}, seed={args.seed}, "
-          f"{args.chains} chains x {args.tune} tune + {args.draws} draws", flush=True)  # fmt: skip
+          f"{args.chains} chains x {args.tune} tune + {args.draws} draws, init {args.init}",
+          flush=True)  # fmt: skip
     for i in range(args.n):
         start = time.perf_counter()
         a, s, P = pm.draw(prior_rvs, random_seed=rng)
         truth = {"intercept": np.sort(a), "sigma": s, "P": P}
         y = simulate(rng, truth, T)
-        post, div = fitter.fit(y, int(rng.integers(2**31)))
+        post, div = fitter.fit(y, int(rng.integers(2**31)), init=args.init, n_starts=args.starts)
+        # distinct optima: 1 + gaps of more than 0.5 between sorted log densities (0: jitter)
+        modes = int(np.sum(np.diff(fitter.optima) < -0.5)) + 1 if fitter.optima else 0
         draws = scalars(post)  # (chain, draw, 6)
         flat = draws.reshape(-1, len(PARAMS))
         keep = flat[np.linspace(0, len(flat) - 1, N_KEEP).round().astype(int)]
@@ -308,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
              **{f"true_{p}": float(v) for p, v in zip(PARAMS, true, strict=True)},
              **{f"ess_{p}": round(float(e), 1) for p, e in zip(PARAMS, ess, strict=True)},
              **{f"cover_{p}": int(c) for p, c in zip(PARAMS, cover, strict=True)},
-             "divergences": div, "max_rhat": round(rhat, 4), "seconds": round(secs, 2)}
+             "divergences": div, "max_rhat": round(rhat, 4), "optima": modes,
+             "seconds": round(secs, 2)}
         )  # fmt: skip
         print(f"sim {i:3d}: ranks {rank.tolist()}  div {div}  rhat {rhat:.3f}  {secs:.1f}s",
               flush=True)  # fmt: skip
