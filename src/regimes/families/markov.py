@@ -327,7 +327,9 @@ def _stationary(P):
 
 def hmm_components(params: dict, d: Design, opts: Options, space: StateSpace):
     """PyTensor graphs (log_init (J,), log_trans (J, J) or (n, J, J), log_lik (n, J)), plus the
-    innovations e (n, J) and scales (J,) behind log_lik, for posterior predictive draws."""
+    innovations e (n, J) and scales (J,) behind log_lik, for posterior predictive draws, and the
+    K-regime log matrix (K, K) or (n, K, K) that log_trans expands to the J lag states (the
+    likelihood's forward pass uses it directly: `hmm.pt_forward_log_marginal(..., lags=p)`)."""
     import pytensor.tensor as pt
 
     k, p, c = opts.k_regimes, opts.ar_order, opts.n_conditioning
@@ -354,7 +356,7 @@ def hmm_components(params: dict, d: Design, opts: Options, space: StateSpace):
     log_init = pt.log(pt.clip(init, 1e-300, 1.0))[lags[:, p]]
     for i in range(p):
         log_init = log_init + logP0[lags[:, i + 1], lags[:, i]]
-    return log_init, log_trans, log_lik, e, sig_j
+    return log_init, log_trans, log_lik, e, sig_j, logP
 
 
 def build(spec: ModelSpec, frame: FitFrame):
@@ -444,13 +446,10 @@ def build(spec: ModelSpec, frame: FitFrame):
             )
         if opts.initial == "estimated" and k > 1 and opts.transition != "changepoint":
             params["p0"] = pm.Dirichlet("p0", a=np.ones(k), dims="regime")
-        log_init, log_trans, log_lik, e, sig_j = hmm_components(params, d, opts, space)
-        if opts.ar_order > 0:  # the K-regime matrix drives the lag-expanded chain directly
-            logP = log_transition_graph(params, d.z[opts.n_conditioning :], opts)
+        log_init, log_trans, log_lik, e, sig_j, logP = hmm_components(params, d, opts, space)
+        if opts.ar_order:  # the lag-expanded forward pass needs K as a static shape
             logP = pt.specify_shape(logP, (None,) * (logP.ndim - 2) + (k, k))
-            total, _ = hmm.pt_forward_log_marginal(log_init, logP, log_lik, lags=opts.ar_order)
-        else:
-            total, _ = hmm.pt_forward_log_marginal(log_init, log_trans, log_lik)
+        total, _ = hmm.pt_forward_log_marginal(log_init, logP, log_lik, lags=opts.ar_order)
         pm.Potential("hmm_loglik", total)
         P_all = pt.exp(log_transition_graph(params, d.z_all, opts))  # every month, for outputs
     graphs = (log_init, log_trans, log_lik, P_all, e, sig_j)
