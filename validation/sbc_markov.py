@@ -166,25 +166,18 @@ class Fitter:
     def multistart(
         self, y: np.ndarray, rng: np.random.Generator, n_starts: int
     ) -> tuple[np.ndarray, list[float]]:
-        """The family's initialisation, on this compiled density: L-BFGS from `n_starts` dispersed
-        points (uniform(-2, 2) around the initial point, unconstrained); the best optimum and the
-        sorted log densities of all optima."""
-        from scipy.optimize import minimize
+        """The family's initialisation (`sampling.maximise_from`) on this compiled density, from
+        `n_starts` dispersed points (uniform(-2, 2) around the initial point, unconstrained): the
+        best optimum and the log densities of all optima, best first."""
+        from regimes.sampling import maximise_from
 
-        def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = self.potential(z, y)
-            value = float(value)
-            if not np.isfinite(value):
-                return 1e300, np.zeros_like(z)
-            return value, np.asarray(grad, dtype=float)
+        def logp_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
+            neg, grad = self.potential(z, y)
+            return -float(neg), -np.asarray(grad, dtype=float)
 
-        optima = []
-        for z0 in self.x0 + rng.uniform(-2, 2, size=(n_starts, self.x0.size)):
-            res = minimize(objective, z0, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
-            if np.isfinite(res.fun) and res.fun < 1e299:
-                optima.append((float(res.fun), res.x))
-        optima.sort(key=lambda item: item[0])
-        return optima[0][1], [-f for f, _ in optima]
+        starts = self.x0 + rng.uniform(-2, 2, size=(n_starts, self.x0.size))
+        optima = maximise_from(logp_and_grad, starts)
+        return optima[0][1], [lp for lp, _ in optima]
 
     def fit(
         self, y: np.ndarray, seed: int, init: str = "jitter", n_starts: int = 12

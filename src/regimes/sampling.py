@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,6 @@ def multistart(
     import pymc as pm
     from pymc.blocking import DictToArrayBijection, RaveledVars
     from pymc.initial_point import make_initial_point_fn
-    from scipy.optimize import minimize
 
     rng = np.random.default_rng(seed)
     compile_kwargs = compile_kwargs or {}
@@ -77,14 +77,11 @@ def multistart(
     def to_point(x: np.ndarray) -> dict[str, np.ndarray]:
         return DictToArrayBijection.rmap(RaveledVars(x, info))
 
-    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+    def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         point = to_point(x)
-        value = -float(logp(point))
-        if not np.isfinite(value):
-            return 1e300, np.zeros_like(x)
-        return value, -_ravel(dlogp(point))
+        return float(logp(point)), _ravel(dlogp(point))
 
-    optima: list[tuple[float, np.ndarray]] = []
+    starts: list[np.ndarray] = []
     # one compiled draw of every start at once (pm.draw compiles a function per call)
     all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
     for i in range(n_starts):
@@ -97,19 +94,37 @@ def multistart(
         start = make_initial_point_fn(model=model, overrides=overrides, return_transformed=True)(
             int(rng.integers(2**31))
         )
-        x0 = DictToArrayBijection.map({n: start[n] for n in value_names}).data
+        starts.append(DictToArrayBijection.map({n: start[n] for n in value_names}).data)
+    optima = maximise_from(logp_and_grad, starts)
+    if not optima:
+        return {"best": None, "log_densities": []}
+    best_point = to_point(optima[0][1])
+    constrained = _constrained(model, best_point, compile_kwargs)
+    return {"best": constrained, "log_densities": [round(lp, 3) for lp, _ in optima]}
+
+
+def maximise_from(
+    logp_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], starts: Iterable[np.ndarray]
+) -> list[tuple[float, np.ndarray]]:
+    """L-BFGS from each start on the unconstrained scale: the optima as (log density, point),
+    best first. A start where the density is undefined or never finite is skipped."""
+    from scipy.optimize import minimize
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = logp_and_grad(x)
+        if not np.isfinite(value):
+            return 1e300, np.zeros_like(x)
+        return -float(value), -np.asarray(grad, dtype=float)
+
+    optima: list[tuple[float, np.ndarray]] = []
+    for x0 in starts:
         try:
             res = minimize(objective, x0, jac=True, method="L-BFGS-B", options={"maxiter": 2000})
         except (ValueError, FloatingPointError):  # a start where the density is undefined
             continue
         if np.isfinite(res.fun) and res.fun < 1e299:
             optima.append((-float(res.fun), res.x))
-    if not optima:
-        return {"best": None, "log_densities": []}
-    optima.sort(key=lambda item: -item[0])
-    best_point = to_point(optima[0][1])
-    constrained = _constrained(model, best_point, compile_kwargs)
-    return {"best": constrained, "log_densities": [round(lp, 3) for lp, _ in optima]}
+    return sorted(optima, key=lambda item: -item[0])
 
 
 def _ravel(grad: Any) -> np.ndarray:
