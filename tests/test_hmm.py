@@ -9,6 +9,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from regimes.families import markov
 from regimes.hmm import (
     expected_durations,
     filter_draws,
@@ -376,12 +377,11 @@ def test_pytensor_rejects_bad_ndim():
 
 
 def _expand(log_trans: np.ndarray, k: int, p: int) -> np.ndarray:
-    """The dense (…, J, J) matrix of the lag-expanded chain (s_t..s_{t-p}), -inf where a move
-    is inconsistent: the reference the structured ``lags=p`` forward pass must reproduce."""
-    lags = np.array(list(itertools.product(range(k), repeat=p + 1)), dtype=int)
-    allowed = np.all(lags[None, :, 1:] == lags[:, None, :-1], axis=-1)
-    moved = log_trans[..., lags[:, 1], lags[:, 0]]  # (..., J) log P[s_t, s_{t+1}] of each target
-    return np.where(allowed, moved[..., None, :], -np.inf)
+    """The dense (…, J, J) matrix of the lag-expanded chain (s_t..s_{t-p}) on the markov family's
+    state space, -inf where a move is inconsistent: the reference for ``lags=p``."""
+    space = markov.state_space(k, p)
+    moved = log_trans[..., space.lags[:, 1], space.lags[:, 0]]  # (..., J) log P[s_t, s_{t+1}]
+    return np.where(space.allowed, moved[..., None, :], -np.inf)
 
 
 # JAX (the sampler's backend) for every layout; the slow-compiling C backend for one
