@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regimes.config import Experiment, experiment_to_toml, load_experiment, quick_version
+from regimes.config import Experiment, experiment_to_toml, load_experiment, run_version
 from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
 
 if TYPE_CHECKING:
@@ -77,11 +77,7 @@ def run_experiment(
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    exp: Experiment = load_experiment(path)
-    if quick:
-        exp = quick_version(exp)
-    if seed is not None:
-        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    exp: Experiment = run_version(load_experiment(path), quick=quick, seed=seed)
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     data_path = resolve_data_dir(data_dir)

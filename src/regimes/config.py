@@ -310,6 +310,16 @@ def experiment_to_toml(exp: Experiment) -> str:
     return tomli_w.dumps(body)
 
 
+def run_version(exp: Experiment, *, quick: bool = False, seed: int | None = None) -> Experiment:
+    """The experiment as a run executes and stores it: `--quick` draw counts and a `--seed`
+    override applied (so a stored config.toml can be compared with what would run now)."""
+    if quick:
+        exp = quick_version(exp)
+    if seed is not None:
+        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    return exp
+
+
 def quick_version(exp: Experiment) -> Experiment:
     """The same experiment with the small `[sampler.quick]` draw counts (for smoke runs)."""
     q = exp.sampler.quick

@@ -176,14 +176,10 @@ def run_study(
 def _reusable(study_dir: Path, path: Path, *, quick: bool, seed: int | None) -> Path | None:
     """The newest complete run of `path` in a study folder whose config.toml is exactly the
     config `run_experiment` would store now (same options, priors, data, sampler, quick mode)."""
-    from regimes.config import experiment_to_toml, load_experiment, quick_version
+    from regimes.config import experiment_to_toml, load_experiment, run_version
     from regimes.results import CONFIG, MANIFEST
 
-    exp = load_experiment(path)
-    if quick:
-        exp = quick_version(exp)
-    if seed is not None:
-        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    exp = run_version(load_experiment(path), quick=quick, seed=seed)
     text = experiment_to_toml(exp)
     for run in sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True):
         if (run / MANIFEST).is_file() and (run / CONFIG).read_text(encoding="utf-8") == text:
