@@ -39,7 +39,7 @@ def static_run(repo_root, data_dir, tmp_path_factory) -> Path:
 
 
 def _reopen(run_dir: Path):
-    from regimes.lfo import run_config, run_frame
+    from regimes.reopen import run_config, run_frame
     from regimes.results import open_run
 
     run = open_run(run_dir)

@@ -30,7 +30,7 @@ def test_experiment_priors_are_the_documented_ones() -> None:
     """Sticky Dirichlet(10, 2) rows and the recession/expansion mean priors (fast, no data)."""
     exp = load_experiment(ROOT / "experiments" / "hamilton_gnp.toml")
     opts = markov.Options.model_validate(exp.spec.options)
-    np.testing.assert_allclose(markov._transition_concentration(opts), [[10, 2], [2, 10]])
+    np.testing.assert_allclose(markov.transition_concentration(opts), [[10, 2], [2, 10]])
     assert exp.spec.priors["intercept"].params == {"mu": [-1.0, 0.3], "sigma": 0.5}
     assert opts.regime_names == ["recession", "expansion"]
 

@@ -78,12 +78,12 @@ def fit(spec: ModelSpec, frame: FitFrame):
     `derive` runs on every 4th draw (200 draws) to keep the test short: that pins the
     posterior-mean regime probabilities down far more finely than the accuracy margin.
     """
-    model = markov.build(spec, frame)
+    model = markov.FAMILY.build(spec, frame)
     tree = sample(model, SAMPLER, progress=False, init="multistart", n_starts=4)
     assert_converged(tree)
     d = markov.design(frame, markov.Options.model_validate(spec.options))
     thinned = tree.isel(draw=slice(None, None, 4))
-    return tree, d, markov.derive(thinned, frame, spec, QUANTILES)
+    return tree, d, markov.FAMILY.derive(thinned, frame, spec, QUANTILES)
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ def test_tvtp_mode_matches_statsmodels_mle() -> None:
     spec = spec_of(
         {"k_regimes": 2, "transition": "covariates", "transition_covariates": ["z"]}, VAGUE
     )
-    model = markov.build(spec, frame)
+    model = markov.FAMILY.build(spec, frame)
     best = multistart(model, 8, seed=1, compile_kwargs={"mode": "JAX"})["best"]
     fn, model, d, _ = markov.component_function(spec, frame)
     li, lt, ll, P_all = fn(*[best[rv.name] for rv in model.free_RVs])[:4]
@@ -96,7 +96,7 @@ def test_tvtp_recovers_covariate_effects() -> None:
     frame = frame_of({"y": y, "z": z})
     spec = spec_of({"k_regimes": 2, "transition": "covariates", "transition_covariates": ["z"]})
     tree = sample(
-        markov.build(spec, frame),
+        markov.FAMILY.build(spec, frame),
         SamplerSection(draws=400, tune=400, chains=2, seed=5),
         progress=False,
         init="multistart",
@@ -109,7 +109,7 @@ def test_tvtp_recovers_covariate_effects() -> None:
     lo, hi = np.quantile(coef, [0.01, 0.99], axis=0)
     assert np.all((lo < truth) & (truth < hi)), (lo, hi)
     assert coef[:, 0].mean() > 0 > coef[:, 1].mean()
-    derived = markov.derive(tree, frame, spec, QUANTILES)
+    derived = markov.FAMILY.derive(tree, frame, spec, QUANTILES)
     assert derived["expected_duration"].dims == ("time", "regime", "quantile")
     assert ((derived["regime_prob"].values.argmax(axis=1)) == s).mean() > 0.9
 
@@ -120,7 +120,7 @@ def test_tvtp_options_are_checked() -> None:
     frame = frame_of({"y": np.zeros(30), "z": np.arange(30.0)})
     spec = spec_of({"transition": "covariates", "transition_covariates": ["w"]})
     with pytest.raises(ConfigError, match=r"transition_covariates.*data\.factors"):
-        markov.build(spec, frame)
+        markov.FAMILY.build(spec, frame)
 
 
 # ------------------------------------------------------------------ change points
@@ -133,7 +133,7 @@ def test_break_outputs_from_left_to_right_probabilities() -> None:
     prob[0, [0, 1], 0] = prob[0, [2, 3], 1] = prob[0, 4, 2] = 1.0
     prob[1, [0, 1, 2], 0] = prob[1, 3, 1] = prob[1, 4, 2] = 1.0
     time = pd.date_range("2000-01-01", periods=5, freq="MS")
-    labels, at, dates = markov._break_outputs(prob, ["a", "b", "c"], time, np.array([0.25, 0.75]))
+    labels, at, dates = markov.break_outputs(prob, ["a", "b", "c"], time, np.array([0.25, 0.75]))
     assert labels == ["a->b", "b->c"]
     np.testing.assert_allclose(at[:, 0], [0, 0, 0.5, 0.5, 0])
     np.testing.assert_allclose(at[:, 1], [0, 0, 0, 0, 1.0])
@@ -151,13 +151,13 @@ def test_changepoint_recovers_break_date() -> None:
         {"k_regimes": 2, "transition": "changepoint", "regime_names": ["before", "after"]}
     )
     tree = sample(
-        markov.build(spec, frame),
+        markov.FAMILY.build(spec, frame),
         SamplerSection(draws=300, tune=300, chains=2, seed=3),
         progress=False,
         init="multistart",
         n_starts=6,
     )
-    derived = markov.derive(tree, frame, spec, QUANTILES)
+    derived = markov.FAMILY.derive(tree, frame, spec, QUANTILES)
     assert derived["break_prob"].dims == ("time", "break")
     np.testing.assert_allclose(float(derived["break_prob"].sum()), 1.0, atol=1e-6)
     dates = pd.DatetimeIndex(derived["break_date"].sel(**{"break": "before->after"}).values)
@@ -201,7 +201,7 @@ def test_ecm_mode_recovers_regime_anchors() -> None:
             "transition": "changepoint",
         }
     )
-    model = markov.build(spec, frame)
+    model = markov.FAMILY.build(spec, frame)
     best = multistart(model, 8, seed=2, compile_kwargs={"mode": "JAX"})["best"]
     _, _, d, _ = markov.component_function(spec, frame)
     slope = np.asarray(best["beta_x"]) * d.y_sd / d.x_sd["x"]

@@ -78,7 +78,7 @@ def test_fitted_static_model_on_persistent_errors(errors: str, flagged: bool) ->
         name="t", family="static", options={"transform": "level", "errors": errors}, priors={}
     )
     tree = sample(
-        static.build(spec, frame),
+        static.FAMILY.build(spec, frame),
         SamplerSection(draws=300, tune=300, chains=2, seed=3),
         progress=False,
     )

@@ -38,8 +38,8 @@ QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
 def test_recovers_known_coefficients(errors: str, rho: float) -> None:
     frame, truth = simulated_frame(rho)
     spec = ModelSpec(family="static", options={"transform": "level", "errors": errors}, name="sim")
-    tree = sample(static.build(spec, frame), SAMPLER, progress=False)
-    derived = static.derive(tree, frame, spec, QUANTILES)
+    tree = sample(static.FAMILY.build(spec, frame), SAMPLER, progress=False)
+    derived = static.FAMILY.derive(tree, frame, spec, QUANTILES)
     std = static.standardisation(frame, "level")
     beta = tree["posterior"]["beta"].values.reshape(-1, 2) * std["y_sd"] / std["x_sd"]
     mean, sd = beta.mean(axis=0), beta.std(axis=0)
@@ -71,11 +71,11 @@ def test_log_transform_gives_positive_fair_value_and_consistent_deviation() -> N
     frame.frame["y"] = np.exp(frame.frame["y"] / 5.0)
     spec = ModelSpec(family="static", options={"transform": "log", "errors": "ar1"}, name="sim")
     tree = sample(
-        static.build(spec, frame),
+        static.FAMILY.build(spec, frame),
         SAMPLER.model_copy(update={"draws": 200, "tune": 200}),
         progress=False,
     )
-    derived = static.derive(tree, frame, spec, QUANTILES)
+    derived = static.FAMILY.derive(tree, frame, spec, QUANTILES)
     assert (derived["fair_value"] > 0).all()
     # deviation quantiles are the mirror image of fair-value quantiles: 100·(p/fv − 1)
     price = derived["price"].values

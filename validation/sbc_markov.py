@@ -2,7 +2,7 @@
 
 What is tested. `regimes.families.markov.build` itself: its priors (`markov.PRIORS` through
 `make_prior`), the ordered-intercept transform, the sticky Dirichlet transition rows, the
-stationary initial distribution, `markov.hmm_components` and `hmm.pt_forward_log_marginal`.
+stationary initial distribution, `markov.model.hmm_inputs` and `hmm.pt_forward_log_marginal`.
 For each simulation, (intercept, sigma, P) are drawn from that model's own prior (`pm.draw` on
 its free RVs; the intercept draws are sorted, since an ordered transform on iid Normal(0, 1.5)
 means the prior is the distribution of the sorted pair), a regime path and y are simulated from
@@ -12,7 +12,7 @@ is recorded. If the model, its likelihood and the sampler are right, every rank 
 Why `design` is bypassed. `build()` standardises y over the fit window (`markov.design`), so the
 prior is effectively placed on a data-dependent scale: draws on the internal scale, once the
 simulated y is re-standardised, no longer follow the prior, and exact SBC through `build()` is
-impossible. The script therefore calls `build()` with `markov.design` patched to return a
+impossible. The script therefore calls `build()` with `markov.model.design` patched to return a
 `Design` whose y is a symbolic (T,) input and whose y_mean / y_sd are 0 / 1 (no
 standardisation). Everything else is the family's code unchanged.
 
@@ -60,6 +60,7 @@ import pandas as pd  # noqa: E402
 from regimes.config import ModelSpec  # noqa: E402
 from regimes.dataset import FitFrame  # noqa: E402
 from regimes.families import markov  # noqa: E402
+from regimes.families.markov import model as markov_model  # noqa: E402
 
 T = 120
 OPTIONS = {
@@ -96,8 +97,8 @@ def build_unstandardised(spec: ModelSpec, t: int):
             covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
         )  # fmt: skip
 
-    with mock.patch.object(markov, "design", raw_design):
-        model = markov.build(spec, _frame(t))
+    with mock.patch.object(markov_model, "design", raw_design):
+        model = markov.FAMILY.build(spec, _frame(t))
     return model, y
 
 

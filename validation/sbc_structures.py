@@ -2,7 +2,7 @@
 covariate-driven transitions (TVTP).
 
 Same method and machinery as `sbc_markov.py` (read its docstring): the family's own `build()` with
-`markov.design` patched so y is a symbolic input on the model's own scale, truths drawn from the
+`markov.model.design` patched so y is a symbolic input on the model's own scale, truths drawn from the
 model's own priors with `pm.draw`, one jitted numpyro NUTS sampler reused for every simulated y,
 ranks of the true scalars among 99 thinned posterior draws.
 
@@ -33,6 +33,7 @@ import sbc_markov as base
 
 from regimes.config import ModelSpec
 from regimes.families import markov
+from regimes.families.markov import model as markov_model
 
 T = 120
 STRUCTURES = {
@@ -94,8 +95,8 @@ def build(structure: str, t: int):
     if structure == "covariates":  # the frame must list the covariate as a factor
         frame.frame["z"] = z[:, 0]
         frame = type(frame)("y", ("z",), frame.frame, frame.fit)
-    with mock.patch.object(markov, "design", raw_design):
-        model = markov.build(spec, frame)
+    with mock.patch.object(markov_model, "design", raw_design):
+        model = markov.FAMILY.build(spec, frame)
     return model, y
 
 

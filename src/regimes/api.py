@@ -14,11 +14,8 @@ from regimes.config import Experiment, experiment_to_toml, load_experiment, run_
 from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     import xarray as xr
 
-    from regimes.config import ModelSpec
     from regimes.dataset import FitFrame
 
 PACKAGES = (
@@ -104,16 +101,16 @@ def run_experiment(
     from regimes.ppc import run_checks
 
     verdict = quick_verdict(tree)
-    ppc = run_checks(family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed)
-    if ppc is not None:
-        import xarray as xr
+    import xarray as xr
 
-        pp, additions, ppc_result = ppc
-        tree["posterior_predictive"] = xr.DataTree(pp)
-        attrs = {**derived.attrs, **additions.attrs}
-        derived = derived.merge(additions)
-        derived.attrs = attrs
-        verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
+    pp, additions, ppc_result = run_checks(
+        family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
+    )
+    tree["posterior_predictive"] = xr.DataTree(pp)
+    attrs = {**derived.attrs, **additions.attrs}
+    derived = derived.merge(additions)
+    derived.attrs = attrs
+    verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
     derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
     derived.attrs.update(
         {
@@ -143,30 +140,14 @@ def run_experiment(
         if want_figures:
             from regimes.figures import save_figure
             from regimes.figures.fair_value import plot_fair_value
+            from regimes.figures.ppc import plot_ppc
 
-            fig = plot_fair_value(
-                derived, log_scale=exp.outputs.log_scale, source=_source_line(exp)
-            )
+            source = source_line(exp)
+            log_scale = exp.outputs.log_scale
+            fig = plot_fair_value(derived, log_scale=log_scale, source=source)
             save_figure(fig, tmp / FIGURES, "fair_value")
-            if "regime_prob" in derived:
-                from regimes.figures.regimes import regime_figures
-
-                regime_figures(
-                    derived,
-                    tmp / FIGURES,
-                    log_scale=exp.outputs.log_scale,
-                    source=_source_line(exp),
-                )
-            if "pit" in derived:
-                from regimes.figures.ppc import plot_ppc
-
-                fig = plot_ppc(derived, log_scale=exp.outputs.log_scale)
-                save_figure(fig, tmp / FIGURES, "ppc")
-            if "coef" in derived and "time" in derived["coef"].dims:
-                from regimes.figures.coefficients import plot_coefficients
-
-                fig = plot_coefficients(derived, source=_source_line(exp))
-                save_figure(fig, tmp / FIGURES, "coef_paths")
+            save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
+            family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -228,40 +209,14 @@ def fit_frame(
         f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})",
         quiet,
     )
-    init, n_starts = (
-        family.sampling_init(exp.spec) if hasattr(family, "sampling_init") else ("jitter", 0)
-    )
+    init, n_starts = family.sampling_init(exp.spec)
     tree = sample(model, exp.sampler, progress=progress and not quiet, init=init, n_starts=n_starts)
-    if log_likelihood and hasattr(family, "log_likelihood"):
-        tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
-    if "log_likelihood" in tree.children:
+    if log_likelihood:
+        if "log_likelihood" not in tree.children:
+            tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
         ll = tree["log_likelihood"].to_dataset()
-        tree["log_likelihood"] = xr.DataTree(natural_scale(ll, family, frame, exp.spec))
+        tree["log_likelihood"] = xr.DataTree(family.natural_log_likelihood(ll, frame, exp.spec))
     return tree
-
-
-NATURAL_SCALE = "natural units of the target"
-
-
-def natural_scale(
-    ll: xr.Dataset, family: ModuleType, frame: FitFrame, spec: ModelSpec
-) -> xr.Dataset:
-    """Pointwise log-likelihoods (xr.Dataset over `time`) of the modelled, standardised target
-    turned into log densities of y_t in natural units with the family's `log_jacobian`, so LOO
-    and LFO compare runs with different transforms or standardisation windows."""
-    import xarray as xr
-
-    out = ll.copy()
-    if not hasattr(family, "log_jacobian"):
-        out.attrs["scale"] = "standardised model scale (family has no log_jacobian hook)"
-        return out
-    jac = family.log_jacobian(frame, spec)
-    jac = jac if hasattr(jac, "dims") else xr.DataArray(jac, dims="time", coords=ll["time"].coords)
-    for name, da in ll.data_vars.items():
-        if "time" in da.dims:
-            out[name] = da + jac.sel(time=da["time"].values).drop_vars("time")
-    out.attrs["scale"] = NATURAL_SCALE
-    return out
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:
@@ -269,11 +224,12 @@ def describe_verdict(verdict: dict[str, Any]) -> str:
     return "run did not converge: " + "; ".join(verdict.get("reasons") or ["see regimes diagnose"])
 
 
-def _source_line(exp: Experiment) -> str:
-    """The figure's source line: the config's note, else the catalog publishers of the data."""
+def source_line(exp: Experiment) -> str:
+    """A figure's source line: the config's note, else the publishers of the series the
+    experiment actually uses (from the catalog) and the run."""
+    from regimes.dataset import series_publishers
+
     if exp.outputs.source_note:
         return exp.outputs.source_note
-    return (
-        "World Bank Pink Sheet; Federal Reserve H.15/H.10, BLS, BEA, US Treasury via FRED; "
-        f"regimes posterior ({exp.name})"
-    )
+    publishers = series_publishers([exp.data.target, *exp.data.factors])
+    return "; ".join([*publishers, f"regimes posterior ({exp.name})"])

@@ -19,14 +19,14 @@ class CompareError(RegimesError):
     """Runs cannot be compared (missing log-likelihood, different observations, too few runs)."""
 
 
-def _label(run, taken: set[str]) -> str:
+def run_label(run, taken: set[str]) -> str:
     """A short, unique name for a run: `<experiment>/<run-id>`, else its folder path."""
     exp = run.manifest.get("experiment") or run.path.parent.name
     label = f"{exp}/{run.manifest.get('run_id') or run.path.name}"
     return label if label not in taken else str(run.path)
 
 
-def _log_lik(tree, label: str):
+def pointwise_log_lik(tree, label: str):
     """The pointwise log-likelihood DataArray of a run, or a CompareError saying what is missing."""
     if "log_likelihood" not in tree.children:
         raise CompareError(
@@ -44,7 +44,7 @@ def _log_lik(tree, label: str):
     )
 
 
-def _describe_obs(da) -> str:
+def describe_obs(da) -> str:
     """A human description of the observation axis of a log-likelihood array."""
     obs_dims = [d for d in da.dims if d not in ("chain", "draw")]
     if "time" in da.coords:
@@ -75,7 +75,7 @@ def _check_same_observations(lls: dict[str, Any]) -> None:
         if not same:
             raise CompareError(
                 f"runs {ref_label} and {label} were fit to different observations "
-                f"({_describe_obs(ref)} vs {_describe_obs(da)}); LOO compares only runs on the "
+                f"({describe_obs(ref)} vs {describe_obs(da)}); LOO compares only runs on the "
                 "same data window"
             )
 
@@ -112,9 +112,9 @@ def compare_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     trees: dict[str, Any] = {}
     for path in run_dirs:
         run = open_run(path)
-        label = _label(run, set(trees))
+        label = run_label(run, set(trees))
         tree = run.posterior()
-        lls[label] = _log_lik(tree, label)
+        lls[label] = pointwise_log_lik(tree, label)
         trees[label] = tree
     _check_same_observations(lls)
     _check_same_scale(trees)

@@ -15,76 +15,16 @@ from typing import Any, Literal
 
 import pandas as pd
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from regimes.errors import ConfigError
+from regimes.families import get_family
+from regimes.spec import PRIOR_DISTRIBUTIONS, ModelSpec, PriorSpec, Strict
+
+__all__ = ["PRIOR_DISTRIBUTIONS", "ModelSpec", "PriorSpec", "Strict"]
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-PRIOR_DISTRIBUTIONS = (
-    "Normal",
-    "HalfNormal",
-    "StudentT",
-    "HalfStudentT",
-    "Uniform",
-    "Beta",
-    "Gamma",
-    "InverseGamma",
-    "Exponential",
-    "LogNormal",
-    "TruncatedNormal",
-    "Dirichlet",
-)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PriorSpec(_Strict):
-    """A prior declared as data: a PyMC distribution name and its numeric parameters."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    dist: str
-
-    @field_validator("dist")
-    @classmethod
-    def _known_dist(cls, value: str) -> str:
-        if value not in PRIOR_DISTRIBUTIONS:
-            raise ValueError(
-                f"unknown distribution {value!r}; use one of {', '.join(PRIOR_DISTRIBUTIONS)}"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _numeric_params(self) -> PriorSpec:
-        for key, value in self.params.items():
-            values = value if isinstance(value, list) else [value]
-            if not values or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values
-            ):
-                raise ValueError(
-                    f"parameter {key!r} must be a number or a list of numbers, found {value!r}"
-                )
-        return self
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The distribution's keyword parameters (everything but `dist`)."""
-        return dict(self.model_extra or {})
-
-
-class ModelSpec(_Strict):
-    """A model specification: family, family-specific options and priors by parameter name."""
-
-    family: str
-    description: str = ""
-    options: dict[str, Any] = Field(default_factory=dict)
-    priors: dict[str, PriorSpec] = Field(default_factory=dict)
-    name: str = ""
-    path: str = ""
-
-
-class DataSection(_Strict):
+class DataSection(Strict):
     """Which series to model and over which window."""
 
     target: str
@@ -98,38 +38,38 @@ class DataSection(_Strict):
     @field_validator("start")
     @classmethod
     def _start_month(cls, value: str) -> str:
-        return value if value == "earliest" else _parse_month(value).strftime("%Y-%m")
+        return value if value == "earliest" else parse_month(value).strftime("%Y-%m")
 
     @field_validator("end")
     @classmethod
     def _month(cls, value: str) -> str:
-        return _parse_month(value).strftime("%Y-%m")
+        return parse_month(value).strftime("%Y-%m")
 
     @field_validator("predict_end")
     @classmethod
     def _month_or_latest(cls, value: str) -> str:
-        return value if value == "latest" else _parse_month(value).strftime("%Y-%m")
+        return value if value == "latest" else parse_month(value).strftime("%Y-%m")
 
     @model_validator(mode="after")
     def _ordered(self) -> DataSection:
-        if self.start != "earliest" and _parse_month(self.start) >= _parse_month(self.end):
+        if self.start != "earliest" and parse_month(self.start) >= parse_month(self.end):
             raise ValueError(f"window start {self.start} must be before end {self.end}")
-        if self.predict_end != "latest" and _parse_month(self.predict_end) < _parse_month(self.end):
+        if self.predict_end != "latest" and parse_month(self.predict_end) < parse_month(self.end):
             raise ValueError(f"predict_end {self.predict_end} must not be before end {self.end}")
         return self
 
     @property
     def start_ts(self) -> pd.Timestamp | None:
         """First month of the fit window; None for "earliest" (first month with all variables)."""
-        return None if self.start == "earliest" else _parse_month(self.start)
+        return None if self.start == "earliest" else parse_month(self.start)
 
     @property
     def end_ts(self) -> pd.Timestamp:
         """Last month of the fit window."""
-        return _parse_month(self.end)
+        return parse_month(self.end)
 
 
-class QuickSampler(_Strict):
+class QuickSampler(Strict):
     """Sampler settings used with `--quick` (smoke tests)."""
 
     draws: int = Field(default=150, ge=10)
@@ -138,7 +78,7 @@ class QuickSampler(_Strict):
     n_starts: int = Field(default=4, ge=1)  # cap on multi-start optimisations (model option)
 
 
-class SamplerSection(_Strict):
+class SamplerSection(Strict):
     """NUTS settings; `backend = "auto"` picks the fastest installed sampler."""
 
     backend: Literal["auto", "pymc", "numpyro", "nutpie"] = "auto"
@@ -151,7 +91,7 @@ class SamplerSection(_Strict):
     quick: QuickSampler = Field(default_factory=QuickSampler)
 
 
-class OutputsSection(_Strict):
+class OutputsSection(Strict):
     """What a run writes besides the netCDF files."""
 
     figures: bool = True
@@ -172,7 +112,7 @@ class OutputsSection(_Strict):
         return sorted(set(value))
 
 
-class Experiment(_Strict):
+class Experiment(Strict):
     """A validated experiment config with its model spec resolved."""
 
     name: str = ""
@@ -187,7 +127,7 @@ class Experiment(_Strict):
     spec: ModelSpec | None = None
 
 
-def _parse_month(value: str) -> pd.Timestamp:
+def parse_month(value: str) -> pd.Timestamp:
     """Parse 'YYYY-MM' or 'YYYY-MM-DD' to the first day of that month."""
     try:
         ts = pd.Timestamp(str(value))
@@ -196,14 +136,14 @@ def _parse_month(value: str) -> pd.Timestamp:
     return pd.Timestamp(year=ts.year, month=ts.month, day=1)
 
 
-def _format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> str:
+def format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> str:
     """Turn pydantic's errors into lines naming the file, the key, what was expected and found."""
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) if loc else "(top level)"
         if err["type"] == "extra_forbidden":
-            known = _known_keys(fields, loc[:-1])
+            known = known_keys(fields, loc[:-1])
             hint = difflib.get_close_matches(loc[-1], known, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             lines.append(
@@ -216,7 +156,7 @@ def _format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> 
     return "\n".join(lines)
 
 
-def _known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
+def known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
     """The keys allowed at a nested location of the schema (for 'did you mean')."""
     model: Any = fields.get("__model__")
     for part in loc:
@@ -228,7 +168,7 @@ def _known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
     return sorted(k for k in model.model_fields if k not in {"path", "spec"})
 
 
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
+def read_toml(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {path}")
     try:
@@ -266,15 +206,13 @@ def find_model_spec(name: str, experiment_path: Path) -> Path:
 def load_model_spec(path: str | Path) -> ModelSpec:
     """Load and validate one model spec file."""
     path = Path(path)
-    raw = _read_toml(path, "model spec")
+    raw = read_toml(path, "model spec")
     try:
         spec = ModelSpec.model_validate(
             {**raw, "name": raw.get("name", path.stem), "path": str(path)}
         )
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc, {"__model__": ModelSpec})) from None
-    from regimes.families import get_family
-
+        raise ConfigError(format_errors(path, exc, {"__model__": ModelSpec})) from None
     get_family(spec.family, where=f"{path}: key 'family'")
     return spec
 
@@ -282,18 +220,16 @@ def load_model_spec(path: str | Path) -> ModelSpec:
 def load_experiment(path: str | Path) -> Experiment:
     """Load an experiment config, resolve its model spec and merge option and prior overrides."""
     path = Path(path)
-    raw = _read_toml(path, "experiment config")
+    raw = read_toml(path, "experiment config")
     raw.setdefault("name", path.stem)
     try:
         exp = Experiment.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc, {"__model__": Experiment})) from None
+        raise ConfigError(format_errors(path, exc, {"__model__": Experiment})) from None
     spec = load_model_spec(find_model_spec(exp.model, path))
     resolved = spec.model_copy(
         update={"options": {**spec.options, **exp.options}, "priors": {**spec.priors, **exp.priors}}
     )
-    from regimes.families import get_family
-
     family = get_family(resolved.family)
     family.validate_spec(resolved, where=str(path))
     return exp.model_copy(update={"spec": resolved})
@@ -326,12 +262,5 @@ def quick_version(exp: Experiment) -> Experiment:
     sampler = exp.sampler.model_copy(update={"draws": q.draws, "tune": q.tune, "chains": q.chains})
     update: dict = {"sampler": sampler}
     if exp.spec is not None:  # fewer multi-start optimisations where the family has them
-        from regimes.families import get_family
-
-        options_model = getattr(get_family(exp.spec.family), "Options", None)
-        fields = getattr(options_model, "model_fields", {})
-        if "n_starts" in fields:
-            current = exp.spec.options.get("n_starts", fields["n_starts"].default)
-            options = {**exp.spec.options, "n_starts": min(current, q.n_starts)}
-            update["spec"] = exp.spec.model_copy(update={"options": options})
+            update["spec"] = get_family(exp.spec.family).quick_spec(exp.spec, q.n_starts)
     return exp.model_copy(update=update)

@@ -116,6 +116,40 @@ def variable_units(name: str) -> str:
     return series.units if series else ""
 
 
+def catalog_series(name: str) -> list[str]:
+    """The catalog series ids a config variable is computed from (a factor: its recipe's inputs,
+    found by tracing the series its loader asks for; a series: itself)."""
+    if name not in fx.FACTORS:
+        series_id = TARGET_ALIASES.get(name, name)
+        if series_id not in CATALOG and series_id.upper() in CATALOG:
+            series_id = series_id.upper()
+        return [series_id] if series_id in CATALOG else []
+    found: list[str] = []
+
+    def record(series_id: str) -> pd.Series:
+        if series_id not in found:
+            found.append(series_id)
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([]))  # only the ids are wanted
+
+    for src in FACTOR_INPUTS[name].values():
+        try:
+            record(src) if isinstance(src, str) else src(record)
+        except Exception:  # a recipe may fail on empty data after naming its inputs
+            continue
+    return found
+
+
+def series_publishers(variables: list[str]) -> list[str]:
+    """The publishers of the catalog series behind `variables`, each named once, in order."""
+    out: list[str] = []
+    for name in variables:
+        for series_id in catalog_series(name):
+            publisher = CATALOG[series_id].publisher
+            if publisher not in out:
+                out.append(publisher)
+    return out
+
+
 @dataclass(frozen=True)
 class FitFrame:
     """Target and factors on a monthly index, with the fit window marked."""

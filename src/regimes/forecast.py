@@ -8,10 +8,10 @@ file stem. Columns for other known factors (or catalog series) are ignored, so o
 serve experiments that use different subsets of factors.
 
 Every forecast appends the scenario's months to the run's frame (target missing there) while the
-scale window stays the fitted one, so standardisation is exactly the fitted one, and then reuses
-the family's own code: `markov.design` / `fair_value_draws` (μ_k(x_t) per draw), the model's
-own transition graph (`P_all`, so covariate-driven transitions follow the scenario's covariates),
-and `static.fair_value_draws` / `random_walk.fair_value_draws`. Regime probabilities start from
+scale window stays the fitted one, so standardisation is exactly the fitted one, and then asks
+the family for its per-draw forecast (`Family.forecast_draws`): fair value along the paths and,
+for switching families, each regime's anchor and probability (the model's own transition graph,
+so covariate-driven transitions follow the scenario's covariates). Regime probabilities start from
 each draw's filtered p(s_T | data) at the end of the fit window and are propagated month by month
 through every later month (also the months with factors but no price before the scenario):
 p_{t} = p_{t-1} · P_{t-1}. For a constant P that is last_filtered · P^h; a change point's
@@ -213,47 +213,16 @@ def extend_frame(frame: FitFrame, values: pd.DataFrame) -> FitFrame:
 # ------------------------------------------------------------------ per-draw forecasts
 
 
-def _markov_draws(tree, frame: FitFrame, spec, ext: FitFrame):
-    """(fair value (D, N_ext), by regime (D, N_ext, K), regime probabilities (D, N_ext, K))."""
-    import pytensor
+def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> xr.Dataset:
+    """Per-draw forecasts over the scenario's months (the family's `forecast_draws` on the
+    frame extended by the scenario's factor paths): `fair_value` (sample, time) and, for
+    switching models, `fair_value_by_regime` and `regime_prob` (sample, time, regime)."""
+    from regimes.families import get_family
 
-    from regimes.families import markov
-
-    opts = markov.Options.model_validate(spec.options)
-    post = tree["posterior"].to_dataset()
-    ph = markov.posterior_hmm(tree, frame, spec)  # last_filtered at the end of the fit window
-    if ph.P.ndim == 4:  # covariate-driven: the model's own P_all graph on the extended frame
-        model = markov.build(spec, ext)
-        _, _, graphs = model.regimes_parts
-        fn = pytensor.function(model.free_RVs, graphs[3], on_unused_input="ignore")
-        values = [markov.stack_draws(post, rv.name) for rv in model.free_RVs]
-        P = np.stack([fn(*[v[i] for v in values]) for i in range(values[0].shape[0])])
-        ph = dataclasses.replace(ph, P=P)
-    prob = markov.regime_prob_all(ph, ext.fit.to_numpy())
-    fv_k = markov.fair_value_draws(post, markov.design(ext, opts), opts)
-    return np.einsum("dnk,dnk->dn", prob, fv_k), fv_k, prob, opts.names
-
-
-def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> dict[str, np.ndarray]:
-    """Per-draw forecasts over the scenario's months: `fair_value` (D, H) and, for switching
-    models, `fair_value_by_regime` and `regime_prob` (D, H, K) plus `regimes` (names)."""
     ext = extend_frame(frame, scenario.values)
     h = len(scenario.values)
-    if spec.family == "markov":
-        fv, fv_k, prob, names = _markov_draws(tree, frame, spec, ext)
-        return {
-            "fair_value": fv[:, -h:],
-            "fair_value_by_regime": fv_k[:, -h:],
-            "regime_prob": prob[:, -h:],
-            "regimes": np.asarray(names),
-        }
-    if spec.family == "static":
-        from regimes.families.static import fair_value_draws
-    elif spec.family == "random_walk":
-        from regimes.families.random_walk import fair_value_draws
-    else:
-        raise ForecastError(f"family {spec.family!r} has no forecast")
-    return {"fair_value": fair_value_draws(tree, ext, spec)[:, -h:]}
+    draws = get_family(spec.family).forecast_draws(tree, frame, spec, ext)
+    return draws.isel(time=slice(-h, None))
 
 
 def _quantiles(a: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -272,7 +241,7 @@ def forecast_run(
     Returns a Dataset with dims (scenario, time, regime, quantile): `fair_value`,
     `fair_value_by_regime`, `regime_prob` (posterior mean), `regime_prob_q`, and `factor`
     (scenario, time, term), the factor paths used, in natural units."""
-    from regimes.lfo import run_config, run_frame
+    from regimes.reopen import run_config, run_frame
     from regimes.results import open_run
 
     if horizon < 1:
@@ -314,7 +283,7 @@ def forecast_run(
         "term": list(frame.factors),
     }
     units = frame.units
-    fv = np.stack([_quantiles(d["fair_value"], q) for d in draws])
+    fv = np.stack([_quantiles(d["fair_value"].values, q) for d in draws])
     ds = xr.Dataset(
         {
             "fair_value": (("scenario", "time", "quantile"), fv, {"units": units}),
@@ -336,20 +305,20 @@ def forecast_run(
         )
     )
     if "regime_prob" in draws[0]:
-        ds = ds.assign_coords(regime=list(draws[0]["regimes"]))
+        ds = ds.assign_coords(regime=list(draws[0]["regime"].values))
         ds["fair_value_by_regime"] = (
             ("scenario", "time", "regime", "quantile"),
-            np.stack([_quantiles(d["fair_value_by_regime"], q) for d in draws]),
+            np.stack([_quantiles(d["fair_value_by_regime"].values, q) for d in draws]),
             {"units": units, "note": "the regime's anchor μ_k(x_t) if that regime held"},
         )
         ds["regime_prob"] = (
             ("scenario", "time", "regime"),
-            np.stack([d["regime_prob"].mean(axis=0) for d in draws]),
+            np.stack([d["regime_prob"].values.mean(axis=0) for d in draws]),
             {"note": "posterior mean of p(s_t | data up to the fit end), propagated by P_t"},
         )
         ds["regime_prob_q"] = (
             ("scenario", "time", "regime", "quantile"),
-            np.stack([_quantiles(d["regime_prob"], q) for d in draws]),
+            np.stack([_quantiles(d["regime_prob"].values, q) for d in draws]),
         )
     ds.attrs.update(
         {
@@ -394,7 +363,7 @@ def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
 
     from regimes.figures import save_figure
     from regimes.figures.forecast import plot_forecast
-    from regimes.lfo import run_config
+    from regimes.reopen import run_config
     from regimes.results import FIGURES, add_files_to_run, open_run
 
     run = open_run(run_dir)

@@ -15,7 +15,7 @@ Every family's pointwise log-likelihood is a one-step-ahead conditional (static 
 written as exact conditionals, markov gives forward-filter predictive densities), so sums of
 them are log p(y_{i*+1:i} | y_{1:i*}, θ). A refit sees only what was known at month i: its fit and
 standardisation windows both end there (`dataset.truncate`); it scores later months on its own
-scale, and every density is in natural units of the target (`api.natural_scale`), so runs with
+scale, and every density is in natural units of the target (`Family.natural_log_likelihood`), so runs with
 different transforms compare. The index i counts fit-window months (quarters for quarterly data).
 
 Default L = min(T − 1, max(24, ⌈T/2⌉)): the second half of the fit window is scored (at least
@@ -29,7 +29,6 @@ import logging
 import math
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
-from regimes.errors import RegimesError, RunError
+from regimes.errors import RegimesError
 
 if TYPE_CHECKING:
     from regimes.config import Experiment
@@ -171,47 +170,6 @@ def _check_refit(fit: Refit, n_left: int) -> None:
 # ------------------------------------------------------------------ runs on disk
 
 
-def run_config(run: Run) -> Experiment:
-    """The experiment exactly as run, from the run's config.toml (with its resolved model)."""
-    from regimes.config import Experiment, ModelSpec
-    from regimes.families import get_family
-
-    body = tomllib.loads(run.config_text)
-    resolved = body.pop("resolved_model", None)
-    if resolved is None:
-        raise RunError(f"{run.path}/config.toml has no [resolved_model]; re-run the experiment")
-    spec = ModelSpec.model_validate(resolved)
-    get_family(spec.family).validate_spec(spec, where=f"{run.path}/config.toml")
-    return Experiment.model_validate({**body, "spec": spec})
-
-
-def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> FitFrame:
-    """Rebuild the run's data frame and check it is the data the run used (its data_hash)."""
-    from regimes.data import resolve_data_dir
-    from regimes.dataset import build_frame
-
-    where = data_dir or run.manifest.get("data_dir")
-    path = resolve_data_dir(where)
-    frame = build_frame(
-        exp.data.target,
-        exp.data.factors,
-        exp.data.start_ts,
-        exp.data.end_ts,
-        path,
-        predict_end=exp.data.predict_end,
-        min_obs=exp.data.min_obs,
-        frequency=exp.data.frequency,
-    )
-    stored = run.manifest.get("data_hash")
-    if stored and frame.data_hash() != stored:
-        raise RunError(
-            f"{run.path}: the data in {path} differ from the data this run used (data_hash "
-            f"{frame.data_hash()[:12]} vs {stored[:12]}); pass --data-dir with the snapshot the "
-            "run used, or re-run the experiment on the current data"
-        )
-    return frame
-
-
 def _r_eff(tree: xr.DataTree) -> float:
     """Mean relative ESS of the posterior's scalar elements (1 for a single chain)."""
     import arviz_stats as azs
@@ -228,35 +186,19 @@ def _r_eff(tree: xr.DataTree) -> float:
 
 def score(exp: Experiment, tree: xr.DataTree, frame: FitFrame) -> xr.DataArray:
     """Pointwise natural-scale log p(y_t | y_<t, θ_s) over `frame`'s fit window at `tree`'s
-    draws: the family's `log_likelihood` hook, else PyMC's on the model rebuilt for `frame`."""
-    from regimes.api import natural_scale
+    draws (the family's `log_likelihood`, put on the natural scale)."""
     from regimes.families import get_family
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    if hasattr(family, "log_likelihood"):
+    try:
         ll = family.log_likelihood(tree, frame, exp.spec)
-    else:
-        import importlib.util
-
-        import pymc as pm
-
-        # numba compiles this small graph in well under a second (PyTensor's C: several)
-        backend = "numba" if importlib.util.find_spec("numba") else None
-        model = family.build(exp.spec, frame)
-        post = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset()})
-        try:
-            out = pm.compute_log_likelihood(
-                post, model=model, extend_inferencedata=False, progressbar=False, backend=backend
-            )
-        except Exception as exc:  # e.g. latent per-month parameters of another length
-            raise LFOError(
-                f"family {exp.spec.family!r} cannot score months past a refit's window with "
-                f"PyMC's log-likelihood ({exc}); it needs a `log_likelihood` hook giving "
-                "one-step-ahead predictive densities"
-            ) from exc
-        ll = out["log_likelihood"].to_dataset() if hasattr(out, "children") else out
-    ll = natural_scale(ll, family, frame, exp.spec)
+    except Exception as exc:  # e.g. latent per-month parameters of another length
+        raise LFOError(
+            f"family {exp.spec.family!r} cannot score months past a refit's window ({exc}); "
+            "its `log_likelihood` must give one-step-ahead predictive densities"
+        ) from exc
+    ll = family.natural_log_likelihood(ll, frame, exp.spec)
     name = "y" if "y" in ll else next(iter(ll.data_vars))
     return ll[name].transpose("chain", "draw", "time")
 
@@ -293,6 +235,7 @@ def lfo_run(
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit."""
     from regimes.cache import configure_compile_caches
     from regimes.config import quick_version
+    from regimes.reopen import run_config, run_frame
     from regimes.results import open_run
 
     configure_compile_caches()
@@ -393,16 +336,16 @@ def lfo_frame(
 
 def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
     """Index (in fit months) of the first month with a pointwise log-likelihood in the run."""
-    from regimes.compare import _log_lik
+    from regimes.compare import pointwise_log_lik
 
-    ll = _log_lik(run.posterior(), str(run.path))
+    ll = pointwise_log_lik(run.posterior(), str(run.path))
     start = pd.Timestamp(ll["time"].values[0])
     return int(fit_time.get_loc(start))
 
 
 def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
     """The lfo.nc contents: per-month elpd, pareto_k and refit, totals in attrs."""
-    from regimes.api import NATURAL_SCALE
+    from regimes.families.base import NATURAL_SCALE
 
     k = result.pareto_k[np.isfinite(result.pareto_k)]
     return xr.Dataset(
@@ -484,7 +427,7 @@ def compare_lfo(
 
     Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
     difference), n_refits, max_k. Runs must score the same months (same window and L)."""
-    from regimes.compare import CompareError, _describe_obs, _label
+    from regimes.compare import CompareError, describe_obs, run_label
     from regimes.results import open_run
 
     if len(run_dirs) < 2:
@@ -493,7 +436,7 @@ def compare_lfo(
     attrs: dict[str, dict[str, Any]] = {}
     for path in run_dirs:
         run = open_run(path)
-        label = _label(run, set(elpds))
+        label = run_label(run, set(elpds))
         ds = ensure_lfo(
             run.path, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet
         )
@@ -503,7 +446,7 @@ def compare_lfo(
         if not np.array_equal(ref["time"].values, da["time"].values):
             raise CompareError(
                 f"runs {ref_label} and {label} score different months in LFO "
-                f"({_describe_obs(ref)} vs {_describe_obs(da)}); use runs on the same data window "
+                f"({describe_obs(ref)} vs {describe_obs(da)}); use runs on the same data window "
                 "and the same --min-train"
             )
     totals = {label: float(da.sum()) for label, da in elpds.items()}

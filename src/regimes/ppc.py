@@ -1,6 +1,6 @@
 """Posterior predictive checks on one-step-ahead replicates, for every model family.
 
-A family's `posterior_predictive(tree, frame, spec, seed)` draws y_rep_t ~ p(y_t | y_1..t-1, θ)
+A family's `Family.posterior_predictive(tree, frame, spec, seed)` draws y_rep_t ~ p(y_t | y_1..t-1, θ)
 in natural units. If the model is right, the probability integral transforms
 PIT_t = P(y_rep_t <= y_t) are independent uniforms (Diebold, Gunther & Tay 1998), so their normal
 scores have mean 0, sd 1 and no autocorrelation, and central intervals cover at their nominal
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 from scipy import stats
+
+from regimes.families.base import Family
 
 Z_FLAG = 4.0  # how many standard errors away from the ideal a check may be before it is flagged
 
@@ -72,12 +74,10 @@ def _check(value: float, ideal: float, se: float) -> dict[str, float]:
 
 
 def run_checks(
-    family, tree, frame, spec, quantiles: list[float], seed: int = 0
-) -> tuple[xr.Dataset, xr.Dataset, PPCResult] | None:
-    """Draw the family's replicates and check them; returns (posterior_predictive group,
-    derived additions, result), or None for a family without a predictive."""
-    if not hasattr(family, "posterior_predictive"):
-        return None
+    family: Family, tree, frame, spec, quantiles: list[float], seed: int = 0
+) -> tuple[xr.Dataset, xr.Dataset, PPCResult]:
+    """Draw the family's one-step replicates and check them; returns (posterior_predictive
+    group, derived additions, result)."""
     pp = family.posterior_predictive(tree, frame, spec, seed=seed)
     rep = pp["y"].stack(sample=("chain", "draw")).transpose("sample", "time")
     times = rep["time"].values

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from regimes.config import PriorSpec
 from regimes.errors import ConfigError
+from regimes.spec import PriorSpec
 
 
 def make_prior(name: str, prior: PriorSpec, **kwargs: Any):

@@ -20,10 +20,12 @@ import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
-from regimes.config import ModelSpec, PriorSpec
 from regimes.dataset import FitFrame
-from regimes.families import validate_options, validate_priors
+from regimes.draws import inverse_transform, per_draw, stack_draws, transform
+from regimes.draws import quantiles as quantiles_of
+from regimes.families.base import Family
 from regimes.priors import make_prior
+from regimes.spec import ModelSpec, PriorSpec
 
 
 class Options(BaseModel):
@@ -42,28 +44,10 @@ PRIORS: dict[str, PriorSpec] = {
 }
 
 
-def validate_spec(spec: ModelSpec, where: str) -> Options:
-    """Check options and prior names; return the typed options."""
-    validate_priors(PRIORS, spec, where)
-    return validate_options(Options, spec, where)
-
-
-def _transform(values: np.ndarray, transform: str) -> np.ndarray:
-    if transform == "log":
-        if np.any(values <= 0):
-            raise ValueError("a log target needs positive values")
-        return np.log(values)
-    return values
-
-
-def _inverse(values: np.ndarray, transform: str) -> np.ndarray:
-    return np.exp(values) if transform == "log" else values
-
-
-def standardisation(frame: FitFrame, transform: str) -> dict[str, np.ndarray | float]:
+def standardisation(frame: FitFrame, how: str) -> dict[str, np.ndarray | float]:
     """Means and sds of the (transformed) target and of each factor over the scale window."""
     fit = frame.scale
-    y = _transform(frame.y.to_numpy()[fit], transform)
+    y = transform(frame.y.to_numpy()[fit], how)
     x = frame.X.to_numpy()[fit]
     x_sd = x.std(axis=0)
     x_sd[x_sd == 0] = 1.0
@@ -75,119 +59,6 @@ def standardisation(frame: FitFrame, transform: str) -> dict[str, np.ndarray | f
     }
 
 
-def build(spec: ModelSpec, frame: FitFrame):
-    """The PyMC model on the fit window (standardised scale)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    opts = Options.model_validate(spec.options)
-    priors = {**PRIORS, **spec.priors}
-    fit = frame.fit.to_numpy()
-    std = standardisation(frame, opts.transform)
-    y = (_transform(frame.y.to_numpy()[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
-    x = (frame.X.to_numpy()[fit] - std["x_mean"]) / std["x_sd"]
-    coords = {"time": frame.time[fit], "term": list(frame.factors)}
-    with pm.Model(coords=coords) as model:
-        x_data = pm.Data("x", x, dims=("time", "term"))
-        intercept = make_prior("intercept", priors["intercept"])
-        beta = make_prior("beta", priors["beta"], dims="term")
-        sigma = make_prior("sigma", priors["sigma"])
-        mu = intercept + pt.dot(x_data, beta)
-        if opts.errors == "ar1":
-            rho = make_prior("rho", priors["rho"])
-            resid_prev = y[:-1] - mu[:-1]
-            mu_cond = pt.concatenate([mu[:1], mu[1:] + rho * resid_prev])
-            first_sd = sigma / pt.sqrt(1.0 - rho**2)
-            sd = pt.concatenate([pt.reshape(first_sd, (1,)), pt.ones(len(y) - 1) * sigma])
-            pm.Normal("y", mu=mu_cond, sigma=sd, observed=y, dims="time")
-        else:
-            pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="time")
-    return model
-
-
-def _draws(posterior, name: str) -> np.ndarray:
-    """Posterior draws of a variable with chain and draw flattened into the first axis."""
-    da = posterior[name]
-    da = da.stack(sample=("chain", "draw")).transpose("sample", ...)
-    return np.asarray(da.values)
-
-
-def derive(posterior_tree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]) -> xr.Dataset:
-    """Fair value, deviation and coefficients over all months, as posterior quantiles."""
-    opts = Options.model_validate(spec.options)
-    post = posterior_tree["posterior"].to_dataset()
-    std = standardisation(frame, opts.transform)
-    alpha = _draws(post, "intercept")  # (S,)
-    beta = _draws(post, "beta")  # (S, P)
-    x_all = (frame.X.to_numpy() - std["x_mean"]) / std["x_sd"]  # (T, P)
-    mu_std = alpha[:, None] + beta @ x_all.T  # (S, T)
-    fv_draws = _inverse(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
-    price = frame.y.to_numpy()
-    dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)  # NaN where the price is not observed
-
-    q = np.asarray(quantiles)
-    time = frame.time
-    fit = frame.fit.to_numpy()
-    coef_nat = beta * std["y_sd"] / std["x_sd"][None, :]
-    r2 = bayes_r2(
-        mu_std[:, fit], (_transform(price[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
-    )
-    ds = xr.Dataset(
-        {
-            "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
-            "fair_value": (
-                ("time", "quantile"),
-                np.quantile(fv_draws, q, axis=0).T,
-                {"units": frame.units},
-            ),
-            "deviation_pct": (
-                ("time", "quantile"),
-                np.quantile(dev_draws, q, axis=0).T,
-                {"units": "%"},
-            ),
-            "factor": (("time", "term"), frame.X.to_numpy()),
-            "in_sample": ("time", fit.astype(np.int8)),
-            "coef": (
-                ("term", "quantile"),
-                np.quantile(coef_nat, q, axis=0).T,
-                {
-                    "long_name": "coefficient in natural units",
-                    "units": f"change in {'log ' if opts.transform == 'log' else ''}{frame.target} "
-                    "per unit of the factor",
-                },
-            ),
-            "r2_draws_q": ("quantile", np.quantile(r2, q)),
-        },
-        coords={"time": pd.DatetimeIndex(time).values, "quantile": q, "term": list(frame.factors)},
-    )
-    ds.attrs.update(
-        {
-            "r2_bayes": float(np.median(r2)),
-            "r2_ols": ols_r2(frame, opts.transform),
-            "transform": opts.transform,
-            "errors": opts.errors,
-        }
-    )
-    if "rho" in post:
-        ds.attrs["rho_median"] = float(np.median(_draws(post, "rho")))
-    return ds
-
-
-def posterior_predictive(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> xr.Dataset:
-    """Replicates of y from the fitted likelihood (one-step-ahead under AR(1) errors), in natural
-    units: PyMC's forward sampling of the observed variable, transformed back."""
-    import pymc as pm
-
-    opts = Options.model_validate(spec.options)
-    std = standardisation(frame, opts.transform)
-    pp = pm.sample_posterior_predictive(
-        tree, model=build(spec, frame), var_names=["y"], random_seed=seed, progressbar=False
-    )
-    y = pp["posterior_predictive"]["y"]
-    natural = _inverse(std["y_mean"] + std["y_sd"] * y, opts.transform)
-    return xr.Dataset({"y": natural})
-
-
 def bayes_r2(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bayesian R² per draw (Gelman et al. 2019): var(fit) / (var(fit) + var(y − fit))."""
     var_fit = mu.var(axis=1)
@@ -195,42 +66,158 @@ def bayes_r2(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     return var_fit / (var_fit + var_res)
 
 
-def ols_r2(frame: FitFrame, transform: str) -> float:
+def ols_r2(frame: FitFrame, how: str) -> float:
     """Classical OLS R² on the fit window: the figure the source research reports."""
     fit = frame.fit.to_numpy()
-    y = _transform(frame.y.to_numpy()[fit], transform)
+    y = transform(frame.y.to_numpy()[fit], how)
     x = np.column_stack([np.ones(fit.sum()), frame.X.to_numpy()[fit]])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
     return float(1.0 - resid.var() / y.var())
 
 
-def target_log_jacobian(frame: FitFrame, transform: str) -> xr.DataArray:
+def target_log_jacobian(frame: FitFrame, how: str) -> xr.DataArray:
     """log |d z_t / d y_t| per fit-window month, z = (transform(y) − mean) / sd on the scale
     window: −log(sd) for a level target, −log(sd) − log(y_t) for a log target (shared by the
     families that standardise like this one)."""
     fit = frame.fit.to_numpy()
     y = frame.y.to_numpy(dtype=float)[fit]
-    jac = np.full(len(y), -np.log(standardisation(frame, transform)["y_sd"]))
-    if transform == "log":
+    jac = np.full(len(y), -np.log(standardisation(frame, how)["y_sd"]))
+    if how == "log":
         jac = jac - np.log(y)
     return xr.DataArray(jac, dims="time", coords={"time": frame.time[fit].values})
 
 
-def log_jacobian(frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
-    """Add to the pointwise log-likelihood (standardised, transformed target) to get densities
-    of y_t in natural units, so runs with other transforms or windows compare on one scale."""
-    return target_log_jacobian(frame, Options.model_validate(spec.options).transform)
+class StaticFamily(Family):
+    """Static fair-value regression with iid or AR(1) errors."""
+
+    name = "static"
+    options_model = Options
+    priors = PRIORS
+
+    def build(self, spec: ModelSpec, frame: FitFrame):
+        """The PyMC model on the fit window (standardised scale)."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        opts = self.options(spec)
+        priors = {**PRIORS, **spec.priors}
+        fit = frame.fit.to_numpy()
+        std = standardisation(frame, opts.transform)
+        y = (transform(frame.y.to_numpy()[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
+        x = (frame.X.to_numpy()[fit] - std["x_mean"]) / std["x_sd"]
+        coords = {"time": frame.time[fit], "term": list(frame.factors)}
+        with pm.Model(coords=coords) as model:
+            x_data = pm.Data("x", x, dims=("time", "term"))
+            intercept = make_prior("intercept", priors["intercept"])
+            beta = make_prior("beta", priors["beta"], dims="term")
+            sigma = make_prior("sigma", priors["sigma"])
+            mu = intercept + pt.dot(x_data, beta)
+            if opts.errors == "ar1":
+                rho = make_prior("rho", priors["rho"])
+                resid_prev = y[:-1] - mu[:-1]
+                mu_cond = pt.concatenate([mu[:1], mu[1:] + rho * resid_prev])
+                first_sd = sigma / pt.sqrt(1.0 - rho**2)
+                sd = pt.concatenate([pt.reshape(first_sd, (1,)), pt.ones(len(y) - 1) * sigma])
+                pm.Normal("y", mu=mu_cond, sigma=sd, observed=y, dims="time")
+            else:
+                pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="time")
+        return model
+
+    def _mu_std(self, post: xr.Dataset, frame: FitFrame, std: dict) -> np.ndarray:
+        """a + x_t'b on the standardised scale per draw and month of `frame`: (S, N)."""
+        x_all = (frame.X.to_numpy(dtype=float) - std["x_mean"]) / std["x_sd"]
+        return stack_draws(post, "intercept")[:, None] + stack_draws(post, "beta") @ x_all.T
+
+    def derive(
+        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]
+    ) -> xr.Dataset:
+        """Fair value, deviation and coefficients over all months, as posterior quantiles."""
+        opts = self.options(spec)
+        post = tree["posterior"].to_dataset()
+        std = standardisation(frame, opts.transform)
+        mu_std = self._mu_std(post, frame, std)  # (S, T)
+        fv_draws = inverse_transform(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
+        price = frame.y.to_numpy()
+        dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)  # NaN where price is not observed
+        q = np.asarray(quantiles)
+        fit = frame.fit.to_numpy()
+        coef_nat = stack_draws(post, "beta") * std["y_sd"] / std["x_sd"][None, :]
+        r2 = bayes_r2(
+            mu_std[:, fit], (transform(price[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
+        )
+        log_word = "log " if opts.transform == "log" else ""
+        ds = xr.Dataset(
+            {
+                "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
+                "fair_value": (
+                    ("time", "quantile"),
+                    quantiles_of(fv_draws, q),
+                    {"units": frame.units},
+                ),
+                "deviation_pct": (("time", "quantile"), quantiles_of(dev_draws, q), {"units": "%"}),
+                "factor": (("time", "term"), frame.X.to_numpy()),
+                "in_sample": ("time", fit.astype(np.int8)),
+                "coef": (
+                    ("term", "quantile"),
+                    quantiles_of(coef_nat, q),
+                    {
+                        "long_name": "coefficient in natural units",
+                        "units": f"change in {log_word}{frame.target} per unit of the factor",
+                    },
+                ),
+                "r2_draws_q": ("quantile", np.quantile(r2, q)),
+            },
+            coords={
+                "time": pd.DatetimeIndex(frame.time).values,
+                "quantile": q,
+                "term": list(frame.factors),
+            },
+        )
+        ds.attrs.update(
+            {
+                "r2_bayes": float(np.median(r2)),
+                "r2_ols": ols_r2(frame, opts.transform),
+                "transform": opts.transform,
+                "errors": opts.errors,
+            }
+        )
+        if "rho" in post:
+            ds.attrs["rho_median"] = float(np.median(stack_draws(post, "rho")))
+        return ds
+
+    def posterior_predictive(
+        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, seed: int = 0
+    ) -> xr.Dataset:
+        """Replicates of y from the fitted likelihood (one-step-ahead under AR(1) errors), in
+        natural units: PyMC's forward sampling of the observed variable, transformed back."""
+        import pymc as pm
+
+        opts = self.options(spec)
+        std = standardisation(frame, opts.transform)
+        pp = pm.sample_posterior_predictive(
+            tree,
+            model=self.build(spec, frame),
+            var_names=["y"],
+            random_seed=seed,
+            progressbar=False,
+        )
+        y = pp["posterior_predictive"]["y"]
+        natural = inverse_transform(std["y_mean"] + std["y_sd"] * y, opts.transform)
+        return xr.Dataset({"y": natural})
+
+    def log_jacobian(self, frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
+        """−log(y_sd), and −log(y_t) for a log target, per fit-window month."""
+        return target_log_jacobian(frame, self.options(spec).transform)
+
+    def fair_value_draws(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
+        """Fair value a + x_t'b (back-transformed) per posterior draw and month of `frame`."""
+        opts = self.options(spec)
+        std = standardisation(frame, opts.transform)
+        mu_std = self._mu_std(tree["posterior"].to_dataset(), frame, std)
+        fv = inverse_transform(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
+        time = {"time": pd.DatetimeIndex(frame.time).values}
+        return xr.Dataset({"fair_value": per_draw(fv, ("time",), time)})
 
 
-def fair_value_draws(tree, frame: FitFrame, spec: ModelSpec) -> np.ndarray:
-    """Fair value a + x_t'b (back-transformed) per posterior draw and month, natural units (D, N).
-
-    Standardised on the frame's scale window, so a frame extended by future factor values (with
-    the original scale window) gives the fitted model's fair value along that path."""
-    opts = Options.model_validate(spec.options)
-    post = tree["posterior"].to_dataset()
-    std = standardisation(frame, opts.transform)
-    x_all = (frame.X.to_numpy(dtype=float) - std["x_mean"]) / std["x_sd"]
-    mu_std = _draws(post, "intercept")[:, None] + _draws(post, "beta") @ x_all.T
-    return _inverse(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
+FAMILY = StaticFamily()

@@ -8,13 +8,13 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from regimes.config import _format_errors, _parse_month, _read_toml, _Strict
+from regimes.config import Strict, format_errors, parse_month, read_toml
 from regimes.errors import ConfigError
 
 STUDY_FILE = "study.toml"
 
 
-class LFOSettings(_Strict):
+class LFOSettings(Strict):
     """Leave-future-out comparison of runs that share one target and fit window."""
 
     experiments: list[str] = Field(min_length=2)
@@ -25,10 +25,10 @@ class LFOSettings(_Strict):
     @field_validator("first_scored")
     @classmethod
     def _month(cls, value: str) -> str:
-        return _parse_month(value).strftime("%Y-%m")
+        return parse_month(value).strftime("%Y-%m")
 
 
-class ScenarioSettings(_Strict):
+class ScenarioSettings(Strict):
     """Forecasts of fair value and regime probabilities along scenario factor paths."""
 
     experiments: list[str] = Field(min_length=1)
@@ -36,7 +36,7 @@ class ScenarioSettings(_Strict):
     horizon: int = Field(default=24, ge=1)
 
 
-class Comparison(_Strict):
+class Comparison(Strict):
     """How a reported figure is judged against our estimate's 90% interval.
 
     value: agrees when the reported number lies in the interval widened by `tol`;
@@ -61,13 +61,13 @@ class Comparison(_Strict):
         if self.kind == "sign" and self.value not in ("negative", "positive"):
             raise ValueError("kind 'sign' needs value 'negative' or 'positive'")
         if self.kind == "month":
-            _parse_month(str(self.value))
+            parse_month(str(self.value))
         elif self.kind != "sign" and not isinstance(self.value, int | float):
             raise ValueError(f"kind {self.kind!r} needs a numeric 'value'")
         return self
 
 
-class BriefRow(_Strict):
+class BriefRow(Strict):
     """One figure the source research reports, where our estimate comes from, how to judge it."""
 
     what: str
@@ -77,14 +77,14 @@ class BriefRow(_Strict):
     compare: Comparison
 
 
-class QuickSettings(_Strict):
+class QuickSettings(Strict):
     """What `--quick` changes beyond the runs' own quick sampler settings."""
 
     lfo_first_scored: str = ""
     horizon: int = Field(default=6, ge=1)
 
 
-class Study(_Strict):
+class Study(Strict):
     """A validated study.toml."""
 
     title: str
@@ -106,11 +106,11 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
     `experiments`, for the copy stored in a finished study, whose runs sit under runs/)."""
     folder = Path(folder)
     path = folder / STUDY_FILE
-    raw = _read_toml(path, "study config")
+    raw = read_toml(path, "study config")
     try:
         study = Study.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc, {"__model__": Study})) from None
+        raise ConfigError(format_errors(path, exc, {"__model__": Study})) from None
     names = experiments if experiments is not None else {p.stem for p in experiment_files(folder)}
     refs = [("lfo.experiments", n) for n in (study.lfo.experiments if study.lfo else [])]
     refs += [

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regimes.config import _parse_month
+from regimes.config import parse_month
 from regimes.errors import ConfigError
 from regimes.study.quantities import Estimate, _fmt, _month
 
@@ -43,7 +43,7 @@ def load(data_dir: Path) -> Series:
 
 def real_gold_ratio(s: Series, since: str) -> Estimate:
     """The real gold price index now divided by its value at month `since` (a point figure)."""
-    t0 = _parse_month(since)
+    t0 = parse_month(since)
     if t0 not in s.real_gold.index:
         raise ConfigError(f"the real gold price index has no value at {since}")
     x = float(s.real_gold.iloc[-1] / s.real_gold[t0])
@@ -56,7 +56,7 @@ def real_gold_ratio(s: Series, since: str) -> Estimate:
 
 def gold_top(s: Series, near: str) -> Estimate:
     """The month of gold's highest monthly average price within 6 months either side of `near` (a local top)."""
-    t = _parse_month(near)
+    t = parse_month(near)
     window = s.gold[
         (s.gold.index >= t - pd.DateOffset(months=6))
         & (s.gold.index <= t + pd.DateOffset(months=6))
@@ -86,7 +86,7 @@ def real_gold_debt_corr(s: Series, window: str) -> Estimate:
 
 def ddri_at(s: Series, when: str) -> Estimate:
     """The DDRI (% of GDP per year) at a month ('latest': its last value)."""
-    t = s.ddri.index[-1] if when in ("", "latest") else _parse_month(when)
+    t = s.ddri.index[-1] if when in ("", "latest") else parse_month(when)
     x = float(s.ddri[t])
     return Estimate(x, x, x, f"{_fmt(x)}% of GDP per year", f"at {_month(t)}")
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regimes.config import _parse_month
+from regimes.config import parse_month
 from regimes.errors import ConfigError
 from regimes.study.config import Comparison
 
@@ -61,7 +61,7 @@ def _at(derived: xr.Dataset, when: str) -> pd.Timestamp:
     if when in ("", "latest"):
         price = derived["price"]
         return pd.Timestamp(price["time"].values[np.flatnonzero(np.isfinite(price.values))[-1]])
-    ts = _parse_month(when)
+    ts = parse_month(when)
     if ts not in pd.DatetimeIndex(derived["time"].values):
         raise ConfigError(f"month {when} is outside the run's months")
     return ts
@@ -104,7 +104,7 @@ def deviation_at(derived: xr.Dataset, when: str) -> Estimate:
 def gap_bp_max(derived: xr.Dataset, since: str) -> Estimate:
     """Largest gap, in bp, of the observed target above its fair value from month `since` on
     (the month of the largest median gap; interval from the fair value's quantiles there)."""
-    sub = derived.sel(time=slice(_parse_month(since or "2022-01"), None))
+    sub = derived.sel(time=slice(parse_month(since or "2022-01"), None))
     gap = 100.0 * (sub["price"] - sub["fair_value"])
     med = gap.sel(quantile=MID, method="nearest")
     if not np.isfinite(med.values).any():
@@ -226,7 +226,7 @@ def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
     if est is None:
         return "cannot be computed", "the run behind it failed"
     if cmp.kind == "month":
-        ref = _parse_month(str(cmp.value))
+        ref = parse_month(str(cmp.value))
         if pd.isna(est.lo) or pd.isna(est.hi):
             return "differs", "our posterior puts under 5% on such a month (see the note)"
         lo = est.lo - pd.DateOffset(months=int(cmp.tol))

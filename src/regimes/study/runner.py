@@ -252,7 +252,7 @@ def run_path(res: StudyResult, study_dir: Path, experiment: str) -> Path | None:
 def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool) -> None:
     """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison."""
     from regimes.compare import plot_compare
-    from regimes.config import _parse_month
+    from regimes.config import parse_month
     from regimes.lfo import compare_lfo
     from regimes.results import load_derived
 
@@ -269,7 +269,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bo
     )
     derived = load_derived(next(iter(ok.values())))
     fit_time = pd.DatetimeIndex(derived["time"].values[derived["in_sample"].values.astype(bool)])
-    ts = _parse_month(first)
+    ts = parse_month(first)
     if ts not in fit_time:
         raise StudyError(
             f"{study.path}: lfo.first_scored {first} is outside the fit window "

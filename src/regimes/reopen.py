@@ -1,0 +1,50 @@
+"""A finished run's experiment and data, rebuilt from its directory and checked against it
+(used by leave-future-out refits and forecasts)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from regimes.config import Experiment
+from regimes.data import resolve_data_dir
+from regimes.dataset import FitFrame, build_frame
+from regimes.errors import RunError
+from regimes.families import get_family
+from regimes.results import Run
+from regimes.spec import ModelSpec
+
+
+def run_config(run: Run) -> Experiment:
+    """The experiment exactly as run, from the run's config.toml (with its resolved model)."""
+    body = tomllib.loads(run.config_text)
+    resolved = body.pop("resolved_model", None)
+    if resolved is None:
+        raise RunError(f"{run.path}/config.toml has no [resolved_model]; re-run the experiment")
+    spec = ModelSpec.model_validate(resolved)
+    get_family(spec.family).validate_spec(spec, where=f"{run.path}/config.toml")
+    return Experiment.model_validate({**body, "spec": spec})
+
+
+def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> FitFrame:
+    """Rebuild the run's data frame and check it is the data the run used (its data_hash)."""
+    where = data_dir or run.manifest.get("data_dir")
+    path = resolve_data_dir(where)
+    frame = build_frame(
+        exp.data.target,
+        exp.data.factors,
+        exp.data.start_ts,
+        exp.data.end_ts,
+        path,
+        predict_end=exp.data.predict_end,
+        min_obs=exp.data.min_obs,
+        frequency=exp.data.frequency,
+    )
+    stored = run.manifest.get("data_hash")
+    if stored and frame.data_hash() != stored:
+        raise RunError(
+            f"{run.path}: the data in {path} differ from the data this run used (data_hash "
+            f"{frame.data_hash()[:12]} vs {stored[:12]}); pass --data-dir with the snapshot the "
+            "run used, or re-run the experiment on the current data"
+        )
+    return frame
