@@ -1,5 +1,6 @@
-"""Random-walk-coefficient family: recovery of a drifting coefficient, the Kalman filter and
-backward sampler against dense Gaussian algebra, the rolling-OLS baseline, unit conversion."""
+"""Random-walk-coefficient family: recovery of a drifting coefficient, the family's outputs
+through the `Family` interface, the rolling-OLS baseline, unit conversion. The Kalman filter and
+backward sampler themselves are tested against dense Gaussian algebra in test_kalman.py."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regimes.config import ModelSpec, PriorSpec, SamplerSection
+from regimes.config import SamplerSection
 from regimes.dataset import FitFrame
 from regimes.errors import ConfigError
+from regimes.families import Family, get_family
 from regimes.families import random_walk as rw
 from regimes.sampling import sample
+from regimes.spec import ModelSpec, PriorSpec
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
 SAMPLER = SamplerSection(draws=250, tune=250, chains=2, seed=5, backend="numpyro")
@@ -42,8 +45,8 @@ def spec_of(**options) -> ModelSpec:
 def fitted():
     frame, truth = drifting_frame()
     spec = spec_of()
-    tree = sample(rw.build(spec, frame), SAMPLER, progress=False)
-    return frame, truth, spec, tree, rw.derive(tree, frame, spec, QUANTILES)
+    tree = sample(rw.FAMILY.build(spec, frame), SAMPLER, progress=False)
+    return frame, truth, spec, tree, rw.FAMILY.derive(tree, frame, spec, QUANTILES)
 
 
 def test_recovers_drifting_and_constant_coefficients(fitted) -> None:
@@ -92,11 +95,51 @@ def test_outputs_and_pointwise_log_likelihood(fitted) -> None:
     assert list(derived["term"].values) == ["x1", "x2"]
     assert "per unit of the factor" in derived["coef"].attrs["units"]
     assert 0.0 < derived.attrs["r2_bayes"] < 1.0
-    ll = rw.log_likelihood(tree, frame, spec)["y"]
+    ll = rw.FAMILY.log_likelihood(tree, frame, spec)["y"]
     assert ll.dims == ("chain", "draw", "time") and ll.sizes["time"] == T_FIT
     assert np.isfinite(ll.values).all()
-    jac = rw.log_jacobian(frame, spec)
+    jac = rw.FAMILY.log_jacobian(frame, spec)
     np.testing.assert_allclose(jac.values, -np.log(rw.standardisation(frame, "level")["y_sd"]))
+
+
+def test_posterior_predictive_is_one_step_ahead_in_natural_units(fitted) -> None:
+    frame, _, spec, tree, _ = fitted
+    pp = rw.FAMILY.posterior_predictive(tree, frame, spec, seed=1)["y"]
+    post = tree["posterior"]
+    assert pp.dims == ("chain", "draw", "time")
+    assert pp.shape == (post.sizes["chain"], post.sizes["draw"], T_FIT)
+    # the replicates scatter around the observations on their own (level) scale
+    y = frame.y.to_numpy()[frame.fit.to_numpy()]
+    pit = (pp.values < y).mean(axis=(0, 1))
+    assert 0.3 < pit.mean() < 0.7
+    np.testing.assert_array_equal(
+        pp.values, rw.FAMILY.posterior_predictive(tree, frame, spec, 1)["y"]
+    )
+
+
+def test_fair_value_draws_are_the_paths_derive_summarises(fitted) -> None:
+    """Per-draw fair value over every month, (sample, time), from the same seed-0 coefficient
+    paths as `derive`: its quantiles are derived.nc's fair value exactly."""
+    frame, _, spec, tree, derived = fitted
+    fv = rw.FAMILY.fair_value_draws(tree, frame, spec)["fair_value"]
+    post = tree["posterior"]
+    assert fv.dims == ("sample", "time")
+    assert fv.shape == (post.sizes["chain"] * post.sizes["draw"], T_FIT + T_OUT)
+    np.testing.assert_array_equal(fv["time"].values, derived["time"].values)
+    q = np.quantile(fv.values, QUANTILES, axis=0).T
+    np.testing.assert_array_equal(q, derived["fair_value"].transpose("time", "quantile").values)
+    # forecasts reuse it on an extended frame: the default hook gives the same numbers
+    again = rw.FAMILY.forecast_draws(tree, frame, spec, frame)["fair_value"]
+    np.testing.assert_array_equal(again.values, fv.values)
+
+
+def test_family_is_registered_and_draws_its_coefficient_figure(fitted, tmp_path) -> None:
+    _, _, _, _, derived = fitted
+    assert isinstance(rw.FAMILY, Family) and get_family("random_walk") is rw.FAMILY
+    assert rw.FAMILY.name == "random_walk" and rw.FAMILY.options_model is rw.Options
+    paths = rw.FAMILY.figures(derived, tmp_path, log_scale=False, source="simulated")
+    assert paths == [tmp_path / "coef_paths.png", tmp_path / "coef_paths.svg"]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
 
 
 @pytest.mark.slow
@@ -104,68 +147,13 @@ def test_noncentred_states_agree_with_marginal(fitted) -> None:
     """The two treatments of the walks target the same posterior: their paths agree."""
     frame, _, _, _, derived = fitted
     spec = spec_of(states="noncentred")
-    tree = sample(rw.build(spec, frame), SAMPLER, progress=False)
-    other = rw.derive(tree, frame, spec, QUANTILES)
+    tree = sample(rw.FAMILY.build(spec, frame), SAMPLER, progress=False)
+    other = rw.FAMILY.derive(tree, frame, spec, QUANTILES)
     fit = frame.fit.to_numpy()
     a = derived["coef"].sel(quantile=0.5).values[fit]
     b = other["coef"].sel(quantile=0.5).values[fit]
     assert np.abs(a - b).mean() < 0.05
     assert "z" in tree["posterior"] and "y" in tree["log_likelihood"]
-
-
-# ------------------------------------------------------------------ Kalman filter and smoother
-
-
-def _dense(y, x, tau, sigma, m0, p0):
-    """Joint Gaussian of (b_0..b_{T-1}, y) written out densely: the exact reference."""
-    t_len, k = x.shape
-    q = np.diag(tau**2)
-    cov_b = np.block(
-        [[p0 + min(s, t) * q for t in range(t_len)] for s in range(t_len)]
-    )  # Cov(b_s, b_t) = P0 + min(s, t)·Q
-    h = np.zeros((t_len, t_len * k))
-    for t in range(t_len):
-        h[t, t * k : (t + 1) * k] = x[t]
-    mean_b = np.tile(m0, t_len)
-    cov_y = h @ cov_b @ h.T + sigma**2 * np.eye(t_len)
-    gain = cov_b @ h.T @ np.linalg.inv(cov_y)
-    post_mean = mean_b + gain @ (y - h @ mean_b)
-    post_cov = cov_b - gain @ h @ cov_b
-    return h @ mean_b, cov_y, post_mean.reshape(t_len, k), post_cov
-
-
-def test_kalman_filter_matches_dense_gaussian() -> None:
-    from scipy.stats import multivariate_normal
-
-    rng = np.random.default_rng(0)
-    t_len = 7
-    x = np.column_stack([np.ones(t_len), rng.normal(size=t_len)])
-    y = rng.normal(size=t_len)
-    tau, sigma = np.array([0.3, 0.0]), 0.5  # second coefficient constant
-    m0, p0 = np.array([0.2, -0.1]), np.diag([1.0, 0.5])
-    _, _, ll = rw.kalman_filter(y, x, tau[None, :], np.array([sigma]), m0, p0)
-    mean_y, cov_y, _, _ = _dense(y, x, tau, sigma, m0, p0)
-    assert ll[0].sum() == pytest.approx(multivariate_normal(mean_y, cov_y).logpdf(y), rel=1e-10)
-    # the differentiable PyTensor version gives the same pointwise values
-    pt_ll = rw.pt_kalman_loglik(y, x, tau, sigma, m0, p0).eval(mode="FAST_COMPILE")
-    np.testing.assert_allclose(pt_ll, ll[0], rtol=1e-10)
-
-
-def test_backward_sampling_draws_the_smoothing_distribution() -> None:
-    rng = np.random.default_rng(1)
-    t_len, k, s = 6, 2, 40000
-    x = np.column_stack([np.ones(t_len), rng.normal(size=t_len)])
-    y = rng.normal(size=t_len)
-    tau, sigma = np.array([0.4, 0.2]), 0.3
-    m0, p0 = np.zeros(k), np.eye(k)
-    tau_s = np.broadcast_to(tau, (s, k))
-    means, covs, _ = rw.kalman_filter(y, x, tau_s, np.full(s, sigma), m0, p0)
-    paths = rw.sample_states(means, covs, tau_s, np.random.default_rng(2))
-    _, _, post_mean, post_cov = _dense(y, x, tau, sigma, m0, p0)
-    se = np.sqrt(np.diag(post_cov).reshape(t_len, k) / s)
-    assert np.all(np.abs(paths.mean(axis=0) - post_mean) < 4.5 * se)
-    emp = np.cov(paths.reshape(s, -1), rowvar=False)
-    np.testing.assert_allclose(emp, post_cov, atol=0.03)
 
 
 # ------------------------------------------------------------------ baseline and units
@@ -203,20 +191,20 @@ def test_bad_options_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"options\.varying.*'x3'"):
         rw.design(frame, rw.Options(varying=["x1", "x3"]))
     with pytest.raises(ConfigError, match=r"options\.rolling_window.*at least 5"):
-        rw.build(spec_of(rolling_window=4), frame)
+        rw.FAMILY.build(spec_of(rolling_window=4), frame)
     with pytest.raises(ConfigError, match=r"options\.varying"):
-        rw.validate_spec(spec_of(varying=["x1", "x1"]), "exp.toml")
+        rw.FAMILY.validate_spec(spec_of(varying=["x1", "x1"]), "exp.toml")
     with pytest.raises(ConfigError, match=r"priors\.coef0"):
         spec = spec_of()
         bad = spec.model_copy(update={"priors": {"coef0": PriorSpec(dist="StudentT", nu=3.0)}})
-        rw.validate_spec(bad, "exp.toml")
+        rw.FAMILY.validate_spec(bad, "exp.toml")
     with pytest.raises(ConfigError, match=r"priors\.tua"):
         bad = spec_of().model_copy(update={"priors": {"tua": PriorSpec(dist="HalfNormal")}})
-        rw.validate_spec(bad, "exp.toml")
+        rw.FAMILY.validate_spec(bad, "exp.toml")
 
 
 def test_constant_terms_have_no_steps() -> None:
     frame, _ = drifting_frame()
-    model = rw.build(spec_of(varying=["intercept", "x1"]), frame)
+    model = rw.FAMILY.build(spec_of(varying=["intercept", "x1"]), frame)
     assert list(model.coords["varying_term"]) == ["intercept", "x1"]
     assert {v.name for v in model.free_RVs} == {"tau", "sigma"}

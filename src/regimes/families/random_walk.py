@@ -11,7 +11,8 @@ posterior band. The 40-month rolling OLS is computed alongside as the baseline.
 Two exact treatments of the walks (option `states`):
 - "marginal" (default): the walks and b_0 are integrated out by a Kalman filter, NUTS samples
   only τ and σ, and coefficient paths are drawn afterwards per draw by forward-filtering
-  backward-sampling. On gold (σ ≪ τ: the walks pin the data) this is the one that converges.
+  backward-sampling (the kernels are `regimes.kalman`). On gold (σ ≪ τ: the walks pin the
+  data) this is the one that converges.
 - "noncentred": NUTS samples b_0, τ and the innovations z (b_t = b_0 + τ·cumsum(z)); fine when
   the data are weak per period, but it fails on gold (tree depth 10, R-hat ≈ 2).
 Fitted on standardised variables (scale-window mean and sd, as the static family); coefficients
@@ -22,6 +23,7 @@ fixed (the random walk's expectation).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -29,12 +31,15 @@ import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from regimes.config import ModelSpec, PriorSpec
 from regimes.dataset import FitFrame
+from regimes.draws import inverse_transform, per_draw, stack_draws, transform
+from regimes.draws import quantiles as quantiles_of
 from regimes.errors import ConfigError
-from regimes.families import validate_options, validate_priors
+from regimes.families.base import Family
 from regimes.families.static import bayes_r2, ols_r2, standardisation, target_log_jacobian
+from regimes.kalman import kalman_filter, pt_kalman_loglik, sample_states
 from regimes.priors import make_prior
+from regimes.spec import ModelSpec, PriorSpec
 
 INTERCEPT = "intercept"
 
@@ -63,23 +68,6 @@ PRIORS: dict[str, PriorSpec] = {
 }
 
 
-def validate_spec(spec: ModelSpec, where: str) -> Options:
-    """Check options and prior names; return the typed options."""
-    validate_priors(PRIORS, spec, where)
-    opts = validate_options(Options, spec, where)
-    coef0 = spec.priors.get("coef0")
-    not_normal = coef0 is not None and (
-        coef0.dist != "Normal" or bool(set(coef0.params) - {"mu", "sigma"})
-    )
-    if opts.states == "marginal" and not_normal:
-        raise ConfigError(
-            f"{where}: key 'priors.coef0': states = 'marginal' integrates b_0 out exactly, "
-            f"so its prior must be Normal(mu, sigma); found {coef0.dist} {coef0.params}. "
-            "Use a Normal prior or options.states = 'noncentred'"
-        )
-    return opts
-
-
 @dataclass(frozen=True)
 class Design:
     """Standardised design over every month, the fit-window mask and the standardisation."""
@@ -100,19 +88,6 @@ class Design:
     def y_fit_std(self) -> np.ndarray:
         """The standardised target over the fit window (the observed data)."""
         return (self.y_all[self.fit] - self.std["y_mean"]) / self.std["y_sd"]
-
-
-def _transform(values: np.ndarray, transform: str) -> np.ndarray:
-    if transform == "log":
-        with np.errstate(invalid="ignore"):
-            if np.any(values[np.isfinite(values)] <= 0):
-                raise ValueError("a log target needs positive values")
-            return np.log(values)
-    return values
-
-
-def _inverse(values: np.ndarray, transform: str) -> np.ndarray:
-    return np.exp(values) if transform == "log" else values
 
 
 def design(frame: FitFrame, opts: Options, where: str = "model options") -> Design:
@@ -136,7 +111,7 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
     return Design(
         terms=terms,
         varying=varying,
-        y_all=_transform(frame.y.to_numpy(dtype=float), opts.transform),
+        y_all=transform(frame.y.to_numpy(dtype=float), opts.transform),
         x_all=np.column_stack([np.ones(len(x)), x]),
         fit=frame.fit.to_numpy().astype(bool),
         std=std,
@@ -151,130 +126,11 @@ def _prior_moments(prior: PriorSpec, k: int) -> tuple[np.ndarray, np.ndarray]:
     return mu, np.diag(sd**2)
 
 
-def build(spec: ModelSpec, frame: FitFrame):
-    """The PyMC model on the fit window: random-walk coefficients (marginalised by a Kalman
-    filter, or sampled non-centred), iid errors."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    opts = Options.model_validate(spec.options)
-    priors = {**PRIORS, **spec.priors}
-    d = design(frame, opts, where=spec.path or spec.name or "model spec")
-    fit_time = frame.time[d.fit]
-    coords = {"time": fit_time, "term": d.terms, "varying_term": d.varying, "step": fit_time[1:]}
-    n, k = int(d.fit.sum()), len(d.terms)
-    select = np.eye(k)[d.varying_idx]  # (V, K) one-hot rows: varying term -> column
-    with pm.Model(coords=coords) as model:
-        x = pm.Data("x", d.x_all[d.fit], dims=("time", "term"))
-        tau = make_prior("tau", priors["tau"], dims="varying_term") if d.varying else None
-        sigma = make_prior("sigma", priors["sigma"])
-        if opts.states == "marginal":
-            m0, p0 = _prior_moments(priors["coef0"], k)
-            tau_full = pt.dot(tau, select) if d.varying else pt.zeros(k)
-            loglik = pt_kalman_loglik(d.y_fit_std, x, tau_full, sigma, m0, p0)
-            pm.Potential("kalman_loglik", loglik.sum())
-        else:
-            coef0 = make_prior("coef0", priors["coef0"], dims="term")
-            coef = coef0[None, :] * pt.ones((n, 1))
-            if d.varying:
-                z = pm.Normal("z", 0.0, 1.0, dims=("step", "varying_term"))
-                steps = pt.cumsum(z * tau[None, :], axis=0)
-                walk = pt.concatenate([pt.zeros((1, len(d.varying))), steps], axis=0)
-                coef = coef + pt.dot(walk, select)
-            mu = (x * coef).sum(axis=1)
-            pm.Normal("y", mu=mu, sigma=sigma, observed=d.y_fit_std, dims="time")
-    return model
-
-
-# ------------------------------------------------------------------ Kalman filter and smoother
-# State b_t (K,), b_1 ~ N(m0, P0), b_{t+1} = b_t + N(0, diag(τ²)), y_t = x_t'b_t + N(0, σ²).
-
-
-def pt_kalman_loglik(y: np.ndarray, x, tau_full, sigma, m0: np.ndarray, p0: np.ndarray):
-    """One-step-ahead log predictive densities log p(y_t | y_<t) (T,), differentiable (scan)."""
-    import pytensor
-    import pytensor.tensor as pt
-
-    q = pt.diag(tau_full**2)
-
-    def step(y_t, x_t, m, p, q, sigma):
-        px = pt.dot(p, x_t)
-        f = pt.dot(x_t, px) + sigma**2
-        v = y_t - pt.dot(x_t, m)
-        gain = px / f
-        p_next = p - pt.outer(gain, px) + q
-        ll = -0.5 * (pt.log(2.0 * np.pi * f) + v**2 / f)
-        return m + gain * v, 0.5 * (p_next + p_next.T), ll
-
-    _, _, ll = pytensor.scan(
-        step,
-        sequences=[pt.as_tensor(y), pt.as_tensor(x)],
-        outputs_info=[pt.as_tensor(m0), pt.as_tensor(p0), None],
-        non_sequences=[q, sigma],
-        strict=True,
-        return_updates=False,
-    )
-    return ll
-
-
-def kalman_filter(
-    y: np.ndarray, x: np.ndarray, tau_full: np.ndarray, sigma: np.ndarray, m0, p0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Filter every draw at once: filtered means (S, T, K), covariances (S, T, K, K) and
-    one-step-ahead log predictive densities (S, T); tau_full (S, K), sigma (S,)."""
-    s, (t_len, k) = len(sigma), x.shape
-    q = tau_full[:, :, None] * np.eye(k)[None] * tau_full[:, None, :]
-    m = np.broadcast_to(np.asarray(m0, dtype=float), (s, k)).copy()
-    p = np.broadcast_to(np.asarray(p0, dtype=float), (s, k, k)).copy()
-    means, covs, ll = np.empty((s, t_len, k)), np.empty((s, t_len, k, k)), np.empty((s, t_len))
-    for t in range(t_len):
-        px = p @ x[t]
-        f = px @ x[t] + sigma**2
-        v = y[t] - m @ x[t]
-        gain = px / f[:, None]
-        m = m + gain * v[:, None]
-        p = p - gain[:, :, None] * px[:, None, :]
-        p = 0.5 * (p + np.swapaxes(p, 1, 2))
-        means[:, t], covs[:, t] = m, p
-        ll[:, t] = -0.5 * (np.log(2.0 * np.pi * f) + v**2 / f)
-        p = p + q
-    return means, covs, ll
-
-
-def _mvn(mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row from N(mean, cov), robust to (near-)singular covariances."""
-    vals, vecs = np.linalg.eigh(0.5 * (cov + np.swapaxes(cov, 1, 2)))
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]
-    return mean + (root @ rng.standard_normal(mean.shape)[:, :, None])[:, :, 0]
-
-
-def sample_states(
-    means: np.ndarray, covs: np.ndarray, tau_full: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Backward sampling (Carter-Kohn): one coefficient path per draw given y, (S, T, K)."""
-    _, t_len, k = means.shape
-    q = tau_full[:, :, None] * np.eye(k)[None] * tau_full[:, None, :]
-    paths = np.empty_like(means)
-    paths[:, -1] = _mvn(means[:, -1], covs[:, -1], rng)
-    for t in range(t_len - 2, -1, -1):
-        p = covs[:, t]
-        gain = np.swapaxes(np.linalg.solve(p + q, p), 1, 2)  # P (P + Q)^-1, all symmetric
-        mean = means[:, t] + (gain @ (paths[:, t + 1] - means[:, t])[:, :, None])[:, :, 0]
-        paths[:, t] = _mvn(mean, p - gain @ p, rng)
-    return paths
-
-
-def _draws(post: xr.Dataset, name: str) -> np.ndarray:
-    """Posterior draws with chain and draw flattened into the first axis."""
-    da = post[name].stack(sample=("chain", "draw")).transpose("sample", ...)
-    return np.asarray(da.values, dtype=float)
-
-
 def _tau_full(post: xr.Dataset, d: Design) -> np.ndarray:
     """Per-draw step sd of every term, zero for constant ones, shape (S, K)."""
     out = np.zeros((post.sizes["chain"] * post.sizes["draw"], len(d.terms)))
     if d.varying:
-        out[:, d.varying_idx] = _draws(post, "tau")
+        out[:, d.varying_idx] = stack_draws(post, "tau")
     return out
 
 
@@ -283,7 +139,7 @@ def _filter_draws(post: xr.Dataset, d: Design, spec: ModelSpec):
     m0, p0 = _prior_moments({**PRIORS, **spec.priors}["coef0"], len(d.terms))
     tau_full = _tau_full(post, d)
     x = d.x_all[d.fit]
-    return kalman_filter(d.y_fit_std, x, tau_full, _draws(post, "sigma"), m0, p0), tau_full
+    return kalman_filter(d.y_fit_std, x, tau_full, stack_draws(post, "sigma"), m0, p0), tau_full
 
 
 def coef_paths(post: xr.Dataset, d: Design, spec: ModelSpec, seed: int = 0) -> np.ndarray:
@@ -292,12 +148,12 @@ def coef_paths(post: xr.Dataset, d: Design, spec: ModelSpec, seed: int = 0) -> n
     if Options.model_validate(spec.options).states == "marginal":
         (means, covs, _), tau_full = _filter_draws(post, d, spec)
         return sample_states(means, covs, tau_full, np.random.default_rng(seed))
-    coef0 = _draws(post, "coef0")  # (S, K)
+    coef0 = stack_draws(post, "coef0")  # (S, K)
     n = int(d.fit.sum())
     paths = np.repeat(coef0[:, None, :], n, axis=1)
     if d.varying:
-        tau = _draws(post, "tau")  # (S, V)
-        z = _draws(post, "z")  # (S, T-1, V)
+        tau = stack_draws(post, "tau")  # (S, V)
+        z = stack_draws(post, "z")  # (S, T-1, V)
         paths[:, 1:, d.varying_idx] += np.cumsum(z * tau[:, None, :], axis=1)
     return paths
 
@@ -340,182 +196,264 @@ def rolling_ols(y: np.ndarray, x: np.ndarray, window: int) -> tuple[np.ndarray, 
     return coef, r2
 
 
-def derive(posterior_tree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]) -> xr.Dataset:
-    """Fair value, deviation, coefficient paths (natural units) with bands, and the rolling OLS."""
-    opts = Options.model_validate(spec.options)
-    post = posterior_tree["posterior"].to_dataset()
-    d = design(frame, opts)
-    std = d.std
-    q = np.asarray(quantiles)
-    fit = d.fit
-    paths_fit = coef_paths(post, d, spec)  # (S, T, K) standardised
-    paths = extend_paths(paths_fit, fit)  # (S, N, K)
+def _fair_value(post: xr.Dataset, d: Design, opts: Options, spec: ModelSpec, seed: int = 0):
+    """Per-draw fair value x_t'b_t over every month (natural units, (S, N)), the standardised
+    regression part mu (S, N) and the coefficient paths (S, N, K) it came from."""
+    paths = extend_paths(coef_paths(post, d, spec, seed=seed), d.fit)  # (S, N, K) standardised
     mu_std = np.einsum("snk,nk->sn", paths, d.x_all)
-    fv_draws = _inverse(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
-    price = frame.y.to_numpy(dtype=float)
-    dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)
-    slopes, intercept = natural_units(paths, std)  # (S, N, P), (S, N)
-    r2 = bayes_r2(mu_std[:, fit], d.y_fit_std)
-    roll_coef, roll_r2 = rolling_ols(d.y_all, frame.X.to_numpy(dtype=float), opts.rolling_window)
-
-    def qs(a: np.ndarray) -> np.ndarray:
-        return np.moveaxis(np.quantile(a, q, axis=0), 0, -1)
-
-    log = opts.transform == "log"
-    y_name = f"{'log ' if log else ''}{frame.target}"
-    coef_units = f"change in {y_name} per unit of the factor"
-    tau_nat = np.full((paths.shape[0], len(frame.factors)), np.nan)
-    if d.varying:
-        tau = _draws(post, "tau")
-        for j, term in enumerate(d.varying):
-            if term != INTERCEPT:
-                k = frame.factors.index(term)
-                tau_nat[:, k] = tau[:, j] * std["y_sd"] / std["x_sd"][k]
-    held = "each draw's last fit-window coefficients held fixed (random-walk expectation)"
-    ds = xr.Dataset(
-        {
-            "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
-            "fair_value": (("time", "quantile"), qs(fv_draws), {"units": frame.units}),
-            "deviation_pct": (("time", "quantile"), qs(dev_draws), {"units": "%"}),
-            "factor": (("time", "term"), frame.X.to_numpy()),
-            "in_sample": ("time", fit.astype(np.int8)),
-            "coef": (
-                ("time", "term", "quantile"),
-                qs(slopes),
-                {
-                    "long_name": f"time-varying coefficient of {y_name} on each factor",
-                    "units": coef_units,
-                    "out_of_sample": held,
-                },
-            ),
-            "coef_prob_positive": (
-                ("time", "term"),
-                (slopes > 0).mean(axis=0),
-                {"long_name": "posterior probability that the coefficient is positive"},
-            ),
-            "intercept": (
-                ("time", "quantile"),
-                qs(intercept),
-                {"long_name": f"time-varying intercept of {y_name}", "units": y_name},
-            ),
-            "coef_innovation_sd": (
-                ("term", "quantile"),
-                qs(tau_nat),
-                {
-                    "long_name": "per-period sd of the coefficient's random-walk steps "
-                    "(NaN: held constant)",
-                    "units": coef_units,
-                },
-            ),
-            "rolling_coef": (
-                ("time", "term"),
-                roll_coef[:, 1:],
-                {
-                    "long_name": f"{opts.rolling_window}-period trailing rolling OLS coefficient "
-                    "(baseline)",
-                    "units": coef_units,
-                },
-            ),
-            "rolling_r2": (
-                "time",
-                roll_r2,
-                {"long_name": f"R² of the {opts.rolling_window}-period trailing rolling OLS"},
-            ),
-            "r2_draws_q": ("quantile", np.quantile(r2, q)),
-        },
-        coords={
-            "time": pd.DatetimeIndex(frame.time).values,
-            "quantile": q,
-            "term": list(frame.factors),
-        },
-    )
-    ds.attrs.update(
-        {
-            "r2_bayes": float(np.median(r2)),
-            "r2_ols": ols_r2(frame, opts.transform),
-            "transform": opts.transform,
-            "varying": ",".join(d.varying),
-            "rolling_window": opts.rolling_window,
-            "out_of_sample_coef": held,
-            "sigma_median": float(np.median(_draws(post, "sigma")) * std["y_sd"]),
-        }
-    )
-    return ds
+    fv = inverse_transform(d.std["y_mean"] + d.std["y_sd"] * mu_std, opts.transform)
+    return fv, mu_std, paths
 
 
-def log_likelihood(posterior_tree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
-    """Pointwise log-likelihood `y` (chain, draw, time) of the standardised target: the
-    one-step-ahead predictive densities log p(y_t | y_<t) from the Kalman filter (marginal
-    states), or PyMC's log p(y_t | b_t, σ) as recorded (non-centred)."""
-    opts = Options.model_validate(spec.options)
-    if opts.states == "noncentred":
-        return posterior_tree["log_likelihood"].to_dataset()
-    post = posterior_tree["posterior"].to_dataset()
-    d = design(frame, opts)
-    (_, _, ll), _ = _filter_draws(post, d, spec)
-    values = ll.reshape(post.sizes["chain"], post.sizes["draw"], -1)
-    return xr.Dataset(
-        {"y": (("chain", "draw", "time"), values)},
-        coords={
-            "chain": post["chain"].values,
-            "draw": post["draw"].values,
-            "time": frame.time[d.fit].values,
-        },
-        attrs={"note": "one-step-ahead predictive densities log p(y_t | y_<t) (Kalman filter)"},
-    )
+class RandomWalkFamily(Family):
+    """Time-varying-coefficient regression with Gaussian random-walk coefficients."""
 
+    name = "random_walk"
+    options_model = Options
+    priors = PRIORS
 
-def log_jacobian(frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
-    """Turns the pointwise log-likelihood of the standardised target into densities of y_t in
-    natural units (same standardisation as the static family; see `families/__init__.py`)."""
-    return target_log_jacobian(frame, Options.model_validate(spec.options).transform)
-
-
-def posterior_predictive(
-    posterior_tree, frame: FitFrame, spec: ModelSpec, seed: int = 0
-) -> xr.Dataset:
-    """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, τ, σ) in natural units: the Kalman
-    prediction (the coefficients' filtered law at t−1 plus one step of drift) plus noise — the
-    same predictive the pointwise log-likelihood scores."""
-    opts = Options.model_validate(spec.options)
-    post = posterior_tree["posterior"].to_dataset()
-    d = design(frame, opts)
-    m0, p0 = _prior_moments({**PRIORS, **spec.priors}["coef0"], len(d.terms))
-    (means, covs, _), tau_full = _filter_draws(post, d, spec)
-    x = d.x_all[d.fit]
-    sigma = _draws(post, "sigma")
-    q = tau_full[:, :, None] * np.eye(len(d.terms))[None] * tau_full[:, None, :]
-    m_prev = np.concatenate([np.broadcast_to(m0, (len(sigma), 1, len(d.terms))), means[:, :-1]], 1)
-    p_prev = np.concatenate([np.broadcast_to(p0, (len(sigma), 1, *p0.shape)), covs[:, :-1]], 1)
-    p_pred = p_prev + q[:, None]  # prior p0 gets one step of drift too, as in the filter
-    p_pred[:, 0] = p0
-    mean = np.einsum("stk,tk->st", m_prev, x)
-    var = np.einsum("tk,stkl,tl->st", x, p_pred, x) + sigma[:, None] ** 2
-    rng = np.random.default_rng(seed)
-    rep = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
-    natural = _inverse(d.std["y_mean"] + d.std["y_sd"] * rep, opts.transform)
-    return xr.Dataset(
-        {
-            "y": (
-                ("chain", "draw", "time"),
-                natural.reshape(post.sizes["chain"], post.sizes["draw"], -1),
+    def validate_spec(self, spec: ModelSpec, where: str) -> Options:
+        """Check options and prior names, and that marginal states have a Normal coef0 prior."""
+        opts = super().validate_spec(spec, where)
+        coef0 = spec.priors.get("coef0")
+        not_normal = coef0 is not None and (
+            coef0.dist != "Normal" or bool(set(coef0.params) - {"mu", "sigma"})
+        )
+        if opts.states == "marginal" and not_normal:
+            raise ConfigError(
+                f"{where}: key 'priors.coef0': states = 'marginal' integrates b_0 out exactly, "
+                f"so its prior must be Normal(mu, sigma); found {coef0.dist} {coef0.params}. "
+                "Use a Normal prior or options.states = 'noncentred'"
             )
-        },
-        coords={
-            "chain": post["chain"].values,
-            "draw": post["draw"].values,
-            "time": frame.time[d.fit].values,
-        },
-    )
+        return opts
+
+    def build(self, spec: ModelSpec, frame: FitFrame):
+        """The PyMC model on the fit window: random-walk coefficients (marginalised by a Kalman
+        filter, or sampled non-centred), iid errors."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        opts = self.options(spec)
+        priors = {**PRIORS, **spec.priors}
+        d = design(frame, opts, where=spec.path or spec.name or "model spec")
+        fit_time = frame.time[d.fit]
+        coords = {
+            "time": fit_time,
+            "term": d.terms,
+            "varying_term": d.varying,
+            "step": fit_time[1:],
+        }
+        n, k = int(d.fit.sum()), len(d.terms)
+        select = np.eye(k)[d.varying_idx]  # (V, K) one-hot rows: varying term -> column
+        with pm.Model(coords=coords) as model:
+            x = pm.Data("x", d.x_all[d.fit], dims=("time", "term"))
+            tau = make_prior("tau", priors["tau"], dims="varying_term") if d.varying else None
+            sigma = make_prior("sigma", priors["sigma"])
+            if opts.states == "marginal":
+                m0, p0 = _prior_moments(priors["coef0"], k)
+                tau_full = pt.dot(tau, select) if d.varying else pt.zeros(k)
+                loglik = pt_kalman_loglik(d.y_fit_std, x, tau_full, sigma, m0, p0)
+                pm.Potential("kalman_loglik", loglik.sum())
+            else:
+                coef0 = make_prior("coef0", priors["coef0"], dims="term")
+                coef = coef0[None, :] * pt.ones((n, 1))
+                if d.varying:
+                    z = pm.Normal("z", 0.0, 1.0, dims=("step", "varying_term"))
+                    steps = pt.cumsum(z * tau[None, :], axis=0)
+                    walk = pt.concatenate([pt.zeros((1, len(d.varying))), steps], axis=0)
+                    coef = coef + pt.dot(walk, select)
+                mu = (x * coef).sum(axis=1)
+                pm.Normal("y", mu=mu, sigma=sigma, observed=d.y_fit_std, dims="time")
+        return model
+
+    def derive(
+        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]
+    ) -> xr.Dataset:
+        """Fair value, deviation, coefficient paths (natural units) with bands, and the rolling
+        OLS."""
+        opts = self.options(spec)
+        post = tree["posterior"].to_dataset()
+        d = design(frame, opts)
+        std = d.std
+        q = np.asarray(quantiles)
+        fit = d.fit
+        fv_draws, mu_std, paths = _fair_value(post, d, opts, spec)
+        price = frame.y.to_numpy(dtype=float)
+        dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)
+        slopes, intercept = natural_units(paths, std)  # (S, N, P), (S, N)
+        r2 = bayes_r2(mu_std[:, fit], d.y_fit_std)
+        roll_coef, roll_r2 = rolling_ols(
+            d.y_all, frame.X.to_numpy(dtype=float), opts.rolling_window
+        )
+
+        log = opts.transform == "log"
+        y_name = f"{'log ' if log else ''}{frame.target}"
+        coef_units = f"change in {y_name} per unit of the factor"
+        tau_nat = np.full((paths.shape[0], len(frame.factors)), np.nan)
+        if d.varying:
+            tau = stack_draws(post, "tau")
+            for j, term in enumerate(d.varying):
+                if term != INTERCEPT:
+                    k = frame.factors.index(term)
+                    tau_nat[:, k] = tau[:, j] * std["y_sd"] / std["x_sd"][k]
+        held = "each draw's last fit-window coefficients held fixed (random-walk expectation)"
+        ds = xr.Dataset(
+            {
+                "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
+                "fair_value": (
+                    ("time", "quantile"),
+                    quantiles_of(fv_draws, q),
+                    {"units": frame.units},
+                ),
+                "deviation_pct": (("time", "quantile"), quantiles_of(dev_draws, q), {"units": "%"}),
+                "factor": (("time", "term"), frame.X.to_numpy()),
+                "in_sample": ("time", fit.astype(np.int8)),
+                "coef": (
+                    ("time", "term", "quantile"),
+                    quantiles_of(slopes, q),
+                    {
+                        "long_name": f"time-varying coefficient of {y_name} on each factor",
+                        "units": coef_units,
+                        "out_of_sample": held,
+                    },
+                ),
+                "coef_prob_positive": (
+                    ("time", "term"),
+                    (slopes > 0).mean(axis=0),
+                    {"long_name": "posterior probability that the coefficient is positive"},
+                ),
+                "intercept": (
+                    ("time", "quantile"),
+                    quantiles_of(intercept, q),
+                    {"long_name": f"time-varying intercept of {y_name}", "units": y_name},
+                ),
+                "coef_innovation_sd": (
+                    ("term", "quantile"),
+                    quantiles_of(tau_nat, q),
+                    {
+                        "long_name": "per-period sd of the coefficient's random-walk steps "
+                        "(NaN: held constant)",
+                        "units": coef_units,
+                    },
+                ),
+                "rolling_coef": (
+                    ("time", "term"),
+                    roll_coef[:, 1:],
+                    {
+                        "long_name": f"{opts.rolling_window}-period trailing rolling OLS "
+                        "coefficient (baseline)",
+                        "units": coef_units,
+                    },
+                ),
+                "rolling_r2": (
+                    "time",
+                    roll_r2,
+                    {"long_name": f"R² of the {opts.rolling_window}-period trailing rolling OLS"},
+                ),
+                "r2_draws_q": ("quantile", np.quantile(r2, q)),
+            },
+            coords={
+                "time": pd.DatetimeIndex(frame.time).values,
+                "quantile": q,
+                "term": list(frame.factors),
+            },
+        )
+        ds.attrs.update(
+            {
+                "r2_bayes": float(np.median(r2)),
+                "r2_ols": ols_r2(frame, opts.transform),
+                "transform": opts.transform,
+                "varying": ",".join(d.varying),
+                "rolling_window": opts.rolling_window,
+                "out_of_sample_coef": held,
+                "sigma_median": float(np.median(stack_draws(post, "sigma")) * std["y_sd"]),
+            }
+        )
+        return ds
+
+    def log_likelihood(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
+        """Pointwise log-likelihood `y` (chain, draw, time) of the standardised target: the
+        one-step-ahead predictive densities log p(y_t | y_<t) from the Kalman filter (marginal
+        states), or PyMC's log p(y_t | b_t, σ) as recorded (non-centred)."""
+        opts = self.options(spec)
+        if opts.states == "noncentred":
+            return tree["log_likelihood"].to_dataset()
+        post = tree["posterior"].to_dataset()
+        d = design(frame, opts)
+        (_, _, ll), _ = _filter_draws(post, d, spec)
+        values = ll.reshape(post.sizes["chain"], post.sizes["draw"], -1)
+        return xr.Dataset(
+            {"y": (("chain", "draw", "time"), values)},
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values,
+                "time": frame.time[d.fit].values,
+            },
+            attrs={"note": "one-step-ahead predictive densities log p(y_t | y_<t) (Kalman filter)"},
+        )
+
+    def log_jacobian(self, frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
+        """−log(y_sd), and −log(y_t) for a log target, per fit-window month (the static
+        family's standardisation)."""
+        return target_log_jacobian(frame, self.options(spec).transform)
+
+    def posterior_predictive(
+        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, seed: int = 0
+    ) -> xr.Dataset:
+        """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, τ, σ) in natural units: the Kalman
+        prediction (the coefficients' filtered law at t−1 plus one step of drift) plus noise —
+        the same predictive the pointwise log-likelihood scores."""
+        opts = self.options(spec)
+        post = tree["posterior"].to_dataset()
+        d = design(frame, opts)
+        k = len(d.terms)
+        m0, p0 = _prior_moments({**PRIORS, **spec.priors}["coef0"], k)
+        (means, covs, _), tau_full = _filter_draws(post, d, spec)
+        x = d.x_all[d.fit]
+        sigma = stack_draws(post, "sigma")
+        q = tau_full[:, :, None] * np.eye(k)[None] * tau_full[:, None, :]
+        m_prev = np.concatenate([np.broadcast_to(m0, (len(sigma), 1, k)), means[:, :-1]], 1)
+        p_prev = np.concatenate([np.broadcast_to(p0, (len(sigma), 1, *p0.shape)), covs[:, :-1]], 1)
+        p_pred = p_prev + q[:, None]  # prior p0 gets one step of drift too, as in the filter
+        p_pred[:, 0] = p0
+        mean = np.einsum("stk,tk->st", m_prev, x)
+        var = np.einsum("tk,stkl,tl->st", x, p_pred, x) + sigma[:, None] ** 2
+        rng = np.random.default_rng(seed)
+        rep = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+        natural = inverse_transform(d.std["y_mean"] + d.std["y_sd"] * rep, opts.transform)
+        return xr.Dataset(
+            {
+                "y": (
+                    ("chain", "draw", "time"),
+                    natural.reshape(post.sizes["chain"], post.sizes["draw"], -1),
+                )
+            },
+            coords={
+                "chain": post["chain"].values,
+                "draw": post["draw"].values,
+                "time": frame.time[d.fit].values,
+            },
+        )
+
+    def fair_value_draws(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
+        """Fair value x_t'b_t (back-transformed) per draw and month of `frame`: the same
+        coefficient paths as `derive` (seed 0), held at each draw's last fit-window values after
+        the window, so a frame extended by future factor values gives fair value along them."""
+        opts = self.options(spec)
+        post = tree["posterior"].to_dataset()
+        fv, _, _ = _fair_value(post, design(frame, opts), opts, spec)
+        time = {"time": pd.DatetimeIndex(frame.time).values}
+        return xr.Dataset({"fair_value": per_draw(fv, ("time",), time)})
+
+    def figures(
+        self, derived: xr.Dataset, folder: Path, *, log_scale: bool, source: str
+    ) -> list[Path]:
+        """The coefficient paths with their bands against the rolling OLS (`coef_paths`)."""
+        from regimes.figures import save_figure
+        from regimes.figures.coefficients import plot_coefficients
+
+        fig = plot_coefficients(derived, source=source)
+        return save_figure(fig, Path(folder), "coef_paths")
 
 
-def fair_value_draws(posterior_tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> np.ndarray:
-    """Fair value x_t'b_t (back-transformed) per draw and month in natural units, (D, N): the
-    same coefficient paths as `derive` (same seed), held at each draw's last fit-window values
-    after the window, so a frame extended by future factor values gives fair value along them."""
-    opts = Options.model_validate(spec.options)
-    post = posterior_tree["posterior"].to_dataset()
-    d = design(frame, opts)
-    paths = extend_paths(coef_paths(post, d, spec, seed=seed), d.fit)
-    mu_std = np.einsum("snk,nk->sn", paths, d.x_all)
-    return _inverse(d.std["y_mean"] + d.std["y_sd"] * mu_std, opts.transform)
+FAMILY = RandomWalkFamily()
