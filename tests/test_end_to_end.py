@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 from regimes.api import run_experiment
 from regimes.results import open_run
 
 ROOT = Path(__file__).resolve().parents[1]
+# the five named one-step calibration checks of regimes.ppc, in their stored order
+PPC_CHECKS = [
+    "PIT normal-score autocorrelation (lag 1)",
+    "PIT normal-score sd",
+    "PIT normal-score mean",
+    "coverage of 90% one-step intervals",
+    "coverage of 50% one-step intervals",
+]
 # study folders (with a study.toml) run as a whole in test_study.py, with the same checks per run
 STUDY_DIRS = {p.parent for p in (ROOT / "experiments").rglob("study.toml")}
 EXPERIMENTS = sorted(
@@ -70,19 +81,85 @@ def check_run_dir(run_dir: Path, stem: str) -> None:
         assert "posterior_predictive" in run.posterior().children
         assert derived["pit"].dims == ("time",)
         assert "figures/ppc.png" in files
-        assert derived.attrs["ppc_ok"] in (0, 1)
+        check_ppc_verdict(run, derived)
     for attr in ("experiment", "model", "sample_start", "sample_end", "converged", "data_hash"):
         assert attr in derived.attrs
-    # fair value continues past the fit window to the latest month
-    in_sample = derived["in_sample"].values.astype(bool)
-    assert (~in_sample[-12:]).all() if stem == "old_framework" else in_sample.any()
+    config = tomllib.loads(run.config_text)
+    check_fit_window(run, derived, config["data"])
+    if stem == "old_framework":  # fit ends 2021-12: the fair value runs on past the window
+        assert (derived["in_sample"].values[-12:] == 0).all()
     assert np.isfinite(derived["fair_value"].values).all()
     tree = run.posterior()
     assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= set(tree.children)
-    config = tomllib.loads(run.config_text)
     assert config["resolved_model"]["family"]
     assert run.manifest["data_hash"] == derived.attrs["data_hash"]
     assert run.manifest["packages"]["pymc"].startswith("6.")
+
+
+def check_fit_window(run, derived, data: dict) -> None:
+    """`in_sample` is 1 exactly on the months of the configured fit window ([data] start..end of
+    the stored config.toml) and 0 on every later month; the window recorded in the attrs and
+    the manifest is that block's first and last month."""
+    time = pd.DatetimeIndex(derived["time"].values)
+    in_sample = derived["in_sample"].values
+    assert set(np.unique(in_sample)) <= {0, 1}
+    # months before data.start are not in the frame ("earliest": the first complete month)
+    start = time[0] if data["start"] == "earliest" else pd.Timestamp(data["start"])
+    expected = (time >= start) & (time <= pd.Timestamp(data["end"]))
+    assert expected[0] and expected.sum() >= 3
+    np.testing.assert_array_equal(in_sample, expected.astype(in_sample.dtype))
+    fit_months = time[in_sample == 1]
+    window = run.manifest["data_window"]
+    assert derived.attrs["sample_start"] == window["fit_start"] == f"{fit_months[0]:%Y-%m}"
+    assert derived.attrs["sample_end"] == window["fit_end"] == f"{fit_months[-1]:%Y-%m}"
+    assert window["last"] == f"{time[-1]:%Y-%m}"
+    if data.get("predict_end", "latest") != "latest":
+        assert time[-1] <= pd.Timestamp(data["predict_end"])
+
+
+def check_ppc_verdict(run, derived) -> None:
+    """The stored posterior-predictive verdict is one consistent story: the five checks in
+    `ppc_checks` are what the stored PITs give, a check is flagged (in `ppc_reasons`) exactly
+    when it is more than Z_FLAG standard errors from its ideal, `ppc_ok` is 1 exactly when
+    nothing is flagged, and the manifest's verdict says the same."""
+    checks = json.loads(derived.attrs["ppc_checks"])
+    assert list(checks) == PPC_CHECKS
+    for c in checks.values():
+        assert set(c) == {"value", "ideal", "z"}
+    # PITs are scored on the months of the one-step replicates (inside the fit window), NaN after
+    rep = run.posterior()["posterior_predictive"]["y"]
+    scored = np.isin(derived["time"].values, rep["time"].values)
+    pit = derived["pit"].values
+    assert np.isfinite(pit[scored]).all() and np.isnan(pit[~scored]).all()
+    assert (derived["in_sample"].values[scored] == 1).all()
+    # recompute the five checks from the stored PITs (as regimes.ppc.check defines them)
+    pit = pit[scored]
+    n, s = len(pit), rep.sizes["chain"] * rep.sizes["draw"]
+    z = stats.norm.ppf(np.clip(pit, 0.5 / s, 1 - 0.5 / s))
+    values = [
+        np.corrcoef(z[:-1], z[1:])[0, 1],
+        z.std(),
+        z.mean(),
+        np.mean((pit > 0.05) & (pit < 0.95)),
+        np.mean((pit > 0.25) & (pit < 0.75)),
+    ]
+    ideals = [0.0, 1.0, 0.0, 0.9, 0.5]
+    ses = [1 / np.sqrt(n), 1 / np.sqrt(2 * n), 1 / np.sqrt(n), np.sqrt(0.09 / n), np.sqrt(0.25 / n)]
+    zs = [(v - i) / se for v, i, se in zip(values, ideals, ses, strict=True)]
+    stored = list(checks.values())
+    np.testing.assert_allclose([c["value"] for c in stored], values, rtol=0, atol=6e-5)
+    np.testing.assert_allclose([c["ideal"] for c in stored], ideals, rtol=0, atol=0)
+    np.testing.assert_allclose([c["z"] for c in stored], zs, rtol=0, atol=6e-5)
+    from regimes.ppc import Z_FLAG
+
+    flagged = [name for name, zz in zip(PPC_CHECKS, zs, strict=True) if abs(zz) > Z_FLAG]
+    reasons = derived.attrs["ppc_reasons"]
+    assert [r.split(" is ")[0] for r in reasons.split("; ") if r] == flagged
+    assert derived.attrs["ppc_ok"] == (0 if flagged else 1)
+    assert (derived.attrs["ppc_ok"] == 1) == (reasons == "")
+    verdict = run.manifest["verdict"]["ppc"]
+    assert verdict["ok"] is (not flagged)
+    assert "; ".join(verdict["reasons"]) == reasons
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])

@@ -461,12 +461,22 @@ def test_compute_factor_runs_and_names_result():
 
 
 def test_compute_factor_errors():
-    with pytest.raises(ConfigError, match=r"unknown factor 'gold_price'.*ddri.*real_rate"):
+    # an unknown name is a user error, not a crash: a ConfigError (what the CLI prints as one
+    # line) naming the bad key and listing every valid factor, raised `from None` so the
+    # registry's KeyError is neither its cause nor shown as context in a --debug traceback
+    with pytest.raises(ConfigError) as info:
         F.compute_factor("gold_price", {})
-    try:
-        F.compute_factor("gold_price", {})
-    except ConfigError as exc:
-        assert not isinstance(exc, KeyError)
+    known = (
+        "bond_fx_divergence, ddri, dollar, equity_in_gold, excess_deficit, gold_copper_gap, "
+        "gold_copper_implied_rate, inflation, rate_cut_expectations, real_gold_price, real_rate"
+    )
+    assert str(info.value) == f"unknown factor 'gold_price'; known factors: {known}"
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    # an unhashable name (e.g. a list from a malformed config) takes the same path
+    with pytest.raises(ConfigError, match=r"^unknown factor \['ddri'\]; known factors: ") as info:
+        F.compute_factor(["ddri"], {})
+    assert info.value.__cause__ is None and info.value.__suppress_context__
     with pytest.raises(ConfigError, match=r"'ddri' is missing input 'gdp'"):
         F.compute_factor(
             "ddri",
