@@ -5,7 +5,37 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 STYLE = Path(__file__).with_name("memo.mplstyle")
+TARGET = "target"  # what a figure calls the modelled series when derived.nc does not name it
+
+
+def target_name(derived) -> str:
+    """The modelled series in its own terms: `derived["price"].attrs["long_name"]` (the target's
+    series id or name, e.g. "gold" or "HAMILTON_RGNP"), else "target"."""
+    name = derived["price"].attrs.get("long_name", "") if "price" in derived else ""
+    return str(name) or TARGET
+
+
+def target_units(derived) -> str:
+    """The target's units (`derived["price"].attrs["units"]`), or "" when not recorded."""
+    return str(derived["price"].attrs.get("units", "")) if "price" in derived else ""
+
+
+def target_label(derived) -> str:
+    """Axis label for the target: "name (units)", or the name alone when units are missing."""
+    units = target_units(derived)
+    return f"{target_name(derived)} ({units})" if units else target_name(derived)
+
+
+def period_word(time) -> str:
+    """'quarter' or 'month' from the median spacing of a time axis, for axis labels."""
+    t = np.asarray(time, dtype="datetime64[ns]")
+    if len(t) < 2:
+        return "month"
+    step = np.median(np.diff(t).astype("timedelta64[D]").astype(float))
+    return "quarter" if step > 45 else "month"
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 def plot_coefficients(derived: xr.Dataset, *, source: str = "") -> Figure:
     """One panel per factor: posterior median and 50/90% bands of `coef` over time, the rolling
     OLS coefficient dashed, a zero line and the fit window shaded; shows when a sign changed."""
-    from regimes.figures import memo_style, quantile_band
+    from regimes.figures import memo_style, period_word, quantile_band
 
     coef = derived["coef"].transpose("time", "term", "quantile")
     terms = [str(t) for t in coef["term"].values]
@@ -51,7 +51,7 @@ def plot_coefficients(derived: xr.Dataset, *, source: str = "") -> Figure:
                 )
             ax.set_ylabel(f"{term.replace('_', ' ')}\ncoefficient")
         axes[0, 0].legend(loc="upper left", ncol=3, fontsize=7.5)
-        axes[-1, 0].set_xlabel("month")
+        axes[-1, 0].set_xlabel(period_word(time))
         title = derived.attrs.get("experiment", "coefficients")
         axes[0, 0].set_title(f"{title}: time-varying coefficients")
         fig.tight_layout()

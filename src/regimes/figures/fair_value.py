@@ -1,4 +1,4 @@
-"""Price against the posterior fair-value bands, with the fit window shaded."""
+"""The target against its posterior fair-value bands, with the fit window shaded."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import xarray as xr
 
 
 def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
-    """Draw price vs fair value (median, 50% and 90% bands); returns the matplotlib Figure."""
-    from regimes.figures import memo_style, quantile_band
+    """Draw the target (named and in units as derived.nc records them) vs fair value (median,
+    50% and 90% bands); returns the matplotlib Figure."""
+    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
 
     with memo_style() as plt:
         fig, ax = plt.subplots()
         time = pd.DatetimeIndex(derived["time"].values)
         fv = derived["fair_value"]
-        units = derived["price"].attrs.get("units", "")
+        name = target_name(derived)
         quantile_band(ax, time, fv, color="C0", alpha=0.15, label="fair value, 90% band")
         quantile_band(ax, time, fv, 0.25, 0.75, color="C0", alpha=0.3, label="50% band")
         ax.plot(time, fv.sel(quantile=0.5), color="C0", label="fair value, median")
@@ -24,7 +25,7 @@ def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str
             derived["price"],
             color="C1",
             lw=1.5,
-            label=derived["price"].attrs.get("long_name", "price"),
+            label=name,
         )
         in_sample = np.asarray(derived["in_sample"].values, dtype=bool)
         if in_sample.any():
@@ -38,12 +39,10 @@ def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str
             )
         if log_scale:
             ax.set_yscale("log")
-        ax.set_ylabel(
-            f"{derived['price'].attrs.get('long_name', 'price')} ({units})" if units else "price"
-        )
-        ax.set_xlabel("month")
+        ax.set_ylabel(target_label(derived))
+        ax.set_xlabel(period_word(time))
         title = derived.attrs.get("experiment", "fair value")
-        ax.set_title(f"{title}: price and posterior fair value")
+        ax.set_title(f"{title}: {name} and posterior fair value")
         observed = np.flatnonzero(np.isfinite(derived["price"].values))
         last = derived["deviation_pct"].isel(time=observed[-1])
         ax.annotate(

@@ -1,4 +1,4 @@
-"""Forecast fans: recent price and fair value, then each scenario's fair value (median, 90% band)
+"""Forecast fans: the target's recent values and fair value, then each scenario's fair value (median, 90% band)
 and, for switching models, the probability of the last regime per scenario."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def plot_forecast(
     """Draw the forecast figure (returns the matplotlib Figure).
 
     `regime`: whose probability the lower panel shows (default: the last regime)."""
-    from regimes.figures import memo_style, quantile_band
+    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
 
     time = pd.DatetimeIndex(derived["time"].values)
     start = time[-1] - pd.DateOffset(years=years)
@@ -29,7 +29,6 @@ def plot_forecast(
     ft = pd.DatetimeIndex(forecast["time"].values)
     switching = "regime_prob" in forecast and "regime_prob" in derived
     regime = regime or (str(forecast["regime"].values[-1]) if switching else None)
-    units = derived["price"].attrs.get("units", "")
     with memo_style() as plt:
         if switching:
             fig, (ax, axp) = plt.subplots(
@@ -46,7 +45,7 @@ def plot_forecast(
             hist["price"],
             color="black",
             lw=1.4,
-            label=derived["price"].attrs.get("long_name", "price"),
+            label=target_name(derived),
         )
         for i, name in enumerate(forecast["scenario"].values):
             f = forecast["fair_value"].sel(scenario=name)
@@ -63,7 +62,7 @@ def plot_forecast(
                 a.axvline(ft[0], color="0.5", lw=0.8, ls=":")
         if log_scale:
             ax.set_yscale("log")
-        ax.set_ylabel(f"{derived['price'].attrs.get('long_name', 'price')} ({units})")
+        ax.set_ylabel(target_label(derived))
         title = forecast.attrs.get("experiment", "") or derived.attrs.get("experiment", "")
         ax.set_title(f"{title}: fair value forecast by scenario")
         ax.legend(loc="upper left", fontsize=8)
@@ -73,8 +72,8 @@ def plot_forecast(
             )
             axp.set_ylim(0, 1)
             axp.set_ylabel(f"P({regime})")
-            axp.set_xlabel("month")
+            axp.set_xlabel(period_word(time))
         else:
-            ax.set_xlabel("month")
+            ax.set_xlabel(period_word(time))
         fig.tight_layout()
     return fig

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
     """Observed target inside its one-step-ahead 90% predictive band, and a PIT histogram that is
     flat when the predictive is calibrated; the checks and any flags are printed beside it."""
-    from regimes.figures import memo_style, quantile_band
+    from regimes.figures import memo_style, quantile_band, target_label, target_name
 
     with memo_style() as plt:
         fig, (ax, axh) = plt.subplots(
@@ -22,13 +22,12 @@ def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
         scored = np.isfinite(derived["pit"].values)
         time = pd.DatetimeIndex(derived["time"].values)[scored]
         band = derived["predictive_q"].isel(time=scored)
-        price = derived["price"].values[scored]
+        observed = derived["price"].values[scored]
         quantile_band(ax, time, band, color="C0", alpha=0.3, label="one-step 90% predictive band")
-        ax.plot(time, price, color="0.1", lw=0.8, label="observed")
+        ax.plot(time, observed, color="0.1", lw=0.8, label=f"observed {target_name(derived)}")
         if log_scale:
             ax.set_yscale("log")
-        units = derived["price"].attrs.get("units", "")
-        ax.set_ylabel(units)
+        ax.set_ylabel(target_label(derived))
         ax.legend(loc="upper left", fontsize=8)
         ax.set_title("one-step-ahead posterior predictive")
 

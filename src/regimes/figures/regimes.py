@@ -1,4 +1,4 @@
-"""Markov-switching figures: regime ribbon over the price, transition matrix, expected durations."""
+"""Markov-switching figures: regime ribbon over the target, transition matrix, expected durations."""
 
 from __future__ import annotations
 
@@ -32,14 +32,6 @@ def _regime_colours(plt, k: int) -> list[str]:
     return [colours[i % len(colours)] for i in range(k)]
 
 
-def _period_word(time: pd.DatetimeIndex) -> str:
-    """'quarter' or 'month' from the median spacing of the time axis, for axis labels."""
-    if len(time) < 2:
-        return "month"
-    step = np.median(np.diff(time.values).astype("timedelta64[D]").astype(float))
-    return "quarter" if step > 45 else "month"
-
-
 def _edges(time: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Cell edges halfway between observation dates, so shading of period t is centred on t."""
     t = time.values.astype("datetime64[ns]")
@@ -59,10 +51,11 @@ def _source_line(fig, source: str) -> None:
 
 
 def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: str = "") -> Figure:
-    """Price and fair value over regime-shaded background, with stacked regime probabilities below; shows when each regime held."""
+    """The target and its fair value over a regime-shaded background, with stacked regime
+    probabilities below; shows when each regime held."""
     from matplotlib.patches import Patch
 
-    from regimes.figures import memo_style, quantile_band
+    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
 
     with memo_style() as plt:
         fig, (ax, axp) = plt.subplots(
@@ -85,8 +78,7 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
                     ax.axvspan(edges[start], edges[i], color=colours[top[start]], alpha=0.12, lw=0)
                 start = i
 
-        units = derived["price"].attrs.get("units", "")
-        long_name = derived["price"].attrs.get("long_name", "price")
+        long_name = target_name(derived)
         handles = []
         if "fair_value" in derived:
             fv = derived["fair_value"]
@@ -97,17 +89,17 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
                 time, fv.sel(quantile=0.5), color="0.45", lw=1.0, label="fair value, median"
             )
             handles += [median, band]
-        (price,) = ax.plot(time, derived["price"], color="0.1", lw=1.4, label=long_name)
-        handles.insert(0, price)
+        (observed,) = ax.plot(time, derived["price"], color="0.1", lw=1.4, label=long_name)
+        handles.insert(0, observed)
         handles += [
             Patch(color=c, alpha=0.35, lw=0, label=_pretty(n))
             for n, c in zip(names, colours, strict=True)
         ]
         if log_scale:
             ax.set_yscale("log")
-        ax.set_ylabel(f"{long_name} ({units})" if units else long_name)
+        ax.set_ylabel(target_label(derived))
         title = derived.attrs.get("experiment", "regimes")
-        ax.set_title(f"{title}: price and most probable regime")
+        ax.set_title(f"{title}: {long_name} and most probable regime")
 
         # bottom: stacked probabilities; lighter after the fit window, where they are a forecast
         axp.stackplot(
@@ -143,7 +135,7 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
         axp.set_ylabel("regime probability")
         if len(time) > 1:
             axp.set_xlim(time[0], time[-1])
-        axp.set_xlabel(_period_word(time))
+        axp.set_xlabel(period_word(time))
         axp.grid(False)
         fig.align_ylabels([ax, axp])
         _source_line(fig, source)
@@ -197,7 +189,7 @@ def plot_durations(derived: xr.Dataset) -> Figure:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, period_word
 
     with memo_style() as plt:
         dur = derived["expected_duration"].transpose("regime", "quantile")
@@ -235,7 +227,7 @@ def plot_durations(derived: xr.Dataset) -> Figure:
         ax.set_yticks(y, [_pretty(n) for n in names])
         ax.set_ylim(-0.7, k - 0.3)
         ax.grid(axis="y", visible=False)
-        period = _period_word(pd.DatetimeIndex(derived["time"].values))
+        period = period_word(pd.DatetimeIndex(derived["time"].values))
         ax.set_xlabel("expected duration (periods)")
         title = derived.attrs.get("experiment", "regimes")
         ax.set_title(f"{title}: expected regime durations (1 period = 1 {period})")
@@ -252,7 +244,7 @@ def plot_durations(derived: xr.Dataset) -> Figure:
 def plot_duration_paths(derived: xr.Dataset) -> Figure:
     """Expected duration of each regime month by month (median, 90% band) when transitions move
     with covariates; shows when regimes became more or less persistent."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, period_word
 
     with memo_style() as plt:
         dur = derived["expected_duration"].transpose("time", "regime", "quantile")
@@ -272,7 +264,7 @@ def plot_duration_paths(derived: xr.Dataset) -> Figure:
             fit = derived["in_sample"].values.astype(bool)
             if (~fit).any() and fit.any():
                 ax.axvspan(time[fit][-1], time[-1], color="0.9", lw=0, zorder=0)
-        period = _period_word(time)
+        period = period_word(time)
         ax.set_ylabel(f"expected duration ({period}s)")
         title = derived.attrs.get("experiment", "regimes")
         ax.set_title(f"{title}: expected regime duration at each {period}'s covariates")
@@ -283,12 +275,13 @@ def plot_duration_paths(derived: xr.Dataset) -> Figure:
 def plot_break_dates(derived: xr.Dataset) -> Figure:
     """Posterior probability of each change point month by month, with the median date and 90%
     interval marked: "when did the anchor shift" as a distribution, not a date."""
-    from regimes.figures import memo_style
+    from regimes.figures import memo_style, period_word
 
     with memo_style() as plt:
         prob = derived["break_prob"].transpose("time", "break")
         breaks = [str(b) for b in derived["break"].values]
         time = pd.DatetimeIndex(derived["time"].values)
+        period = period_word(time)
         colours = _regime_colours(plt, len(breaks) + 1)[1:]
         fig, axes = plt.subplots(
             len(breaks),
@@ -321,7 +314,7 @@ def plot_break_dates(derived: xr.Dataset) -> Figure:
                         va="top",
                         fontsize=8.5,
                     )
-            ax.set_ylabel("P(break in month)")
+            ax.set_ylabel(f"P(break in {period})")
             ax.set_title(_pretty(label).replace("->", "→"), fontsize=9.5, loc="left")
         title = derived.attrs.get("experiment", "regimes")
         fig.suptitle(f"{title}: posterior of the break date")
