@@ -88,11 +88,11 @@ def fit_one(t: int, k: int, sizes: dict[str, int]) -> dict[str, Any]:
     configure_compile_caches()  # before JAX/PyTensor import, as `regimes run` does
     import pandas as pd
 
-    from regimes.api import fit_frame
     from regimes.config import load_experiment
     from regimes.dataset import FitFrame
     from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
+    from regimes.fit import fit_frame
 
     y, _ = simulate(t, k, sizes["seed"])
     index = pd.date_range("1700-01-01", periods=t, freq="MS")

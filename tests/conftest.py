@@ -13,9 +13,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 _data = os.environ.get("REGIMES_DATA_DIR") or str(ROOT.parent / "shared" / "data")
 os.environ["REGIMES_DATA_DIR"] = str(Path(_data).resolve())
 
-from regimes.cache import configure_compile_caches  # noqa: E402
+from regimes.cache import setup_process  # noqa: E402
 
-configure_compile_caches()
+setup_process()
 
 
 @pytest.fixture(scope="session")

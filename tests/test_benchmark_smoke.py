@@ -19,6 +19,7 @@ BENCH = ROOT / "benchmarks"
 SCRIPT = BENCH / "bench_fedfunds.py"
 GROWTH = BENCH / "bench_growth.py"
 MEMORY = BENCH / "bench_memory.py"
+COMPILE = BENCH / "bench_compile.py"
 SAMPLED = ("regimes_run_1", "numpyro_handwritten")
 
 
@@ -137,3 +138,18 @@ def test_bench_memory_smoke(tmp_path: Path) -> None:
     assert data["quick"] is True and data["figures"] is False
     assert "smoke settings" in data["target"]
     _loadavg_ok(data)
+
+
+@pytest.mark.slow
+def test_bench_compile_smoke(tmp_path: Path) -> None:
+    """`bench_compile.py --smoke --json` exits 0 with positive times and ratios for both parts."""
+    out = tmp_path / "compile.json"
+    _run([str(COMPILE), "--smoke", "--json", str(out)])
+    data = json.loads(out.read_text(encoding="utf-8"))
+    _loadavg_ok(data)
+    (lfo,) = data["lfo"]
+    assert lfo["model"] == "ms1_ecm" and lfo["refits"] == 2
+    assert all(_positive(lfo[k]) for k in ("cold_s", "reused_s", "first_reused_s", "ratio"))
+    assert _positive(data["lfo_ratio"])
+    sbc = data["sbc"]
+    assert sbc["sims"] == 2 and all(_positive(sbc[k]) for k in ("cold_s", "later_mean_s", "ratio"))

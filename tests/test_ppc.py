@@ -82,6 +82,6 @@ def test_fitted_static_model_on_persistent_errors(errors: str, flagged: bool) ->
         SamplerSection(draws=300, tune=300, chains=2, seed=3),
         progress=False,
     )
-    _, additions, result = run_checks(static, tree, frame, spec, [0.05, 0.5, 0.95], seed=1)
+    _, additions, result = run_checks(static.FAMILY, tree, frame, spec, [0.05, 0.5, 0.95], seed=1)
     assert (not result.ok) is flagged, result.reasons
     assert additions["pit"].dims == ("time",)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regimes.config import Experiment, experiment_to_toml, load_experiment, run_version
+from regimes.fit import derive_checked, fit_frame
 from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
 
 if TYPE_CHECKING:
-    import xarray as xr
 
-    from regimes.dataset import FitFrame
+    pass
 
 PACKAGES = (
     "regimes",
@@ -33,6 +33,8 @@ PACKAGES = (
     "matplotlib",
 )
 
+log = logging.getLogger(__name__)
+
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages a result depends on, for the manifest."""
@@ -46,8 +48,8 @@ def package_versions() -> dict[str, str]:
 
 
 def _log(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
+    """A progress line on the `regimes.api` logger (at debug level when `quiet`)."""
+    (log.debug if quiet else log.info)(message)
 
 
 def run_experiment(
@@ -65,9 +67,9 @@ def run_experiment(
     """Validate a config, build the data, fit, and write one complete run directory; return its path.
 
     With figures on, `report` also writes report.html (ArviZ plots included) into the run."""
-    from regimes.cache import configure_compile_caches
+    from regimes.cache import setup_process
 
-    configure_compile_caches()
+    setup_process()  # once per process; a no-op after the first call
     from regimes.data import resolve_data_dir
     from regimes.dataset import build_frame
     from regimes.families import get_family
@@ -78,7 +80,7 @@ def run_experiment(
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     data_path = resolve_data_dir(data_dir)
-    _log(f"[regimes] {exp.name}: loading data from {data_path}", quiet)
+    _log(f"{exp.name}: loading data from {data_path}", quiet)
     frame = build_frame(
         exp.data.target,
         exp.data.factors,
@@ -96,39 +98,7 @@ def run_experiment(
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
-    from regimes.diagnostics import quick_verdict
-    from regimes.ppc import run_checks
-
-    verdict = quick_verdict(tree)
-    import xarray as xr
-
-    pp, additions, ppc_result = run_checks(
-        family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
-    )
-    tree["posterior_predictive"] = xr.DataTree(pp)
-    attrs = {**derived.attrs, **additions.attrs}
-    derived = derived.merge(additions)
-    derived.attrs = attrs
-    verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
-    derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
-    derived.attrs.update(
-        {
-            "experiment": exp.name,
-            "model": exp.spec.name,
-            "family": exp.spec.family,
-            "target": exp.data.target,
-            "factors": ",".join(exp.data.factors),
-            "sample_start": frame.attrs["fit_start"],
-            "sample_end": frame.attrs["fit_end"],
-            "converged": int(verdict["converged"]),
-            "max_rhat": verdict["max_rhat"],
-            "min_ess_bulk": verdict["min_ess_bulk"],
-            "divergences": verdict["divergences"],
-            "data_hash": frame.data_hash(),
-            "seed": exp.sampler.seed,
-        }
-    )
+    derived, verdict = derive_checked(exp, tree, frame)
     timing["derive_s"] = time.perf_counter() - t2
     run_id = new_run_id(exp.sampler.seed)
     want_figures = exp.outputs.figures if figures is None else figures
@@ -176,47 +146,12 @@ def run_experiment(
 
         write_report(run_dir)  # report.html + ArviZ figures, written atomically into the run
     if not verdict["converged"]:
-        _log(f"[regimes] {exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
+        _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(
-        f"[regimes] {exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
+        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
         quiet,
     )
     return run_dir
-
-
-def fit_frame(
-    exp: Experiment,
-    frame: FitFrame,
-    *,
-    progress: bool = True,
-    quiet: bool = False,
-    log_likelihood: bool = True,
-) -> xr.DataTree:
-    """Build, sample and record the pointwise log-likelihood in natural units: one fit of `exp`'s
-    model to `frame` as a DataTree (used by `run_experiment` and by leave-future-out refits;
-    `log_likelihood=False` skips a family's own log-likelihood pass, for refits that score
-    another frame)."""
-    import xarray as xr
-
-    from regimes.families import get_family
-    from regimes.sampling import sample
-
-    assert exp.spec is not None
-    family = get_family(exp.spec.family)
-    model = family.build(exp.spec, frame)
-    _log(
-        f"[regimes] {exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
-        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})",
-        quiet,
-    )
-    init, n_starts = family.sampling_init(exp.spec)
-    tree = sample(model, exp.sampler, progress=progress and not quiet, init=init, n_starts=n_starts)
-    if log_likelihood:
-        if "log_likelihood" not in tree.children:
-            tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
-        ll = tree["log_likelihood"].to_dataset()
-        tree["log_likelihood"] = xr.DataTree(family.natural_log_likelihood(ll, frame, exp.spec))
-    return tree
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:

@@ -1,4 +1,6 @@
-"""Where compiled code is cached (PyTensor, numba, JAX): one folder, never scattered.
+"""Process-wide setup, made once per process by an explicit call (`setup_process`): where compiled
+code is cached (PyTensor, numba, JAX: one folder, never scattered), how many XLA host devices
+JAX sees, and where the `regimes` loggers write.
 
 `REGIMES_CACHE_DIR` sets it (CI and the tests point it inside the project's ignored `.cache/`);
 otherwise the per-user cache directory is used. Set before PyTensor is first imported.
@@ -6,7 +8,9 @@ otherwise the per-user cache directory is used. Set before PyTensor is first imp
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 HOST_DEVICES = 8  # chains numpyro can run side by side whatever the core count
@@ -42,3 +46,29 @@ def configure_compile_caches() -> Path:
         count = f"--xla_force_host_platform_device_count={n}"
         os.environ["XLA_FLAGS"] = f"{xla} {count}".strip()
     return root
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stderr` is at the time (test capture included)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_SETUP: dict[str, Path] = {}
+
+
+def setup_process(level: int = logging.INFO) -> Path:
+    """The one process-wide setup: compile caches and XLA host devices (before JAX or PyTensor
+    start), and progress messages of the `regimes` loggers on stderr as `[regimes] ...` lines.
+    Call it once, first thing (the CLI, a worker, a notebook); later calls only change the level."""
+    logger = logging.getLogger("regimes")
+    logger.setLevel(level)
+    if "root" not in _SETUP:
+        _SETUP["root"] = configure_compile_caches()
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("[regimes] %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    return _SETUP["root"]

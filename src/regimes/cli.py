@@ -12,7 +12,8 @@ from regimes.errors import RegimesError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="regimes",
-        description="Bayesian regime-switching models of gold's pricing anchor.",
+        description="Bayesian regime-switching models: when did a market's pricing anchor change, "
+        "and what is it worth now?",
     )
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -287,6 +288,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `regimes` command."""
     args = _parser().parse_args(argv)
+    from regimes.cache import setup_process
+
+    setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first
     try:
         if args.verb == "run":
             return _cmd_run(args)

@@ -163,6 +163,9 @@ class FitFrame:
     scale_window: pd.Series | None = (
         None  # months whose moments standardise the data (default: fit)
     )
+    train_window: pd.Series | None = (
+        None  # months whose observations the likelihood uses (default: fit)
+    )
 
     @property
     def scale(self) -> np.ndarray:
@@ -171,6 +174,15 @@ class FitFrame:
         Normally the fit window; a leave-future-out refit keeps its own (shorter) window here while
         its fit window is extended by one month to score the next observation."""
         mask = self.fit if self.scale_window is None else self.scale_window
+        return np.asarray(mask.to_numpy(), dtype=bool)
+
+    @property
+    def train(self) -> np.ndarray:
+        """Bool mask of the months whose observations the likelihood uses.
+
+        Normally the fit window; a leave-future-out refit padded to the full window (so every
+        refit has the same shapes and reuses one compiled model) trains on its first months only."""
+        mask = self.fit if self.train_window is None else self.train_window
         return np.asarray(mask.to_numpy(), dtype=bool)
 
     @property
@@ -266,12 +278,17 @@ def _first_valid(series: pd.Series) -> str:
     return "never" if idx is None else f"{idx:%Y-%m}"
 
 
-def truncate(frame: FitFrame, n_fit: int, *, score_until: int | None = None) -> FitFrame:
+def truncate(
+    frame: FitFrame, n_fit: int, *, score_until: int | None = None, padded: bool = False
+) -> FitFrame:
     """The frame as known after its first `n_fit` fit-window months (for leave-future-out CV).
 
     Fit and scale windows both end at month `n_fit` ("what we knew then"). With `score_until`
     (> n_fit) the fit window runs on to that many months while the scale window stays put, so a
-    model refit on the short window can score the later months on the refit's own scale."""
+    model refit on the short window can score the later months on the refit's own scale. With
+    `padded` as well, the likelihood still trains on the first `n_fit` months only (the later
+    ones are in the arrays with weight zero): the same fit as the short window, in the shapes of
+    the long one, for families whose likelihood takes weights (`Family.weighted_likelihood`)."""
     idx = np.flatnonzero(frame.fit.to_numpy())
     end = n_fit if score_until is None else score_until
     if not 1 <= n_fit <= end <= len(idx):
@@ -291,4 +308,5 @@ def truncate(frame: FitFrame, n_fit: int, *, score_until: int | None = None) -> 
         units=frame.units,
         attrs=attrs,
         scale_window=mask(n_fit),
+        train_window=mask(n_fit) if padded else None,
     )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +49,8 @@ if TYPE_CHECKING:
 LFO_FILE = "lfo.nc"
 K_THRESHOLD = 0.7
 MIN_TRAIN = 24
+
+log = logging.getLogger(__name__)
 
 
 class LFOError(RegimesError):
@@ -218,8 +219,8 @@ def _quiet_pymc() -> Iterator[None]:
 
 
 def _log(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
+    """A progress line on the `regimes.lfo` logger (at debug level when `quiet`)."""
+    (log.debug if quiet else log.info)(message)
 
 
 def lfo_run(
@@ -233,12 +234,12 @@ def lfo_run(
 ) -> xr.Dataset:
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit."""
-    from regimes.cache import configure_compile_caches
+    from regimes.cache import setup_process
     from regimes.config import quick_version
     from regimes.reopen import run_config, run_frame
     from regimes.results import open_run
 
-    configure_compile_caches()
+    setup_process()  # once per process; a no-op after the first call
     run = open_run(run_dir)
     exp = run_config(run)
     if quick:
@@ -270,8 +271,9 @@ def lfo_frame(
 ) -> xr.Dataset:
     """Approximate LFO of `exp`'s model on `frame`, refitting with `api.fit_frame` (seed + i at
     month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order)."""
-    from regimes.api import fit_frame
     from regimes.dataset import truncate
+    from regimes.families import get_family
+    from regimes.fit import fit_frame
 
     fit_time = frame.time[frame.fit.to_numpy()]
     n = len(fit_time)
@@ -285,7 +287,7 @@ def lfo_frame(
         )
     label = label or exp.name
     _log(
-        f"[regimes] lfo {label}: scoring {n - L} periods {fit_time[L]:%Y-%m}..{fit_time[-1]:%Y-%m} "
+        f"lfo {label}: scoring {n - L} periods {fit_time[L]:%Y-%m}..{fit_time[-1]:%Y-%m} "
         f"after {L} training periods (Pareto k threshold {k_threshold})",
         quiet,
     )
@@ -297,10 +299,12 @@ def lfo_frame(
         t0 = time.perf_counter()
         sampler = exp.sampler.model_copy(update={"seed": exp.sampler.seed + i})
         exp_i = exp.model_copy(update={"sampler": sampler})
+        # padded to the scoring shapes where the family weights its likelihood: every refit
+        # then reuses one compiled model (`regimes.compiled`)
+        padded = get_family(exp.spec.family).weighted_likelihood
+        train = truncate(frame, i, score_until=n, padded=True) if padded else truncate(frame, i)
         with _quiet_pymc():
-            tree = fit_frame(
-                exp_i, truncate(frame, i), progress=False, quiet=True, log_likelihood=False
-            )
+            tree = fit_frame(exp_i, train, progress=False, quiet=True, log_likelihood=False)
         ll = score(exp_i, tree, truncate(frame, i, score_until=n))
         if not np.isin(fit_time[i:].values, ll["time"].values).all():
             raise LFOError(
@@ -311,7 +315,7 @@ def lfo_frame(
         values = ll.stack(sample=("chain", "draw")).transpose("sample", "time").values
         n_refits += 1
         _log(
-            f"[regimes] lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
+            f"lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
             f"{why}) in {time.perf_counter() - t0:.1f} s",
             quiet,
         )

@@ -53,54 +53,24 @@ def _is_ordered(transform: Any) -> bool:
 def multistart(
     model, n_starts: int, seed: int, compile_kwargs: dict | None = None
 ) -> dict[str, Any]:
-    """Maximise the posterior density from `n_starts` prior draws; return the best point and all optima.
+    """Maximise the posterior density from `n_starts` prior draws; return the best point (the
+    free variables' constrained values by name) and the optima's log densities, best first.
 
     Random starts from the prior (sorted where a parameter is ordered) reach the separate modes
     of a mixture likelihood; chains then start at the highest one, so no chain settles in a
-    degenerate mode by accident. The log density and its gradient are compiled once and
-    optimised with L-BFGS on the unconstrained space; the optima's log densities go into the
-    manifest so a reviewer sees how many modes there were.
-    """
-    import pymc as pm
-    from pymc.blocking import DictToArrayBijection, RaveledVars
-    from pymc.initial_point import make_initial_point_fn
+    degenerate mode by accident. The log density and its gradient are one jitted JAX function
+    (`regimes.compiled`; `compile_kwargs` is accepted for compatibility and ignored)."""
+    from regimes.compiled import CompiledModel
 
-    rng = np.random.default_rng(seed)
-    compile_kwargs = compile_kwargs or {}
-    free = model.free_RVs
-    value_names = [v.name for v in model.value_vars]
-    logp = model.compile_logp(jacobian=True, **compile_kwargs)
-    dlogp = model.compile_dlogp(jacobian=True, **compile_kwargs)
-    template = DictToArrayBijection.map({n: model.initial_point()[n] for n in value_names})
-    info = template.point_map_info
-
-    def to_point(x: np.ndarray) -> dict[str, np.ndarray]:
-        return DictToArrayBijection.rmap(RaveledVars(x, info))
-
-    def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
-        point = to_point(x)
-        return float(logp(point)), _ravel(dlogp(point))
-
-    starts: list[np.ndarray] = []
-    # one compiled draw of every start at once (pm.draw compiles a function per call)
-    all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
-    for i in range(n_starts):
-        overrides = {}
-        for rv, values in zip(free, all_draws, strict=True):
-            value = np.asarray(values[i], dtype=float)
-            if _is_ordered(model.rvs_to_transforms.get(rv)):
-                value = np.sort(value)
-            overrides[rv.name] = value
-        start = make_initial_point_fn(model=model, overrides=overrides, return_transformed=True)(
-            int(rng.integers(2**31))
-        )
-        starts.append(DictToArrayBijection.map({n: start[n] for n in value_names}).data)
-    optima = maximise_from(logp_and_grad, starts)
-    if not optima:
+    compiled = CompiledModel.from_model(model)
+    data = compiled.data_of(model)
+    found = multistart_compiled(model, compiled, data, n_starts, seed)
+    if found["best"] is None:
         return {"best": None, "log_densities": []}
-    best_point = to_point(optima[0][1])
-    constrained = _constrained(model, best_point, compile_kwargs)
-    return {"best": constrained, "log_densities": [round(lp, 3) for lp, _ in optima]}
+    values = compiled.constrained(compiled.unflatten(found["best"]), data)
+    free = {rv.name for rv in model.free_RVs}
+    best = {name: value for name, value in values.items() if name in free}
+    return {"best": best, "log_densities": found["log_densities"]}
 
 
 def maximise_from(
@@ -127,28 +97,6 @@ def maximise_from(
     return sorted(optima, key=lambda item: -item[0])
 
 
-def _ravel(grad: Any) -> np.ndarray:
-    """A compiled dlogp returns one flat gradient vector over the value variables."""
-    return np.asarray(grad, dtype=float).ravel()
-
-
-def _constrained(
-    model, point: dict[str, np.ndarray], compile_kwargs: dict | None = None
-) -> dict[str, np.ndarray]:
-    """Map an unconstrained point (value variables) to constrained values keyed by RV name
-    (compiled in the sampler's mode, so no second backend is compiled for one call)."""
-    fn = model.compile_fn(
-        model.unobserved_value_vars,
-        inputs=model.value_vars,
-        point_fn=False,
-        **(compile_kwargs or {}),
-    )
-    outs = fn(*[point[v.name] for v in model.value_vars])
-    names = [v.name for v in model.unobserved_value_vars]
-    free_names = {rv.name for rv in model.free_RVs}
-    return {n: np.asarray(o) for n, o in zip(names, outs, strict=True) if n in free_names}
-
-
 def sample(
     model,
     sampler: SamplerSection,
@@ -157,14 +105,18 @@ def sample(
     progress: bool = True,
     init: str = "jitter",
     n_starts: int = 8,
+    compile_key: str | None = None,
 ) -> Any:
     """Draw the posterior with NUTS and return PyMC's DataTree (with pointwise log-likelihood
     where the model has observed variables). `init="multistart"` starts chains at the best of
-    several posterior optimisations."""
+    several posterior optimisations. With numpyro, the model is compiled once per `compile_key`
+    (see `regimes.compiled`): refits of the same model on new data reuse it."""
     import pymc as pm
 
     backend = resolve_backend(sampler.backend)
     seed = sampler.seed if seed is None else seed
+    if backend == "numpyro":
+        return _sample_compiled(model, sampler, seed, progress, init, n_starts, compile_key)
     cores = sampler.cores or min(sampler.chains, os.cpu_count() or 1)
     kwargs: dict[str, Any] = {}
     starts: dict[str, Any] = {"log_densities": []}
@@ -204,4 +156,130 @@ def sample(
     tree.attrs["init"] = init
     if starts["log_densities"]:
         tree.attrs["multistart_log_densities"] = starts["log_densities"]
+    return tree
+
+
+# ------------------------------------------------------------------ numpyro, compiled once
+
+
+def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -> dict[str, Any]:
+    """`multistart` on a `CompiledModel`: prior draws (sorted where ordered) mapped to the
+    unconstrained space, then L-BFGS with the one jitted log density and gradient."""
+    import pymc as pm
+
+    rng = np.random.default_rng(seed)
+    free = model.free_RVs
+    all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
+    if len(free) == 1:
+        all_draws = [all_draws]
+    starts = []
+    for i in range(n_starts):
+        values = []
+        for rv, draws in zip(free, all_draws, strict=True):
+            value = np.asarray(draws[i], dtype=float)
+            if _is_ordered(model.rvs_to_transforms.get(rv)):
+                value = np.sort(value)
+            values.append(value)
+        starts.append(compiled.to_unconstrained(values, data))
+    fn = compiled.logp_and_grad()
+
+    def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = fn(x, data)
+        return float(value), np.asarray(grad, dtype=float)
+
+    optima = maximise_from(logp_and_grad, starts)
+    return {
+        "best": optima[0][1] if optima else None,
+        "log_densities": [round(lp, 3) for lp, _ in optima],
+    }
+
+
+def _jittered_starts(model, compiled, data: list, chains: int, seed: int) -> list[np.ndarray]:
+    """PyMC's default start: the model's initial point on the unconstrained space plus
+    Uniform(−1, 1) jitter per chain, redrawn (up to 10 times) where the density is not finite."""
+    rng = np.random.default_rng(seed)
+    point = model.initial_point()
+    base = np.concatenate([np.ravel(point[n]) for n in compiled.value_names]).astype(float)
+    fn = compiled.logp_and_grad()
+    rows = []
+    for _ in range(chains):
+        for _attempt in range(10):
+            x = base + rng.uniform(-1.0, 1.0, base.shape)
+            if np.isfinite(float(fn(x, data)[0])):
+                break
+        else:
+            x = base
+        rows.append(x)
+    return rows
+
+
+def _sample_compiled(
+    model,
+    sampler: SamplerSection,
+    seed: int,
+    progress: bool,
+    init: str,
+    n_starts: int,
+    compile_key: str | None,
+) -> Any:
+    """numpyro NUTS through `regimes.compiled`: the same DataTree as `pm.sample` returns."""
+    import pymc as pm
+    from arviz_base import from_dict, make_attrs
+    from pymc.backends.arviz import (
+        coords_and_dims_for_inferencedata,
+        find_constants,
+        find_observations,
+    )
+
+    from regimes.compiled import CompiledModel, compiled_for
+
+    compiled = (
+        compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
+    )
+    data = compiled.data_of(model)
+    log_densities: list[float] = []
+    if init == "multistart":
+        starts = multistart_compiled(model, compiled, data, n_starts, seed)
+        log_densities = starts["log_densities"]
+        # every chain starts exactly at the best optimum: no jitter that could throw a chain
+        # into another mode
+        rows = [starts["best"]] * sampler.chains if starts["best"] is not None else None
+    else:
+        rows = None
+    if rows is None:
+        rows = _jittered_starts(model, compiled, data, sampler.chains, seed)
+    per_var = [compiled.unflatten(row) for row in rows]
+    init_values = [np.stack([r[i] for r in per_var]) for i in range(len(compiled.value_names))]
+    posterior, stats, seconds = compiled.sample(
+        data,
+        init_values,
+        draws=sampler.draws,
+        tune=sampler.tune,
+        chains=sampler.chains,
+        target_accept=sampler.target_accept,
+        seed=seed,
+        progress=progress,
+    )
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
+    groups["observed_data"] = find_observations(model)  # empty without observed variables,
+    constants = find_constants(model)  # as pm.sample writes it
+    if constants:
+        groups["constant_data"] = constants
+    attrs = {"sampling_time": seconds, "tuning_steps": sampler.tune}
+    import numpyro
+
+    tree = from_dict(
+        data=groups,
+        coords=coords,
+        dims=dims,
+        sample_dims=["chain", "draw"],
+        attrs={"posterior": make_attrs(attrs, inference_library=numpyro)},
+    )
+    if model.observed_RVs:
+        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    tree.attrs["sampling_backend"] = "numpyro"
+    tree.attrs["init"] = init
+    if log_densities:
+        tree.attrs["multistart_log_densities"] = log_densities
     return tree

@@ -44,6 +44,9 @@ class Family(ABC):
     name: ClassVar[str]
     options_model: ClassVar[type[BaseModel]]
     priors: ClassVar[dict[str, PriorSpec]]
+    # whether `build` honours `frame.train` (months outside it count zero in the likelihood):
+    # leave-future-out then refits on windows padded to one shape and reuses one compilation
+    weighted_likelihood: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ configuration
 

@@ -4,7 +4,8 @@ report that sets the source research's figures beside ours (`regimes run FOLDER`
 from __future__ import annotations
 
 from regimes.study.config import STUDY_FILE, Study, load_study
-from regimes.study.runner import STUDY_HTML, STUDY_JSON, StudyError, is_study_folder, run_study
+from regimes.study.result import STUDY_HTML, STUDY_JSON
+from regimes.study.runner import StudyError, is_study_folder, run_study
 
 __all__ = [
     "STUDY_FILE",

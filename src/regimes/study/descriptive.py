@@ -13,7 +13,7 @@ import pandas as pd
 
 from regimes.config import parse_month
 from regimes.errors import ConfigError
-from regimes.study.quantities import Estimate, _fmt, _month
+from regimes.study.quantities import Estimate, fmt_value, month_label
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def real_gold_ratio(s: Series, since: str) -> Estimate:
     x = float(s.real_gold.iloc[-1] / s.real_gold[t0])
     note = (
         f"index {s.real_gold[t0]:.0f} at {since}, {s.real_gold.iloc[-1]:.0f} at "
-        f"{_month(s.real_gold.index[-1])} (1930 = 100)"
+        f"{month_label(s.real_gold.index[-1])} (1930 = 100)"
     )
     return Estimate(x, x, x, f"×{x:.1f}", note)
 
@@ -64,7 +64,7 @@ def gold_top(s: Series, near: str) -> Estimate:
     if window.empty:
         raise ConfigError(f"no gold prices near {near}")
     top = pd.Timestamp(window.idxmax())
-    return Estimate(top, top, top, f"{_month(top)} (${window.max():,.0f}/oz)", "monthly averages")
+    return Estimate(top, top, top, f"{month_label(top)} (${window.max():,.0f}/oz)", "monthly averages")
 
 
 def real_gold_debt_corr(s: Series, window: str) -> Estimate:
@@ -81,14 +81,14 @@ def real_gold_debt_corr(s: Series, window: str) -> Estimate:
     z, se = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), 1.0 / math.sqrt(n - 3)
     lo, hi = math.tanh(z - 1.645 * se), math.tanh(z + 1.645 * se)
     years = f"{both.index[0]}–{both.index[-1]}, {n} year-ends"
-    return Estimate(r, lo, hi, f"{_fmt(r)} ({_fmt(lo)} to {_fmt(hi)})", years)
+    return Estimate(r, lo, hi, f"{fmt_value(r)} ({fmt_value(lo)} to {fmt_value(hi)})", years)
 
 
 def ddri_at(s: Series, when: str) -> Estimate:
     """The DDRI (% of GDP per year) at a month ('latest': its last value)."""
     t = s.ddri.index[-1] if when in ("", "latest") else parse_month(when)
     x = float(s.ddri[t])
-    return Estimate(x, x, x, f"{_fmt(x)}% of GDP per year", f"at {_month(t)}")
+    return Estimate(x, x, x, f"{fmt_value(x)}% of GDP per year", f"at {month_label(t)}")
 
 
 EXTRACTORS: dict[str, Callable[[Series, str], Estimate]] = {

@@ -18,7 +18,7 @@ from regimes.study.quantities import Estimate, extract, judge
 
 if TYPE_CHECKING:
     from regimes.study.config import Study
-    from regimes.study.runner import StudyResult
+    from regimes.study.result import StudyResult
 
 VERDICT_CLASS = {
     "agrees": "agree",
@@ -30,7 +30,7 @@ VERDICT_CLASS = {
 
 def _derived(res: StudyResult, study_dir: Path, experiment: str) -> xr.Dataset | None:
     from regimes.results import load_derived
-    from regimes.study.runner import run_path
+    from regimes.study.result import run_path
 
     path = run_path(res, study_dir, experiment)
     return None if path is None else load_derived(path)
@@ -370,7 +370,7 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
     from regimes.report import html as h
     from regimes.report.write import atomic_write_bytes
-    from regimes.study.runner import STUDY_HTML
+    from regimes.study.result import STUDY_HTML
 
     runs = list(res.runs.values())
     failed = [r for r in runs if r.status != "complete"]

@@ -33,11 +33,13 @@ class Estimate:
     note: str = ""
 
 
-def _month(ts: pd.Timestamp) -> str:
+def month_label(ts: pd.Timestamp) -> str:
+    """A month as YYYY-MM."""
     return f"{ts:%Y-%m}"
 
 
-def _fmt(x: float, units: str = "") -> str:
+def fmt_value(x: float, units: str = "") -> str:
+    """A number rounded for a table cell, with its units; n/a when not finite."""
     if not math.isfinite(x):
         return "n/a"
     a = abs(x)
@@ -48,8 +50,8 @@ def _fmt(x: float, units: str = "") -> str:
 def _band(med: float, lo: float, hi: float, units: str = "", scale: float = 1.0) -> Estimate:
     m, a, b = med * scale, lo * scale, hi * scale
     if math.isclose(a, b) and math.isclose(a, m):
-        return Estimate(m, a, b, _fmt(m, units))
-    return Estimate(m, a, b, f"{_fmt(m, units)} ({_fmt(a, units)} to {_fmt(b, units)})")
+        return Estimate(m, a, b, fmt_value(m, units))
+    return Estimate(m, a, b, f"{fmt_value(m, units)} ({fmt_value(a, units)} to {fmt_value(b, units)})")
 
 
 def _q(da: xr.DataArray) -> tuple[float, float, float]:
@@ -75,7 +77,7 @@ def r2(derived: xr.Dataset, _: str) -> Estimate:
 def r2_ols(derived: xr.Dataset, _: str) -> Estimate:
     """The plain OLS R² of the run's regression over its fit window (the articles' statistic)."""
     x = 100.0 * float(derived.attrs["r2_ols"])
-    return Estimate(x, x, x, _fmt(x, "%"), "OLS point estimate")
+    return Estimate(x, x, x, fmt_value(x, "%"), "OLS point estimate")
 
 
 def coef(derived: xr.Dataset, term: str, scale: float = 1.0, units: str = "") -> Estimate:
@@ -84,7 +86,7 @@ def coef(derived: xr.Dataset, term: str, scale: float = 1.0, units: str = "") ->
     note = ""
     if "time" in da.dims:
         t = _at(derived, "latest")
-        da, note = da.sel(time=t), f"at {_month(t)}"
+        da, note = da.sel(time=t), f"at {month_label(t)}"
     est = _band(*_q(da), units=units, scale=scale)
     return Estimate(est.median, est.lo, est.hi, est.text, note or est.note)
 
@@ -98,7 +100,7 @@ def deviation_at(derived: xr.Dataset, when: str) -> Estimate:
     """Deviation of the price from fair value in % at a month ('latest' by default)."""
     t = _at(derived, when)
     est = _band(*_q(derived["deviation_pct"].sel(time=t)), units="%")
-    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
 
 
 def gap_bp_max(derived: xr.Dataset, since: str) -> Estimate:
@@ -114,7 +116,7 @@ def gap_bp_max(derived: xr.Dataset, since: str) -> Estimate:
     lo = float(gap.sel(quantile=HI, method="nearest")[i])  # price − upper fair value
     hi = float(gap.sel(quantile=LO, method="nearest")[i])
     est = _band(float(med[i]), lo, hi, units=" bp")
-    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
 
 
 def positive_since(derived: xr.Dataset, term: str) -> Estimate:
@@ -136,11 +138,11 @@ def positive_since(derived: xr.Dataset, term: str) -> Estimate:
     band = since(da.sel(quantile=LO, method="nearest").values)
     latest = coef(derived, term)
     if med is None:
-        when = f"median not positive at {_month(t_last)}"
+        when = f"median not positive at {month_label(t_last)}"
     elif band is None:
-        when = f"median positive since {_month(med)}; 90% band still includes zero"
+        when = f"median positive since {month_label(med)}; 90% band still includes zero"
     else:
-        when = f"median positive since {_month(med)}; 90% band above zero since {_month(band)}"
+        when = f"median positive since {month_label(med)}; 90% band above zero since {month_label(band)}"
     return Estimate(latest.median, latest.lo, latest.hi, f"{latest.text}; {when}", latest.note)
 
 
@@ -153,13 +155,13 @@ def rolling_coef_at(derived: xr.Dataset, term: str) -> Estimate:
     note = ""
     if x > 0:
         first = da["time"].values[neg[-1] + 1] if neg.size else da["time"].values[0]
-        note = f"positive since {_month(pd.Timestamp(first))}"
+        note = f"positive since {month_label(pd.Timestamp(first))}"
     return Estimate(
         x,
         x,
         x,
-        _fmt(x) + (f" ({note})" if note else ""),
-        f"at {_month(pd.Timestamp(da['time'].values[-1]))}",
+        fmt_value(x) + (f" ({note})" if note else ""),
+        f"at {month_label(pd.Timestamp(da['time'].values[-1]))}",
     )
 
 
@@ -178,8 +180,8 @@ def break_date(derived: xr.Dataset, which: str) -> Estimate:
     shown = [v if not pd.isna(v) else fit[-1] for v in vals]
     text = " ".join(
         [
-            _month(shown[0]) if not pd.isna(vals[0]) else "no break in the window",
-            f"({_month(shown[1])} to {_month(shown[2])}"
+            month_label(shown[0]) if not pd.isna(vals[0]) else "no break in the window",
+            f"({month_label(shown[1])} to {month_label(shown[2])}"
             + ("" if not pd.isna(vals[2]) else " or later")
             + ")",
         ]
@@ -194,7 +196,7 @@ def regime_prob_at(derived: xr.Dataset, arg: str) -> Estimate:
         raise ConfigError(f"no regime {regime!r}; regimes are {list(derived['regime'].values)}")
     t = _at(derived, when)
     est = _band(*_q(derived["regime_prob_q"].sel(time=t, regime=regime)))
-    return Estimate(est.median, est.lo, est.hi, est.text, f"at {_month(t)}")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
 
 
 EXTRACTORS: dict[str, Callable[[xr.Dataset, str], Estimate]] = {
@@ -234,11 +236,11 @@ def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
         ok = lo <= ref <= hi
         tol = f" ± {int(cmp.tol)} months" if cmp.tol else ""
         return (
-            ("agrees", f"{_month(ref)} inside our interval{tol}")
+            ("agrees", f"{month_label(ref)} inside our interval{tol}")
             if ok
             else (
                 "differs",
-                f"{_month(ref)} outside our interval{tol}",
+                f"{month_label(ref)} outside our interval{tol}",
             )
         )
     lo, hi = float(est.lo), float(est.hi)
@@ -247,16 +249,16 @@ def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
     if cmp.kind == "value":
         v = float(cmp.value)  # type: ignore[arg-type]
         ok = lo - cmp.tol <= v <= hi + cmp.tol
-        tol = f" widened by {_fmt(cmp.tol)}" if cmp.tol else ""
+        tol = f" widened by {fmt_value(cmp.tol)}" if cmp.tol else ""
         where = "inside" if ok else "outside"
-        return ("agrees" if ok else "differs"), f"reported {_fmt(v)} {where} our interval{tol}"
+        return ("agrees" if ok else "differs"), f"reported {fmt_value(v)} {where} our interval{tol}"
     if cmp.kind == "sign":
         side, v = ("above", 0.0) if cmp.value == "positive" else ("below", 0.0)
     else:
         side, v = cmp.kind, float(cmp.value)  # type: ignore[arg-type]
     above, below = lo > v, hi < v
     if (side == "above" and above) or (side == "below" and below):
-        return "agrees", f"whole interval {side} {_fmt(v)}"
+        return "agrees", f"whole interval {side} {fmt_value(v)}"
     if (side == "above" and below) or (side == "below" and above):
-        return "differs", f"whole interval on the other side of {_fmt(v)}"
-    return "inconclusive", f"our interval includes {_fmt(v)}"
+        return "differs", f"whole interval on the other side of {fmt_value(v)}"
+    return "inconclusive", f"our interval includes {fmt_value(v)}"

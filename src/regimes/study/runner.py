@@ -10,11 +10,11 @@ atomically, so a study folder without `study.json` is incomplete.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +22,18 @@ import pandas as pd
 
 from regimes.errors import RegimesError
 from regimes.study.config import Study, experiment_files, load_study
+from regimes.study.result import STUDY_HTML, STUDY_JSON, RunRecord, StudyResult, run_path
 
-STUDY_JSON = "study.json"
-STUDY_HTML = "study.html"
+log = logging.getLogger(__name__)
 
 
 class StudyError(RegimesError):
     """A study could not be run as configured."""
 
 
-@dataclass
-class RunRecord:
-    """What happened to one experiment of the study."""
-
-    experiment: str
-    status: str  # "complete" | "failed"
-    run_dir: str = ""  # relative to the study directory
-    error: str = ""
-    wall_s: float = 0.0
-    converged: bool | None = None
-
-
-@dataclass
-class StudyResult:
-    """Everything the study page shows, also stored as study.json."""
-
-    title: str
-    folder: str
-    quick: bool
-    runs: dict[str, RunRecord] = field(default_factory=dict)
-    lfo: list[dict[str, Any]] = field(default_factory=list)
-    lfo_note: str = ""
-    forecasts: list[dict[str, Any]] = field(default_factory=list)
-    brief: list[dict[str, str]] = field(default_factory=list)
-    figures: list[tuple[str, str]] = field(default_factory=list)  # (file, caption)
-    timing: dict[str, float] = field(default_factory=dict)
-
-
 def _log(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
+    """A progress line on the `regimes.study.runner` logger (at debug level when `quiet`)."""
+    (log.debug if quiet else log.info)(message)
 
 
 def is_study_folder(path: str | Path) -> bool:
@@ -118,11 +90,11 @@ def run_study(
     shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     for i, p in enumerate(paths, 1):
-        _log(f"[regimes] study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
+        _log(f"study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
         t1 = time.perf_counter()
         reused = _reusable(study_dir, p, quick=quick, seed=seed) if resume is not None else None
         if reused is not None:
-            _log(f"[regimes] study {folder.name}: reusing {reused}", quiet)
+            _log(f"study {folder.name}: reusing {reused}", quiet)
         try:
             run_dir = reused or run_experiment(
                 p,
@@ -137,7 +109,7 @@ def run_study(
             )
         except Exception as exc:  # record, go on with the other runs
             msg = str(exc) if isinstance(exc, RegimesError) else f"{type(exc).__name__}: {exc}"
-            _log(f"[regimes] study {folder.name}: {p.stem} FAILED: {msg}", quiet)
+            _log(f"study {folder.name}: {p.stem} FAILED: {msg}", quiet)
             if not isinstance(exc, RegimesError):
                 _log(traceback.format_exc(), quiet)
             res.runs[p.stem] = RunRecord(
@@ -166,10 +138,10 @@ def run_study(
     failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
     if failed:
         _log(
-            f"[regimes] study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
+            f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
             quiet,
         )
-    _log(f"[regimes] study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
+    _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
     return study_dir
 
 
@@ -243,12 +215,6 @@ def _atomic_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def run_path(res: StudyResult, study_dir: Path, experiment: str) -> Path | None:
-    """The run directory of a study experiment, or None if it failed or is unknown."""
-    rec = res.runs.get(experiment)
-    return study_dir / rec.run_dir if rec is not None and rec.status == "complete" else None
-
-
 def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool) -> None:
     """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison."""
     from regimes.compare import plot_compare
@@ -276,7 +242,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bo
             f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
         )
     L = int(fit_time.get_loc(ts))
-    _log(f"[regimes] study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
+    _log(f"study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
     try:
         df = compare_lfo(
             list(ok.values()),
@@ -336,7 +302,7 @@ def _forecasts(
         if run_dir is None:
             res.forecasts.append({"experiment": exp, "error": "run failed"})
             continue
-        _log(f"[regimes] study: scenario forecasts of {exp} ({horizon} months)", quiet)
+        _log(f"study: scenario forecasts of {exp} ({horizon} months)", quiet)
         try:
             ds = forecast_run(run_dir, files, horizon, data_dir=data_path)
             write_forecast(run_dir, ds)

@@ -182,9 +182,9 @@ def anchor_graph(params: Params, x_switch: Any, x_shared: Any, k: int) -> Any:
 
     n = x_switch.shape[0]
     mu = pt.broadcast_to(params["intercept"] * pt.ones((1, k)), (n, k))
-    if x_switch.shape[1]:
+    if "beta_switch" in params:  # declared when the anchor has switching terms
         mu = mu + pt.dot(x_switch, params["beta_switch"].T)  # beta_switch (K, Ps)
-    if x_shared.shape[1]:
+    if "beta_shared" in params:
         mu = mu + pt.dot(x_shared, params["beta_shared"])[:, None]
     return mu
 
@@ -264,6 +264,8 @@ class Emissions(ABC):
         e = self.innovations(params, d, opts, space)
         sig = self.scales(params, opts, space)
         log_lik = -0.5 * pt.log(2 * np.pi) - pt.log(sig)[None, :] - 0.5 * (e / sig[None, :]) ** 2
+        if d.weight is not None:  # months outside the training window count zero (padded refits)
+            log_lik = log_lik * d.weight[opts.n_conditioning :, None]
         return e, sig, log_lik
 
 
@@ -279,11 +281,10 @@ class LevelEmissions(Emissions):
     def innovations(self, params: Params, d: Design, opts: Options, space: StateSpace) -> Any:
         k, p = opts.k_regimes, opts.ar_order
         resid = d.y[:, None] - anchor_graph(params, d.x_switch, d.x_shared, k)  # (T, K)
-        n = d.y.shape[0] - p
         lags = space.lags
         e = resid[p:, lags[:, 0]]  # (T-p, J)
-        for i in range(1, p + 1):
-            e = e - params["phi"][i - 1] * resid[p - i : p - i + n, lags[:, i]]
+        for i in range(1, p + 1):  # lag i: rows p-i .. T-1-i (static bounds, any T)
+            e = e - params["phi"][i - 1] * resid[p - i : -i, lags[:, i]]
         return e
 
 
@@ -305,7 +306,7 @@ class ErrorCorrectionEmissions(Emissions):
         mu_prev = anchor_graph(params, d.x_switch[:-1], d.x_shared[:-1], k)
         gap = d.y[:-1, None] - mu_prev
         e = (d.y[1:] - d.y[:-1])[:, None] + params["speed"] * pt.ones(k) * gap
-        if d.dx.shape[1]:
+        if "gamma" in params:  # short-run terms of the anchor factors' changes
             e = e - pt.dot(d.dx, params["gamma"])[:, None]
         return e
 

@@ -56,6 +56,7 @@ class Design:
     y_sd: float
     x_mean: dict[str, float]
     x_sd: dict[str, float]
+    weight: np.ndarray | None = None  # (T,) 1 where the month's observation counts, else 0
 
 
 def design(frame: FitFrame, opts: Options, where: str = "model options") -> Design:
@@ -112,4 +113,5 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
         y_sd=y_sd,
         x_mean=x_mean,
         x_sd=x_sd,
+        weight=frame.train[fit].astype(float),
     )

@@ -34,6 +34,7 @@ class MarkovFamily(Family):
     name = "markov"
     options_model = Options
     priors = PRIORS
+    weighted_likelihood = True
 
     def __init__(self) -> None:
         # the last posterior's HMM passes, shared by derive, log_likelihood and forecasts of the

@@ -3,6 +3,7 @@ the discrete regimes marginalised by the forward filter (`hmm.pt_forward_log_mar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,25 @@ def hmm_inputs(params: Params, d: Design, opts: Options, space: StateSpace, part
     return log_init, log_trans, log_lik, e, sig_j, log_p
 
 
+DATA_FIELDS = ("y", "x_switch", "x_shared", "z", "z_all", "dx", "weight")
+
+
+def data_containers(d: Design) -> Design:
+    """The design's arrays that enter the likelihood as `pm.Data` containers (inside a model
+    context): the compiled log density takes them as inputs, so a refit on new data of the same
+    model reuses it (`regimes.compiled`)."""
+    import pymc as pm
+
+    return dataclasses.replace(
+        d,
+        **{
+            name: pm.Data(name, getattr(d, name))
+            for name in DATA_FIELDS
+            if isinstance(getattr(d, name), np.ndarray)  # (symbolic inputs stay as they are)
+        },
+    )
+
+
 def coords_of(frame: FitFrame, d: Design, opts: Options) -> dict[str, Any]:
     """The model's named dimensions."""
     names = opts.names
@@ -103,16 +123,17 @@ def build_model(spec: ModelSpec, frame: FitFrame) -> MarkovModel:
     space = state_space(opts.k_regimes, opts.ar_order)
     parts = parts_for(opts)
     with pm.Model(coords=coords_of(frame, d, opts)) as model:
+        data = data_containers(d)
         params = parts.emissions.declare(priors, opts, d)
         params.update(parts.transitions.declare(priors, opts))
         params.update(parts.initial.declare(opts))
-        log_init, log_trans, log_lik, e, sig_j, log_p = hmm_inputs(params, d, opts, space, parts)
+        log_init, log_trans, log_lik, e, sig_j, log_p = hmm_inputs(params, data, opts, space, parts)
         if opts.ar_order:  # the lag-expanded forward pass needs K as a static shape
             k = opts.k_regimes
             log_p = pt.specify_shape(log_p, (None,) * (log_p.ndim - 2) + (k, k))
         total, _ = hmm.pt_forward_log_marginal(log_init, log_p, log_lik, lags=opts.ar_order)
         pm.Potential("hmm_loglik", total)
-        p_all = pt.exp(parts.transitions.log_matrix(params, d.z_all, opts))  # every month
+        p_all = pt.exp(parts.transitions.log_matrix(params, data.z_all, opts))  # every month
     graphs = HMMGraphs(log_init, log_trans, log_lik, p_all, e, sig_j)
     return MarkovModel(model=model, design=d, space=space, graphs=graphs)
 

@@ -1,0 +1,95 @@
+"""The declared schema of `derived.nc`: which variables every family writes, with which
+dimensions, and which a family may add (the public contract, `shared/docs/contract.md`).
+
+`check_derived(ds)` lists every way a dataset departs from it, so the contract test over all
+families, and a reviewer's tooling, check one declaration instead of probing variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+CONTRACT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A derived.nc variable: its dimensions (alternatives allowed) and whether it is required."""
+
+    name: str
+    dims: tuple[tuple[str, ...], ...]
+    required: bool = False
+    switching: bool = False  # required of switching families (those with a `regime` dimension)
+    meaning: str = ""
+
+
+SCHEMA: tuple[Variable, ...] = (
+    Variable("price", (("time",),), required=True, meaning="observed target, natural units"),
+    Variable("fair_value", (("time", "quantile"),), required=True, meaning="fair value quantiles"),
+    Variable("deviation_pct", (("time", "quantile"),), required=True, meaning="100·(price/fv − 1)"),
+    Variable("in_sample", (("time",),), required=True, meaning="1 in the fit window"),
+    Variable("factor", (("time", "term"),), required=True, meaning="factors, natural units"),
+    Variable("pit", (("time",),), required=True, meaning="one-step PIT (posterior predictive)"),
+    Variable("predictive_q", (("time", "quantile"),), required=True, meaning="one-step bands"),
+    Variable("regime_prob", (("time", "regime"),), switching=True, meaning="smoothed p(s_t)"),
+    Variable("regime_prob_q", (("time", "regime", "quantile"),), switching=True),
+    Variable("fair_value_by_regime", (("time", "regime", "quantile"),), switching=True),
+    Variable(
+        "expected_duration",
+        (("regime", "quantile"), ("time", "regime", "quantile")),
+        switching=True,
+        meaning="expected regime duration in periods",
+    ),
+    Variable("transition", (("regime", "regime_to", "quantile"),), switching=True),
+    Variable("transition_t", (("time", "regime", "regime_to"),)),
+    Variable("most_likely_regime", (("time",),), switching=True),
+    Variable("switch_prob", (("time",),), switching=True),
+    Variable(
+        "coef",
+        (
+            ("term", "quantile"),
+            ("time", "term", "quantile"),
+            ("term", "regime", "quantile"),
+            ("time", "term", "regime", "quantile"),
+        ),
+        meaning="coefficients in natural units",
+    ),
+    Variable("r2_draws_q", (("quantile",),)),
+    Variable("break_prob", (("time", "break"),), meaning="change points: p(break in month t)"),
+    Variable("break_date", (("break", "quantile"),)),
+)
+BY_NAME = {v.name: v for v in SCHEMA}
+REQUIRED_ATTRS = ("experiment", "model", "family", "sample_start", "sample_end", "converged")
+
+
+def check_derived(ds: xr.Dataset, *, require_run_attrs: bool = True) -> list[str]:
+    """Every departure of `ds` from the declared schema, as plain sentences (empty: conforms).
+
+    Checks required variables and their dimensions, the `time` and `quantile` coordinates, regime
+    labels as strings, and (with `require_run_attrs`) the run attributes of the contract.
+    Variables the schema does not name are allowed: families may add outputs."""
+    problems: list[str] = []
+    switching = "regime" in ds.dims
+    for var in SCHEMA:
+        if var.name not in ds:
+            if var.required or (var.switching and switching):
+                problems.append(f"missing variable {var.name!r}")
+            continue
+        dims = ds[var.name].dims
+        if dims not in var.dims:
+            allowed = " or ".join(str(d) for d in var.dims)
+            problems.append(f"{var.name!r} has dims {dims}; the schema allows {allowed}")
+    if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
+        problems.append(f"coordinate 'time' is {ds['time'].dtype}, not datetime64")
+    if "quantile" in ds.coords:
+        missing = [q for q in CONTRACT_QUANTILES if not np.isclose(ds["quantile"].values, q).any()]
+        if missing:
+            problems.append(f"coordinate 'quantile' lacks {missing}")
+    if switching and ds["regime"].dtype.kind not in "UO":
+        problems.append("coordinate 'regime' must hold string labels")
+    if require_run_attrs:
+        problems += [f"missing attribute {a!r}" for a in REQUIRED_ATTRS if a not in ds.attrs]
+    return problems

@@ -1,0 +1,105 @@
+"""One fit of an experiment's model to a fit frame, and what follows it in memory: the family's
+derived quantities, the posterior predictive check and the convergence verdict. Shared by runs,
+leave-future-out refits, the contract test and notebooks (nothing here touches the disk)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from regimes.config import Experiment
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from regimes.dataset import FitFrame
+
+log = logging.getLogger(__name__)
+
+
+def derive_checked(
+    exp: Experiment, tree: xr.DataTree, frame: FitFrame
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    """After sampling: the family's derived quantities, the posterior predictive check (its
+    replicates are added to `tree` as `posterior_predictive`) and the convergence verdict, with
+    the run attributes of the public contract on the dataset."""
+    import xarray as xr
+
+    from regimes.diagnostics import quick_verdict
+    from regimes.families import get_family
+    from regimes.ppc import run_checks
+
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
+    verdict = quick_verdict(tree)
+    pp, additions, ppc_result = run_checks(
+        family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
+    )
+    tree["posterior_predictive"] = xr.DataTree(pp)
+    attrs = {**derived.attrs, **additions.attrs}
+    derived = derived.merge(additions)
+    derived.attrs = attrs
+    verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
+    derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
+    derived.attrs.update(
+        {
+            "experiment": exp.name,
+            "model": exp.spec.name,
+            "family": exp.spec.family,
+            "target": exp.data.target,
+            "factors": ",".join(exp.data.factors),
+            "sample_start": frame.attrs["fit_start"],
+            "sample_end": frame.attrs["fit_end"],
+            "converged": int(verdict["converged"]),
+            "max_rhat": verdict["max_rhat"],
+            "min_ess_bulk": verdict["min_ess_bulk"],
+            "divergences": verdict["divergences"],
+            "data_hash": frame.data_hash(),
+            "seed": exp.sampler.seed,
+        }
+    )
+    return derived, verdict
+
+
+def fit_frame(
+    exp: Experiment,
+    frame: FitFrame,
+    *,
+    progress: bool = True,
+    quiet: bool = False,
+    log_likelihood: bool = True,
+) -> xr.DataTree:
+    """Build, sample and record the pointwise log-likelihood in natural units: one fit of `exp`'s
+    model to `frame` as a DataTree (used by `run_experiment` and by leave-future-out refits;
+    `log_likelihood=False` skips a family's own log-likelihood pass, for refits that score
+    another frame)."""
+    import xarray as xr
+
+    from regimes.families import get_family
+    from regimes.sampling import sample
+
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    model = family.build(exp.spec, frame)
+    (log.debug if quiet else log.info)(
+        f"{exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
+        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})"
+    )
+    init, n_starts = family.sampling_init(exp.spec)
+    # one compilation per model structure and data layout in this process (refits reuse it)
+    key = f"{exp.spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
+    tree = sample(
+        model,
+        exp.sampler,
+        progress=progress and not quiet,
+        init=init,
+        n_starts=n_starts,
+        compile_key=key,
+    )
+    if log_likelihood:
+        if "log_likelihood" not in tree.children:
+            tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
+        ll = tree["log_likelihood"].to_dataset()
+        tree["log_likelihood"] = xr.DataTree(family.natural_log_likelihood(ll, frame, exp.spec))
+    return tree

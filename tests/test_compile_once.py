@@ -1,0 +1,108 @@
+"""Compile once: a model's log density compiled to JAX with its data containers as arguments
+(`regimes.compiled`) equals PyMC's own, is reused for new data of the same shapes and never for
+data it was not given, and a leave-future-out refit padded to the full window (weighted
+likelihood) is the same posterior as the refit on the short window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regimes import compiled
+from regimes.dataset import FitFrame, truncate
+from regimes.families import get_family
+from regimes.spec import ModelSpec
+
+MARKOV = {
+    "level": {"k_regimes": 2, "switching": ["intercept", "x"]},
+    "ar": {"k_regimes": 2, "ar_order": 2},
+    "ecm": {"k_regimes": 2, "form": "ecm", "transform": "log"},
+    "covariates": {"k_regimes": 2, "transition": "covariates", "transition_covariates": ["z"]},
+    "changepoint": {"k_regimes": 3, "transition": "changepoint", "form": "ecm"},
+}
+
+
+def frame_of(seed: int, n: int = 48) -> FitFrame:
+    rng = np.random.default_rng(seed)
+    x = np.cumsum(rng.normal(0, 0.3, n))
+    z = np.sin(np.arange(n) / 5.0)
+    y = 40.0 + 2.0 * x + 5.0 * (np.arange(n) > n // 2) + rng.normal(0, 1.0, n)
+    index = pd.date_range("2010-01-01", periods=n, freq="MS")
+    frame = pd.DataFrame({"y": y, "x": x, "z": z}, index=index)
+    return FitFrame("y", ("x", "z"), frame, pd.Series(True, index=index, name="in_sample"))
+
+
+def random_points(model, n: int, seed: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    start = model.initial_point()
+    return [{k: v + rng.normal(0, 0.4, np.shape(v)) for k, v in start.items()} for _ in range(n)]
+
+
+def flat(compiled_model, point: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.ravel(point[name]) for name in compiled_model.value_names])
+
+
+@pytest.mark.parametrize("case", ["static", *sorted(MARKOV)])
+def test_compiled_log_density_equals_pymc(case: str) -> None:
+    family, options = (
+        ("static", {"transform": "level"}) if case == "static" else ("markov", MARKOV[case])
+    )
+    spec = ModelSpec(family=family, options=options, name="t")
+    model = get_family(family).build(spec, frame_of(1, n=24))
+    cm = compiled.CompiledModel.from_model(model)
+    data = cm.data_of(model)
+    logp, dlogp = model.compile_logp(mode="FAST_COMPILE"), model.compile_dlogp(mode="FAST_COMPILE")
+    fn = cm.logp_and_grad()
+    for point in random_points(model, 2, seed=2):
+        value, grad = fn(flat(cm, point), data)
+        np.testing.assert_allclose(float(value), logp(point), rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(grad), np.ravel(dlogp(point)), rtol=1e-7, atol=1e-9)
+
+
+def test_compiled_model_is_reused_for_new_data_of_the_same_shapes_only() -> None:
+    spec = ModelSpec(family="markov", options=MARKOV["ar"], name="t")
+    family = get_family("markov")
+    a = family.build(spec, frame_of(1))
+    b = family.build(spec, frame_of(2))  # other data, same shapes
+    c = family.build(spec, frame_of(3, n=60))  # other shapes
+    ca, cb, cc = (compiled.compiled_for(m, "key-ar") for m in (a, b, c))
+    assert ca is cb and ca is not cc
+    # the shared compilation evaluates each model's own data: equal to PyMC on b's data
+    point = random_points(b, 1, seed=4)[0]
+    value, _ = cb.logp_and_grad()(flat(cb, point), cb.data_of(b))
+    np.testing.assert_allclose(float(value), b.compile_logp(mode="FAST_COMPILE")(point), rtol=1e-9)
+    value_a, _ = ca.logp_and_grad()(flat(ca, point), ca.data_of(a))
+    assert abs(float(value_a) - float(value)) > 1e-6  # a's data give another density
+
+
+def test_constants_baked_into_a_graph_are_part_of_the_key() -> None:
+    """The static family's observed y is a constant of its graph: another y is another key."""
+    spec = ModelSpec(family="static", options={"transform": "level"}, name="t")
+    family = get_family("static")
+    a, b = family.build(spec, frame_of(1)), family.build(spec, frame_of(2))
+    assert compiled.constants_digest(a) != compiled.constants_digest(b)
+    assert compiled.compiled_for(a, "key-static") is not compiled.compiled_for(b, "key-static")
+    again = family.build(spec, frame_of(1))
+    assert compiled.compiled_for(again, "key-static") is compiled.compiled_for(a, "key-static")
+
+
+@pytest.mark.parametrize("case", sorted(MARKOV))
+def test_padded_refit_has_the_short_windows_posterior(case: str) -> None:
+    """Weighted months count zero: the padded model's log density equals the short window's
+    at every point (so its posterior is the same), in the long window's shapes."""
+    spec = ModelSpec(family="markov", options=MARKOV[case], name="t")
+    family = get_family("markov")
+    frame = frame_of(5)
+    short = family.build(spec, truncate(frame, 30))
+    padded = family.build(spec, truncate(frame, 30, score_until=48, padded=True))
+    scoring = family.build(spec, truncate(frame, 30, score_until=48))
+    assert compiled.data_shapes(padded) == compiled.data_shapes(scoring)
+    logp_short, logp_padded = (
+        short.compile_logp(mode="FAST_COMPILE"),
+        padded.compile_logp(mode="FAST_COMPILE"),
+    )
+    logp_scoring = scoring.compile_logp(mode="FAST_COMPILE")
+    for point in random_points(short, 3, seed=6):
+        np.testing.assert_allclose(logp_padded(point), logp_short(point), rtol=1e-10)
+        assert abs(logp_scoring(point) - logp_short(point)) > 1e-3  # the later months do count

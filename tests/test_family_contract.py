@@ -1,0 +1,151 @@
+"""The contract every model family passes: build → tiny sample → derive → posterior predictive
+check → one leave-future-out refit → a forecast, with `derived.nc` checked against the declared
+schema (`regimes.families.schema`). Every registered family and every Markov structure
+(constant, covariate-driven, change point) and form (level, AR, error correction) runs here; a
+new family is done when it passes this test.
+
+The posteriors are tiny (2 chains × 40 draws): this checks shapes, names, units and that every
+hook works together, not statistical quality (the recovery and SBC tests do that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from regimes.config import Experiment
+from regimes.dataset import FitFrame
+from regimes.families import family_names, get_family
+from regimes.families.base import NATURAL_SCALE, Family
+from regimes.families.schema import check_derived
+from regimes.fit import derive_checked, fit_frame
+from regimes.forecast import held_scenario, scenario_draws
+from regimes.lfo import lfo_frame
+from regimes.spec import ModelSpec
+
+N_FIT, N_AFTER = 60, 6  # fit-window months, then months with factors only (out of sample)
+
+CASES: dict[str, tuple[str, dict]] = {
+    "static": ("static", {"transform": "level", "errors": "ar1"}),
+    "random_walk": ("random_walk", {"transform": "level", "rolling_window": 12}),
+    "markov-constant-level": (
+        "markov",
+        {"k_regimes": 2, "switching": ["intercept", "x"], "n_starts": 2},
+    ),
+    "markov-constant-ar": ("markov", {"k_regimes": 2, "ar_order": 1, "n_starts": 2}),
+    "markov-constant-ecm": (
+        "markov",
+        {"k_regimes": 2, "form": "ecm", "transform": "log", "n_starts": 2},
+    ),
+    "markov-covariates-level": (
+        "markov",
+        {"k_regimes": 2, "transition": "covariates", "transition_covariates": ["z"], "n_starts": 2},
+    ),
+    "markov-changepoint-ecm": (
+        "markov",
+        {"k_regimes": 2, "transition": "changepoint", "form": "ecm", "n_starts": 2},
+    ),
+}
+
+
+def test_every_registered_family_has_a_case() -> None:
+    covered = {family for family, _ in CASES.values()}
+    assert set(family_names()) <= covered, f"add a contract case for {set(family_names()) - covered}"
+
+
+def simulated_frame(seed: int = 0) -> FitFrame:
+    """A positive target with a level shift half way, one anchor factor x and one covariate z;
+    the last N_AFTER months have factors but lie outside the fit window."""
+    rng = np.random.default_rng(seed)
+    n = N_FIT + N_AFTER
+    x = np.cumsum(rng.normal(0, 0.3, n))
+    z = np.sin(np.arange(n) / 6.0)
+    regime = (np.arange(n) >= n // 2).astype(float)
+    y = 50.0 + 3.0 * x + 6.0 * regime + rng.normal(0, 1.0, n)
+    index = pd.date_range("2001-01-01", periods=n, freq="MS")
+    fit = pd.Series(np.arange(n) < N_FIT, index=index, name="in_sample")
+    frame = pd.DataFrame({"y": y, "x": x, "z": z}, index=index)
+    attrs = {"fit_start": f"{index[0]:%Y-%m}", "fit_end": f"{index[N_FIT - 1]:%Y-%m}"}
+    return FitFrame("y", ("x", "z"), frame, fit, units="u", attrs=attrs)
+
+
+def experiment(family: str, options: dict) -> Experiment:
+    spec = ModelSpec(family=family, options=options, name="contract")
+    get_family(family).validate_spec(spec, where="contract case")
+    return Experiment.model_validate(
+        {
+            "name": "contract",
+            "model": "contract",
+            "data": {"target": "y", "factors": ["x", "z"], "start": "2001-01", "end": "2005-12"},
+            "sampler": {"draws": 40, "tune": 40, "chains": 2, "seed": 3},
+            "spec": spec,
+        }
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_family_contract(case: str, tmp_path) -> None:
+    family_name, options = CASES[case]
+    family = get_family(family_name)
+    assert isinstance(family, Family) and family.name == family_name
+    exp = experiment(family_name, options)
+    spec = exp.spec
+    assert spec is not None
+    frame = simulated_frame()
+    fit_time = frame.time[frame.fit.to_numpy()]
+
+    # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
+    tree = fit_frame(exp, frame, progress=False, quiet=True)
+    ll = tree["log_likelihood"].to_dataset()
+    assert ll.attrs["scale"] == NATURAL_SCALE
+    y_ll = ll["y"] if "y" in ll else next(iter(ll.data_vars.values()))
+    scored = pd.DatetimeIndex(y_ll["time"].values)
+    assert scored.isin(fit_time).all() and scored[-1] == fit_time[-1]
+    assert np.isfinite(y_ll.values).all()
+    jac = family.log_jacobian(frame, spec)
+    assert list(pd.DatetimeIndex(jac["time"].values)) == list(scored)
+
+    # derive + posterior predictive check: the declared schema, values where they must be
+    derived, verdict = derive_checked(exp, tree, frame)
+    assert check_derived(derived) == []
+    assert list(pd.DatetimeIndex(derived["time"].values)) == list(frame.time)
+    np.testing.assert_array_equal(derived["in_sample"].values, frame.fit.to_numpy().astype(int))
+    np.testing.assert_allclose(derived["price"].values, frame.y.to_numpy())
+    fv = derived["fair_value"]
+    assert np.isfinite(fv.values).all()
+    assert (fv.sel(quantile=0.05) <= fv.sel(quantile=0.95)).all()
+    pit = derived["pit"].sel(time=scored)
+    assert ((pit >= 0) & (pit <= 1)).all()
+    assert derived.attrs["ppc_ok"] == int(not derived.attrs["ppc_reasons"]) == int(verdict["ppc"]["ok"])
+    assert tree["posterior_predictive"]["y"].sizes["time"] == len(scored)
+    if "regime" in derived.dims:
+        np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
+
+    # the family's own figures are written where asked
+    paths = family.figures(derived, tmp_path, log_scale=False, source="simulated")
+    assert all(p.is_file() and p.parent == tmp_path for p in paths)
+
+    # one leave-future-out refit: fitted on all but the last fit month, scoring that month
+    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0, quiet=True)
+    assert lfo.attrs["n_refits"] == 1
+    assert np.isfinite(lfo["elpd"].values).all() and lfo.sizes["time"] == 1
+
+    # a forecast along factors held at their last values
+    horizon = 3
+    draws = scenario_draws(tree, frame, spec, held_scenario(frame, horizon))
+    assert isinstance(draws, xr.Dataset)
+    assert draws["fair_value"].dims == ("sample", "time")
+    assert draws.sizes["time"] == horizon and draws.sizes["sample"] == 80
+    assert np.isfinite(draws["fair_value"].values).all()
+    if "regime_prob" in draws:
+        assert draws["regime_prob"].dims == ("sample", "time", "regime")
+        np.testing.assert_allclose(draws["regime_prob"].sum("regime"), 1.0, atol=1e-9)
+        mixed = (draws["regime_prob"] * draws["fair_value_by_regime"]).sum("regime")
+        np.testing.assert_allclose(mixed, draws["fair_value"], rtol=1e-10)
+    # in-sample fair value draws agree with derive's quantiles (one code path for both)
+    fv_draws = family.fair_value_draws(tree, frame, spec)["fair_value"]
+    np.testing.assert_allclose(
+        fv_draws.quantile(0.5, dim="sample").values, fv.sel(quantile=0.5).values, rtol=1e-6
+    )
