@@ -309,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RegimesError as exc:
         if args.debug:
             raise
-        print(f"regimes: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [type(exc).__name__]:  # one line per problem
+            print(f"regimes: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("regimes: interrupted; no run directory was written", file=sys.stderr)

@@ -19,11 +19,21 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from regimes.errors import ConfigError
 from regimes.families import get_family
-from regimes.spec import PRIOR_DISTRIBUTIONS, ModelSpec, PriorSpec, Strict
+from regimes.spec import (
+    PRIOR_DISTRIBUTIONS,
+    ModelSpec,
+    PriorParamError,
+    PriorSpec,
+    Strict,
+    plain_name_problem,
+)
 
 __all__ = ["PRIOR_DISTRIBUTIONS", "ModelSpec", "PriorSpec", "Strict"]
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MAX_DEPTH = 32  # tables and arrays nested deeper than this are refused (no config needs it)
+
+
 class DataSection(Strict):
     """Which series to model and over which window."""
 
@@ -126,6 +136,14 @@ class Experiment(Strict):
     path: str = ""
     spec: ModelSpec | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        problem = plain_name_problem(value)
+        if problem:  # the name becomes a folder under the results root
+            raise ValueError(f"experiment name {problem}")
+        return value
+
 
 def parse_month(value: str) -> pd.Timestamp:
     """Parse 'YYYY-MM' or 'YYYY-MM-DD' to the first day of that month."""
@@ -152,6 +170,9 @@ def format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> s
             continue
         msg = err["msg"].removeprefix("Value error, ")
         found = f"; found {err['input']!r}" if err["type"] != "missing" else ""
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PriorParamError):  # one parameter of a prior: name its key
+            key, found = f"{key}.{cause.param}", f"; found {cause.value!r}"
         lines.append(f"{path}: key '{key}': {msg}{found}")
     return "\n".join(lines)
 
@@ -169,12 +190,60 @@ def known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; any file that is not a readable UTF-8 TOML text of modest nesting
+    is a ConfigError naming the file."""
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {path}")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} file: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {exc.start} is {data[exc.start]:#04x}); "
+            "configs must be TOML text"
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: not valid TOML: tables or arrays nested too deeply "
+            f"(at most {MAX_DEPTH} levels)"
+        ) from None
+    depth, where = _nesting(raw)
+    if depth > MAX_DEPTH:
+        raise ConfigError(
+            f"{path}: key '{where}': tables or arrays nested {depth} levels deep "
+            f"(at most {MAX_DEPTH})"
+        )
+    return raw
+
+
+def _nesting(value: Any) -> tuple[int, str]:
+    """The deepest nesting of tables and arrays in parsed TOML and the key path to it (without
+    recursion, so any depth is measured)."""
+    deepest, where = 0, ""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        node, depth, key = stack.pop()
+        if depth > deepest:
+            deepest, where = depth, key
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = ((f"[{i}]", v) for i, v in enumerate(node))
+        else:
+            continue
+        for k, v in items:
+            sub = f"{key}{k}" if k.startswith("[") or not key else f"{key}.{k}"
+            stack.append((v, depth + 1, sub))
+    if len(where) > 60:  # a key path thousands of levels long is shortened
+        where = f"{where[:40]}...{where[-16:]}"
+    return deepest, where or "(top level)"
 
 
 def find_model_spec(name: str, experiment_path: Path) -> Path:
@@ -221,7 +290,14 @@ def load_experiment(path: str | Path) -> Experiment:
     """Load an experiment config, resolve its model spec and merge option and prior overrides."""
     path = Path(path)
     raw = read_toml(path, "experiment config")
-    raw.setdefault("name", path.stem)
+    if "name" not in raw:  # the file name names the results folder: it must be a plain name
+        problem = plain_name_problem(path.stem)
+        if problem:
+            raise ConfigError(
+                f"{path}: key 'name': experiment name {problem}; found {path.stem!r} (the file "
+                'name, used when the config sets no name: add name = "..." or rename the file)'
+            )
+        raw["name"] = path.stem
     try:
         exp = Experiment.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:
@@ -262,5 +338,5 @@ def quick_version(exp: Experiment) -> Experiment:
     sampler = exp.sampler.model_copy(update={"draws": q.draws, "tune": q.tune, "chains": q.chains})
     update: dict = {"sampler": sampler}
     if exp.spec is not None:  # fewer multi-start optimisations where the family has them
-            update["spec"] = get_family(exp.spec.family).quick_spec(exp.spec, q.n_starts)
+        update["spec"] = get_family(exp.spec.family).quick_spec(exp.spec, q.n_starts)
     return exp.model_copy(update=update)

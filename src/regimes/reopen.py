@@ -17,7 +17,13 @@ from regimes.spec import ModelSpec
 
 def run_config(run: Run) -> Experiment:
     """The experiment exactly as run, from the run's config.toml (with its resolved model)."""
-    body = tomllib.loads(run.config_text)
+    try:
+        body = tomllib.loads(run.config_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RunError(
+            f"{run.path}/config.toml: not valid TOML ({exc}); the run directory is damaged; "
+            "re-run the experiment"
+        ) from None
     resolved = body.pop("resolved_model", None)
     if resolved is None:
         raise RunError(f"{run.path}/config.toml has no [resolved_model]; re-run the experiment")

@@ -2,7 +2,9 @@
 
 A run is assembled in a hidden temporary folder next to its final place and renamed into
 `results/<experiment>/<run-id>/` only once every file and the manifest are written, so an
-interrupted or failed run leaves nothing under a final name.
+interrupted or failed run leaves nothing under a final name. Opening a run checks every file the
+manifest lists against its sha256, so a run directory changed after it was written (a file
+swapped in from another run, edited, truncated or deleted) is refused, never read.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 
 import xarray as xr
 
-from regimes.errors import RunError
+from regimes.errors import RegimesError, RunError
+from regimes.spec import plain_name_problem
 
 MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
@@ -28,6 +31,14 @@ DERIVED = "derived.nc"
 CONFIG = "config.toml"
 FIGURES = "figures"
 TMP_PREFIX = ".incomplete-"
+
+MODIFIED = "the run directory was modified after it was written; re-run the experiment"
+DAMAGED = "the run directory is damaged or was modified after it was written; re-run the experiment"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, for a one-line error."""
+    return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()[0]
 
 
 def sha256_file(path: Path) -> str:
@@ -56,6 +67,10 @@ def write_run(
     `writer(tmp_dir)` writes the run's files into a temporary folder and returns manifest fields;
     the manifest (with sha256 of every file) is written last, then the folder is renamed into place.
     """
+    for what, name in (("experiment name", experiment), ("run id", run_id)):
+        problem = plain_name_problem(name)
+        if problem:  # never a path: the run must land directly under out_root/experiment
+            raise RunError(f"{what} {name!r} {problem}")
     parent = Path(out_root) / experiment
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / run_id
@@ -91,27 +106,42 @@ def write_netcdf(obj: xr.Dataset | xr.DataTree, path: Path) -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """A finished run directory and its manifest."""
+    """A finished run directory and its manifest (its files checked when it was opened)."""
 
     path: Path
     manifest: dict[str, Any]
 
+    def has(self, name: str) -> bool:
+        """Whether the run was written with (or later given) the file `name`."""
+        return name in self.manifest.get("files", {})
+
     def derived(self) -> xr.Dataset:
         """The derived quantities (`derived.nc`), loaded into memory."""
-        return load_derived(self.path)
+        return self._load(DERIVED, xr.open_dataset)
 
     def posterior(self) -> xr.DataTree:
         """The full posterior DataTree (`posterior.nc`), loaded into memory."""
-        return load_posterior(self.path)
+        return self._load(POSTERIOR, xr.open_datatree)
+
+    def _load(self, name: str, opener: Callable[..., Any]) -> Any:
+        if not self.has(name):
+            raise RunError(f"{self.path}: this run has no {name} (not in its {MANIFEST})")
+        return _load_netcdf(self.path / name, opener)
 
     @property
     def config_text(self) -> str:
         """The experiment config exactly as run."""
-        return (self.path / CONFIG).read_text(encoding="utf-8")
+        path = self.path / CONFIG
+        try:
+            return path.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunError(f"{path}: cannot read the run's config ({_reason(exc)})") from exc
 
 
-def open_run(path: str | Path) -> Run:
-    """Open a run directory, checking it is complete (has a manifest with status complete)."""
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """A complete run directory's manifest, checked for shape (an object with status complete
+    and a `files` map of relative paths to sha256 digests); a missing, unreadable, incomplete or
+    corrupt one is a RunError."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
@@ -119,22 +149,105 @@ def open_run(path: str | Path) -> Run:
             f"{path} is not a complete run directory (no {MANIFEST}); pass a folder printed by "
             "`regimes run`, e.g. results/<experiment>/<run-id>"
         )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RunError(
+            f"{manifest_path}: unreadable or corrupt ({_reason(exc)}); {DAMAGED}"
+        ) from exc
+    if not isinstance(manifest, dict):
+        raise RunError(f"{manifest_path}: corrupt (not a JSON object); {DAMAGED}")
     if manifest.get("status") != "complete":
         raise RunError(f"{path}: run status is {manifest.get('status')!r}, not 'complete'")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise RunError(f"{manifest_path}: corrupt (no 'files' map of sha256 digests); {DAMAGED}")
+    for name in files:
+        if not _inside_run(name):
+            raise RunError(f"{manifest_path}: corrupt (lists the file {name!r}); {DAMAGED}")
+    return manifest
+
+
+def verify_files(path: Path, manifest: dict[str, Any], names: list[str] | None = None) -> None:
+    """Check files of a run against the sha256 its manifest records (all listed files, or only
+    `names`), hashing each once; a missing, changed or unlisted file is a RunError naming it."""
+    files: dict[str, str] = manifest["files"]
+    for name in files if names is None else names:
+        target = path / name
+        if name not in files:
+            if not target.exists():
+                raise RunError(f"{path}: this run has no {name} (not in its {MANIFEST})")
+            raise RunError(
+                f"{target}: not listed in {MANIFEST}, so it was not written with the run; "
+                f"{MODIFIED}"
+            )
+        if not target.is_file():
+            raise RunError(f"{target}: missing (listed in {MANIFEST}); {MODIFIED}")
+        try:
+            digest = sha256_file(target)
+        except OSError as exc:
+            raise RunError(f"{target}: cannot be read ({_reason(exc)}); {MODIFIED}") from exc
+        if digest != files[name]:
+            raise RunError(
+                f"{target}: content differs from {MANIFEST} (sha256 {digest[:12]}, recorded "
+                f"{files[name][:12]}); {MODIFIED}"
+            )
+    if names is None:  # a run's own data files never appear after it was written
+        for name in (POSTERIOR, DERIVED, CONFIG):
+            if name not in files and (path / name).exists():
+                raise RunError(
+                    f"{path / name}: not listed in {MANIFEST}, so it was not written with the "
+                    f"run; {MODIFIED}"
+                )
+
+
+def _inside_run(name: str) -> bool:
+    """Whether `name` is a relative path of a file inside a run (and not its manifest)."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts and name != MANIFEST
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run directory: it must have a well-formed manifest with status complete, and every
+    file the manifest lists must be present with the recorded sha256 (each hashed once)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
     return Run(path=path, manifest=manifest)
 
 
+def _load_netcdf(path: Path, opener: Callable[..., Any]) -> Any:
+    """Open a run's netCDF file with `opener` and load it into memory (the file is closed
+    afterwards); a missing or corrupt file is a RunError naming it."""
+    if not path.is_file():
+        raise RunError(f"{path}: missing; {MODIFIED}")
+    try:
+        with opener(path, engine="h5netcdf") as obj:
+            return obj.load()
+    except RegimesError:
+        raise
+    except Exception as exc:  # h5py/xarray raise OSError, ValueError, KeyError... on bad files
+        raise RunError(
+            f"{path}: not a readable netCDF file ({type(exc).__name__}: {_reason(exc)}); {DAMAGED}"
+        ) from exc
+
+
 def load_derived(run_dir: str | Path) -> xr.Dataset:
-    """Load `derived.nc` of a run into memory (the file is closed afterwards)."""
-    with xr.open_dataset(Path(run_dir) / DERIVED, engine="h5netcdf") as ds:
-        return ds.load()
+    """Load `derived.nc` of a complete run into memory, checked against its manifest."""
+    return _load_checked(Path(run_dir), DERIVED, xr.open_dataset)
 
 
 def load_posterior(run_dir: str | Path) -> xr.DataTree:
-    """Load `posterior.nc` of a run into memory as a DataTree (the file is closed afterwards)."""
-    with xr.open_datatree(Path(run_dir) / POSTERIOR, engine="h5netcdf") as tree:
-        return tree.load()
+    """Load `posterior.nc` of a complete run into memory as a DataTree, checked against its
+    manifest."""
+    return _load_checked(Path(run_dir), POSTERIOR, xr.open_datatree)
+
+
+def _load_checked(run_dir: Path, name: str, opener: Callable[..., Any]) -> Any:
+    verify_files(run_dir, read_manifest(run_dir), [name])
+    return _load_netcdf(run_dir / name, opener)
 
 
 def latest_run(out_root: str | Path, experiment: str) -> Path:
@@ -153,6 +266,9 @@ def add_files_to_run(run_dir: str | Path, writers: dict[str, Callable[[Path], No
     function writing it to the temporary path it is given; each file is renamed into place only
     once written, then the manifest (with every new file's sha256) is replaced atomically."""
     run = open_run(run_dir)
+    for name in writers:
+        if not _inside_run(name):
+            raise RunError(f"cannot add {name!r} to {run.path}: not a file path inside the run")
     done: dict[str, str] = {}
     paths: list[Path] = []
     for name, writer in writers.items():

@@ -22,8 +22,6 @@ from regimes.results import (
     MANIFEST,
     POSTERIOR,
     Run,
-    load_derived,
-    load_posterior,
     open_run,
     sha256_file,
 )
@@ -65,9 +63,10 @@ def update_manifest(run_dir: Path, paths: Sequence[Path]) -> dict:
 
 
 def _load(run: Run) -> tuple[xr.DataTree | None, xr.Dataset | None]:
-    """The run's posterior and derived quantities, each None when its file is absent."""
-    tree = load_posterior(run.path) if (run.path / POSTERIOR).is_file() else None
-    derived = load_derived(run.path) if (run.path / DERIVED).is_file() else None
+    """The run's posterior and derived quantities, each None when the run has no such file
+    (files were checked against the manifest when the run was opened)."""
+    tree = run.posterior() if run.has(POSTERIOR) else None
+    derived = run.derived() if run.has(DERIVED) else None
     return tree, derived
 
 
@@ -114,6 +113,8 @@ def write_report(run_dir: str | Path) -> Path:
     run = open_run(run_dir)
     tree, derived = _load(run)
     written = _arviz_figures(run.path, tree)
+    if written:  # listed at once, so the run opens even if the page is never written
+        update_manifest(run.path, written)
     out = run.path / REPORT
     atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
     update_manifest(run.path, [*written, out])
@@ -130,7 +131,7 @@ def write_compare_report(run_dirs: Sequence[str | Path], out_dir: str | Path = "
     runs = [open_run(d) for d in run_dirs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    derived = [load_derived(r.path) if (r.path / DERIVED).is_file() else None for r in runs]
+    derived = [r.derived() if r.has(DERIVED) else None for r in runs]
     html = compare_page.render_compare(runs, derived, out)
     path = out / COMPARE
     atomic_write_bytes(path, html.encode("utf-8"))
