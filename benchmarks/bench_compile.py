@@ -3,19 +3,23 @@
 One invocation, one process, the same models and data on both sides:
 
 1. Leave-future-out refits of the quick gold study's regime models (`experiments/gold/`
-   ms1_ecm, ms2_ecm, ms3_ecm, ms2_tvtp, changepoint; quick sampler) at `--refits` origins:
-   - reference "cold": each refit on its own short window with nothing reused (a new
-     compilation per refit, as every refit did before compile-once; the old path compiled the
-     density three times per fit, so this reference is, if anything, fast);
-   - "reused": each refit padded to the full window (`dataset.truncate(..., padded=True)`) with
-     the compilation cache on, as `regimes.lfo` now does.
-   Prints per-model seconds and the ratio cold / reused (target: >= 3x).
+   ms1_ecm, ms2_ecm, ms3_ecm, ms2_tvtp, changepoint; quick sampler) at `--refits` origins, one a
+   year back from the end of the fit window, each fitted with `fit_frame` without the
+   log-likelihood pass (as `regimes.lfo` refits):
+   - "before": the code before compile-once (`--reference COMMIT`, default the commit before
+     it), checked out into a temporary git worktree and run in a subprocess of this invocation:
+     every refit on its own short window, PyMC's numpyro path, the density compiled three times;
+   - "cold": this code with nothing reused (no compilation cache, no persistent XLA cache);
+   - "reused": this code as `regimes.lfo` runs it: refits padded to the full window
+     (`dataset.truncate(..., padded=True)`) share one compilation.
+   Prints per-model seconds and the ratios before / reused (target: >= 3x) and cold / reused.
 2. An SBC-style sequence: one model, `--sims` simulated data sets of the same shape, fitted one
-   after the other with the cache on. Prints the first (cold) fit, the mean of the later ones and
-   their ratio (target: a simulation <= 0.3x a cold fit).
+   after the other with the cache on, and the same data sets fitted by the reference code.
+   Prints a later (reused) simulation against a cold fit of this code and against a fit of the
+   reference code (target: a simulation <= 0.3x a cold fit as before).
 
     .venv/bin/python benchmarks/bench_compile.py                 # 3 refits x 5 models, 4 sims
-    .venv/bin/python benchmarks/bench_compile.py --smoke --json out.json   # one model, 2 + 2
+    .venv/bin/python benchmarks/bench_compile.py --smoke --json out.json   # one model, no reference
 
 No wall-clock assertions anywhere: the ratios are printed; `tests/test_benchmark_smoke.py`
 runs the smoke size and only checks the JSON is sane.
@@ -81,6 +85,75 @@ def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
     return time.perf_counter() - t0
 
 
+REFERENCE_COMMIT = "b84bfce"  # main before the family interface and compile-once work
+REFERENCE_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from regimes.cache import configure_compile_caches
+configure_compile_caches()
+import logging
+for n in ("pymc", "pymc.sampling.jax", "pymc.sampling.mcmc", "jax"):
+    logging.getLogger(n).setLevel(logging.ERROR)
+from regimes.api import fit_frame
+from regimes.config import load_experiment, run_version
+from regimes.dataset import build_frame, truncate
+args = json.loads(sys.argv[1])
+out = {}
+for name in args["models"]:
+    exp = run_version(load_experiment(Path(args["root"]) / "experiments/gold" / f"{name}.toml"), quick=True)
+    d = exp.data
+    frame = build_frame(d.target, d.factors, d.start_ts, d.end_ts, Path(args["data_dir"]),
+                        predict_end=d.predict_end, min_obs=d.min_obs, frequency=d.frequency)
+    n = int(frame.fit.sum())
+    times = []
+    for i in [n - 1 - 12 * j for j in range(args["refits"])][::-1]:
+        e = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": i})})
+        t0 = time.perf_counter()
+        fit_frame(e, truncate(frame, i), progress=False, quiet=True, log_likelihood=False)
+        times.append(time.perf_counter() - t0)
+    out[name] = times
+sbc = []
+for sim in range(args["sims"]):
+    exp, frame = sbc_case(sim)
+    t0 = time.perf_counter()
+    fit_frame(exp, frame, progress=False, quiet=True, log_likelihood=False)
+    sbc.append(time.perf_counter() - t0)
+out["sbc"] = sbc
+print("RESULT" + json.dumps(out))
+"""
+
+
+def reference_refits(
+    commit: str, models: list[str], data_dir: Path, n_refits: int, n_sims: int
+) -> dict:
+    """Seconds per refit with the code at `commit` (a temporary git worktree, a subprocess)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "reference"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), commit],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+            arg = json.dumps(
+                {"models": models, "root": str(tree), "data_dir": str(data_dir),
+                 "refits": n_refits, "sims": n_sims}
+            )  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, "-c", SBC_CASE + REFERENCE_SCRIPT, arg],
+                cwd=tree, env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
+            )
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line.removeprefix("RESULT"))
+
+
 def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     """Cold short-window refits against padded refits that reuse one compilation."""
     from regimes.dataset import truncate
@@ -105,38 +178,36 @@ def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     }
 
 
-def sbc_sequence(n_sims: int, t: int = 226) -> dict:
-    """Fits of one 2-regime model to `n_sims` simulated series of the same length."""
+SBC_CASE = """
+def sbc_case(sim, t=226):
     import numpy as np
     import pandas as pd
-
-    from regimes.config import Experiment
+    from regimes.config import Experiment, ModelSpec
     from regimes.dataset import FitFrame
-    from regimes.spec import ModelSpec
+    spec = ModelSpec(family="markov", name="sbc",
+                     options={"k_regimes": 2, "switching_variance": True, "n_starts": 4})
+    exp = Experiment.model_validate({
+        "name": "sbc", "model": "sbc", "spec": spec,
+        "data": {"target": "y", "start": "1990-01", "end": "2008-10"},
+        "sampler": {"draws": 300, "tune": 300, "chains": 2, "seed": sim},
+    })
+    rng = np.random.default_rng(sim)
+    s = np.zeros(t, dtype=int)
+    for i in range(1, t):
+        s[i] = s[i - 1] if rng.random() < 0.95 else 1 - s[i - 1]
+    y = np.array([0.0, 2.0])[s] + np.array([0.5, 1.0])[s] * rng.normal(size=t)
+    index = pd.date_range("1990-01-01", periods=t, freq="MS")
+    frame = FitFrame("y", (), pd.DataFrame({"y": y}, index=index), pd.Series(True, index=index))
+    return exp, frame
+"""
+exec(SBC_CASE)  # defines sbc_case here; the reference subprocess runs the same source
 
-    spec = ModelSpec(
-        family="markov",
-        options={"k_regimes": 2, "switching_variance": True, "n_starts": 4},
-        name="sbc",
-    )
-    exp = Experiment.model_validate(
-        {
-            "name": "sbc",
-            "model": "sbc",
-            "data": {"target": "y", "start": "1990-01", "end": "2008-10"},
-            "sampler": {"draws": 300, "tune": 300, "chains": 2},
-            "spec": spec,
-        }
-    )
+
+def sbc_sequence(n_sims: int) -> dict:
+    """Fits of one 2-regime model to `n_sims` simulated series of the same length (T = 226)."""
     times = []
     for sim in range(n_sims):
-        rng = np.random.default_rng(sim)
-        s = np.zeros(t, dtype=int)
-        for i in range(1, t):
-            s[i] = s[i - 1] if rng.random() < 0.95 else 1 - s[i - 1]
-        y = np.array([0.0, 2.0])[s] + np.array([0.5, 1.0])[s] * rng.normal(size=t)
-        index = pd.date_range("1990-01-01", periods=t, freq="MS")
-        frame = FitFrame("y", (), pd.DataFrame({"y": y}, index=index), pd.Series(True, index=index))
+        exp, frame = sbc_case(sim)  # noqa: F821 (defined by exec above)
         times.append(one_fit(exp, frame, cached=True, seed=sim))
     later = times[1:]
     return {
@@ -152,37 +223,65 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refits", type=int, default=3)
     p.add_argument("--sims", type=int, default=4)
     p.add_argument("--models", nargs="*", default=MODELS)
+    p.add_argument(
+        "--reference",
+        default=REFERENCE_COMMIT,
+        help="commit of the code before compile-once, run in a temporary worktree ('' skips it)",
+    )
     p.add_argument("--smoke", action="store_true", help="one model, 2 refits, 2 simulations")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     if args.smoke:
-        args.refits, args.sims, args.models = 2, 2, ["ms1_ecm"]
+        args.refits, args.sims, args.models, args.reference = 2, 2, ["ms1_ecm"], ""
     from regimes.cache import setup_process
 
     setup_process()
     _quiet()
     data_dir = Path(os.environ.get("REGIMES_DATA_DIR", ROOT.parent / "shared" / "data"))
     load_start = loadavg()
+    before = (
+        reference_refits(args.reference, args.models, data_dir, args.refits, args.sims)
+        if args.reference
+        else {}
+    )
     lfo = [lfo_refits(name, data_dir, args.refits) for name in args.models]
+    for row in lfo:
+        row["before_s"] = sum(before[row["model"]]) if row["model"] in before else None
+        row["before_ratio"] = row["before_s"] / row["reused_s"] if row["before_s"] else None
     sbc = sbc_sequence(args.sims)
     print(f"load average at start {load_start}, end {loadavg()}")
     print("\nleave-future-out refits (quick sampler), seconds for all refits of a model:")
     print(
         text_table(
-            ["model", "refits", "cold_s", "reused_s", "first_reused_s", "cold/reused"],
-            [[r["model"], r["refits"], r["cold_s"], r["reused_s"], r["first_reused_s"], r["ratio"]]
-             for r in lfo],
+            ["model", "refits", "before_s", "cold_s", "reused_s", "first_reused_s",
+             "before/reused", "cold/reused"],
+            [[r["model"], r["refits"], r["before_s"], r["cold_s"], r["reused_s"],
+              r["first_reused_s"], r["before_ratio"], r["ratio"]] for r in lfo],
         )
     )  # fmt: skip
     total = sum(r["cold_s"] for r in lfo) / sum(r["reused_s"] for r in lfo)
-    print(f"target: LFO refits >= 3x faster with one compilation: measured {total:.2f}x "
-          f"({'met' if total >= 3 else 'not met'})")  # fmt: skip
+    if before:
+        vs_before = sum(r["before_s"] for r in lfo) / sum(r["reused_s"] for r in lfo)
+        print(f"target: LFO refits >= 3x faster than before: measured {vs_before:.2f}x "
+              f"({'met' if vs_before >= 3 else 'not met'})")  # fmt: skip
+    else:
+        vs_before = None
+        print("target: LFO refits >= 3x faster than before: not measured (no --reference)")
+    print(f"cold / reused (this code, compilation reuse alone): {total:.2f}x")
     print(f"\nSBC-style sequence ({sbc['sims']} simulated series, T = 226): cold fit "
           f"{sbc['cold_s']:.1f} s, later fits {sbc['later_mean_s']:.1f} s on average")  # fmt: skip
-    print(f"target: one simulation <= 0.3x a cold fit: measured {sbc['ratio']:.2f}x "
-          f"({'met' if sbc['ratio'] <= 0.3 else 'not met'})")  # fmt: skip
+    if before.get("sbc"):
+        sbc["before_s"] = sum(before["sbc"]) / len(before["sbc"])
+        sbc["before_ratio"] = sbc["later_mean_s"] / sbc["before_s"]
+        print(f"the same fits with the code before: {sbc['before_s']:.1f} s on average")
+        print(
+            f"target: one simulation <= 0.3x a cold fit as before: measured "
+            f"{sbc['before_ratio']:.2f}x ({'met' if sbc['before_ratio'] <= 0.3 else 'not met'})"
+        )
+    print(f"a later simulation against this code's own cold fit: {sbc['ratio']:.2f}x")  # fmt: skip
     if args.json:
-        out = {"lfo": lfo, "lfo_ratio": total, "sbc": sbc, "loadavg_start": load_start}
+        out = {"lfo": lfo, "lfo_ratio": total, "lfo_vs_before": vs_before, "sbc": sbc,
+               "loadavg_start": load_start}  # fmt: skip
         Path(args.json).write_text(json.dumps(out | {"loadavg_end": loadavg()}))
     return 0
 

@@ -1,6 +1,6 @@
 """Simulation-based calibration (Talts et al. 2018) of the K=2 Markov-switching mean-and-variance model.
 
-What is tested. `regimes.families.markov.build` itself: its priors (`markov.PRIORS` through
+What is tested. `regimes.families.markov.FAMILY.build` itself: its priors (`markov.PRIORS` through
 `make_prior`), the ordered-intercept transform, the sticky Dirichlet transition rows, the
 stationary initial distribution, `markov.model.hmm_inputs` and `hmm.pt_forward_log_marginal`.
 For each simulation, (intercept, sigma, P) are drawn from that model's own prior (`pm.draw` on
