@@ -231,37 +231,36 @@ def build_frame(
         raise ConfigError(
             f"data.factors must not repeat the target or a factor: {[target, *factors]}"
         )
-    frame = pd.DataFrame(columns).sort_index()
-    if factors:
-        frame = frame.loc[frame[list(factors)].notna().all(axis=1)]
+    frame = regular_grid(pd.DataFrame(columns).sort_index(), frequency)
+    label = _period_label(frequency)
+    present = frame.notna()
     if start is None:  # "earliest": the first month where the target and all factors exist
         complete = frame.dropna()
         if complete.empty:
             raise DataError(f"no month has all of {list(columns)}; check data availability")
         start = complete.index[0]
-    frame = frame.loc[frame.index >= start]
-    if predict_end != "latest":
-        frame = frame.loc[frame.index <= pd.Timestamp(predict_end)]
+    _check_coverage(frame, present, start, end, label, frequency)
     in_window = (frame.index >= start) & (frame.index <= end)
     window = frame.loc[in_window]
-    complete = window.notna().all(axis=1)
-    if not complete.all() or len(window) == 0:
-        gaps = window.loc[~complete]
-        first_ok = {c: _first_valid(columns[c]) for c in columns}
-        detail = "; ".join(f"{c} starts {d}" for c, d in first_ok.items())
-        raise DataError(
-            f"fit window {start:%Y-%m}..{end:%Y-%m} has {len(gaps)} months with missing values "
-            f"(first {gaps.index[0]:%Y-%m} if any); data availability: {detail}. "
-            "Move data.start/data.end inside the available range."
-            if len(gaps)
-            else f"fit window {start:%Y-%m}..{end:%Y-%m} holds no months with all of {list(columns)}; "
-            f"data availability: {detail}"
-        )
+    holes = {c: window.index[~present.loc[in_window, c].to_numpy()] for c in frame.columns}
+    holes = {c: idx for c, idx in holes.items() if len(idx)}
+    if holes:
+        raise DataError(_holes_message(holes, start, end, label))
     if len(window) < min_obs:
         raise DataError(
             f"fit window {start:%Y-%m}..{end:%Y-%m} holds {len(window)} complete months, fewer than "
             f"data.min_obs = {min_obs}; widen the window"
         )
+    # after the window: the months that follow it while every factor exists (out of sample)
+    after = frame.index > end
+    if factors:
+        gap = after & ~present[list(factors)].all(axis=1).to_numpy()
+        if gap.any():
+            after &= frame.index < frame.index[np.flatnonzero(gap)[0]]
+    if predict_end != "latest":
+        after &= frame.index <= pd.Timestamp(predict_end)
+    keep = in_window | after
+    frame, in_window = frame.loc[keep], in_window[keep]
     actual_end = window.index[-1]
     return FitFrame(
         target=target,
@@ -273,9 +272,86 @@ def build_frame(
     )
 
 
-def _first_valid(series: pd.Series) -> str:
-    idx = series.first_valid_index()
-    return "never" if idx is None else f"{idx:%Y-%m}"
+GRID_FREQUENCY = {"M": "MS", "Q": "QS-JAN"}
+
+
+def regular_grid(frame: pd.DataFrame, frequency: str) -> pd.DataFrame:
+    """The frame on a regular grid of periods (month or quarter starts) from its first to its
+    last date: a period missing from every series becomes a row of NaNs, so a hole can never be
+    skipped over (a fit would otherwise put 1999Q4 next to 2000Q2)."""
+    if frame.empty:
+        return frame
+    grid = pd.date_range(frame.index[0], frame.index[-1], freq=GRID_FREQUENCY[frequency])
+    off_grid = frame.index.difference(grid)
+    if len(off_grid):
+        raise DataError(
+            f"dates {[f'{d:%Y-%m-%d}' for d in off_grid[:3]]} are not "
+            f"{'month' if frequency == 'M' else 'quarter'} starts; data.frequency = "
+            f"{frequency!r} needs one value per period dated its first day"
+        )
+    return frame.reindex(grid)
+
+
+def _period_label(frequency: str) -> Callable[[pd.Timestamp], str]:
+    if frequency == "Q":
+        return lambda ts: f"{ts.year}Q{(ts.month - 1) // 3 + 1}"
+    return lambda ts: f"{ts:%Y-%m}"
+
+
+def _series_behind(name: str) -> str:
+    ids = catalog_series(name)
+    return f"{name} ({', '.join(ids)})" if ids and ids != [name] else name
+
+
+def _period_start(ts: pd.Timestamp, frequency: str) -> pd.Timestamp:
+    """The first day of the month (or quarter) holding `ts`."""
+    return pd.Timestamp(ts).to_period("Q" if frequency == "Q" else "M").start_time
+
+
+def _check_coverage(
+    frame: pd.DataFrame,
+    present: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    label: Callable[[pd.Timestamp], str],
+    frequency: str,
+) -> None:
+    """The data must cover the whole window asked for: a series that starts after data.start or
+    ends before data.end is an error, never a silently shorter fit."""
+    problems = []
+    first, last = _period_start(start, frequency), _period_start(end, frequency)
+    for name in frame.columns:
+        valid = frame.index[present[name].to_numpy()]
+        if not len(valid):
+            problems.append(f"{_series_behind(name)} has no observations")
+        elif valid[0] > first:
+            problems.append(f"{_series_behind(name)} starts {label(valid[0])}, after data.start")
+        elif valid[-1] < last:
+            problems.append(f"{_series_behind(name)} ends {label(valid[-1])}, before data.end")
+    if problems:
+        raise DataError(
+            f"the data cannot cover the fit window {label(start)}..{label(end)}: "
+            + "; ".join(problems)
+            + ". Move data.start/data.end inside the range the series cover, or update the data "
+            "(`regimes data fetch`)"
+        )
+
+
+def _holes_message(
+    holes: dict[str, pd.DatetimeIndex],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    label: Callable[[pd.Timestamp], str],
+) -> str:
+    parts = []
+    for name, idx in holes.items():
+        shown = ", ".join(label(t) for t in idx[:6]) + (", ..." if len(idx) > 6 else "")
+        parts.append(f"{_series_behind(name)} has no value for {len(idx)} period(s): {shown}")
+    return (
+        f"the fit window {label(start)}..{label(end)} has holes: " + "; ".join(parts) + ". A fit "
+        "never skips over missing periods: fill them in the data file (or `regimes data fetch`), "
+        "or move data.start/data.end so the window avoids them"
+    )
 
 
 def truncate(

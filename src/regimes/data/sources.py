@@ -224,6 +224,25 @@ def load_series(series_id: str, data_dir: str | Path | None = None) -> pd.Series
     return _parse_values(table[column], dates, series.id, path, column)
 
 
+def interior_holes(values: pd.Series, frequency: str) -> pd.DatetimeIndex:
+    """Periods inside a series' range that have no value and that no rule fills: every missing
+    quarter of a quarterly series, and runs of two or more missing months of a monthly one (a
+    single missing month is carried forward when series are put on the monthly grid; see
+    `dataset.fill_single_gaps`). Annual (fiscal-year) dates are irregular and not checked."""
+    step = {"M": "MS", "Q": "QS-JAN"}.get(frequency)
+    if step is None or values.empty:
+        return pd.DatetimeIndex([])
+    grid = pd.date_range(values.index[0], values.index[-1], freq=step)
+    missing = grid.difference(values.index)
+    if frequency != "M" or not len(missing):
+        return missing
+    pos = grid.get_indexer(missing)
+    run_start = np.r_[True, np.diff(pos) != 1]
+    run_id = np.cumsum(run_start)
+    sizes = np.bincount(run_id)[run_id]
+    return missing[sizes >= 2]
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Outcome of checking one series in a data directory (one row of `regimes data check`)."""
@@ -260,6 +279,16 @@ def check_data_dir(
         if values.empty:
             results.append(CheckResult(sid, True, problem=f"series {sid}: no observations in "
                                        f"{path}", path=str(path)))  # fmt: skip
+            continue
+        holes = interior_holes(values, spec.frequency)
+        if len(holes):
+            shown = ", ".join(f"{t:%Y-%m}" for t in holes[:6]) + (", ..." if len(holes) > 6 else "")
+            results.append(CheckResult(
+                sid, True, values.index[0], values.index[-1], len(values),
+                f"series {sid}: {len(holes)} missing period(s) inside its range ({shown}) in "
+                f"{path}; a fit over them is refused: fill them or run `regimes data fetch {sid}`",
+                str(path),
+            ))  # fmt: skip
             continue
         results.append(CheckResult(sid, True, values.index[0], values.index[-1], len(values),
                                    None, str(path)))  # fmt: skip
