@@ -335,3 +335,20 @@ def test_pinksheet_env_var(
     monkeypatch.setenv("REGIMES_PINKSHEET_URL", server.pinksheet_url)
     (prov,) = fetch_series(["GOLD"], tmp_path)
     assert prov.source_url == server.pinksheet_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.org/fred?id={id}",  # plain http to a remote host
+        "file:///etc/passwd?{id}",
+        "ftp://example.org/{id}.csv",
+        "https:///{id}",  # no host
+    ],
+)
+def test_only_https_downloads_are_accepted(tmp_path: Path, url: str) -> None:
+    """A URL override may not switch to plain http off this machine or to another scheme: the
+    download is refused before any request, naming the URL and the rule."""
+    with pytest.raises(DataError, match=r"refusing to download .* only https URLs are accepted"):
+        fetch_series(["GS10"], tmp_path, fred_url=url, timeout=1)
+    assert not (tmp_path / "fetched" / "GS10.csv").exists()

@@ -124,8 +124,29 @@ def _pinksheet_url(url: str | None) -> str:
     return url or os.environ.get(PINKSHEET_URL_ENV) or DEFAULT_PINKSHEET_URL
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_url(url: str, what: str) -> None:
+    """Only https downloads (plain http only from this machine's loopback address, where a
+    local test server runs); any other scheme (file:, ftp:, ...) is refused."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return
+    raise DataError(
+        f"refusing to download {what} from {url!r}: only https URLs are accepted (plain http "
+        f"only from {', '.join(LOOPBACK_HOSTS)}); check {FRED_URL_ENV} / {PINKSHEET_URL_ENV} "
+        "or the URL passed"
+    )
+
+
 def _download(url: str, what: str, timeout: float) -> bytes:
     """GET a URL fully into memory, turning every network failure into a DataError."""
+    check_url(url, what)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
