@@ -34,11 +34,21 @@ DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_DEPTH = 32  # tables and arrays nested deeper than this are refused (no config needs it)
 
 
+class TransformSpec(Strict):
+    """A variable computed from another one: `of` (a factor, a catalog series or another
+    transform), `op` and, for lags, differences, growth rates and rolling means, `periods`."""
+
+    of: str
+    op: Literal["lag", "diff", "log", "growth", "rolling_mean"]
+    periods: int = Field(default=1, ge=1, le=120)
+
+
 class DataSection(Strict):
     """Which series to model and over which window."""
 
     target: str
     factors: list[str] = Field(default_factory=list)
+    transforms: dict[str, TransformSpec] = Field(default_factory=dict)
     start: str = Field(description='first month "YYYY-MM", or "earliest" for the longest sample')
     end: str
     predict_end: str = "latest"
@@ -59,6 +69,23 @@ class DataSection(Strict):
     @classmethod
     def _month_or_latest(cls, value: str) -> str:
         return value if value == "latest" else parse_month(value).strftime("%Y-%m")
+
+    @field_validator("transforms")
+    @classmethod
+    def _transform_names(cls, value: dict[str, TransformSpec]) -> dict[str, TransformSpec]:
+        for name, spec in value.items():
+            if not name.isidentifier():
+                raise ValueError(f"transform name {name!r} must be an identifier (letters, digits, _)")
+            if spec.of == name:
+                raise ValueError(f"transform {name!r} cannot be computed from itself")
+        for name in value:  # no cycles: follow `of` through other transforms
+            chain, current = [name], value[name].of
+            while current in value:
+                if current in chain:
+                    raise ValueError(f"transforms form a cycle: {' -> '.join([*chain, current])}")
+                chain.append(current)
+                current = value[current].of
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> DataSection:

@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,8 +90,42 @@ def fill_single_gaps(series: pd.Series) -> pd.Series:
     return series.where(~gap_before | (series.index > last), filled)
 
 
-def compute_variable(name: str, load: SeriesLoader) -> pd.Series:
-    """One config variable as a monthly series: a factor by its recipe, else a catalog series."""
+TRANSFORM_OPS = ("lag", "diff", "log", "growth", "rolling_mean")
+
+
+def apply_transform(series: pd.Series, op: str, periods: int = 1) -> pd.Series:
+    """A declared transform of a series on its own periods: `lag` (value `periods` earlier),
+    `diff` (change over `periods`), `log` (positive values only), `growth` (percent change over
+    `periods`), `rolling_mean` (mean of the last `periods`, complete windows only)."""
+    if op == "lag":
+        return series.shift(periods)
+    if op == "diff":
+        return series.diff(periods)
+    if op == "log":
+        bad = series[series <= 0]
+        if len(bad):
+            raise DataError(
+                f"log of {series.name}: {len(bad)} non-positive value(s), first "
+                f"{bad.index[0]:%Y-%m} ({bad.iloc[0]}); use op = 'growth' or 'diff' instead"
+            )
+        return np.log(series)
+    if op == "growth":
+        return 100.0 * (series / series.shift(periods) - 1.0)
+    if op == "rolling_mean":
+        return series.rolling(periods, min_periods=periods).mean()
+    raise ConfigError(f"unknown transform op {op!r}; use one of {', '.join(TRANSFORM_OPS)}")
+
+
+def compute_variable(
+    name: str, load: SeriesLoader, transforms: Mapping[str, Any] | None = None
+) -> pd.Series:
+    """One config variable as a series on the loader's periods: a declared transform of another
+    variable, a factor by its recipe, else a catalog series."""
+    transforms = transforms or {}
+    if name in transforms:
+        spec = transforms[name]
+        base = compute_variable(spec.of, load, transforms).dropna()
+        return apply_transform(base, spec.op, spec.periods).rename(name)
     if name in fx.FACTORS:
         recipe = FACTOR_INPUTS[name]
         inputs = {
@@ -221,11 +256,13 @@ def build_frame(
     min_obs: int = 24,
     frequency: str = "M",
     loader: SeriesLoader | None = None,
+    transforms: Mapping[str, Any] | None = None,
 ) -> FitFrame:
-    """Assemble target and factors; check the fit window is complete and long enough."""
+    """Assemble target and factors (with any declared `transforms`: name -> spec with `of`,
+    `op`, `periods`); check the fit window is complete and long enough."""
     load = loader or make_loader(data_dir, frequency)
     columns: Mapping[str, pd.Series] = {
-        name: compute_variable(name, load) for name in [target, *factors]
+        name: compute_variable(name, load, transforms) for name in [target, *factors]
     }
     if len(set(columns)) != 1 + len(factors):
         raise ConfigError(

@@ -45,6 +45,7 @@ def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> 
         predict_end=exp.data.predict_end,
         min_obs=exp.data.min_obs,
         frequency=exp.data.frequency,
+        transforms=exp.data.transforms,
     )
     stored = run.manifest.get("data_hash")
     if stored and frame.data_hash() != stored:
