@@ -15,7 +15,6 @@ from regimes.fit import derive_checked, fit_frame
 from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
 
 if TYPE_CHECKING:
-
     pass
 
 PACKAGES = (
@@ -66,7 +65,8 @@ def run_experiment(
 ) -> Path:
     """Validate a config, build the data, fit, and write one complete run directory; return its path.
 
-    With figures on, `report` also writes report.html (ArviZ plots included) into the run."""
+    With figures on, `report` also writes report.html (ArviZ plots included) into the run, as
+    part of it: the run directory appears only once every file, the report included, is written."""
     from regimes.cache import setup_process
 
     setup_process()  # once per process; a no-op after the first call
@@ -90,6 +90,7 @@ def run_experiment(
         predict_end=exp.data.predict_end,
         min_obs=exp.data.min_obs,
         frequency=exp.data.frequency,
+        transforms=exp.data.transforms,
     )
     timing["data_s"] = time.perf_counter() - t0
 
@@ -140,11 +141,12 @@ def run_experiment(
             "timing": timing,
         }
 
-    run_dir = write_run(Path(out), exp.name, run_id, writer)
-    if want_figures and report:
-        from regimes.report import write_report
+    finish = None
+    if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
+        from regimes.report.write import write_report_files  # its manifest and rename
 
-        write_report(run_dir)  # report.html + ArviZ figures, written atomically into the run
+        finish = write_report_files
+    run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
     if not verdict["converged"]:
         _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(

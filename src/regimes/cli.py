@@ -1,12 +1,17 @@
-"""The `regimes` command line: a thin shell over `regimes.api`; user errors become one clear line."""
+"""The `regimes` command line: a thin shell over `regimes.api`; user errors become one clear line.
+
+SIGINT (Ctrl-C) and SIGTERM stop any verb promptly (`regimes.signals`): exit 130 or 143 with one
+line on stderr, and nothing left under a final name."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
 from regimes.errors import RegimesError
+from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -287,7 +292,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `regimes` command."""
+    with Stopper(hard=argv is None) as stopper:
+        try:
+            code = _main(argv, stopper)
+        except (KeyboardInterrupt, Terminated) as exc:
+            signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+            print(interrupted_line(signum, stopper.verb), file=sys.stderr)
+            code = EXIT_ON_SIGNAL[signum]
+            if argv is None:  # the command itself: leave now, without waiting at interpreter
+                exit_now(code)  # exit for JAX computations still running (or crashing there)
+        stopper.code = code
+    return code
+
+
+def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
     args = _parser().parse_args(argv)
+    stopper.verb = args.verb
     from regimes.cache import setup_process
 
     setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first
@@ -312,9 +332,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines() or [type(exc).__name__]:  # one line per problem
             print(f"regimes: error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("regimes: interrupted; no run directory was written", file=sys.stderr)
-        return 130
     return 1
 
 

@@ -2,7 +2,8 @@
 
 A run is assembled in a hidden temporary folder next to its final place and renamed into
 `results/<experiment>/<run-id>/` only once every file and the manifest are written, so an
-interrupted or failed run leaves nothing under a final name. Opening a run checks every file the
+interrupted or failed run leaves nothing under a final name (and the temporary folder of a process
+killed outright is swept by the next run of the experiment, once its owner is gone). Opening a run checks every file the
 manifest lists against its sha256, so a run directory changed after it was written (a file
 swapped in from another run, edited, truncated or deleted) is refused, never read.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +35,11 @@ DERIVED = "derived.nc"
 CONFIG = "config.toml"
 FIGURES = "figures"
 TMP_PREFIX = ".incomplete-"
+OWNER = ".owner.json"  # inside a temporary run folder: the process assembling it (never kept)
+STALE_AGE_S = 24 * 3600  # a temporary folder of unknown owner older than this is abandoned
+
+log = logging.getLogger(__name__)
+_OWN_TMP: set[Path] = set()  # temporary run folders this process is assembling now
 
 MODIFIED = "the run directory was modified after it was written; re-run the experiment"
 DAMAGED = "the run directory is damaged or was modified after it was written; re-run the experiment"
@@ -61,12 +70,15 @@ def write_run(
     experiment: str,
     run_id: str,
     writer: Callable[[Path], dict[str, Any]],
+    finish: Callable[[Run], object] | None = None,
 ) -> Path:
     """Create a run directory atomically.
 
     `writer(tmp_dir)` writes the run's files into a temporary folder and returns manifest fields;
-    the manifest (with sha256 of every file) is written last, then the folder is renamed into place.
-    """
+    then `finish`, when given, is called with the run as assembled so far (a `Run` of the
+    temporary folder whose manifest is not yet on disk) to add files made from it (the report);
+    the manifest (with sha256 of every file) is written last, then the folder is renamed into
+    place. Stale temporary folders of the experiment (their process gone) are swept first."""
     for what, name in (("experiment name", experiment), ("run id", run_id)):
         problem = plain_name_problem(name)
         if problem:  # never a path: the run must land directly under out_root/experiment
@@ -76,20 +88,94 @@ def write_run(
     final = parent / run_id
     if final.exists():
         raise RunError(f"run directory {final} already exists")
+    sweep_stale(parent)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + run_id + "-", dir=parent))
+    _OWN_TMP.add(tmp)
     try:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        (tmp / OWNER).write_text(json.dumps(owner) + "\n", encoding="utf-8")
         fields = writer(tmp)
-        files = {
-            str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-        }
         manifest = {"status": "complete", "run_id": run_id, "experiment": experiment, **fields}
-        manifest["files"] = files
+        if finish is not None:
+            finish(Run(path=tmp, manifest={**manifest, "files": _hash_tree(tmp)}))
+        manifest["files"] = _hash_tree(tmp)
+        (tmp / OWNER).unlink()
         _write_text_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _OWN_TMP.discard(tmp)
     return final
+
+
+def remove_own_temporary() -> None:
+    """Remove the temporary run folders this process is assembling (before it ends abruptly)."""
+    for tmp in list(_OWN_TMP):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hash_tree(tmp: Path) -> dict[str, str]:
+    """sha256 of every file in a temporary run folder (its owner file and manifest excepted)."""
+    skip = (Path(OWNER), Path(MANIFEST))
+    return {
+        str(p.relative_to(tmp)): sha256_file(p)
+        for p in sorted(tmp.rglob("*"))
+        if p.is_file() and p.relative_to(tmp) not in skip
+    }
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (a zombie counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True  # cannot tell: keep
+    return True
+
+
+def stale_reason(tmp: Path, now: float | None = None) -> str | None:
+    """Why a temporary run folder is abandoned, or None while it may still be written.
+
+    It is abandoned when the process recorded in its owner file ran on this machine and no
+    longer exists; a folder without a readable owner file, or owned by a process on another
+    machine, only once it has not changed for STALE_AGE_S."""
+    try:
+        owner = json.loads((tmp / OWNER).read_text(encoding="utf-8"))
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
+        pid, host = 0, ""
+    if pid > 0 and host == socket.gethostname():
+        return None if _pid_alive(pid) else f"its process {pid} is no longer running"
+    try:
+        age = (time.time() if now is None else now) - tmp.stat().st_mtime
+    except OSError:
+        return None
+    if age > STALE_AGE_S:
+        return f"unchanged for {age / 3600:.0f} hours, owner unknown"
+    return None
+
+
+def sweep_stale(parent: Path) -> list[Path]:
+    """Remove the abandoned temporary run folders (`.incomplete-*`) directly under `parent`,
+    logging one line each; return those removed."""
+    removed = []
+    for tmp in sorted(Path(parent).glob(TMP_PREFIX + "*")):
+        if tmp.is_symlink() or not tmp.is_dir():
+            continue
+        reason = stale_reason(tmp)
+        if reason is None:
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not tmp.exists():
+            log.info(f"removed the stale temporary folder {tmp} ({reason})")
+            removed.append(tmp)
+    return removed
 
 
 def _write_text_synced(path: Path, text: str) -> None:

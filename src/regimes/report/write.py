@@ -1,5 +1,6 @@
-"""Write report pages: `report.html` into a run directory (atomically, listed in its manifest)
-and `compare.html` for several runs side by side."""
+"""Write report pages: `report.html` into a run directory (atomically, listed in its manifest;
+as part of the run itself when `regimes run` writes it) and `compare.html` for several runs side by
+side."""
 
 from __future__ import annotations
 
@@ -105,6 +106,17 @@ def render_report(run: Run, tree: xr.DataTree | None, derived: xr.Dataset | None
             sections.headline_section(derived),
         ],
     )
+
+
+def write_report_files(run: Run) -> list[Path]:
+    """Draw the ArviZ figures and write `report.html` into a run being assembled (the temporary
+    folder of `results.write_run`, whose manifest is written afterwards); return the paths
+    written. Gives the same page as `write_report` on the finished run."""
+    tree, derived = _load(run)
+    written = _arviz_figures(run.path, tree)
+    out = run.path / REPORT
+    atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
+    return [*written, out]
 
 
 def write_report(run_dir: str | Path) -> Path:
