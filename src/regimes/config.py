@@ -273,19 +273,27 @@ def _nesting(value: Any) -> tuple[int, str]:
     return deepest, where or "(top level)"
 
 
+def _is_file(path: Path) -> bool:
+    """`path.is_file()`, False for a name the file system cannot hold (too long, bad bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def find_model_spec(name: str, experiment_path: Path) -> Path:
     """Locate `models/<name>.toml` in the experiment's folder or any folder above it."""
     candidate = Path(name)
     if candidate.suffix == ".toml" or "/" in name:
         path = candidate if candidate.is_absolute() else experiment_path.parent / candidate
-        if path.is_file():
+        if _is_file(path):
             return path.resolve()
         raise ConfigError(f"{experiment_path}: key 'model': model spec file {path} does not exist")
     searched = []
     for folder in [experiment_path.parent.resolve(), *experiment_path.parent.resolve().parents]:
         models = folder / "models"
         path = models / f"{name}.toml"
-        if path.is_file():
+        if _is_file(path):
             return path
         if models.is_dir():
             searched.append(models)

@@ -256,12 +256,23 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def _usable_name(target: Path) -> bool:
+    """Whether the file system can look the name up at all (not too long, no NUL bytes)."""
+    try:
+        target.exists()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def verify_files(path: Path, manifest: dict[str, Any], names: list[str] | None = None) -> None:
     """Check files of a run against the sha256 its manifest records (all listed files, or only
     `names`), hashing each once; a missing, changed or unlisted file is a RunError naming it."""
     files: dict[str, str] = manifest["files"]
     for name in files if names is None else names:
         target = path / name
+        if not _usable_name(target):
+            raise RunError(f"{path}/{MANIFEST}: corrupt (lists the file {name[:60]!r}); {DAMAGED}")
         if name not in files:
             if not target.exists():
                 raise RunError(f"{path}: this run has no {name} (not in its {MANIFEST})")

@@ -123,6 +123,15 @@ def _parse_dates(
             f"file {path}: unparseable date {raw.iloc[i]!r} in column {column!r} on line {i + 2} "
             f"(expected {expected}); fix the row or replace the file with a fresh copy"
         )
+    lo, hi = pd.Timestamp.min, pd.Timestamp.max  # what nanosecond dates can hold
+    outside = (parsed < lo) | (parsed > hi)
+    if outside.any():
+        i = int(np.flatnonzero(outside.to_numpy())[0])
+        raise DataError(
+            f"file {path}: date {raw.iloc[i]!r} in column {column!r} on line {i + 2} is outside "
+            f"the supported range {lo:%Y}..{hi:%Y}; fix the row or replace the file with a fresh "
+            "copy"
+        )
     index = pd.DatetimeIndex(parsed, name="date").as_unit("ns")
     dup = index.duplicated()
     if dup.any():
