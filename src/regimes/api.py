@@ -72,13 +72,11 @@ def run_experiment(
     setup_process()  # once per process; a no-op after the first call
     from regimes.data import resolve_data_dir
     from regimes.dataset import build_frame
-    from regimes.families import get_family
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     exp: Experiment = run_version(load_experiment(path), quick=quick, seed=seed)
     assert exp.spec is not None
-    family = get_family(exp.spec.family)
     data_path = resolve_data_dir(data_dir)
     _log(f"{exp.name}: loading data from {data_path}", quiet)
     frame = build_frame(
@@ -93,7 +91,40 @@ def run_experiment(
         transforms=exp.data.transforms,
     )
     timing["data_s"] = time.perf_counter() - t0
+    return fit_and_write(
+        exp,
+        frame,
+        out=out,
+        provenance={"config_path": str(Path(path)), "quick": quick, "data_dir": str(data_path)},
+        timing=timing,
+        progress=progress,
+        figures=figures,
+        report=report,
+        quiet=quiet,
+    )
 
+
+def fit_and_write(
+    exp: Experiment,
+    frame: Any,
+    *,
+    out: str | Path = "results",
+    provenance: dict[str, Any],
+    timing: dict[str, float] | None = None,
+    progress: bool = True,
+    figures: bool | None = None,
+    report: bool = True,
+    quiet: bool = False,
+) -> Path:
+    """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
+    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
+    into the manifest. Shared by `run_experiment` and `run_dataframe`."""
+    from regimes.families import get_family
+
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    timing = dict(timing or {})
+    t0 = time.perf_counter() - timing.get("data_s", 0.0)
     t1 = time.perf_counter()
     tree = fit_frame(exp, frame, progress=progress, quiet=quiet)
     timing["sampling_s"] = time.perf_counter() - t1
@@ -122,14 +153,14 @@ def run_experiment(
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "config_path": str(Path(path)),
-            "quick": quick,
+            "config_path": provenance["config_path"],
+            "quick": provenance["quick"],
             "seed": exp.sampler.seed,
             "sampler": {
                 **exp.sampler.model_dump(exclude={"quick"}),
                 "backend_used": tree.attrs.get("sampling_backend"),
             },
-            "data_dir": str(data_path),
+            "data_dir": provenance["data_dir"],
             "data_hash": frame.data_hash(),
             "data_window": {
                 "fit_start": frame.attrs["fit_start"],
@@ -154,6 +185,68 @@ def run_experiment(
         quiet,
     )
     return run_dir
+
+
+def run_dataframe(
+    data: Any,
+    experiment: str | Path,
+    *,
+    out: str | Path = "results",
+    seed: int | None = None,
+    quick: bool = False,
+    progress: bool = False,
+    figures: bool | None = None,
+    report: bool = True,
+    quiet: bool = False,
+) -> Any:
+    """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
+    run, the same `results.Run` a run directory opens as.
+
+    `data` has a DatetimeIndex of month starts (quarter starts with `data.frequency = "Q"`) and
+    one column per variable the experiment names (`data.target`, `data.factors`, or the `of` of
+    a declared transform); columns not named there are ignored, and catalog series are used for
+    variables it does not hold. The experiment TOML gives the model, the window and the sampler
+    as usual; the same checks apply (holes, coverage, minimum length), and the manifest records
+    the frame's data hash with `data_dir` = "DataFrame (in memory)"."""
+    import pandas as pd
+
+    from regimes.cache import setup_process
+    from regimes.data import resolve_data_dir
+    from regimes.dataset import build_frame
+    from regimes.errors import DataError
+    from regimes.results import open_run
+
+    setup_process()
+    if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
+        raise DataError(
+            "run_dataframe needs a pandas DataFrame with a DatetimeIndex of period starts "
+            f"(got {type(data).__name__}); e.g. df.index = pd.to_datetime(df['date'])"
+        )
+    exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
+    t0 = time.perf_counter()
+    supplied = {str(c): data[c] for c in data.columns}
+    d = exp.data
+    frame = build_frame(
+        d.target, d.factors, d.start_ts, d.end_ts, resolve_data_dir(None),
+        predict_end=d.predict_end, min_obs=d.min_obs, frequency=d.frequency,
+        transforms=d.transforms, supplied=supplied,
+    )  # fmt: skip
+    run_dir = fit_and_write(
+        exp,
+        frame,
+        out=out,
+        provenance={
+            "config_path": str(Path(experiment)),
+            "quick": quick,
+            "data_dir": "DataFrame (in memory)",
+        },
+        timing={"data_s": time.perf_counter() - t0},
+        progress=progress,
+        figures=figures,
+        report=report,
+        quiet=quiet,
+    )
+    return open_run(run_dir)
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:

@@ -117,14 +117,20 @@ def apply_transform(series: pd.Series, op: str, periods: int = 1) -> pd.Series:
 
 
 def compute_variable(
-    name: str, load: SeriesLoader, transforms: Mapping[str, Any] | None = None
+    name: str,
+    load: SeriesLoader,
+    transforms: Mapping[str, Any] | None = None,
+    supplied: Mapping[str, pd.Series] | None = None,
 ) -> pd.Series:
-    """One config variable as a series on the loader's periods: a declared transform of another
-    variable, a factor by its recipe, else a catalog series."""
+    """One config variable as a series on the loader's periods: a series the caller supplied
+    (a column of the user's own DataFrame), a declared transform of another variable, a factor
+    by its recipe, else a catalog series."""
     transforms = transforms or {}
+    if supplied is not None and name in supplied:
+        return pd.Series(supplied[name], dtype="float64").rename(name)
     if name in transforms:
         spec = transforms[name]
-        base = compute_variable(spec.of, load, transforms).dropna()
+        base = compute_variable(spec.of, load, transforms, supplied).dropna()
         return apply_transform(base, spec.op, spec.periods).rename(name)
     if name in fx.FACTORS:
         recipe = FACTOR_INPUTS[name]
@@ -257,12 +263,14 @@ def build_frame(
     frequency: str = "M",
     loader: SeriesLoader | None = None,
     transforms: Mapping[str, Any] | None = None,
+    supplied: Mapping[str, pd.Series] | None = None,
 ) -> FitFrame:
     """Assemble target and factors (with any declared `transforms`: name -> spec with `of`,
-    `op`, `periods`); check the fit window is complete and long enough."""
+    `op`, `periods`; `supplied`: the user's own series by name, used before the catalog); check
+    the fit window is complete and long enough."""
     load = loader or make_loader(data_dir, frequency)
     columns: Mapping[str, pd.Series] = {
-        name: compute_variable(name, load, transforms) for name in [target, *factors]
+        name: compute_variable(name, load, transforms, supplied) for name in [target, *factors]
     }
     if len(set(columns)) != 1 + len(factors):
         raise ConfigError(
