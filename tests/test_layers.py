@@ -28,7 +28,7 @@ LAYERS = [
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit"),
+     "regimes.fit", "regimes.userdata"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),

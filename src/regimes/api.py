@@ -72,6 +72,7 @@ def run_experiment(
     setup_process()  # once per process; a no-op after the first call
     from regimes.data import resolve_data_dir
     from regimes.dataset import build_frame
+    from regimes.userdata import user_series
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -89,6 +90,7 @@ def run_experiment(
         min_obs=exp.data.min_obs,
         frequency=exp.data.frequency,
         transforms=exp.data.transforms,
+        supplied=user_series(exp, data_path),
     )
     timing["data_s"] = time.perf_counter() - t0
     return fit_and_write(
@@ -215,6 +217,7 @@ def run_dataframe(
     from regimes.dataset import build_frame
     from regimes.errors import DataError
     from regimes.results import open_run
+    from regimes.userdata import user_series
 
     setup_process()
     if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
@@ -224,10 +227,11 @@ def run_dataframe(
         )
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
-    supplied = {str(c): data[c] for c in data.columns}
+    data_path = resolve_data_dir(None)
+    supplied = {**user_series(exp, data_path), **{str(c): data[c] for c in data.columns}}
     d = exp.data
     frame = build_frame(
-        d.target, d.factors, d.start_ts, d.end_ts, resolve_data_dir(None),
+        d.target, d.factors, d.start_ts, d.end_ts, data_path,
         predict_end=d.predict_end, min_obs=d.min_obs, frequency=d.frequency,
         transforms=d.transforms, supplied=supplied,
     )  # fmt: skip

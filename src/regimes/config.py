@@ -43,11 +43,26 @@ class TransformSpec(Strict):
     periods: int = Field(default=1, ge=1, le=120)
 
 
+class UserSeries(Strict):
+    """A series from the researcher's own file: CSV (or Parquet with pyarrow installed), one row
+    per date. `file` is relative to the experiment file, else the data directory; dates in
+    `date_column` (any unambiguous form: 2001-03, 2001-03-31, ...), values in `value_column`
+    (default: the series' name); `frequency` as published: D (averaged to months), M or Q
+    (a quarter's value known from the month after it ends, as for catalog series)."""
+
+    file: str
+    date_column: str = "date"
+    value_column: str | None = None
+    frequency: Literal["D", "M", "Q"] = "M"
+    units: str = ""
+
+
 class DataSection(Strict):
     """Which series to model and over which window."""
 
     target: str
     factors: list[str] = Field(default_factory=list)
+    series: dict[str, UserSeries] = Field(default_factory=dict)
     transforms: dict[str, TransformSpec] = Field(default_factory=dict)
     start: str = Field(description='first month "YYYY-MM", or "earliest" for the longest sample')
     end: str
@@ -69,6 +84,14 @@ class DataSection(Strict):
     @classmethod
     def _month_or_latest(cls, value: str) -> str:
         return value if value == "latest" else parse_month(value).strftime("%Y-%m")
+
+    @field_validator("series")
+    @classmethod
+    def _series_names(cls, value: dict[str, UserSeries]) -> dict[str, UserSeries]:
+        for name in value:
+            if not name.isidentifier():
+                raise ValueError(f"series name {name!r} must be an identifier (letters, digits, _)")
+        return value
 
     @field_validator("transforms")
     @classmethod

@@ -13,6 +13,7 @@ from regimes.errors import RunError
 from regimes.families import get_family
 from regimes.results import Run
 from regimes.spec import ModelSpec
+from regimes.userdata import user_series
 
 
 def run_config(run: Run) -> Experiment:
@@ -46,6 +47,7 @@ def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> 
         min_obs=exp.data.min_obs,
         frequency=exp.data.frequency,
         transforms=exp.data.transforms,
+        supplied=user_series(exp, path, Path(run.manifest.get("config_path", ".")).parent),
     )
     stored = run.manifest.get("data_hash")
     if stored and frame.data_hash() != stored:

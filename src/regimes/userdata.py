@@ -1,0 +1,98 @@
+"""The researcher's own series, declared in an experiment (`[data.series.NAME]`): read from CSV
+or Parquet files with the same validation as catalog series, put on the experiment's periods
+with the same alignment rules, and handed to `dataset.build_frame` as supplied series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regimes.config import Experiment, UserSeries
+from regimes.data.align import to_monthly
+from regimes.errors import DataError
+
+
+def _locate(spec: UserSeries, name: str, base_dirs: list[Path]) -> Path:
+    candidates = [Path(spec.file)] if Path(spec.file).is_absolute() else [
+        d / spec.file for d in base_dirs
+    ]  # fmt: skip
+    for path in candidates:
+        if path.is_file():
+            return path
+    searched = ", ".join(str(p) for p in candidates)
+    raise DataError(
+        f"data.series.{name}: file {spec.file!r} not found (looked for {searched}); give a path "
+        "relative to the experiment file or the data directory"
+    )
+
+
+def _table(path: Path, name: str) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path).astype(str)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except ImportError as exc:
+        raise DataError(
+            f"data.series.{name}: reading {path} needs pyarrow ({exc}); install it or save the "
+            "file as CSV"
+        ) from None
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"data.series.{name}: {path} is not a readable table ({exc})") from None
+
+
+def read_user_series(spec: UserSeries, name: str, base_dirs: list[Path], frequency: str):
+    """One declared series on the experiment's periods (month starts, or quarter starts for a
+    quarterly experiment), validated: dates parse, unique and sorted; numeric values."""
+    path = _locate(spec, name, base_dirs)
+    table = _table(path, name)
+    column = spec.value_column or name
+    for col, role in ((spec.date_column, "date_column"), (column, "value_column")):
+        if col not in table.columns:
+            raise DataError(
+                f"data.series.{name}: {role} {col!r} not in {path} (columns: "
+                f"{', '.join(map(str, table.columns[:12]))}); set data.series.{name}.{role}"
+            )
+    dates = pd.to_datetime(table[spec.date_column].str.strip(), errors="coerce", format="mixed")
+    cells = table[column].str.strip()
+    missing = cells.isin(["", ".", "NA", "nan"])
+    values = pd.to_numeric(cells.mask(missing, None), errors="coerce")
+    for bad, what in ((dates.isna(), "unparseable date"), (values.isna() & ~missing, "non-numeric value")):  # fmt: skip
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"data.series.{name}: {what} on line {i + 2} of {path} "
+                f"({table.iloc[i][spec.date_column]!r}, {table.iloc[i][column]!r}); fix the row"
+            )
+    series = pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(dates), name=name)
+    series = series.dropna()
+    if series.index.has_duplicates or not series.index.is_monotonic_increasing:
+        raise DataError(f"data.series.{name}: dates in {path} must be unique and sorted")
+    if frequency == "Q":
+        if spec.frequency != "Q":
+            raise DataError(
+                f"data.series.{name}: a quarterly experiment needs quarterly series; this one is "
+                f"{spec.frequency!r}"
+            )
+        return pd.Series(series.to_numpy(), index=series.index.to_period("Q").start_time,
+                         name=name)  # fmt: skip
+    if spec.frequency == "M":  # any day of the month: dated at its start
+        series.index = series.index.to_period("M").start_time
+    return to_monthly(series, spec.frequency)
+
+
+def user_series(
+    exp: Experiment, data_dir: Path, experiment_dir: Path | None = None
+) -> dict[str, pd.Series]:
+    """Every series the experiment declares, by name (an empty dict when it declares none);
+    files are looked up beside the experiment file (`experiment_dir`, default: its folder),
+    then in the data directory."""
+    base_dirs = [experiment_dir] if experiment_dir is not None else []
+    if exp.path:
+        base_dirs.append(Path(exp.path).resolve().parent)
+    base_dirs.append(Path(data_dir))
+    return {
+        name: read_user_series(spec, name, base_dirs, exp.data.frequency)
+        for name, spec in exp.data.series.items()
+    }
