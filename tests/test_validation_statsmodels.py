@@ -155,6 +155,12 @@ def test_posterior_agrees_with_published_mle(name: str, data_dir: Path, tmp_path
 TAYLOR_LLF = -229.25614  # Stata's published fit, as pinned in statsmodels' tests
 
 
+def user_series(exp, data_dir: Path):
+    from regimes.userdata import user_series as read
+
+    return read(exp, data_dir)
+
+
 def test_taylor_rule_config_matches_statsmodels_mle(data_dir: Path) -> None:
     """The textbook model as a config (fedfunds on its declared lag, the output gap and
     inflation; everything switching): statsmodels' MLE reaches the published log-likelihood on
@@ -162,7 +168,8 @@ def test_taylor_rule_config_matches_statsmodels_mle(data_dir: Path) -> None:
     exp = load_experiment(ROOT / "experiments" / "fedfunds_taylor.toml")
     d = exp.data
     frame = build_frame(d.target, d.factors, d.start_ts, d.end_ts, data_dir,
-                        frequency=d.frequency, transforms=d.transforms)  # fmt: skip
+                        frequency=d.frequency, transforms=d.transforms,
+                        supplied=user_series(exp, data_dir))  # fmt: skip
     y, x = frame.y.to_numpy(), frame.X.to_numpy()
     np.testing.assert_array_equal(x[1:, 0], y[:-1])  # the lag transform is the lagged target
     res = sm.tsa.MarkovRegression(y, k_regimes=2, exog=x).fit(search_reps=20, disp=False)
@@ -194,7 +201,8 @@ def test_taylor_rule_posterior_mode_reaches_the_published_fit(data_dir: Path) ->
     exp = load_experiment(ROOT / "experiments" / "fedfunds_taylor.toml")
     d = exp.data
     frame = build_frame(d.target, d.factors, d.start_ts, d.end_ts, data_dir,
-                        frequency=d.frequency, transforms=d.transforms)  # fmt: skip
+                        frequency=d.frequency, transforms=d.transforms,
+                        supplied=user_series(exp, data_dir))  # fmt: skip
     fn, model, des, _ = markov.component_function(exp.spec, frame)
     best = multistart(model, 12, seed=1)["best"]
     llf = _natural_llf(fn(*[best[rv.name] for rv in model.free_RVs])[:3], des)
