@@ -52,15 +52,10 @@ def _quiet() -> None:
 def load(name: str, data_dir: Path):
     """The quick version of a gold study experiment and its frame."""
     from regimes.config import load_experiment, run_version
-    from regimes.dataset import build_frame
+    from regimes.userdata import experiment_frame
 
     exp = run_version(load_experiment(ROOT / "experiments" / "gold" / f"{name}.toml"), quick=True)
-    d = exp.data
-    frame = build_frame(
-        d.target, d.factors, d.start_ts, d.end_ts, data_dir,
-        predict_end=d.predict_end, min_obs=d.min_obs, frequency=d.frequency,
-    )  # fmt: skip
-    return exp, frame
+    return exp, experiment_frame(exp, data_dir)
 
 
 def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
@@ -68,6 +63,7 @@ def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
     import jax
 
     from regimes.families import get_family
+    from regimes.fit import compile_key
     from regimes.sampling import sample
 
     # the cold side reuses nothing: no in-process cache and no persistent XLA cache either
@@ -77,10 +73,9 @@ def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
     model = family.build(exp.spec, frame)
     init, n_starts = family.sampling_init(exp.spec)
     sampler = exp.sampler.model_copy(update={"seed": seed})
-    key = f"{exp.spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
     sample(
         model, sampler, progress=False, init=init, n_starts=n_starts,
-        compile_key=key if cached else None,
+        compile_key=compile_key(exp, frame) if cached else None,
     )  # fmt: skip
     return time.perf_counter() - t0
 

@@ -11,10 +11,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 
+from handmade_runs import derived_of, make_run
 from regimes.cli import main
 from regimes.config import load_experiment, load_model_spec
 from regimes.errors import ConfigError, RunError
@@ -301,35 +301,6 @@ def test_deeply_nested_config_is_a_config_error(
 # ------------------------------------------------------------------ run directories
 
 
-def _derived(value: float) -> xr.Dataset:
-    return xr.Dataset({"price": ("time", np.full(4, value))}, coords={"time": np.arange(4)})
-
-
-def _posterior(seed: int) -> xr.DataTree:
-    draws = np.random.default_rng(seed).normal(size=(2, 50))
-    post = xr.Dataset(
-        {"mu": (("chain", "draw"), draws)}, coords={"chain": [0, 1], "draw": np.arange(50)}
-    )
-    return xr.DataTree.from_dict({"posterior": post})
-
-
-def make_run(root: Path, run_id: str, value: float, posterior: bytes | None = None) -> Path:
-    """A complete run directory written as `regimes run` writes one, without sampling."""
-
-    def writer(tmp: Path) -> dict:
-        write_netcdf(_derived(value), tmp / DERIVED)
-        if posterior is None:
-            write_netcdf(_posterior(int(value)), tmp / POSTERIOR)
-        else:
-            (tmp / POSTERIOR).write_bytes(posterior)
-        (tmp / CONFIG).write_text('name = "exp"\n', encoding="utf-8")
-        (tmp / "figures").mkdir()
-        (tmp / "figures" / "fair_value.png").write_bytes(b"png" * int(value))
-        return {"seed": int(value)}
-
-    return write_run(root, "exp", run_id, writer)
-
-
 @pytest.fixture
 def runs(tmp_path: Path) -> tuple[Path, Path]:
     return make_run(tmp_path, "a", 1.0), make_run(tmp_path, "b", 2.0)
@@ -473,8 +444,8 @@ def test_adding_files_and_writing_a_report_keep_the_run_openable(
     from regimes.report import write_report
 
     run_dir = make_run(tmp_path, "r", 1.0)
-    add_file_to_run(run_dir, "lfo.nc", lambda tmp: write_netcdf(_derived(5.0), tmp))
-    add_file_to_run(run_dir, "lfo.nc", lambda tmp: write_netcdf(_derived(6.0), tmp))  # rewrite
+    add_file_to_run(run_dir, "lfo.nc", lambda tmp: write_netcdf(derived_of(5.0), tmp))
+    add_file_to_run(run_dir, "lfo.nc", lambda tmp: write_netcdf(derived_of(6.0), tmp))  # rewrite
     report = write_report(run_dir)
     write_report_interrupted_with_new_figures(run_dir, monkeypatch)
     run = open_run(run_dir)  # the new figures were listed before the page was rendered

@@ -23,16 +23,16 @@ from typing import Any
 import numpy as np
 import pytest
 import tomli_w
-import xarray as xr
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from handmade_runs import make_run
 from regimes.cli import main
 from regimes.config import Experiment, load_experiment
 from regimes.data import check_data_dir, load_series
 from regimes.data.sources import clear_cache
 from regimes.errors import DataError, RegimesError
-from regimes.results import CONFIG, DERIVED, MANIFEST, POSTERIOR, open_run, write_netcdf, write_run
+from regimes.results import CONFIG, DERIVED, MANIFEST, POSTERIOR, open_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "experiments").glob("*.toml")) + sorted(
@@ -446,31 +446,10 @@ def test_corrupt_data_files_raise_only_data_errors(
 # ------------------------------------------------------------------ 3. run directories
 
 
-def _derived(value: float) -> xr.Dataset:
-    return xr.Dataset({"price": ("time", np.full(4, value))}, coords={"time": np.arange(4)})
-
-
-def _posterior(seed: int) -> xr.DataTree:
-    draws = np.random.default_rng(seed).normal(size=(2, 50))
-    post = xr.Dataset(
-        {"mu": (("chain", "draw"), draws)}, coords={"chain": [0, 1], "draw": np.arange(50)}
-    )
-    return xr.DataTree.from_dict({"posterior": post})
-
-
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One complete run directory written as `regimes run` writes one (see test_faults.py)."""
-
-    def writer(tmp: Path) -> dict:
-        write_netcdf(_derived(1.0), tmp / DERIVED)
-        write_netcdf(_posterior(1), tmp / POSTERIOR)
-        (tmp / CONFIG).write_text('name = "exp"\n', encoding="utf-8")
-        (tmp / "figures").mkdir()
-        (tmp / "figures" / "fair_value.png").write_bytes(b"png")
-        return {"seed": 1}
-
-    return write_run(tmp_path_factory.mktemp("runs"), "exp", "good", writer)
+    """One complete run directory written as `regimes run` writes one."""
+    return make_run(tmp_path_factory.mktemp("runs"), "good", 1.0)
 
 
 json_values = st.recursive(

@@ -71,8 +71,7 @@ def run_experiment(
 
     setup_process()  # once per process; a no-op after the first call
     from regimes.data import resolve_data_dir
-    from regimes.dataset import build_frame
-    from regimes.userdata import user_series
+    from regimes.userdata import experiment_frame
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -80,18 +79,7 @@ def run_experiment(
     assert exp.spec is not None
     data_path = resolve_data_dir(data_dir)
     _log(f"{exp.name}: loading data from {data_path}", quiet)
-    frame = build_frame(
-        exp.data.target,
-        exp.data.factors,
-        exp.data.start_ts,
-        exp.data.end_ts,
-        data_path,
-        predict_end=exp.data.predict_end,
-        min_obs=exp.data.min_obs,
-        frequency=exp.data.frequency,
-        transforms=exp.data.transforms,
-        supplied=user_series(exp, data_path),
-    )
+    frame = experiment_frame(exp, data_path)
     timing["data_s"] = time.perf_counter() - t0
     return fit_and_write(
         exp,
@@ -214,10 +202,9 @@ def run_dataframe(
 
     from regimes.cache import setup_process
     from regimes.data import resolve_data_dir
-    from regimes.dataset import build_frame
     from regimes.errors import DataError
     from regimes.results import open_run
-    from regimes.userdata import user_series
+    from regimes.userdata import experiment_frame
 
     setup_process()
     if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
@@ -227,14 +214,8 @@ def run_dataframe(
         )
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
-    data_path = resolve_data_dir(None)
-    supplied = {**user_series(exp, data_path), **{str(c): data[c] for c in data.columns}}
-    d = exp.data
-    frame = build_frame(
-        d.target, d.factors, d.start_ts, d.end_ts, data_path,
-        predict_end=d.predict_end, min_obs=d.min_obs, frequency=d.frequency,
-        transforms=d.transforms, supplied=supplied,
-    )  # fmt: skip
+    columns = {str(c): data[c] for c in data.columns}
+    frame = experiment_frame(exp, resolve_data_dir(None), columns=columns)
     run_dir = fit_and_write(
         exp,
         frame,

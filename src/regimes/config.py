@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from regimes.errors import ConfigError
 from regimes.families import get_family
 from regimes.spec import (
+    DEFAULT_QUANTILES,
     PRIOR_DISTRIBUTIONS,
     ModelSpec,
     PriorParamError,
@@ -30,7 +31,6 @@ from regimes.spec import (
 
 __all__ = ["PRIOR_DISTRIBUTIONS", "ModelSpec", "PriorSpec", "Strict"]
 
-DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_DEPTH = 32  # tables and arrays nested deeper than this are refused (no config needs it)
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from regimes import factors as fx
 from regimes.data import CATALOG, get_series, load_monthly, load_series
+from regimes.data.catalog import PERIOD_STARTS
 from regimes.errors import ConfigError, DataError
 
 SeriesLoader = Callable[[str], pd.Series]
@@ -317,16 +318,13 @@ def build_frame(
     )
 
 
-GRID_FREQUENCY = {"M": "MS", "Q": "QS-JAN"}
-
-
 def regular_grid(frame: pd.DataFrame, frequency: str) -> pd.DataFrame:
     """The frame on a regular grid of periods (month or quarter starts) from its first to its
     last date: a period missing from every series becomes a row of NaNs, so a hole can never be
     skipped over (a fit would otherwise put 1999Q4 next to 2000Q2)."""
     if frame.empty:
         return frame
-    grid = pd.date_range(frame.index[0], frame.index[-1], freq=GRID_FREQUENCY[frequency])
+    grid = pd.date_range(frame.index[0], frame.index[-1], freq=PERIOD_STARTS[frequency])
     off_grid = frame.index.difference(grid)
     if len(off_grid):
         raise DataError(

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def compile_key(exp: Experiment, frame: FitFrame) -> str:
+    """What identifies one compiled model in this process besides its data shapes and constants
+    (`regimes.compiled`): the resolved spec and the layout of the data. Refits reuse it."""
+    assert exp.spec is not None
+    return f"{exp.spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
+
+
 def derive_checked(
     exp: Experiment, tree: xr.DataTree, frame: FitFrame
 ) -> tuple[xr.Dataset, dict[str, Any]]:
@@ -87,15 +94,13 @@ def fit_frame(
         f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})"
     )
     init, n_starts = family.sampling_init(exp.spec)
-    # one compilation per model structure and data layout in this process (refits reuse it)
-    key = f"{exp.spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
     tree = sample(
         model,
         exp.sampler,
         progress=progress and not quiet,
         init=init,
         n_starts=n_starts,
-        compile_key=key,
+        compile_key=compile_key(exp, frame),
     )
     if log_likelihood:
         if "log_likelihood" not in tree.children:

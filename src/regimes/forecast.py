@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from regimes.dataset import FitFrame
+from regimes.draws import quantiles
 from regimes.errors import RegimesError
 
 FORECAST_FILE = "forecast.nc"
@@ -225,10 +226,6 @@ def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> xr.Datase
     return draws.isel(time=slice(-h, None))
 
 
-def _quantiles(a: np.ndarray, q: np.ndarray) -> np.ndarray:
-    return np.moveaxis(np.quantile(a, q, axis=0), 0, -1)
-
-
 def forecast_run(
     run_dir: str | Path,
     scenarios: Sequence[str | Path] = (),
@@ -283,7 +280,7 @@ def forecast_run(
         "term": list(frame.factors),
     }
     units = frame.units
-    fv = np.stack([_quantiles(d["fair_value"].values, q) for d in draws])
+    fv = np.stack([quantiles(d["fair_value"].values, q) for d in draws])
     ds = xr.Dataset(
         {
             "fair_value": (("scenario", "time", "quantile"), fv, {"units": units}),
@@ -308,7 +305,7 @@ def forecast_run(
         ds = ds.assign_coords(regime=list(draws[0]["regime"].values))
         ds["fair_value_by_regime"] = (
             ("scenario", "time", "regime", "quantile"),
-            np.stack([_quantiles(d["fair_value_by_regime"].values, q) for d in draws]),
+            np.stack([quantiles(d["fair_value_by_regime"].values, q) for d in draws]),
             {"units": units, "note": "the regime's anchor μ_k(x_t) if that regime held"},
         )
         ds["regime_prob"] = (
@@ -318,7 +315,7 @@ def forecast_run(
         )
         ds["regime_prob_q"] = (
             ("scenario", "time", "regime", "quantile"),
-            np.stack([_quantiles(d["regime_prob"].values, q) for d in draws]),
+            np.stack([quantiles(d["regime_prob"].values, q) for d in draws]),
         )
     ds.attrs.update(
         {

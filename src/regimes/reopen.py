@@ -8,12 +8,12 @@ from pathlib import Path
 
 from regimes.config import Experiment
 from regimes.data import resolve_data_dir
-from regimes.dataset import FitFrame, build_frame
+from regimes.dataset import FitFrame
 from regimes.errors import RunError
 from regimes.families import get_family
 from regimes.results import Run
 from regimes.spec import ModelSpec
-from regimes.userdata import user_series
+from regimes.userdata import experiment_frame
 
 
 def run_config(run: Run) -> Experiment:
@@ -37,18 +37,8 @@ def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> 
     """Rebuild the run's data frame and check it is the data the run used (its data_hash)."""
     where = data_dir or run.manifest.get("data_dir")
     path = resolve_data_dir(where)
-    frame = build_frame(
-        exp.data.target,
-        exp.data.factors,
-        exp.data.start_ts,
-        exp.data.end_ts,
-        path,
-        predict_end=exp.data.predict_end,
-        min_obs=exp.data.min_obs,
-        frequency=exp.data.frequency,
-        transforms=exp.data.transforms,
-        supplied=user_series(exp, path, Path(run.manifest.get("config_path", ".")).parent),
-    )
+    experiment_dir = Path(run.manifest.get("config_path", ".")).parent
+    frame = experiment_frame(exp, path, experiment_dir=experiment_dir)
     stored = run.manifest.get("data_hash")
     if stored and frame.data_hash() != stored:
         raise RunError(

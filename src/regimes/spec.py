@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# the posterior quantiles every derived.nc holds (the public contract)
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
 
 class Strict(BaseModel):
     """A frozen pydantic model that rejects unknown keys."""

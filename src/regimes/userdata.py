@@ -1,6 +1,7 @@
-"""The researcher's own series, declared in an experiment (`[data.series.NAME]`): read from CSV
-or Parquet files with the same validation as catalog series, put on the experiment's periods
-with the same alignment rules, and handed to `dataset.build_frame` as supplied series."""
+"""The data an experiment declares, as one fit frame (`experiment_frame`): catalog series and
+factors, declared transforms, and the researcher's own series (`[data.series.NAME]`), read from
+CSV or Parquet files with the same validation as catalog series and put on the experiment's
+periods with the same alignment rules."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from regimes.config import Experiment, UserSeries
 from regimes.data.align import to_monthly
+from regimes.dataset import FitFrame, build_frame
 from regimes.errors import DataError
 
 
@@ -96,3 +98,28 @@ def user_series(
         name: read_user_series(spec, name, base_dirs, exp.data.frequency)
         for name, spec in exp.data.series.items()
     }
+
+
+def experiment_frame(
+    exp: Experiment,
+    data_dir: Path,
+    *,
+    experiment_dir: Path | None = None,
+    columns: dict[str, pd.Series] | None = None,
+) -> FitFrame:
+    """The experiment's fit frame from the data directory, its declared files and transforms;
+    `columns` (a DataFrame's, in a notebook) are used before declared files and the catalog."""
+    d = exp.data
+    supplied = {**user_series(exp, data_dir, experiment_dir), **(columns or {})}
+    return build_frame(
+        d.target,
+        d.factors,
+        d.start_ts,
+        d.end_ts,
+        data_dir,
+        predict_end=d.predict_end,
+        min_obs=d.min_obs,
+        frequency=d.frequency,
+        transforms=d.transforms,
+        supplied=supplied,
+    )

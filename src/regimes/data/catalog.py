@@ -27,6 +27,8 @@ __all__ = [
 
 FREQUENCIES = ("M", "Q", "A")
 NATIVE_FREQUENCIES = ("D", "M", "Q", "A")
+# the pandas frequency of period starts on which monthly and quarterly series are served
+PERIOD_STARTS = {"M": "MS", "Q": "QS-JAN"}
 # How a snapshot file spells its dates (see sources._parse_dates).
 DATE_FORMATS = ("iso", "year_month", "mdy", "fiscal_year")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regimes.data.catalog import CATALOG, Series, get_series
+from regimes.data.catalog import CATALOG, PERIOD_STARTS, Series, get_series
 from regimes.errors import DataError
 
 __all__ = [
@@ -238,7 +238,7 @@ def interior_holes(values: pd.Series, frequency: str) -> pd.DatetimeIndex:
     quarter of a quarterly series, and runs of two or more missing months of a monthly one (a
     single missing month is carried forward when series are put on the monthly grid; see
     `dataset.fill_single_gaps`). Annual (fiscal-year) dates are irregular and not checked."""
-    step = {"M": "MS", "Q": "QS-JAN"}.get(frequency)
+    step = PERIOD_STARTS.get(frequency)
     if step is None or values.empty:
         return pd.DatetimeIndex([])
     grid = pd.date_range(values.index[0], values.index[-1], freq=step)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-CONTRACT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+from regimes.spec import DEFAULT_QUANTILES
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def check_derived(ds: xr.Dataset, *, require_run_attrs: bool = True) -> list[str
     if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
         problems.append(f"coordinate 'time' is {ds['time'].dtype}, not datetime64")
     if "quantile" in ds.coords:
-        missing = [q for q in CONTRACT_QUANTILES if not np.isclose(ds["quantile"].values, q).any()]
+        missing = [q for q in DEFAULT_QUANTILES if not np.isclose(ds["quantile"].values, q).any()]
         if missing:
             problems.append(f"coordinate 'quantile' lacks {missing}")
     if switching and ds["regime"].dtype.kind not in "UO":
