@@ -36,6 +36,7 @@ from regimes.draws import inverse_transform, per_draw, stack_draws, transform
 from regimes.draws import quantiles as quantiles_of
 from regimes.errors import ConfigError
 from regimes.families.base import Family
+from regimes.families.schema import fair_value_variables
 from regimes.families.static import bayes_r2, ols_r2, standardisation, target_log_jacobian
 from regimes.kalman import kalman_filter, pt_kalman_loglik, sample_states
 from regimes.priors import make_prior
@@ -278,8 +279,6 @@ class RandomWalkFamily(Family):
         q = np.asarray(quantiles)
         fit = d.fit
         fv_draws, mu_std, paths = _fair_value(post, d, opts, spec)
-        price = frame.y.to_numpy(dtype=float)
-        dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)
         slopes, intercept = natural_units(paths, std)  # (S, N, P), (S, N)
         r2 = bayes_r2(mu_std[:, fit], d.y_fit_std)
         roll_coef, roll_r2 = rolling_ols(
@@ -299,15 +298,7 @@ class RandomWalkFamily(Family):
         held = "each draw's last fit-window coefficients held fixed (random-walk expectation)"
         ds = xr.Dataset(
             {
-                "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
-                "fair_value": (
-                    ("time", "quantile"),
-                    quantiles_of(fv_draws, q),
-                    {"units": frame.units},
-                ),
-                "deviation_pct": (("time", "quantile"), quantiles_of(dev_draws, q), {"units": "%"}),
-                "factor": (("time", "term"), frame.X.to_numpy()),
-                "in_sample": ("time", fit.astype(np.int8)),
+                **fair_value_variables(frame, fv_draws, q),
                 "coef": (
                     ("time", "term", "quantile"),
                     quantiles_of(slopes, q),

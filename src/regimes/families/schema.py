@@ -8,11 +8,16 @@ families, and a reviewer's tooling, check one declaration instead of probing var
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from regimes.draws import quantiles as quantiles_of
 from regimes.spec import DEFAULT_QUANTILES
+
+if TYPE_CHECKING:
+    from regimes.dataset import FitFrame
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,27 @@ SCHEMA: tuple[Variable, ...] = (
     Variable("break_date", (("break", "quantile"),)),
 )
 BY_NAME = {v.name: v for v in SCHEMA}
+def fair_value_variables(
+    frame: FitFrame, fair_value_draws: np.ndarray, quantiles: np.ndarray
+) -> dict[str, Any]:
+    """The required variables every family derives the same way from its per-draw fair value
+    (draws, months of `frame`): `price`, `fair_value` and `deviation_pct` quantiles (NaN where
+    the price is not observed), `factor` and `in_sample`."""
+    price = frame.y.to_numpy(dtype=float)
+    deviation = 100.0 * (price[None, :] / fair_value_draws - 1.0)
+    return {
+        "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
+        "fair_value": (
+            ("time", "quantile"),
+            quantiles_of(fair_value_draws, quantiles),
+            {"units": frame.units},
+        ),
+        "deviation_pct": (("time", "quantile"), quantiles_of(deviation, quantiles), {"units": "%"}),
+        "factor": (("time", "term"), frame.X.to_numpy()),
+        "in_sample": ("time", frame.fit.to_numpy().astype(np.int8)),
+    }
+
+
 REQUIRED_ATTRS = ("experiment", "model", "family", "sample_start", "sample_end", "converged")
 
 

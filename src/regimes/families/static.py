@@ -24,6 +24,7 @@ from regimes.dataset import FitFrame
 from regimes.draws import inverse_transform, per_draw, stack_draws, transform
 from regimes.draws import quantiles as quantiles_of
 from regimes.families.base import Family
+from regimes.families.schema import fair_value_variables
 from regimes.priors import make_prior
 from regimes.spec import ModelSpec, PriorSpec
 
@@ -139,7 +140,6 @@ class StaticFamily(Family):
         mu_std = self._mu_std(post, frame, std)  # (S, T)
         fv_draws = inverse_transform(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
         price = frame.y.to_numpy()
-        dev_draws = 100.0 * (price[None, :] / fv_draws - 1.0)  # NaN where price is not observed
         q = np.asarray(quantiles)
         fit = frame.fit.to_numpy()
         coef_nat = stack_draws(post, "beta") * std["y_sd"] / std["x_sd"][None, :]
@@ -149,15 +149,7 @@ class StaticFamily(Family):
         log_word = "log " if opts.transform == "log" else ""
         ds = xr.Dataset(
             {
-                "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
-                "fair_value": (
-                    ("time", "quantile"),
-                    quantiles_of(fv_draws, q),
-                    {"units": frame.units},
-                ),
-                "deviation_pct": (("time", "quantile"), quantiles_of(dev_draws, q), {"units": "%"}),
-                "factor": (("time", "term"), frame.X.to_numpy()),
-                "in_sample": ("time", fit.astype(np.int8)),
+                **fair_value_variables(frame, fv_draws, q),
                 "coef": (
                     ("term", "quantile"),
                     quantiles_of(coef_nat, q),

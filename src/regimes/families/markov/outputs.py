@@ -17,6 +17,7 @@ from regimes.draws import quantiles as quantiles_of
 from regimes.families.markov.design import Design
 from regimes.families.markov.model import component_function
 from regimes.families.markov.options import Options
+from regimes.families.schema import fair_value_variables
 from regimes.spec import ModelSpec
 
 CHUNK = 500  # draws per batch of HMM passes (bounds memory at large T and K^(p+1))
@@ -140,8 +141,6 @@ def derived_dataset(
     prob = regime_prob_all(ph, fit)  # (D, N, K)
     fv_k = anchor_draws(post, d, opts)  # (D, N, K)
     fv_mix = np.einsum("dnk,dnk->dn", prob, fv_k)
-    price = frame.y.to_numpy()
-    dev = 100.0 * (price[None, :] / fv_mix - 1.0)
     with np.errstate(divide="ignore"):
         durations = 1.0 / (1.0 - np.diagonal(ph.P, axis1=-2, axis2=-1))  # (D, [N,] K)
     time_varying = ph.P.ndim == 4
@@ -157,9 +156,7 @@ def derived_dataset(
 
     ds = xr.Dataset(
         {
-            "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
-            "fair_value": (("time", "quantile"), quantiles_of(fv_mix, q), {"units": frame.units}),
-            "deviation_pct": (("time", "quantile"), quantiles_of(dev, q), {"units": "%"}),
+            **fair_value_variables(frame, fv_mix, q),
             "regime_prob": (("time", "regime"), prob.mean(axis=0)),
             "regime_prob_q": (("time", "regime", "quantile"), quantiles_of(prob, q)),
             "fair_value_by_regime": (
@@ -175,8 +172,6 @@ def derived_dataset(
             "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
             "most_likely_regime": ("time", path.astype(str)),
             "switch_prob": ("time", switch),
-            "in_sample": ("time", fit.astype(np.int8)),
-            "factor": (("time", "term"), frame.X.to_numpy()),
         },
         coords={
             "time": pd.DatetimeIndex(frame.time).values,
