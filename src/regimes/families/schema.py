@@ -67,6 +67,8 @@ SCHEMA: tuple[Variable, ...] = (
     Variable("break_date", (("break", "quantile"),)),
 )
 BY_NAME = {v.name: v for v in SCHEMA}
+
+
 def fair_value_variables(
     frame: FitFrame, fair_value_draws: np.ndarray, quantiles: np.ndarray
 ) -> dict[str, Any]:
