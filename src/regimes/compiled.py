@@ -8,9 +8,10 @@ gradient, and the sampler's). Here the model's `pm.Data` containers become expli
 rewritten graph, so:
 
 - `CompiledModel.logp_and_grad` (one jitted function) drives the multi-start optimisation;
-- `CompiledModel.sample` runs numpyro's NUTS on a numpyro model whose arguments are the data
-  (`jit_model_args`), so a second call with data of the same shapes compiles nothing, and the
-  persistent XLA cache finds the same executable in a new process;
+- `CompiledModel.sample` runs numpyro's NUTS kernel (its functional `hmc` API) in one jitted
+  function per sampler settings whose arguments are the data, mapped over chains, so a second
+  call with data of the same shapes compiles nothing, and the persistent XLA cache finds the
+  same executable in a new process;
 - `CompiledModel.constrained` maps unconstrained draws back to the model's variables (and
   deterministics), again with the data as arguments.
 
@@ -22,6 +23,7 @@ instead of a container), so a cached compilation never fits data it was not give
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,15 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from regimes.graphs import constants_digest as graph_constants
+from regimes.graphs import data_shapes
+
 _CACHE: dict[str, CompiledModel] = {}
-EXTRA_FIELDS = (
-    "num_steps",
-    "potential_energy",
-    "energy",
-    "adapt_state.step_size",
-    "accept_prob",
-    "diverging",
-)
+_log = logging.getLogger(__name__)
 
 
 def _constants_for_other_shared(outputs: list) -> list:
@@ -77,7 +75,6 @@ class CompiledModel:
     constrain_fn: Callable  # (*values, *data) -> sample_names' values
     forward_fn: Callable  # (*free RV values, *data) -> value variables (prior draws -> starts)
     _jit: dict[str, Any] = field(default_factory=dict)
-    _mcmc: dict[tuple, Any] = field(default_factory=dict)
 
     @classmethod
     def from_model(cls, model) -> CompiledModel:
@@ -98,7 +95,9 @@ class CompiledModel:
         forward = []
         for rv, value in zip(free, rv_inputs, strict=True):
             transform = model.rvs_to_transforms.get(rv)
-            forward.append(value if transform is None else transform.forward(value, *rv.owner.inputs))
+            forward.append(
+                value if transform is None else transform.forward(value, *rv.owner.inputs)
+            )
         graphs = [logp, *sample_vars, *forward]
         shared = [
             v
@@ -185,20 +184,85 @@ class CompiledModel:
 
     # ------------------------------------------------------------------ NUTS
 
-    def _numpyro_model(self):
-        import numpyro
-        import numpyro.distributions as dist
+    def _chain_runner(
+        self, tune: int, draws: int, target_accept: float, chains: int, progress: bool
+    ) -> Callable:
+        """One compiled NUTS run per chain — warm-up then draws, numpyro's kernel (the same
+        dual-averaging step size and windowed diagonal mass-matrix adaptation `MCMC` uses) —
+        with the data as arguments, mapped over chains. Made once per settings: a call with
+        new data of the same shapes compiles nothing. (numpyro's `MCMC.run` closes over the
+        data in a fresh `partial` for its `pmap`, so every run with new data recompiled the
+        sampler: about 5 s a refit.)"""
+        key = ("runner", tune, draws, float(target_accept), chains, progress)
+        if key in self._jit:
+            return self._jit[key]
+        import jax
+        from numpyro.infer.hmc import hmc
 
-        def model(*data):
-            values = [
-                numpyro.sample(
-                    name, dist.ImproperUniform(dist.constraints.real, (), event_shape=shape)
+        names, logp_fn = list(self.value_names), self.logp_fn
+
+        def potential_fn_gen(*data):
+            def potential(z):
+                return -logp_fn(*[z[n] for n in names], *data)[0]
+
+            return potential
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+
+        total = tune + draws
+        every = max(1, total // 10)
+
+        def report(step, chain):
+            phase = "tuning" if step < tune else "sampling"
+            _log.info(f"NUTS chain {int(chain) + 1}: step {int(step)}/{total} ({phase})")
+
+        def run_chain(rng_key, init_params, data, chain):
+            data = tuple(data)
+            state = init_kernel(
+                init_params,
+                num_warmup=tune,
+                target_accept_prob=target_accept,
+                adapt_step_size=True,
+                adapt_mass_matrix=True,
+                dense_mass=False,
+                model_args=data,
+                rng_key=rng_key,
+            )
+
+            def step(state, i):
+                if progress:  # a line every tenth of the run, from the first chain
+                    jax.lax.cond(
+                        (i % every == 0) & (chain == 0),
+                        lambda: jax.debug.callback(report, i, chain),
+                        lambda: None,
+                    )
+                state = sample_kernel(state, model_args=data)
+                fields = (
+                    state.z,
+                    state.potential_energy,
+                    state.energy,
+                    state.num_steps,
+                    state.accept_prob,
+                    state.diverging,
+                    state.adapt_state.step_size,
                 )
-                for name, shape in zip(self.value_names, self.value_shapes, strict=True)
-            ]
-            numpyro.factor("logp", self.logp_fn(*values, *data)[0])
+                return state, fields
 
-        return model
+            _, trace = jax.lax.scan(step, state, jax.numpy.arange(total))
+            return jax.tree.map(lambda x: x[tune:], trace)
+
+        if chains > 1 and jax.local_device_count() >= chains:
+            runner = jax.pmap(run_chain, in_axes=(0, 0, None, 0))  # one host device per chain
+        else:  # chains one after the other on one device
+
+            def runner(keys, inits, data, chain_ids):
+                return jax.lax.map(
+                    lambda a: run_chain(a[0], a[1], data, a[2]), (keys, inits, chain_ids)
+                )
+
+            runner = jax.jit(runner)
+        self._jit[key] = runner
+        return runner
 
     def sample(
         self,
@@ -217,98 +281,44 @@ class CompiledModel:
         (lp as log density, diverging, tree_depth, ...) and the sampling seconds."""
         import jax
         import jax.numpy as jnp
-        from numpyro.infer import MCMC, NUTS
 
-        key = (draws, tune, chains, float(target_accept), progress)
-        if key not in self._mcmc:
-            kernel = NUTS(
-                self._numpyro_model(),
-                target_accept_prob=target_accept,
-                adapt_step_size=True,
-                adapt_mass_matrix=True,
-                dense_mass=False,
-            )
-            self._mcmc[key] = MCMC(
-                kernel,
-                num_warmup=tune,
-                num_samples=draws,
-                num_chains=chains,
-                chain_method="parallel",
-                progress_bar=progress,
-                jit_model_args=True,
-            )
-        mcmc = self._mcmc[key]
-        rng = jax.random.PRNGKey(seed)
-        if chains > 1:
-            rng = jax.random.split(rng, chains)
+        runner = self._chain_runner(tune, draws, target_accept, chains, progress)
+        # as numpyro's MCMC: one key per chain, split once more for the kernel
+        keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+        keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
         init_params = {n: jnp.asarray(v) for n, v in zip(self.value_names, init, strict=True)}
-        if chains == 1:
-            init_params = {n: v[0] for n, v in init_params.items()}
+        device_data = [jnp.asarray(d) for d in data]
         t0 = time.perf_counter()
-        mcmc.run(rng, *[jnp.asarray(d) for d in data], init_params=init_params,
-                 extra_fields=EXTRA_FIELDS)  # fmt: skip
-        raw = mcmc.get_samples(group_by_chain=True)
+        z, potential, energy, n_steps, accept, diverging, step_size = runner(
+            keys, init_params, device_data, jnp.arange(chains)
+        )
+        values = [z[n] for n in self.value_names]
+        jax.block_until_ready(values)
         seconds = time.perf_counter() - t0
-        values = [raw[n] for n in self.value_names]
         if "posterior" not in self._jit:
 
             def constrain_draws(values, data):
                 return jax.vmap(jax.vmap(lambda v: self.constrain_fn(*v, *data)))(values)
 
             self._jit["posterior"] = jax.jit(constrain_draws)
-        outs = self._jit["posterior"](values, [jnp.asarray(d) for d in data])
+        outs = self._jit["posterior"](values, device_data)
         posterior = {n: np.asarray(o) for n, o in zip(self.sample_names, outs, strict=True)}
-        stats = _stats(mcmc)
+        n_steps = np.asarray(n_steps)
+        stats = {
+            "lp": -np.asarray(potential),
+            "energy": np.asarray(energy),
+            "n_steps": n_steps,
+            "tree_depth": np.log2(n_steps).astype(int) + 1,
+            "acceptance_rate": np.asarray(accept),
+            "diverging": np.asarray(diverging),
+            "step_size": np.asarray(step_size),
+        }
         return posterior, stats, seconds
 
 
-def _stats(mcmc) -> dict[str, np.ndarray]:
-    """numpyro's extra fields under PyMC's names; lp is the log density (−potential energy)."""
-    rename = {
-        "potential_energy": "lp",
-        "adapt_state.step_size": "step_size",
-        "num_steps": "n_steps",
-        "accept_prob": "acceptance_rate",
-    }
-    out: dict[str, np.ndarray] = {}
-    for name, value in mcmc.get_extra_fields(group_by_chain=True).items():
-        if isinstance(value, dict | tuple):
-            continue
-        value = np.asarray(value).copy()
-        out[rename.get(name, name)] = value
-        if name == "num_steps":
-            out["tree_depth"] = np.log2(value).astype(int) + 1
-    out["lp"] = -out["lp"]
-    return out
-
-
 def constants_digest(model) -> str:
-    """sha256 of every constant in the model's log density: data a family bakes into the graph
-    (not a `pm.Data` container) is part of the structure, so a cached compilation is reused only
-    for the same constants and never silently fits old data."""
-    import hashlib
-
-    from pytensor.graph.basic import Constant
-    from pytensor.graph.traversal import graph_inputs
-
-    h = hashlib.sha256()
-    for var in graph_inputs([model.logp()]):
-        if isinstance(var, Constant):
-            value = np.asarray(var.data)
-            h.update(f"{value.dtype}{value.shape}".encode())
-            h.update(np.ascontiguousarray(value).tobytes())
-    return h.hexdigest()
-
-
-def data_shapes(model) -> str:
-    """The shapes of the model's data containers (a compilation is specific to them)."""
-    from pytensor.compile.sharedvalue import SharedVariable
-
-    return ",".join(
-        f"{v.name}{np.shape(v.get_value(borrow=True))}"
-        for v in model.data_vars
-        if isinstance(v, SharedVariable)
-    )
+    """sha256 of every constant in the model's log density (see `graphs.constants_digest`)."""
+    return graph_constants([model.logp()])
 
 
 def compiled_for(model, key: str) -> CompiledModel:
