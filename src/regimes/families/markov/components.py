@@ -199,8 +199,25 @@ def _ordered_kwargs(opts: Options, name: str) -> dict[str, Any]:
     if name == "sigma":
         from pymc.distributions.transforms import ChainedTransform, log
 
-        return {"transform": ChainedTransform([log, ordered]), "initval": np.exp(start) * 0.5}
+        # default_transform=None: PyMC would otherwise apply its own log on top of this chain
+        return {
+            "transform": ChainedTransform([log, ordered]),
+            "default_transform": None,
+            "initval": np.exp(start) * 0.5,
+        }
     return {"transform": ordered, "initval": start}
+
+
+def _ordered_scale_kwargs(opts: Options) -> dict[str, Any]:
+    """Scales ordered across the volatility chain's regimes (calm < turbulent)."""
+    from pymc.distributions.transforms import ChainedTransform, log, ordered
+
+    start = np.exp(np.linspace(-1.0, 1.0, opts.volatility_regimes)) * 0.5
+    return {
+        "transform": ChainedTransform([log, ordered]),
+        "default_transform": None,  # else PyMC's own log is applied on top of the chain
+        "initval": start,
+    }
 
 
 class Emissions(ABC):
@@ -221,7 +238,16 @@ class Emissions(ABC):
             dims=intercept_dims,
             **_ordered_kwargs(opts, "intercept"),
         )
-        if d.switch_terms:
+        if d.switch_terms and d.anchor_mask is not None:
+            # one coefficient per (regime, term) of the anchor sets; zeros elsewhere, by structure
+            rows, cols = np.nonzero(d.anchor_mask)
+            coefs = make_prior("beta_anchor", priors["beta"], dims="anchor_coef")
+            matrix = pt.zeros(d.anchor_mask.shape)
+            matrix = pt.set_subtensor(matrix[rows, cols], coefs)
+            params["beta_switch"] = pm.Deterministic(
+                "beta_switch", matrix, dims=("regime", "switch_term")
+            )
+        elif d.switch_terms:
             columns = [
                 make_prior(f"beta_{t}", priors["beta"], dims="regime", **_ordered_kwargs(opts, t))
                 for t in d.switch_terms
@@ -231,6 +257,12 @@ class Emissions(ABC):
             )
         if d.shared_terms:
             params["beta_shared"] = make_prior("beta_shared", priors["beta"], dims="shared_term")
+        if opts.volatility_regimes > 1:  # the volatility chain's scales, calmest first
+            params["sigma"] = make_prior(
+                "sigma", priors["sigma"], dims="volatility", **_ordered_scale_kwargs(opts)
+            )
+            params.update(self.declare_form(priors, opts, d))
+            return params
         sigma_dims = "regime" if opts.switching_variance and k > 1 else None
         params["sigma"] = make_prior(
             "sigma", priors["sigma"], dims=sigma_dims, **_ordered_kwargs(opts, "sigma")
@@ -253,6 +285,8 @@ class Emissions(ABC):
         import pytensor.tensor as pt
 
         sigma = params["sigma"]
+        if space.volatility is not None:
+            return sigma[space.volatility]
         if opts.switching_variance:
             return sigma[space.lags[:, 0]]
         return sigma * pt.ones(space.n_states)
@@ -289,14 +323,17 @@ class LevelEmissions(Emissions):
 
 
 class ErrorCorrectionEmissions(Emissions):
-    """Δy_t = −speed_s (y_{t−1} − μ_s(x_{t−1})) + Δx_t'γ + σ ε_t: the regime owns the anchor
-    and the speed at which the target returns to it."""
+    """Δy_t = −speed_s (y_{t−1} − μ_s(x_{t−1})) + Δx_t'γ + Σ_i ψ_i Δy_{t−i} + σ ε_t: the regime
+    owns the anchor and the speed at which the target returns to it; the lagged changes (option
+    `short_run_lags`) absorb the autocorrelation monthly averaging puts into monthly changes."""
 
     def declare_form(self, priors: dict[str, PriorSpec], opts: Options, d: Design) -> Params:
         k = opts.k_regimes
         out = {"speed": make_prior("speed", priors["speed"], dims="regime" if k > 1 else None)}
         if d.switch_terms or d.shared_terms:
             out["gamma"] = make_prior("gamma", priors["gamma"], dims="anchor_term")
+        if opts.short_run_lags:
+            out["psi"] = make_prior("psi", priors["psi"], dims="sr_lag")
         return out
 
     def innovations(self, params: Params, d: Design, opts: Options, space: StateSpace) -> Any:
@@ -305,9 +342,17 @@ class ErrorCorrectionEmissions(Emissions):
         k = opts.k_regimes
         mu_prev = anchor_graph(params, d.x_switch[:-1], d.x_shared[:-1], k)
         gap = d.y[:-1, None] - mu_prev
-        e = (d.y[1:] - d.y[:-1])[:, None] + params["speed"] * pt.ones(k) * gap
+        dy = d.y[1:] - d.y[:-1]  # row t - 1 holds Δy_t
+        e = dy[:, None] + params["speed"] * pt.ones(k) * gap
         if "gamma" in params:  # short-run terms of the anchor factors' changes
             e = e - pt.dot(d.dx, params["gamma"])[:, None]
+        lags = opts.short_run_lags
+        if lags:  # Δy_t also moves with Δy_{t-1..t-L}: months 1 + L.. are scored
+            e = e[lags:]
+            for i in range(1, lags + 1):
+                e = e - params["psi"][i - 1] * dy[lags - i : -i][:, None]
+        if space.volatility is not None:  # product states: the anchor regime of each
+            e = e[:, space.lags[:, 0]]
         return e
 
 

@@ -23,6 +23,7 @@ class StateSpace:
     p: int
     lags: np.ndarray  # (J, p+1): lags[j, i] = regime at lag i of expanded state j
     allowed: np.ndarray  # (J, J) bool: expanded move j_prev -> j is consistent
+    volatility: np.ndarray | None = None  # (J,) volatility regime of state j (factorial chains)
 
     @property
     def n_states(self) -> int:
@@ -30,8 +31,17 @@ class StateSpace:
         return self.lags.shape[0]
 
 
-def state_space(k: int, p: int) -> StateSpace:
-    """Enumerate expanded states and the consistent moves between them."""
+def state_space(k: int, p: int, volatility: int = 1) -> StateSpace:
+    """Enumerate expanded states and the consistent moves between them: the lag states of an
+    AR(p) chain, or (p = 0, `volatility` > 1) the product of the anchor and volatility chains,
+    state j = (anchor j // V, volatility j % V)."""
+    if volatility > 1:
+        if p:
+            raise ValueError("factorial chains need p = 0")
+        anchor = np.repeat(np.arange(k), volatility)[:, None]
+        vol = np.tile(np.arange(volatility), k)
+        allowed = np.ones((k * volatility,) * 2, dtype=bool)
+        return StateSpace(k=k, p=0, lags=anchor, allowed=allowed, volatility=vol)
     lags = np.array(list(itertools.product(range(k), repeat=p + 1)), dtype=int)
     allowed = np.all(lags[None, :, 1:] == lags[:, None, :-1], axis=-1)  # (prev, cur)
     return StateSpace(k=k, p=p, lags=lags, allowed=allowed)
@@ -57,6 +67,7 @@ class Design:
     x_mean: dict[str, float]
     x_sd: dict[str, float]
     weight: np.ndarray | None = None  # (T,) 1 where the month's observation counts, else 0
+    anchor_mask: np.ndarray | None = None  # (K, Ps) bool: term p prices the target in regime k
 
 
 def design(frame: FitFrame, opts: Options, where: str = "model options") -> Design:
@@ -73,6 +84,15 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
             f"{where}: key 'options.transition_covariates': {missing} are not factors of this "
             f"experiment; add them to data.factors (factors: {list(frame.factors)})"
         )
+    if opts.anchors is not None:
+        for regime, terms in opts.anchors.items():
+            bad = [t for t in terms if t not in frame.factors or t in opts.transition_covariates]
+            if bad:
+                raise ConfigError(
+                    f"{where}: key 'options.anchors.{regime}': {bad} are not anchor factors of "
+                    f"this experiment (factors: {list(frame.factors)}, minus transition "
+                    "covariates); add them to data.factors"
+                )
     both = [c for c in opts.transition_covariates if c in opts.switching]
     if both:
         raise ConfigError(
@@ -87,8 +107,12 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
     x_mean = {c: float(x_all[c][scale].mean()) for c in frame.factors}
     x_sd = {c: float(x_all[c][scale].std()) or 1.0 for c in frame.factors}
     anchor = [t for t in frame.factors if t not in opts.transition_covariates]
-    switch_terms = [t for t in anchor if t in opts.switching]
-    shared_terms = [t for t in anchor if t not in opts.switching]
+    switching = opts.anchor_terms if opts.anchors is not None else opts.switching
+    switch_terms = [t for t in anchor if t in switching]
+    shared_terms = [t for t in anchor if t not in switching]
+    mask = None
+    if opts.anchors is not None:
+        mask = np.array([[t in opts.anchors[n] for t in switch_terms] for n in opts.names])
     covariates = list(opts.transition_covariates)
 
     def std(cols: list[str]) -> np.ndarray:
@@ -114,4 +138,5 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
         x_mean=x_mean,
         x_sd=x_sd,
         weight=frame.train[fit].astype(float),
+        anchor_mask=mask,
     )

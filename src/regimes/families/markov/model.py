@@ -11,7 +11,13 @@ import numpy as np
 
 from regimes import hmm
 from regimes.dataset import FitFrame
-from regimes.families.markov.components import Params, Parts, moves, parts_for
+from regimes.families.markov.components import (
+    Params,
+    Parts,
+    StationaryInitial,
+    moves,
+    parts_for,
+)
 from regimes.families.markov.design import Design, StateSpace, design, state_space
 from regimes.families.markov.options import PRIORS, Options
 from regimes.spec import ModelSpec
@@ -60,6 +66,16 @@ def hmm_inputs(params: Params, d: Design, opts: Options, space: StateSpace, part
     e, sig_j, log_lik = parts.emissions.log_likelihood(params, d, opts, space)
     log_p = parts.transitions.log_matrix(params, d.z[c:], opts)  # row r: move c + r -> c + r + 1
     lags = space.lags
+    if space.volatility is not None:  # product chain: log P_a[a, a'] + log P_v[v, v']
+        a, v = lags[:, 0], space.volatility
+        log_pv = pt.log(params["P_volatility"])
+        moved = log_p[..., a[:, None], a[None, :]]
+        log_trans = moved + log_pv[v[:, None], v[None, :]]
+        log_p0 = log_p if log_p.ndim == 2 else log_p[0]
+        init = parts.initial.probabilities(params, log_p0, opts)
+        init_v = StationaryInitial().probabilities(params, log_pv, opts)
+        log_init = pt.log(pt.clip(init, 1e-300, 1.0))[a] + pt.log(pt.clip(init_v, 1e-300, 1.0))[v]
+        return log_init, log_trans, log_lik, e, sig_j, log_p
     if p > 0:
         moved = log_p[..., lags[:, 1], lags[:, 0]]  # (J,) or (n, J)
         moved = moved[None, :] if log_p.ndim == 2 else moved[:, None, :]
@@ -107,6 +123,15 @@ def coords_of(frame: FitFrame, d: Design, opts: Options) -> dict[str, Any]:
         "move": [f"{names[i]}->{names[j]}" for i, j in zip(rows, cols, strict=True)],
         "regime_stay": names[:-1],
         "lag": list(range(1, opts.ar_order + 1)),
+        "volatility": opts.volatility_labels,
+        "volatility_to": opts.volatility_labels,
+        "sr_lag": list(range(1, opts.short_run_lags + 1)),
+        "anchor_coef": [
+            f"{names[k]}:{d.switch_terms[p]}"
+            for k, p in zip(*np.nonzero(d.anchor_mask), strict=True)
+        ]
+        if d.anchor_mask is not None
+        else [],
         "time": frame.time[frame.fit.to_numpy()][opts.n_conditioning :],
     }
 
@@ -120,32 +145,57 @@ def build_model(spec: ModelSpec, frame: FitFrame) -> MarkovModel:
     opts = Options.model_validate(spec.options)
     priors = {**PRIORS, **spec.priors}
     d = design(frame, opts, where=spec.path or spec.name)
-    space = state_space(opts.k_regimes, opts.ar_order)
+    space = state_space(opts.k_regimes, opts.ar_order, opts.volatility_regimes)
     parts = parts_for(opts)
     with pm.Model(coords=coords_of(frame, d, opts)) as model:
         data = data_containers(d)
         params = parts.emissions.declare(priors, opts, d)
         params.update(parts.transitions.declare(priors, opts))
         params.update(parts.initial.declare(opts))
+        if opts.volatility_regimes > 1:
+            kv = opts.volatility_regimes
+            concentration = opts.transition_concentration * np.ones((kv, kv))
+            concentration = concentration + opts.sticky * np.eye(kv)
+            params["P_volatility"] = pm.Dirichlet(
+                "P_volatility", a=concentration, dims=("volatility", "volatility_to")
+            )
         log_init, log_trans, log_lik, e, sig_j, log_p = hmm_inputs(params, data, opts, space, parts)
         if opts.ar_order:  # the lag-expanded forward pass needs K as a static shape
             k = opts.k_regimes
             log_p = pt.specify_shape(log_p, (None,) * (log_p.ndim - 2) + (k, k))
-        total, _ = hmm.pt_forward_log_marginal(log_init, log_p, log_lik, lags=opts.ar_order)
+        # AR lags: the K-regime matrix, expanded inside the filter; else the (J, J) matrix
+        chain = log_p if opts.ar_order else log_trans
+        total, _ = hmm.pt_forward_log_marginal(log_init, chain, log_lik, lags=opts.ar_order)
         pm.Potential("hmm_loglik", total)
         p_all = pt.exp(parts.transitions.log_matrix(params, data.z_all, opts))  # every month
     graphs = HMMGraphs(log_init, log_trans, log_lik, p_all, e, sig_j)
     return MarkovModel(model=model, design=d, space=space, graphs=graphs)
 
 
+_FUNCTIONS: dict[str, tuple[Any, Any]] = {}  # structure -> (compiled function, its model)
+
+
 def component_function(spec: ModelSpec, frame: FitFrame):
     """Compiled map from parameter values (constrained, standardised scale, in `free_RVs` order)
     to `HMMGraphs.outputs()`: the model's own likelihood graph, reused after sampling.
 
+    Compiled once per structure (spec, data shapes and the graph's constants) in this process:
+    a refit's posterior on new data of the same shapes sets the cached function's data
+    containers instead of compiling again (as `regimes.compiled` does for the log density).
+
     Returns (function, pm.Model, Design, StateSpace)."""
     import pytensor
 
+    from regimes.graphs import constants_digest, data_shapes
+
     built = build_model(spec, frame)
-    model = built.model
-    fn = pytensor.function(model.free_RVs, built.graphs.outputs(), on_unused_input="ignore")
+    outputs = built.graphs.outputs()
+    key = f"{spec.model_dump_json()}|{data_shapes(built.model)}|{constants_digest(outputs)}"
+    if key not in _FUNCTIONS:
+        fn = pytensor.function(built.model.free_RVs, outputs, on_unused_input="ignore")
+        _FUNCTIONS[key] = (fn, built.model)
+    fn, model = _FUNCTIONS[key]
+    if model is not built.model:  # the cached function reads its own model's containers
+        for var in built.model.data_vars:
+            model[var.name].set_value(var.get_value(borrow=True))
     return fn, model, built.design, built.space

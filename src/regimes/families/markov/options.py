@@ -24,6 +24,15 @@ class Options(BaseModel):
     transition: Literal["constant", "covariates", "changepoint"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
     form: Literal["level", "ecm"] = "level"
+    # regime name -> the anchor terms that price the target in that regime; a term absent from a
+    # regime's set is structurally zero there (not a parameter), so the regimes are told apart by
+    # what prices the target, not only by level or variance
+    anchors: dict[str, list[str]] | None = None
+    short_run_lags: int = Field(default=0, ge=0, le=6)  # ecm: lagged changes Δy_{t-1..t-L}
+    # a second, independent chain of volatility regimes (calm, turbulent, ...) beside the anchor
+    # chain: the filter runs on their product, so variance no longer has to separate the anchors
+    volatility_regimes: int = Field(default=1, ge=1, le=3)
+    volatility_names: list[str] | None = None
     transition_concentration: float = Field(default=1.0, gt=0)
     sticky: float = Field(default=0.0, ge=0)
     init: Literal["multistart", "jitter"] = "multistart"
@@ -48,25 +57,99 @@ class Options(BaseModel):
             raise ValueError(f"transition = {self.transition!r} needs k_regimes >= 2")
         if self.form == "ecm" and self.ar_order:
             raise ValueError("form = 'ecm' already models the dynamics; set ar_order = 0")
+        if self.short_run_lags and self.form != "ecm":
+            raise ValueError(
+                "short_run_lags adds lagged changes to the error-correction form; set form = "
+                "'ecm' (or use ar_order for the level form)"
+            )
+        if self.anchors is not None:
+            self._check_anchors()
+        if self.volatility_regimes > 1:
+            if self.ar_order or self.switching_variance:
+                raise ValueError(
+                    "volatility_regimes > 1 gives the variance its own chain: set ar_order = 0 "
+                    "and switching_variance = false"
+                )
+            if self.order_by == "sigma":
+                raise ValueError(
+                    "with volatility_regimes, order the anchor regimes by another term"
+                )
+        if (
+            self.volatility_names is not None
+            and len(self.volatility_names) != self.volatility_regimes
+        ):
+            raise ValueError(
+                f"volatility_names has {len(self.volatility_names)} names for "
+                f"volatility_regimes = {self.volatility_regimes}"
+            )
         if self.identified_by_order:
             if self.order_by == "sigma" and not self.switching_variance:
                 raise ValueError("order_by = 'sigma' needs switching_variance = true")
-            if self.order_by != "sigma" and self.order_by not in self.switching:
+            known = [*self.switching, *self.anchor_terms]
+            if self.order_by != "sigma" and self.order_by not in known:
                 raise ValueError(
                     f"order_by = {self.order_by!r} must be 'sigma' or one of the switching terms "
                     f"{self.switching}"
                 )
         return self
 
+    def _check_anchors(self) -> None:
+        anchors = self.anchors or {}
+        if self.regime_names is None or self.k_regimes < 2:
+            raise ValueError(
+                "anchors need k_regimes >= 2 and regime_names (the keys of anchors), e.g. "
+                'regime_names = ["real_rate_anchor", "fiscal_anchor"]'
+            )
+        if set(anchors) != set(self.regime_names):
+            raise ValueError(
+                f"anchors must give every regime its terms: keys {sorted(anchors)} vs "
+                f"regime_names {self.regime_names}"
+            )
+        for name, terms in anchors.items():
+            if len(set(terms)) != len(terms) or "intercept" in terms:
+                raise ValueError(
+                    f"anchors.{name}: list each factor once; the intercept is set by switching"
+                )
+        extra = [t for t in self.switching if t != "intercept"]
+        if extra:
+            raise ValueError(
+                f"with anchors, the regime-specific terms come from the anchor sets; switching "
+                f"may only hold 'intercept' (found {extra})"
+            )
+        if self.order_by != "intercept" and self.order_by != "sigma":
+            raise ValueError("with anchors, order_by must be 'intercept' or 'sigma'")
+
+    @property
+    def anchor_terms(self) -> list[str]:
+        """Terms that some regime's anchor set holds (in the order first listed)."""
+        seen: dict[str, None] = {}
+        for name in self.names:
+            for term in (self.anchors or {}).get(name, []):
+                seen[term] = None
+        return list(seen)
+
     @property
     def identified_by_order(self) -> bool:
-        """Labels come from an ordering constraint (a change-point model is ordered by time)."""
+        """Labels come from an ordering constraint (a change-point model is ordered by time;
+        regimes with different anchor sets are told apart by their sets)."""
+        if self.anchors is not None:
+            sets = [frozenset(self.anchors[n]) for n in self.names]
+            if len(set(sets)) == len(sets):
+                return False
         return self.k_regimes > 1 and self.transition != "changepoint"
 
     @property
     def n_conditioning(self) -> int:
         """Leading observations conditioned on: the AR lags, or one for the error-correction form."""
-        return self.ar_order + (1 if self.form == "ecm" else 0)
+        return self.ar_order + (1 + self.short_run_lags if self.form == "ecm" else 0)
+
+    @property
+    def volatility_labels(self) -> list[str]:
+        """Labels of the volatility chain's regimes, calmest first."""
+        if self.volatility_names:
+            return list(self.volatility_names)
+        default = {2: ["calm", "turbulent"], 3: ["calm", "normal", "turbulent"]}
+        return default.get(self.volatility_regimes, ["single"])
 
     @property
     def names(self) -> list[str]:
@@ -87,4 +170,5 @@ PRIORS: dict[str, PriorSpec] = {
     # error-correction form: speed of adjustment towards the regime's anchor, short-run terms
     "speed": PriorSpec(dist="Beta", alpha=1.0, beta=5.0),
     "gamma": PriorSpec(dist="Normal", mu=0.0, sigma=1.0),
+    "psi": PriorSpec(dist="Normal", mu=0.0, sigma=0.5),  # ecm: lagged changes of the target
 }

@@ -33,6 +33,7 @@ class PosteriorHMM:
     switch_prob: np.ndarray  # (T_fit,) posterior probability that the regime changed at t (FFBS)
     viterbi_path: np.ndarray  # (T_fit,) most likely path at the posterior-median parameters
     P: np.ndarray  # (D, K, K), or (D, N, K, K) for covariate-driven transitions (every month)
+    volatility_prob: np.ndarray | None = None  # (D, T_fit - c, V) smoothed, factorial chains
 
 
 def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> PosteriorHMM:
@@ -50,6 +51,9 @@ def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> Post
     log_pred = np.empty((n_draws, t_fit - c))
     P = np.empty((n_draws, *(() if opts.transition != "covariates" else (len(d.z_all),)), k, k))
     switches = np.zeros(t_fit)
+    factorial = space.volatility is not None
+    to_vol = np.eye(opts.volatility_regimes)[space.volatility] if factorial else None
+    vol_prob = np.empty((n_draws, t_fit - c, opts.volatility_regimes)) if factorial else None
     to_regime = np.eye(k)[space.lags]  # (J, p+1, K) one-hot regime at each lag
     for lo in range(0, n_draws, CHUNK):
         hi = min(lo + CHUNK, n_draws)
@@ -62,6 +66,8 @@ def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> Post
         log_pred[lo:hi] = log_pred_c
         last_filtered[lo:hi] = filt[:, -1] @ to_regime[:, 0]
         regime_prob[lo:hi, c:] = smoothed @ to_regime[:, 0]  # (n, T-c, J) -> (n, T-c, K)
+        if factorial:
+            vol_prob[lo:hi] = smoothed @ to_vol
         for t in range(c):  # conditioning months: regime at lag c - t of the first state if kept
             lag = min(c - t, p)
             regime_prob[lo:hi, t] = smoothed[:, 0] @ to_regime[:, lag]
@@ -78,6 +84,7 @@ def posterior_hmm(tree, frame: FitFrame, spec: ModelSpec, seed: int = 0) -> Post
         switch_prob=switches / n_draws,
         viterbi_path=viterbi,
         P=P,
+        volatility_prob=vol_prob,
     )
 
 
@@ -196,6 +203,25 @@ def derived_dataset(
             {"note": "posterior median of the month-t matrix (move from t to t+1)"},
         )
         ds["expected_duration"].attrs["note"] = "1 / (1 − P_t[k, k]) at month t's covariates"
+    if opts.form == "ecm":  # each regime's anchor: how fast deviations from it halve
+        speed = stack_draws(post, "speed")
+        speed = speed.reshape(speed.shape[0], -1) * np.ones((1, opts.k_regimes))
+        with np.errstate(divide="ignore"):
+            half = np.log(0.5) / np.log1p(-np.clip(speed, 0.0, 1.0 - 1e-12))
+        ds["anchor_half_life"] = (
+            ("regime", "quantile"),
+            quantiles_of(half, q),
+            {"units": "periods", "note": "ln 0.5 / ln(1 − speed): periods for a gap to halve"},
+        )
+    if ph.volatility_prob is not None:
+        vol = np.full((ph.volatility_prob.shape[0], len(fit), opts.volatility_regimes), np.nan)
+        vol[:, np.flatnonzero(fit)[opts.n_conditioning :]] = ph.volatility_prob
+        ds = ds.assign_coords({"volatility": opts.volatility_labels})
+        ds["volatility_prob"] = (
+            ("time", "volatility"),
+            vol.mean(axis=0),
+            {"note": "smoothed probability of each regime of the volatility chain (fit window)"},
+        )
     if opts.transition == "changepoint":
         labels, at, dates = break_outputs(prob, names, frame.time, q)
         ds = ds.assign_coords({"break": labels})
