@@ -32,6 +32,7 @@ def derive_checked(
     the run attributes of the public contract on the dataset."""
     import xarray as xr
 
+    from regimes.anchoring import anchor_check
     from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
     from regimes.ppc import run_checks
@@ -49,6 +50,7 @@ def derive_checked(
     derived.attrs = attrs
     verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
     derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
+    derived.attrs.update(anchor_check(derived))  # is the fair value an anchor the price visits?
     derived.attrs.update(
         {
             "experiment": exp.name,

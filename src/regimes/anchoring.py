@@ -1,0 +1,91 @@
+"""Is a model's fair value one? A check every family's derived quantities go through.
+
+A fair value is an *anchor* only if the price returns to it. Two ways it is not:
+
+- the deviation of the price from the fair value does not revert: an error-correction regime
+  whose adjustment speed is near zero, or a level regression whose residual is a random walk,
+  draws a band the price may leave for decades (spurious regression; Engle & Granger 1987);
+- the fair value tracks the price month by month (a random-walk intercept): a fit, not a value.
+
+The check runs on the in-sample log deviation of the price from the posterior-median fair value
+d_t: a Dickey–Fuller regression Δd_t = c + (ρ − 1) d_{t−1} + e_t, whose t statistic must fall
+below the 5% critical value with a constant (−2.86; MacKinnon 2010) — deviations revert — with
+a half-life ln 0.5 / ln ρ of at most `MAX_HALF_LIFE` months; and the median |d_t| must exceed
+`MIN_GAP`. The verdict, its numbers and a reason are written to `derived.nc`'s attributes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+DF_CRITICAL_5PCT = -2.86  # Dickey–Fuller, constant, no trend, large sample (MacKinnon 2010)
+MAX_HALF_LIFE = 120.0  # months: deviations that take longer than ten years to halve
+MIN_GAP = 0.005  # median |log deviation| below 0.5%: the "fair value" follows the price
+
+
+def deviation_reversion(dev: np.ndarray) -> dict[str, float]:
+    """Dickey–Fuller t statistic, ρ and half-life (months) of a deviation series."""
+    dev = np.asarray(dev, dtype=float)
+    dev = dev[np.isfinite(dev)]
+    if dev.size < 24:
+        return {"df_t": math.nan, "rho": math.nan, "half_life": math.nan}
+    lag, change = dev[:-1], np.diff(dev)
+    x = np.column_stack([np.ones_like(lag), lag])
+    coef, *_ = np.linalg.lstsq(x, change, rcond=None)
+    resid = change - x @ coef
+    s2 = resid @ resid / max(len(change) - 2, 1)
+    cov = s2 * np.linalg.inv(x.T @ x)
+    slope, se = float(coef[1]), float(math.sqrt(cov[1, 1]))
+    rho = 1.0 + slope
+    half_life = math.log(0.5) / math.log(rho) if 0.0 < rho < 1.0 else math.inf
+    return {"df_t": slope / se if se > 0 else math.nan, "rho": rho, "half_life": half_life}
+
+
+def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
+    """The verdict on `derived`'s fair value: `anchor_identified` (1/0/−1 for "not checked"),
+    `anchor_note` and the numbers behind them."""
+    if "fair_value" not in derived or "price" not in derived:
+        return {"anchor_identified": -1, "anchor_note": "no fair value to check"}
+    price = derived["price"]
+    if price.dims != ("time",):
+        return {"anchor_identified": -1, "anchor_note": f"not checked for dims {price.dims}"}
+    fv = derived["fair_value"].sel(quantile=0.5, method="nearest")
+    in_sample = derived["in_sample"].values.astype(bool) if "in_sample" in derived else None
+    p, f = price.values.astype(float), fv.values.astype(float)
+    if in_sample is not None:
+        p, f = p[in_sample], f[in_sample]
+    ok = np.isfinite(p) & np.isfinite(f) & (p > 0) & (f > 0)
+    dev = np.log(p[ok] / f[ok]) if ok.any() else np.array([])
+    stats = deviation_reversion(dev)
+    gap = float(np.median(np.abs(dev))) if dev.size else math.nan
+    out: dict[str, Any] = {
+        "anchor_df_t": round(stats["df_t"], 3),
+        "anchor_half_life_months": round(stats["half_life"], 1),
+        "anchor_median_gap_pct": round(100 * gap, 3),
+    }
+    if not np.isfinite(stats["df_t"]):
+        return {**out, "anchor_identified": -1, "anchor_note": "too few months to check"}
+    if gap < MIN_GAP:
+        note = (
+            f"the fair value tracks the price (median gap {100 * gap:.2f}%): a fit, not a fair "
+            "value"
+        )
+        return {**out, "anchor_identified": 0, "anchor_note": note}
+    if stats["df_t"] >= DF_CRITICAL_5PCT:
+        note = (
+            f"deviations from the fair value do not revert (Dickey–Fuller t {stats['df_t']:.2f} "
+            f"≥ {DF_CRITICAL_5PCT}): no identified anchor"
+        )
+        return {**out, "anchor_identified": 0, "anchor_note": note}
+    if stats["half_life"] > MAX_HALF_LIFE:
+        note = (
+            f"deviations revert too slowly (half-life {stats['half_life']:.0f} months > "
+            f"{MAX_HALF_LIFE:.0f}): no identified anchor"
+        )
+        return {**out, "anchor_identified": 0, "anchor_note": note}
+    note = f"deviations revert (half-life {stats['half_life']:.0f} months)"
+    return {**out, "anchor_identified": 1, "anchor_note": note}
