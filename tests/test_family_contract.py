@@ -10,6 +10,8 @@ hook works together, not statistical quality (the recovery and SBC tests do that
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,7 @@ from regimes.dataset import FitFrame
 from regimes.families import family_names, get_family
 from regimes.families.base import NATURAL_SCALE, Family
 from regimes.families.schema import check_derived
+from regimes.figures import reference_view
 from regimes.fit import derive_checked, fit_frame
 from regimes.forecast import held_scenario, scenario_draws
 from regimes.lfo import lfo_frame
@@ -47,6 +50,21 @@ CASES: dict[str, tuple[str, dict]] = {
         "markov",
         {"k_regimes": 2, "transition": "changepoint", "form": "ecm", "n_starts": 2},
     ),
+    "markov-anchors-volatility-ecm": (
+        "markov",
+        {
+            "k_regimes": 2,
+            "regime_names": ["on_x", "off_x"],
+            "anchors": {"on_x": ["x"], "off_x": []},
+            "switching": [],
+            "form": "ecm",
+            "transform": "log",
+            "volatility_regimes": 2,
+            "short_run_lags": 1,
+            "n_starts": 2,
+        },
+    ),
+    "panel-shared-level": ("panel", {"k_regimes": 2, "order_by": "x", "n_starts": 2}),
 }
 
 
@@ -71,6 +89,27 @@ def simulated_frame(seed: int = 0) -> FitFrame:
     return FitFrame("y", ("x", "z"), frame, fit, units="u", attrs=attrs)
 
 
+def panel_frame(seed: int = 0) -> FitFrame:
+    """`simulated_frame` with two more assets sharing its regimes: `w` missing its first 12
+    months and `v` anchored on `x` only (the target `y` is the reference asset)."""
+    base = simulated_frame(seed)
+    rng = np.random.default_rng(seed + 1)
+    n = len(base.frame)
+    frame = base.frame.copy()
+    shift = (np.arange(n) >= n // 2).astype(float)
+    frame["w"] = 20.0 + 1.5 * frame["x"] + 3.0 * shift + rng.normal(0, 0.5, n)
+    frame["v"] = 80.0 - 2.0 * frame["x"] + 5.0 * shift + rng.normal(0, 1.0, n)
+    frame.iloc[:12, frame.columns.get_loc("w")] = np.nan
+    frame.iloc[N_FIT:, [frame.columns.get_loc("w"), frame.columns.get_loc("v")]] = np.nan
+    return dataclasses.replace(
+        base, frame=frame, assets=("y", "w", "v"), asset_factors={"v": ("x",)}
+    )
+
+
+# cases whose data are not `simulated_frame`'s (a panel of several assets)
+FRAMES = {"panel-shared-level": panel_frame}
+
+
 def experiment(family: str, options: dict) -> Experiment:
     spec = ModelSpec(family=family, options=options, name="contract")
     get_family(family).validate_spec(spec, where="contract case")
@@ -93,7 +132,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     exp = experiment(family_name, options)
     spec = exp.spec
     assert spec is not None
-    frame = simulated_frame()
+    frame = FRAMES.get(case, simulated_frame)()
     fit_time = frame.time[frame.fit.to_numpy()]
 
     # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
@@ -110,6 +149,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     # derive + posterior predictive check: the declared schema, values where they must be
     derived, verdict = derive_checked(exp, tree, frame)
     assert check_derived(derived) == []
+    full, derived = derived, reference_view(derived)  # a panel: values at its reference asset
     assert list(pd.DatetimeIndex(derived["time"].values)) == list(frame.time)
     np.testing.assert_array_equal(derived["in_sample"].values, frame.fit.to_numpy().astype(int))
     np.testing.assert_allclose(derived["price"].values, frame.y.to_numpy())
@@ -124,7 +164,7 @@ def test_family_contract(case: str, tmp_path) -> None:
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
 
     # the family's own figures are written where asked
-    paths = family.figures(derived, tmp_path, log_scale=False, source="simulated")
+    paths = family.figures(full, tmp_path, log_scale=False, source="simulated")
     assert all(p.is_file() and p.parent == tmp_path for p in paths)
 
     # one leave-future-out refit: fitted on all but the last fit month, scoring that month

@@ -69,6 +69,9 @@ class DataSection(Strict):
     predict_end: str = "latest"
     min_obs: int = Field(default=24, ge=3)
     frequency: Literal["M", "Q"] = "M"
+    # a panel of assets sharing one model (the `panel` family): empty means one target only
+    assets: list[str] = Field(default_factory=list)
+    asset_factors: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("start")
     @classmethod
@@ -116,6 +119,9 @@ class DataSection(Strict):
             raise ValueError(f"window start {self.start} must be before end {self.end}")
         if self.predict_end != "latest" and parse_month(self.predict_end) < parse_month(self.end):
             raise ValueError(f"predict_end {self.predict_end} must not be before end {self.end}")
+        problem = panel_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -148,6 +154,11 @@ class SamplerSection(Strict):
     cores: int | None = Field(default=None, ge=1)
     target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
     seed: int = Field(default=20261125, ge=0)
+    # "stack": distinct optima of the multi-start within `mode_gap` of the best each get chains,
+    # and the modes are combined by stacking (`regimes.modes`); "best": every chain starts at
+    # the best optimum
+    modes: Literal["best", "stack"] = "best"
+    mode_gap: float = Field(default=10.0, gt=0)
     quick: QuickSampler = Field(default_factory=QuickSampler)
 
 
@@ -193,6 +204,39 @@ class Experiment(Strict):
         if problem:  # the name becomes a folder under the results root
             raise ValueError(f"experiment name {problem}")
         return value
+
+
+def panel_problem(data: DataSection) -> str:
+    """Why `data.assets` / `data.asset_factors` are inconsistent with the rest of `[data]`
+    ("" when they are fine): the target must be one of the assets (the reference asset), assets
+    are distinct and not factors, and each asset's anchor terms are factors of the experiment."""
+    assets, by_asset = data.assets, data.asset_factors
+    if by_asset and not assets:
+        return "data.asset_factors needs data.assets (the panel's series, the target among them)"
+    if not assets:
+        return ""
+    repeated = sorted({a for a in assets if assets.count(a) > 1})
+    if repeated:
+        return f"data.assets lists {repeated} more than once; name each asset once"
+    if data.target not in assets:
+        return (
+            f"data.target {data.target!r} must be one of data.assets {assets} (the reference "
+            "asset, whose window is the fit window); add it to data.assets"
+        )
+    clash = [a for a in assets if a in data.factors]
+    if clash:
+        return f"data.assets {clash} are also in data.factors; a series is an asset or a factor"
+    unknown = [a for a in by_asset if a not in assets]
+    if unknown:
+        return f"data.asset_factors names {unknown}, which are not in data.assets {assets}"
+    for asset, terms in by_asset.items():
+        extra = [t for t in terms if t not in data.factors]
+        if extra:
+            return (
+                f"data.asset_factors.{asset}: {extra} are not in data.factors {data.factors}; "
+                "an asset's anchor terms are a subset of the experiment's factors"
+            )
+    return ""
 
 
 def parse_month(value: str) -> pd.Timestamp:

@@ -14,7 +14,7 @@ every trailing-window factor (a 24-month average) for two years.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,10 @@ class FitFrame:
     train_window: pd.Series | None = (
         None  # months whose observations the likelihood uses (default: fit)
     )
+    # a panel (the `panel` family): every asset's column is in `frame`, the target first among
+    # them; non-reference assets may be NaN inside the fit window (masked, never filled)
+    assets: tuple[str, ...] = ()
+    asset_factors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def scale(self) -> np.ndarray:
@@ -238,6 +242,21 @@ class FitFrame:
         return self.frame[self.target]
 
     @property
+    def panel_assets(self) -> tuple[str, ...]:
+        """The assets a panel model sees, the target (reference asset) first; the target alone
+        for a single-asset frame."""
+        return (self.target, *[a for a in self.assets if a != self.target])
+
+    @property
+    def Y(self) -> pd.DataFrame:
+        """Every asset's observed series over all months (NaN where not observed)."""
+        return self.frame[list(self.panel_assets)]
+
+    def anchor_terms(self, asset: str) -> tuple[str, ...]:
+        """The factors an asset is anchored on (`asset_factors`, default: every factor)."""
+        return tuple(self.asset_factors.get(asset, self.factors))
+
+    @property
     def X(self) -> pd.DataFrame:
         """The factor matrix over all months."""
         return self.frame[list(self.factors)]
@@ -265,25 +284,32 @@ def build_frame(
     loader: SeriesLoader | None = None,
     transforms: Mapping[str, Any] | None = None,
     supplied: Mapping[str, pd.Series] | None = None,
+    assets: Sequence[str] = (),
+    asset_factors: Mapping[str, Sequence[str]] | None = None,
 ) -> FitFrame:
     """Assemble target and factors (with any declared `transforms`: name -> spec with `of`,
     `op`, `periods`; `supplied`: the user's own series by name, used before the catalog); check
-    the fit window is complete and long enough."""
+    the fit window is complete and long enough. With `assets` (a panel, the target among them)
+    the other assets' columns follow the factors: they may start later or have gaps inside the
+    window (left NaN); the fit window is the target's and the factors'."""
     load = loader or make_loader(data_dir, frequency)
+    others = [a for a in assets if a != target]
     columns: Mapping[str, pd.Series] = {
-        name: compute_variable(name, load, transforms, supplied) for name in [target, *factors]
+        name: compute_variable(name, load, transforms, supplied)
+        for name in [target, *factors, *others]
     }
-    if len(set(columns)) != 1 + len(factors):
+    if len(set(columns)) != 1 + len(factors) + len(others):
         raise ConfigError(
             f"data.factors must not repeat the target or a factor: {[target, *factors]}"
         )
-    frame = regular_grid(pd.DataFrame(columns).sort_index(), frequency)
+    full = regular_grid(pd.DataFrame(columns).sort_index(), frequency)
+    frame = full[[target, *factors]]  # what must be complete in the fit window
     label = _period_label(frequency)
     present = frame.notna()
     if start is None:  # "earliest": the first month where the target and all factors exist
         complete = frame.dropna()
         if complete.empty:
-            raise DataError(f"no month has all of {list(columns)}; check data availability")
+            raise DataError(f"no month has all of {list(frame.columns)}; check data availability")
         start = complete.index[0]
     _check_coverage(frame, present, start, end, label, frequency)
     in_window = (frame.index >= start) & (frame.index <= end)
@@ -306,16 +332,35 @@ def build_frame(
     if predict_end != "latest":
         after &= frame.index <= pd.Timestamp(predict_end)
     keep = in_window | after
-    frame, in_window = frame.loc[keep], in_window[keep]
+    frame, in_window = full.loc[keep], in_window[keep]
     actual_end = window.index[-1]
+    attrs = {"fit_start": f"{window.index[0]:%Y-%m}", "fit_end": f"{actual_end:%Y-%m}"}
+    if assets:
+        attrs["asset_months"] = _asset_months(frame, in_window, list(assets))
     return FitFrame(
         target=target,
         factors=tuple(factors),
         frame=frame,
         fit=pd.Series(in_window, index=frame.index, name="in_sample"),
         units=variable_units(target),
-        attrs={"fit_start": f"{window.index[0]:%Y-%m}", "fit_end": f"{actual_end:%Y-%m}"},
+        attrs=attrs,
+        assets=tuple(assets),
+        asset_factors={a: tuple(t) for a, t in (asset_factors or {}).items()},
     )
+
+
+def _asset_months(frame: pd.DataFrame, in_window: np.ndarray, assets: list[str]) -> str:
+    """How many fit-window months each asset contributes ("GOLD:317,SILVER:290"); an asset
+    with none is an error naming `data.assets`."""
+    counts = {a: int(frame.loc[in_window, a].notna().sum()) for a in assets}
+    empty = [a for a, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(
+            f"data.assets: {empty} have no observation in the fit window "
+            f"{frame.index[in_window][0]:%Y-%m}..{frame.index[in_window][-1]:%Y-%m}; drop them "
+            "or move the window"
+        )
+    return ",".join(f"{a}:{n}" for a, n in counts.items())
 
 
 def regular_grid(frame: pd.DataFrame, frequency: str) -> pd.DataFrame:
@@ -428,4 +473,6 @@ def truncate(
         attrs=attrs,
         scale_window=mask(n_fit),
         train_window=mask(n_fit) if padded else None,
+        assets=frame.assets,
+        asset_factors=frame.asset_factors,
     )

@@ -122,4 +122,6 @@ def experiment_frame(
         frequency=d.frequency,
         transforms=d.transforms,
         supplied=supplied,
+        assets=d.assets,
+        asset_factors=d.asset_factors,
     )

@@ -193,6 +193,7 @@ _BUILTIN = {
     "static": "regimes.families.static:FAMILY",
     "markov": "regimes.families.markov:FAMILY",
     "random_walk": "regimes.families.random_walk:FAMILY",
+    "panel": "regimes.families.panel:FAMILY",
 }
 _REGISTRY: dict[str, Family] = {}
 

@@ -29,19 +29,50 @@ class Variable:
     required: bool = False
     switching: bool = False  # required of switching families (those with a `regime` dimension)
     meaning: str = ""
+    # a panel dataset (one with an `asset` dimension): the dims allowed there instead of `dims`
+    # (empty: the same as `dims`), and whether a panel must have the variable
+    panel_dims: tuple[tuple[str, ...], ...] = ()
+    panel: bool = False
+
+    def allowed(self, is_panel: bool) -> tuple[tuple[str, ...], ...]:
+        """The dimensions this variable may have in a single-asset or a panel dataset."""
+        return self.panel_dims if is_panel and self.panel_dims else self.dims
 
 
 SCHEMA: tuple[Variable, ...] = (
-    Variable("price", (("time",),), required=True, meaning="observed target, natural units"),
-    Variable("fair_value", (("time", "quantile"),), required=True, meaning="fair value quantiles"),
-    Variable("deviation_pct", (("time", "quantile"),), required=True, meaning="100·(price/fv − 1)"),
+    Variable(
+        "price",
+        (("time",),),
+        required=True,
+        meaning="observed target, natural units",
+        panel_dims=(("asset", "time"),),
+    ),
+    Variable(
+        "fair_value",
+        (("time", "quantile"),),
+        required=True,
+        meaning="fair value quantiles",
+        panel_dims=(("asset", "time", "quantile"),),
+    ),
+    Variable(
+        "deviation_pct",
+        (("time", "quantile"),),
+        required=True,
+        meaning="100·(price/fv − 1)",
+        panel_dims=(("asset", "time", "quantile"),),
+    ),
     Variable("in_sample", (("time",),), required=True, meaning="1 in the fit window"),
     Variable("factor", (("time", "term"),), required=True, meaning="factors, natural units"),
     Variable("pit", (("time",),), required=True, meaning="one-step PIT (posterior predictive)"),
     Variable("predictive_q", (("time", "quantile"),), required=True, meaning="one-step bands"),
     Variable("regime_prob", (("time", "regime"),), switching=True, meaning="smoothed p(s_t)"),
     Variable("regime_prob_q", (("time", "regime", "quantile"),), switching=True),
-    Variable("fair_value_by_regime", (("time", "regime", "quantile"),), switching=True),
+    Variable(
+        "fair_value_by_regime",
+        (("time", "regime", "quantile"),),
+        switching=True,
+        panel_dims=(("asset", "time", "regime", "quantile"),),
+    ),
     Variable(
         "expected_duration",
         (("regime", "quantile"), ("time", "regime", "quantile")),
@@ -61,6 +92,14 @@ SCHEMA: tuple[Variable, ...] = (
             ("time", "term", "regime", "quantile"),
         ),
         meaning="coefficients in natural units",
+        panel_dims=(("asset", "term", "regime", "quantile"),),
+        panel=True,
+    ),
+    Variable(
+        "coef_pop",
+        (("term", "regime", "quantile"),),
+        panel=True,
+        meaning="population-level (pooled) sensitivities of a panel, standardised units",
     ),
     Variable("r2_draws_q", (("quantile",),)),
     Variable("break_prob", (("time", "break"),), meaning="change points: p(break in month t)"),
@@ -101,14 +140,15 @@ def check_derived(ds: xr.Dataset, *, require_run_attrs: bool = True) -> list[str
     Variables the schema does not name are allowed: families may add outputs."""
     problems: list[str] = []
     switching = "regime" in ds.dims
+    is_panel = "asset" in ds.dims
     for var in SCHEMA:
         if var.name not in ds:
-            if var.required or (var.switching and switching):
+            if var.required or (var.switching and switching) or (var.panel and is_panel):
                 problems.append(f"missing variable {var.name!r}")
             continue
         dims = ds[var.name].dims
-        if dims not in var.dims:
-            allowed = " or ".join(str(d) for d in var.dims)
+        if dims not in var.allowed(is_panel):
+            allowed = " or ".join(str(d) for d in var.allowed(is_panel))
             problems.append(f"{var.name!r} has dims {dims}; the schema allows {allowed}")
     if "time" in ds.coords and not np.issubdtype(ds["time"].dtype, np.datetime64):
         problems.append(f"coordinate 'time' is {ds['time'].dtype}, not datetime64")
@@ -118,6 +158,10 @@ def check_derived(ds: xr.Dataset, *, require_run_attrs: bool = True) -> list[str
             problems.append(f"coordinate 'quantile' lacks {missing}")
     if switching and ds["regime"].dtype.kind not in "UO":
         problems.append("coordinate 'regime' must hold string labels")
+    if is_panel and ds["asset"].dtype.kind not in "UO":
+        problems.append("coordinate 'asset' must hold string labels")
+    if is_panel and ds.attrs.get("reference_asset") not in list(ds["asset"].values):
+        problems.append("a panel needs attribute 'reference_asset' naming one of its assets")
     if require_run_attrs:
         problems += [f"missing attribute {a!r}" for a in REQUIRED_ATTRS if a not in ds.attrs]
     return problems

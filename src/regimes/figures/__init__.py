@@ -11,6 +11,16 @@ STYLE = Path(__file__).with_name("memo.mplstyle")
 TARGET = "target"  # what a figure calls the modelled series when derived.nc does not name it
 
 
+def reference_view(derived):
+    """A panel's derived.nc (one with an `asset` dimension) as its reference asset's
+    single-series dataset (attribute `reference_asset`, the experiment's target), so every
+    single-series figure and page reads it unchanged; any other dataset as it is."""
+    if "asset" not in getattr(derived, "dims", {}):
+        return derived
+    reference = derived.attrs.get("reference_asset", derived["asset"].values[0])
+    return derived.sel(asset=reference, drop=True)
+
+
 def target_name(derived) -> str:
     """The modelled series in its own terms: `derived["price"].attrs["long_name"]` (the target's
     series id or name, e.g. "gold" or "HAMILTON_RGNP"), else "target"."""

@@ -10,8 +10,16 @@ import xarray as xr
 def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
     """Draw the target (named and in units as derived.nc records them) vs fair value (median,
     50% and 90% bands); returns the matplotlib Figure."""
-    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
+    from regimes.figures import (
+        memo_style,
+        period_word,
+        quantile_band,
+        reference_view,
+        target_label,
+        target_name,
+    )
 
+    derived = reference_view(derived)  # a panel: its reference asset
     with memo_style() as plt:
         fig, ax = plt.subplots()
         time = pd.DatetimeIndex(derived["time"].values)

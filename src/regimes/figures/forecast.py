@@ -19,8 +19,16 @@ def plot_forecast(
     """Draw the forecast figure (returns the matplotlib Figure).
 
     `regime`: whose probability the lower panel shows (default: the last regime)."""
-    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
+    from regimes.figures import (
+        memo_style,
+        period_word,
+        quantile_band,
+        reference_view,
+        target_label,
+        target_name,
+    )
 
+    derived = reference_view(derived)  # a panel: its reference asset
     time = pd.DatetimeIndex(derived["time"].values)
     start = time[-1] - pd.DateOffset(years=years)
     keep = time >= start

@@ -13,8 +13,15 @@ from matplotlib.figure import Figure
 def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
     """Observed target inside its one-step-ahead 90% predictive band, and a PIT histogram that is
     flat when the predictive is calibrated; the checks and any flags are printed beside it."""
-    from regimes.figures import memo_style, quantile_band, target_label, target_name
+    from regimes.figures import (
+        memo_style,
+        quantile_band,
+        reference_view,
+        target_label,
+        target_name,
+    )
 
+    derived = reference_view(derived)  # a panel: its reference asset
     with memo_style() as plt:
         fig, (ax, axh) = plt.subplots(
             1, 2, figsize=(10, 3.8), width_ratios=[2.2, 1], layout="constrained"

@@ -56,6 +56,9 @@ def _band(da: xr.DataArray, units: str = "") -> tuple[str, int] | None:
 
 def headline_rows(derived: xr.Dataset) -> list[tuple[str, str, str]]:
     """(quantity, month, value) rows of the run's latest numbers; absent variables are skipped."""
+    from regimes.figures import reference_view
+
+    derived = reference_view(derived)  # a panel: its reference asset's numbers
     rows: list[tuple[str, str, str]] = []
     if "price" in derived and derived["price"].dims == ("time",):
         i = _last_finite(derived["price"])

@@ -29,11 +29,13 @@ VERDICT_CLASS = {
 
 
 def _derived(res: StudyResult, study_dir: Path, experiment: str) -> xr.Dataset | None:
+    from regimes.figures import reference_view
     from regimes.results import load_derived
     from regimes.study.result import run_path
 
     path = run_path(res, study_dir, experiment)
-    return None if path is None else load_derived(path)
+    # a panel run's pages show its reference asset (the experiment's target), like any run
+    return None if path is None else reference_view(load_derived(path))
 
 
 def brief_rows(
@@ -339,12 +341,17 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
-def _now_rows(res: StudyResult, study_dir: Path) -> list[list[str]]:
-    """Price, fair value and deviation at the latest month, for every run whose target is gold."""
-    rows = []
+def _now_rows(res: StudyResult, study_dir: Path) -> tuple[list[list[str]], list[str]]:
+    """Price, fair value and deviation at the latest month, for every run whose target is gold
+    and whose fair value is an identified anchor (`regimes.anchoring`); the others are listed
+    with the reason they are left out."""
+    rows, left_out = [], []
     for exp in res.runs:
         d = _derived(res, study_dir, exp)
         if d is None or "deviation_pct" not in d or d.attrs.get("target") != "gold":
+            continue
+        if int(d.attrs.get("anchor_identified", -1)) == 0:
+            left_out.append(f"{exp}: {d.attrs.get('anchor_note', 'no identified anchor')}")
             continue
         try:
             dev = extract(d, "deviation_at:latest")
@@ -363,7 +370,7 @@ def _now_rows(res: StudyResult, study_dir: Path) -> list[list[str]]:
                 "yes" if d.attrs.get("converged") else "NO",
             ]
         )
-    return rows
+    return rows, left_out
 
 
 def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
@@ -467,6 +474,15 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         for r in runs
         if r.run_dir and (study_dir / r.run_dir / "report.html").is_file()
     )
+    now_rows, now_left_out = _now_rows(res, study_dir)
+    left_out_note = (
+        h.para("Left out, because their fair value is not an anchor the price returns to:")
+        + "<ul>"
+        + "".join(f"<li>{html.escape(x)}</li>" for x in now_left_out)
+        + "</ul>"
+        if now_left_out
+        else ""
+    )
     sections = [
         banner,
         intro,
@@ -477,9 +493,10 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
             "Fair value now",
             h.table(
                 ["run", "month", "gold, USD/oz", "fair value (90%)", "deviation %", "converged"],
-                _now_rows(res, study_dir),
+                now_rows,
                 numeric=(2,),
             ),
+            left_out_note,
             id_="now",
         ),
         h.section("Scenarios", fc, id_="scenarios") if fc else "",

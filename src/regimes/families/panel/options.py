@@ -1,0 +1,90 @@
+"""Options and default priors of the hierarchical panel family (validated when a config is read)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from regimes.families.markov.options import PRIORS as MARKOV_PRIORS
+from regimes.families.markov.options import Options as MarkovOptions
+from regimes.spec import PriorSpec
+
+
+class Options(BaseModel):
+    """Options of the panel family: several assets, one regime chain (or one chain each)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    k_regimes: int = Field(default=2, ge=1, le=4)
+    regime_names: list[str] | None = None
+    chain: Literal["shared", "independent"] = "shared"
+    form: Literal["level", "ecm"] = "level"
+    transform: Literal["log", "level"] = "log"
+    switching_variance: bool = False
+    order_by: str = "intercept"
+    initial: Literal["stationary", "estimated"] = "stationary"
+    transition: Literal["constant", "covariates", "changepoint"] = "constant"
+    transition_covariates: list[str] = Field(default_factory=list)
+    transition_concentration: float = Field(default=1.0, gt=0)
+    sticky: float = Field(default=0.0, ge=0)
+    init: Literal["multistart", "jitter"] = "multistart"
+    n_starts: int = Field(default=12, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Options:
+        if self.chain == "independent" and (
+            self.transition != "constant" or self.initial != "stationary" or self.k_regimes < 2
+        ):
+            raise ValueError(
+                "chain = 'independent' needs k_regimes >= 2, transition = 'constant' and "
+                "initial = 'stationary'"
+            )
+        self.chain_options()  # the chain's own checks (regime names, covariates, ...)
+        return self
+
+    def chain_options(self) -> MarkovOptions:
+        """The regime chain's settings as the Markov family's options, so its initial-state and
+        transition parts (`markov.components`) are reused unchanged."""
+        return MarkovOptions(
+            k_regimes=self.k_regimes,
+            regime_names=self.regime_names,
+            initial=self.initial,
+            transition=self.transition,
+            transition_covariates=self.transition_covariates,
+            transition_concentration=self.transition_concentration,
+            sticky=self.sticky,
+        )
+
+    @property
+    def ordered(self) -> bool:
+        """Labels come from an ordering of a population mean (a change point orders by time)."""
+        return self.k_regimes > 1 and self.transition != "changepoint"
+
+    @property
+    def n_conditioning(self) -> int:
+        """Leading months conditioned on: one for the error-correction form (its lag)."""
+        return 1 if self.form == "ecm" else 0
+
+    @property
+    def names(self) -> list[str]:
+        """Regime labels (from the spec, else regime_0, regime_1, ...)."""
+        return self.regime_names or [f"regime_{k}" for k in range(self.k_regimes)]
+
+
+PRIORS: dict[str, PriorSpec] = {
+    # population mean of the assets' intercepts per regime (standardised log price)
+    "intercept": PriorSpec(dist="Normal", mu=0.0, sigma=1.5),
+    # spread of the assets' intercepts around it, per regime
+    "intercept_sd": PriorSpec(dist="HalfNormal", sigma=1.0),
+    # population sensitivity mu[regime, term] and the assets' spread tau[regime, term]
+    "mu": PriorSpec(dist="Normal", mu=0.0, sigma=1.0),
+    "tau": PriorSpec(dist="HalfNormal", sigma=0.5),
+    # each asset's innovation sd (per regime with switching_variance)
+    "sigma": PriorSpec(dist="HalfNormal", sigma=1.0),
+    # error-correction form: each asset's speed back to its regime's anchor, short-run terms
+    "speed": MARKOV_PRIORS["speed"],
+    "gamma": MARKOV_PRIORS["gamma"],
+    "transition_bias": MARKOV_PRIORS["transition_bias"],
+    "transition_coef": MARKOV_PRIORS["transition_coef"],
+    "stay": MARKOV_PRIORS["stay"],
+}

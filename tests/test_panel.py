@@ -1,0 +1,474 @@
+"""The hierarchical panel family: panel configs and frames, masking of missing months, the
+shared chain's emission sum, outputs, and recovery on simulated panels (bigger runs are slow)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from regimes import hmm
+from regimes.config import load_experiment
+from regimes.dataset import build_frame
+from regimes.errors import ConfigError, DataError
+from regimes.families import get_family
+from regimes.families.panel import component_function, design
+from regimes.families.panel.options import Options
+from regimes.families.panel.simulate import simulate_panel
+from regimes.families.schema import check_derived
+from regimes.ppc import run_checks
+from regimes.spec import ModelSpec
+
+MODEL = """
+family = "panel"
+[options]
+k_regimes = 2
+order_by = "x1"
+"""
+
+EXPERIMENT = """
+model = "m"
+[data]
+target = "gold"
+factors = ["dollar", "real_rate"]
+start = "2000-01"
+end = "2021-12"
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.toml").write_text(MODEL)
+    return tmp_path
+
+
+def load(project: Path, data_lines: str, options: str = ""):
+    path = project / "e.toml"
+    path.write_text(EXPERIMENT + data_lines + options)
+    return load_experiment(path)
+
+
+# ------------------------------------------------------------------ configs
+
+
+def test_panel_config_loads(project: Path) -> None:
+    exp = load(
+        project,
+        'assets = ["gold", "SILVER", "COPPER"]\n[data.asset_factors]\nCOPPER = ["dollar"]\n',
+    )
+    assert exp.data.assets == ["gold", "SILVER", "COPPER"]
+    assert exp.data.asset_factors == {"COPPER": ["dollar"]}
+
+
+def test_single_asset_config_unchanged(project: Path) -> None:
+    exp = load(project, "")
+    assert exp.data.assets == [] and exp.data.asset_factors == {}
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        ('assets = ["SILVER", "COPPER"]\n', "data.target"),
+        ('assets = ["gold", "SILVER", "SILVER"]\n', "data.assets"),
+        ('assets = ["gold", "dollar"]\n', "data.assets"),
+        ('[data.asset_factors]\ngold = ["dollar"]\n', "data.asset_factors"),
+        ('assets = ["gold", "SILVER"]\n[data.asset_factors]\nCOPPER = ["dollar"]\n', "COPPER"),
+        (
+            'assets = ["gold", "SILVER"]\n[data.asset_factors]\nSILVER = ["ddri"]\n',
+            "data.asset_factors.SILVER",
+        ),
+    ],
+)
+def test_panel_config_errors_name_the_key(project: Path, lines: str, named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(project, lines)
+    assert named in str(err.value) and "e.toml" in str(err.value)
+
+
+def test_independent_chain_needs_constant_transitions(project: Path) -> None:
+    with pytest.raises(ConfigError, match="independent"):
+        load(
+            project,
+            'assets = ["gold", "SILVER"]\n',
+            '[options]\nchain = "independent"\ntransition = "changepoint"\n',
+        )
+
+
+# ------------------------------------------------------------------ frames
+
+
+def _series(start: str, n: int, value: float = 10.0) -> pd.Series:
+    idx = pd.date_range(start, periods=n, freq="MS")
+    return pd.Series(value + np.arange(n, dtype=float), index=idx)
+
+
+def test_panel_frame_keeps_late_and_gappy_assets_missing(tmp_path: Path) -> None:
+    late = _series("2001-01", 36)
+    gappy = _series("2000-01", 48)
+    gappy.iloc[[5, 6, 7]] = np.nan  # a three-month gap: not filled
+    supplied = {"ref": _series("2000-01", 48), "x": _series("2000-01", 50, 0.0),
+                "late": late, "gappy": gappy}  # fmt: skip
+    frame = build_frame(
+        "ref",
+        ["x"],
+        pd.Timestamp("2000-01-01"),
+        pd.Timestamp("2003-12-01"),
+        tmp_path,
+        supplied=supplied,
+        assets=["late", "ref", "gappy"],
+        asset_factors={"late": ["x"]},
+    )
+    assert frame.panel_assets == ("ref", "late", "gappy")
+    assert list(frame.frame.columns) == ["ref", "x", "late", "gappy"]
+    fit = frame.fit.to_numpy()
+    assert frame.frame["late"][fit].isna().sum() == 12
+    assert frame.frame["gappy"][fit].isna().sum() == 3
+    assert frame.attrs["asset_months"] == "late:36,ref:48,gappy:45"
+    assert frame.anchor_terms("late") == ("x",) and frame.anchor_terms("gappy") == ("x",)
+
+    single = build_frame(
+        "ref", ["x"], pd.Timestamp("2000-01-01"), pd.Timestamp("2003-12-01"), tmp_path,
+        supplied=supplied,
+    )  # fmt: skip
+    assert list(single.frame.columns) == ["ref", "x"] and "asset_months" not in single.attrs
+    assert single.assets == () and single.panel_assets == ("ref",)
+
+
+def test_panel_asset_without_data_in_window_is_named(tmp_path: Path) -> None:
+    supplied = {"ref": _series("2000-01", 48), "x": _series("2000-01", 48, 0.0),
+                "empty": _series("2010-01", 12)}  # fmt: skip
+    with pytest.raises(DataError, match=r"data.assets: \['empty'\]"):
+        build_frame(
+            "ref", ["x"], pd.Timestamp("2000-01-01"), pd.Timestamp("2003-12-01"), tmp_path,
+            supplied=supplied, assets=["ref", "empty"],
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------ likelihood
+
+
+def _fixed_values(model, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Constrained values for every free variable of a 2-regime panel model."""
+    values = {}
+    for rv in model.free_RVs:
+        shape = tuple(int(s) for s in model.initial_point()[model.rvs_to_values[rv].name].shape)
+        name = rv.name
+        if name == "P":
+            values[name] = np.array([[0.9, 0.1], [0.2, 0.8]])
+        elif name.startswith("mu_") or name == "intercept":
+            values[name] = np.sort(rng.normal(size=shape))
+        elif name in ("tau", "intercept_sd", "sigma"):
+            values[name] = 0.3 + rng.random(shape)
+        elif name == "speed":
+            values[name] = 0.05 + 0.3 * rng.random(shape)
+        else:
+            values[name] = rng.normal(size=shape)
+    return values
+
+
+def test_emission_sum_and_masking_match_a_hand_computed_sum() -> None:
+    frame, _ = simulate_panel(1, n_months=60, late_by=20)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2}, name="t")
+    fn, model, d = component_function(spec, frame)
+    rng = np.random.default_rng(0)
+    values = _fixed_values(model, rng)
+    args = [values[rv.name] for rv in model.free_RVs]
+    log_init, log_trans, log_lik, *_ = fn(*args)
+
+    # by hand: each asset's Normal log density per regime, summed over the observed assets
+    alpha = values["intercept"][None, :] + values["intercept_sd"] * values["intercept_z"]
+    mu = np.column_stack([values["mu_x1"], values["mu_x2"]])  # (K, P)
+    beta = mu[None] + values["tau"][None] * values["beta_z"]  # (A, K, P)
+    mean = alpha[None] + np.einsum("tp,akp->tak", d.x, beta)
+    sigma = values["sigma"][None, :, None]
+    observed = np.isfinite(frame.Y.to_numpy()[frame.fit.to_numpy()])
+    dens = stats.norm.logpdf(d.y[:, :, None], mean, sigma)
+    by_hand = np.where(observed[:, :, None], dens, 0.0)
+    np.testing.assert_allclose(log_lik, by_hand, rtol=1e-10, atol=1e-12)
+    missing = ~observed
+    assert missing.sum() == 2 * 20
+    assert np.all(log_lik[missing] == 0.0)  # a missing month contributes exactly zero
+
+    # the model's marginal likelihood is the forward filter on the (T, K) sum over assets
+    joint = by_hand.sum(axis=1)
+    P = values["P"]
+    expected = hmm.forward_filter(log_init, np.log(P), joint).log_marginal
+    stationary = hmm.stationary_distribution(P)
+    np.testing.assert_allclose(np.exp(log_init), stationary, rtol=1e-10)
+    import pytensor
+
+    potential = pytensor.function(model.free_RVs, model.potentials[0], on_unused_input="ignore")(
+        *args
+    )
+    np.testing.assert_allclose(potential, expected, rtol=1e-10)
+    np.testing.assert_allclose(log_trans, np.log(P), rtol=1e-12)
+
+
+def test_error_correction_form_matches_a_hand_computed_sum() -> None:
+    """Δy = −speed (y[t−1] − anchor[t−1]) + Δx'γ + σε per asset; a month counts only where the
+    asset is observed in it and the month before (a gap also drops the month after it)."""
+    frame, _ = simulate_panel(7, n_months=50, late_by=15)
+    gappy = frame.frame.copy()
+    gappy.iloc[30, gappy.columns.get_loc("asset1")] = np.nan  # one hole: months 30 and 31 drop
+    frame = dataclasses.replace(frame, frame=gappy)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2, "form": "ecm"}, name="t")
+    fn, model, d = component_function(spec, frame)
+    values = _fixed_values(model, np.random.default_rng(3))
+    args = [values[rv.name] for rv in model.free_RVs]
+    log_lik = fn(*args)[2]
+    alpha = values["intercept"][None, :] + values["intercept_sd"] * values["intercept_z"]
+    mu = np.column_stack([values["mu_x1"], values["mu_x2"]])
+    beta = mu[None] + values["tau"][None] * values["beta_z"]
+    anchor = alpha[None] + np.einsum("tp,akp->tak", d.x, beta)
+    prev = d.y[:-1, :, None]
+    mean = prev - values["speed"][None] * (prev - anchor[:-1])
+    mean = mean + (np.diff(d.x, axis=0) @ values["gamma"].T)[:, :, None]
+    obs = np.isfinite(frame.Y.to_numpy()[frame.fit.to_numpy()])
+    scored = obs[1:] & obs[:-1]
+    dens = stats.norm.logpdf(d.y[1:, :, None], mean, values["sigma"][None, :, None])
+    np.testing.assert_allclose(log_lik, np.where(scored[:, :, None], dens, 0.0), rtol=1e-10)
+    assert log_lik.shape == (49, 5, 2)
+    assert np.all(log_lik[29:31, 1] == 0.0) and np.all(log_lik[:15, 3:] == 0.0)
+    assert np.all(log_lik[15:, 3:] != 0.0)  # the first observed month is conditioned on
+
+    # outputs: scored months start one month into the fit window
+    tree = _point_tree(model, values)
+    family = get_family("panel")
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    derived = family.derive(tree, frame, spec, q)
+    derived = derived.merge(run_checks(family, tree, frame, spec, q)[1], combine_attrs="override")
+    assert check_derived(derived, require_run_attrs=False) == []
+    ll = family.natural_log_likelihood(family.log_likelihood(tree, frame, spec), frame, spec)
+    assert ll["y"].sizes["time"] == 49 and np.isfinite(ll["y"].values).all()
+    assert list(family.log_jacobian(frame, spec)["time"].values) == list(ll["time"].values)
+
+
+def test_masked_values_never_reach_the_likelihood() -> None:
+    """Whatever sits in the data container where an asset is missing, nothing changes."""
+    import pymc as pm
+
+    frame, _ = simulate_panel(2, n_months=48, late_by=12)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2}, name="t")
+    fn, model, d = component_function(spec, frame)
+    values = _fixed_values(model, np.random.default_rng(1))
+    args = [values[rv.name] for rv in model.free_RVs]
+    before = fn(*args)[2]
+    assert (d.mask == 0).sum() == 2 * 12
+    y = d.y.copy()
+    y[d.mask == 0] = 1e6
+    with model:
+        pm.set_data({"y": y})
+    np.testing.assert_array_equal(fn(*args)[2], before)
+    y[d.mask == 1] += 1.0  # (while an observed value does change it)
+    with model:
+        pm.set_data({"y": y})
+    assert not np.allclose(fn(*args)[2], before)
+
+
+def test_independent_chains_sum_each_assets_own_marginal() -> None:
+    frame, _ = simulate_panel(6, n_months=40, late_by=10)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2, "chain": "independent"}, name="t")
+    fn, model, _ = component_function(spec, frame)
+    values = _fixed_values(model, np.random.default_rng(2))
+    stay = np.linspace(0.6, 0.95, 5)
+    values["P"] = np.stack([[[p, 1 - p], [0.3, 0.7]] for p in stay])  # one matrix per asset
+    args = [values[rv.name] for rv in model.free_RVs]
+    log_init, log_trans, log_lik, *_ = fn(*args)
+    assert log_init.shape == (5, 2) and log_trans.shape == (5, 2, 2)
+    expected = sum(
+        hmm.forward_filter(log_init[a], np.log(values["P"][a]), log_lik[:, a]).log_marginal
+        for a in range(5)
+    )
+    import pytensor
+
+    potential = pytensor.function(model.free_RVs, model.potentials[0], on_unused_input="ignore")(
+        *args
+    )
+    np.testing.assert_allclose(potential, expected, rtol=1e-10)
+
+    # outputs: the reference asset's chain as regime_prob, every asset's own beside it
+    tree = _point_tree(model, values)
+    family = get_family("panel")
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    derived = family.derive(tree, frame, spec, q)
+    derived = derived.merge(run_checks(family, tree, frame, spec, q)[1], combine_attrs="override")
+    assert check_derived(derived, require_run_attrs=False) == []
+    assert derived["regime_prob_asset"].dims == ("asset", "time", "regime")
+    np.testing.assert_allclose(
+        derived["regime_prob_asset"].sel(asset="asset0"), derived["regime_prob"], rtol=1e-12
+    )
+
+
+def test_asset_factors_drop_terms_from_an_asset() -> None:
+    frame, _ = simulate_panel(3, n_months=40, late_assets=0)
+    frame = dataclasses.replace(frame, asset_factors={"asset2": ("x2",)})
+    d = design(frame, Options(k_regimes=2))
+    np.testing.assert_array_equal(d.term_mask[2], [0.0, 1.0])
+    assert d.term_mask[[0, 1, 3, 4]].all()
+
+
+def test_order_by_must_be_an_anchor_term() -> None:
+    frame, _ = simulate_panel(4, n_months=30)
+    with pytest.raises(ConfigError, match=r"options\.order_by"):
+        design(frame, Options(k_regimes=2, order_by="nope"))
+
+
+# ------------------------------------------------------------------ outputs at known parameters
+
+
+def _point_tree(model, values: dict[str, np.ndarray], n_draws: int = 4) -> xr.DataTree:
+    """A 'posterior' that sits at the given values (every draw equal), with deterministics."""
+    import pytensor
+
+    names = [rv.name for rv in model.free_RVs]
+    dets = {v.name: v for v in model.deterministics}
+    fn = pytensor.function(model.free_RVs, list(dets.values()), on_unused_input="ignore")
+    det_values = dict(zip(dets, fn(*[values[n] for n in names]), strict=True))
+    data = {}
+    for name, value in {**values, **det_values}.items():
+        arr = np.broadcast_to(np.asarray(value), (1, n_draws, *np.shape(value)))
+        dims = ("chain", "draw", *[f"{name}_dim_{i}" for i in range(np.ndim(value))])
+        data[name] = (dims, np.array(arr))
+    coords = {"chain": [0], "draw": np.arange(n_draws)}
+    return xr.DataTree.from_dict({"posterior": xr.Dataset(data, coords=coords)})
+
+
+def test_outputs_at_the_true_parameters_recover_the_regimes() -> None:
+    frame, truth = simulate_panel(5, n_months=200, late_by=60, n_after=3, sigma=0.03)
+    family = get_family("panel")
+    spec = ModelSpec(family="panel", options={"k_regimes": 2, "order_by": "x1"}, name="t")
+    _, model, d = component_function(spec, frame)
+    # the truth on the model's standardised scale (log price standardised per asset)
+    sd = d.y_sd[:, None]
+    shift = (np.log(np.linspace(20, 2000, 5)) - d.y_mean)[:, None]
+    alpha = (truth.alpha + shift) / sd
+    x_sd = np.array([d.x_sd["x1"], d.x_sd["x2"]])
+    beta = truth.beta * x_sd / d.y_sd[:, None, None]
+    values = {
+        "intercept": alpha.mean(axis=0),
+        "intercept_sd": np.full(2, 0.5),
+        "intercept_z": (alpha - alpha.mean(axis=0)) / 0.5,
+        "mu_x1": beta[:, :, 0].mean(axis=0),
+        "mu_x2": beta[:, :, 1].mean(axis=0),
+        "tau": np.full((2, 2), 0.1),
+        "beta_z": (beta - beta.mean(axis=0)) / 0.1,
+        "sigma": truth.sigma / d.y_sd,
+        "P": np.array([[0.98, 0.02], [0.02, 0.98]]),
+    }
+    tree = _point_tree(model, {rv.name: values[rv.name] for rv in model.free_RVs})
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    derived = family.derive(tree, frame, spec, q)
+    _, additions, _ = run_checks(family, tree, frame, spec, q)  # the reference asset's PPC
+    derived = derived.merge(additions, combine_attrs="override")
+    derived.attrs.update({a: 0 for a in ("experiment", "model", "family", "sample_start",
+                                          "sample_end", "converged")})  # fmt: skip
+    assert check_derived(derived) == []
+    fit = frame.fit.to_numpy()
+    prob = derived["regime_prob"].values[fit]
+    assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.97
+    # coefficients in natural units (log price per unit of the factor) are the true ones
+    coef = derived["coef"].sel(quantile=0.5).transpose("asset", "regime", "term").values
+    np.testing.assert_allclose(coef, truth.beta, rtol=1e-8)
+    assert derived["asset_months"].values.tolist() == [200, 200, 200, 140, 140]
+    # fair value of an asset before it is observed still exists; its price is missing
+    assert np.isnan(derived["price"].sel(asset="asset4").values[:60]).all()
+    assert np.isfinite(derived["fair_value"].sel(asset="asset4").values[:60]).all()
+    # the schema checks the asset dimension (and still the single-asset dims without one)
+    broken = derived.drop_vars("coef_pop")
+    broken["price"] = broken["price"].transpose("time", "asset")
+    broken.attrs.pop("reference_asset")
+    problems = " | ".join(check_derived(broken))
+    assert "missing variable 'coef_pop'" in problems and "'price' has dims" in problems
+    assert "reference_asset" in problems
+    single = derived.sel(asset="asset0", drop=True).drop_vars(["coef", "coef_std"])
+    assert check_derived(single) == []
+    single["fair_value"] = single["fair_value"].expand_dims(extra=1)
+    assert any("'fair_value' has dims" in x for x in check_derived(single))
+    # per-asset log densities: NaN exactly where the asset is missing
+    ll = family.log_likelihood(tree, frame, spec)
+    missing = np.isnan(ll["y_asset"].isel(chain=0, draw=0).values)
+    np.testing.assert_array_equal(missing, ~np.isfinite(frame.Y.to_numpy()[fit]))
+
+
+# ------------------------------------------------------------------ recovery by sampling
+
+
+def _fit(frame, options: dict, draws: int, seed: int = 7):
+    from regimes.config import Experiment
+    from regimes.fit import fit_frame
+
+    spec = ModelSpec(family="panel", options=options, name="sim")
+    get_family("panel").validate_spec(spec, where="test")
+    exp = Experiment.model_validate(
+        {
+            "name": "sim",
+            "model": "sim",
+            "data": {"target": frame.target, "start": "1990-01", "end": "2020-12"},
+            "sampler": {"draws": draws, "tune": draws, "chains": 2, "seed": seed},
+            "spec": spec,
+        }
+    )
+    return exp, fit_frame(exp, frame, progress=False, quiet=True)
+
+
+def test_short_run_recovers_the_shared_regimes() -> None:
+    """A short run on 5 assets, T = 300, K = 2, two assets missing their first 100 months: the
+    shared chain's regimes and the population real-rate-like sensitivity come back."""
+    frame, truth = simulate_panel(21, n_months=300, k=2, late_by=100)
+    options = {"k_regimes": 2, "order_by": "x1", "n_starts": 2, "sticky": 10.0}
+    exp, tree = _fit(frame, options, draws=40)
+    derived = get_family("panel").derive(tree, frame, exp.spec, [0.05, 0.25, 0.5, 0.75, 0.95])
+    prob = derived["regime_prob"].values[frame.fit.to_numpy()]
+    assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.9
+    coef = derived["coef"].sel(quantile=0.5).transpose("asset", "regime", "term").values
+    assert np.abs(coef - truth.beta).max() < 0.1  # log points per unit of the factor
+    assert derived["asset_months"].values.tolist() == [300, 300, 300, 200, 200]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [2, 3])
+def test_recovery_on_a_simulated_panel(k: int) -> None:
+    """5 assets, T = 300, two of them missing their first 100 months: the shared chain's
+    regimes and each asset's sensitivities come back."""
+    frame, truth = simulate_panel(11 + k, n_months=300, k=k, late_by=100)
+    options = {"k_regimes": k, "order_by": "x1", "n_starts": 4, "sticky": 10.0}
+    exp, tree = _fit(frame, options, draws=300)
+    derived = get_family("panel").derive(tree, frame, exp.spec, [0.05, 0.25, 0.5, 0.75, 0.95])
+    prob = derived["regime_prob"].values[frame.fit.to_numpy()]
+    assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.9
+    coef = derived["coef"].transpose("asset", "regime", "term", "quantile")
+    inside = (coef.sel(quantile=0.05).values <= truth.beta) & (
+        truth.beta <= coef.sel(quantile=0.95).values
+    )
+    assert inside.mean() > 0.75
+
+
+@pytest.mark.slow  # ~15-30 s of JAX compilation: kept out of the fast default run
+def test_one_compiled_log_density_fits_panels_with_other_gaps() -> None:
+    """Observations and masks are `pm.Data`: the log density compiled once to JAX for one panel
+    equals PyMC's own for another panel of the same shapes with other missing months."""
+    from regimes import compiled
+
+    spec = ModelSpec(family="panel", options={"k_regimes": 2, "form": "ecm"}, name="t")
+    family = get_family("panel")
+    first, _ = simulate_panel(8, n_months=36, late_by=10)
+    other, _ = simulate_panel(9, n_months=36, late_by=20)
+    model = family.build(spec, first)
+    cm = compiled.CompiledModel.from_model(model)
+    fn = cm.logp_and_grad()
+    rng = np.random.default_rng(4)
+    for frame in (first, other):
+        m = family.build(spec, frame)
+        logp = m.compile_logp(mode="FAST_COMPILE")
+        start = m.initial_point()
+        for _ in range(2):
+            point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in start.items()}
+            x = np.concatenate([np.ravel(point[name]) for name in cm.value_names])
+            value, _ = fn(x, cm.data_of(m))
+            np.testing.assert_allclose(float(value), logp(point), rtol=1e-9)
