@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -155,12 +155,60 @@ def _e_bfmi(energy: np.ndarray) -> list[float]:
         return [float(x) for x in num / den]
 
 
+def _mode_groups(tree) -> dict[int, list[int]]:
+    """Chains by the mode they were started in (`regimes.modes`); empty for one mode."""
+    modes = np.asarray(tree.attrs.get("chain_mode", []), dtype=int).ravel()
+    if len(set(modes.tolist())) < 2:
+        return {}
+    return {int(m): [int(c) for c in np.flatnonzero(modes == m)] for m in np.unique(modes)}
+
+
+def _diagnose_by_mode(tree, groups: dict[int, list[int]], th: Thresholds) -> Diagnosis:
+    """The gate within each mode's chains (chains of different modes are not expected to mix),
+    combined: it passes when every mode passes."""
+    parts = {}
+    for m, chains in groups.items():
+        sub = tree.isel(chain=chains)
+        sub.attrs = {k: v for k, v in tree.attrs.items() if k != "chain_mode"}
+        parts[m] = diagnose(sub, th)
+    first = next(iter(parts.values()))
+    rows = [replace(v, name=f"{v.name} (mode {m})") for m, d in parts.items() for v in d.variables]
+    rows.sort(key=lambda r: (-len(r.problems), -r.severity, r.name))
+    shares = [d.treedepth_share for d in parts.values() if d.treedepth_share is not None]
+    return Diagnosis(
+        variables=rows,
+        chains=sum(d.chains for d in parts.values()),
+        draws=first.draws,
+        divergences=sum(d.divergences for d in parts.values()),
+        treedepth_share=float(np.mean(shares)) if shares else None,
+        max_treedepth=first.max_treedepth,
+        bfmi=[b for d in parts.values() for b in d.bfmi],
+        chain_agreement={
+            "agree": all(d.chain_agreement["agree"] for d in parts.values()),
+            "off_chains": [],
+            "modes": {str(m): c for m, c in groups.items()},
+        },
+        thresholds=th,
+        passed=all(d.passed for d in parts.values()),
+        reasons=[f"mode {m}: {r}" for m, d in parts.items() for r in d.reasons],
+        notes=[
+            f"{len(parts)} modes sampled separately (chains {list(groups.values())}); mixing is "
+            "judged within each mode",
+            *[f"mode {m}: {n}" for m, d in parts.items() for n in d.notes],
+        ],
+    )
+
+
 def diagnose(tree, thresholds: Thresholds | None = None) -> Diagnosis:
     """The full convergence gate: R-hat, bulk/tail ESS, MCSE per element, divergences, tree
-    depth, E-BFMI and chain agreement, with a pass/fail verdict and plain-English reasons."""
+    depth, E-BFMI and chain agreement, with a pass/fail verdict and plain-English reasons.
+    Chains started in different modes (`regimes.modes`) are judged within their mode."""
     import arviz as az
 
     th = thresholds or Thresholds()
+    groups = _mode_groups(tree)
+    if groups:
+        return _diagnose_by_mode(tree, groups, th)
     post = tree["posterior"]
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     ess_need = th.ess_min_per_chain * chains

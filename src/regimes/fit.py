@@ -35,14 +35,22 @@ def derive_checked(
     from regimes.anchoring import anchor_check
     from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
+    from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
     from regimes.ppc import run_checks
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    derived = family.derive(tree, frame, exp.spec, exp.outputs.quantiles)
+    multimodal = multimodal_summary(tree)  # chains started in several modes: stacked
+    combined = (
+        stacked_tree(tree, multimodal["weights"], seed=exp.sampler.seed) if multimodal else tree
+    )
+    derived = family.derive(combined, frame, exp.spec, exp.outputs.quantiles)
     verdict = quick_verdict(tree)
+    if multimodal:
+        verdict = multimodal_verdict(verdict, multimodal)
+        derived.attrs["modes"] = multimodal["status"]
     pp, additions, ppc_result = run_checks(
-        family, tree, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
+        family, combined, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
     )
     tree["posterior_predictive"] = xr.DataTree(pp)
     attrs = {**derived.attrs, **additions.attrs}

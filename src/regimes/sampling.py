@@ -170,7 +170,7 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
     rng = np.random.default_rng(seed)
     free = model.free_RVs
     all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
-    if len(free) == 1:
+    if not isinstance(all_draws, list | tuple):  # one variable: an array, not a list of them
         all_draws = [all_draws]
     starts = []
     for i in range(n_starts):
@@ -191,6 +191,7 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
     return {
         "best": optima[0][1] if optima else None,
         "log_densities": [round(lp, 3) for lp, _ in optima],
+        "optima": optima,
     }
 
 
@@ -232,18 +233,24 @@ def _sample_compiled(
     )
 
     from regimes.compiled import CompiledModel, compiled_for
+    from regimes.modes import distinct_modes
 
-    compiled = (
-        compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
-    )
+    compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
     data = compiled.data_of(model)
     log_densities: list[float] = []
+    chain_mode: list[int] | None = None
+    mode_lps: list[float] = []
     if init == "multistart":
         starts = multistart_compiled(model, compiled, data, n_starts, seed)
         log_densities = starts["log_densities"]
         # every chain starts exactly at the best optimum: no jitter that could throw a chain
         # into another mode
         rows = [starts["best"]] * sampler.chains if starts["best"] is not None else None
+        modes = distinct_modes(starts["optima"], sampler.mode_gap, max(1, sampler.chains // 2))
+        if sampler.modes == "stack" and len(modes) > 1:  # chains round-robin over the modes
+            chain_mode = [c % len(modes) for c in range(sampler.chains)]
+            rows = [modes[m][1] for m in chain_mode]
+            mode_lps = [round(lp, 3) for lp, _ in modes]
     else:
         rows = None
     if rows is None:
@@ -282,4 +289,7 @@ def _sample_compiled(
     tree.attrs["init"] = init
     if log_densities:
         tree.attrs["multistart_log_densities"] = log_densities
+    if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)
+        tree.attrs["chain_mode"] = chain_mode
+        tree.attrs["mode_log_densities"] = mode_lps
     return tree

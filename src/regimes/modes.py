@@ -1,0 +1,199 @@
+"""Multimodal posteriors, handled rather than averaged (Yao, Vehtari & Gelman 2022, "Stacking
+for non-mixing Bayesian computations", JMLR 23).
+
+When the multi-start optimisation finds several distinct optima whose log densities are close
+(`distinct_modes`), the sampler starts chains at each (`SamplerSection.modes = "stack"`), and
+the run records which mode each chain started in (`chain_mode`). Afterwards:
+
+- convergence is judged *within* each mode (`mode_verdicts`): chains of one mode must mix with
+  each other; chains of different modes are not expected to;
+- each mode's pointwise PSIS-LOO predictive densities give the stacking weights
+  (`stacking_weights`): the weights w on the simplex that maximise Σ_i log Σ_k w_k p_k(y_i | y_−i);
+- the combined posterior (`stacked_tree`) draws from each mode in proportion to its weight, and
+  the derived quantities are computed from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MODE_GAP = 10.0  # log-density units: optima further below the best are not sampled
+MODE_DISTANCE = 1.0  # unconstrained space, max-abs: optima closer than this are one mode
+
+
+def distinct_modes(
+    optima: list[tuple[float, np.ndarray]], gap: float = MODE_GAP, limit: int = 4
+) -> list[tuple[float, np.ndarray]]:
+    """The distinct optima (best first) within `gap` of the best, at most `limit`."""
+    kept: list[tuple[float, np.ndarray]] = []
+    for lp, x in sorted(optima, key=lambda o: -o[0]):
+        if kept and lp < kept[0][0] - gap:
+            break
+        if all(np.max(np.abs(x - y)) > MODE_DISTANCE for _, y in kept):
+            kept.append((lp, x))
+        if len(kept) == limit:
+            break
+    return kept
+
+
+def chain_modes(tree: Any) -> np.ndarray | None:
+    """The mode each chain started in (recorded by the sampler), or None for one mode."""
+    modes = tree.attrs.get("chain_mode")
+    if modes is None:
+        return None
+    modes = np.asarray(modes, dtype=int).ravel()
+    return modes if len(set(modes.tolist())) > 1 else None
+
+
+def _chains_of(modes: np.ndarray) -> dict[int, list[int]]:
+    return {int(m): [int(c) for c in np.flatnonzero(modes == m)] for m in np.unique(modes)}
+
+
+def _mode_tree(tree: Any, chains: list[int]) -> Any:
+    """The chains of one mode, as a tree of a single mode."""
+    sub = tree.isel(chain=chains)
+    sub.attrs = {k: v for k, v in tree.attrs.items() if k != "chain_mode"}
+    return sub
+
+
+def mode_verdicts(tree: Any) -> dict[int, dict[str, Any]]:
+    """The convergence verdict of each mode's chains on their own."""
+    from regimes.diagnostics import quick_verdict
+
+    modes = chain_modes(tree)
+    if modes is None:
+        return {}
+    return {m: quick_verdict(_mode_tree(tree, c)) for m, c in _chains_of(modes).items()}
+
+
+def pointwise_elpd(tree: Any) -> dict[int, np.ndarray]:
+    """Each mode's PSIS-LOO pointwise log predictive densities (from its own chains)."""
+    import arviz as az
+
+    modes = chain_modes(tree)
+    if modes is None or "log_likelihood" not in tree.children:
+        return {}
+    var = next(iter(tree["log_likelihood"].data_vars))
+    return {
+        m: np.asarray(az.loo(_mode_tree(tree, c), pointwise=True, var_name=var).elpd_i).ravel()
+        for m, c in _chains_of(modes).items()
+    }
+
+
+EQUAL_GAIN = 1.0  # log-score gain over equal weights below which the modes predict alike
+
+
+def stack(lpd: np.ndarray) -> np.ndarray:
+    """Stacking weights for pointwise log densities lpd (n, K): argmax over the simplex of
+    Σ_i log Σ_k w_k exp(lpd_ik) (softmax parametrisation, L-BFGS). Where the best weights gain
+    less than `EQUAL_GAIN` over equal weights, the modes predict alike, prediction cannot tell
+    them apart (e.g. mirror-image modes), and the weights are equal."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp, softmax
+
+    lpd = np.asarray(lpd, dtype=float)
+    k = lpd.shape[1]
+    if k == 1:
+        return np.ones(1)
+
+    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+        logw = z - logsumexp(z)
+        mix = lpd + logw[None, :]
+        total = logsumexp(mix, axis=1)  # (n,)
+        resp = np.exp(mix - total[:, None])  # (n, K): share of each mode in each point
+        w = np.exp(logw)
+        grad = resp.sum(axis=0) - len(lpd) * w
+        return -float(total.sum()), -grad
+
+    res = minimize(objective, np.zeros(k), jac=True, method="L-BFGS-B")
+    if objective(np.zeros(k))[0] - res.fun < EQUAL_GAIN:
+        return np.full(k, 1.0 / k)
+    return softmax(res.x)
+
+
+def stacking_weights(tree: Any) -> dict[int, float]:
+    """Stacking weight of each mode from its pointwise LOO densities."""
+    elpd = pointwise_elpd(tree)
+    if not elpd:
+        return {}
+    keys = sorted(elpd)
+    weights = stack(np.column_stack([elpd[m] for m in keys]))
+    return {m: float(w) for m, w in zip(keys, weights, strict=True)}
+
+
+def stacked_tree(tree: Any, weights: dict[int, float], seed: int = 0) -> Any:
+    """A posterior of the same (chain, draw) size whose draws come from each mode in proportion
+    to its weight (resampled from that mode's chains), for the derived quantities. Chains lose
+    their meaning in it: diagnostics are read from the original tree."""
+    import xarray as xr
+
+    modes = chain_modes(tree)
+    if modes is None:
+        return tree
+    post = tree["posterior"].to_dataset()
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    total = n_chain * n_draw
+    rng = np.random.default_rng(seed)
+    flat = post.stack(sample=("chain", "draw"))
+    chain_of = np.repeat(np.arange(n_chain), n_draw)
+    counts = np.floor(np.array([weights.get(int(m), 0.0) for m in np.unique(modes)]) * total)
+    counts = counts.astype(int)
+    counts[np.argmax(counts)] += total - counts.sum()
+    picks = []
+    for m, count in zip(np.unique(modes), counts, strict=True):
+        pool = np.flatnonzero(np.isin(chain_of, np.flatnonzero(modes == m)))
+        if count:
+            picks.append(rng.choice(pool, size=count, replace=count > len(pool)))
+    idx = rng.permutation(np.concatenate(picks))
+    picked = flat.isel(sample=idx).drop_vars(["sample", "chain", "draw"])
+    values = {
+        name: (
+            ("chain", "draw", *[d for d in var.dims if d != "sample"]),
+            np.moveaxis(var.values, var.dims.index("sample"), 0).reshape(
+                n_chain, n_draw, *[picked.sizes[d] for d in var.dims if d != "sample"]
+            ),
+        )
+        for name, var in picked.data_vars.items()
+    }
+    coords = {k: v for k, v in post.coords.items() if k not in ("chain", "draw")}
+    coords |= {"chain": post["chain"].values, "draw": post["draw"].values}
+    out = tree.copy()
+    out["posterior"] = xr.DataTree(xr.Dataset(values, coords=coords, attrs=post.attrs))
+    out.attrs = {**tree.attrs, "stacked": 1}
+    return out
+
+
+def multimodal_summary(tree: Any) -> dict[str, Any] | None:
+    """Modes, their log densities, weights and within-mode verdicts, for the manifest and
+    derived.nc; None for a single mode."""
+    modes = chain_modes(tree)
+    if modes is None:
+        return None
+    weights = stacking_weights(tree)
+    verdicts = mode_verdicts(tree)
+    order = sorted(weights, key=lambda m: -weights[m])
+    text = " / ".join(f"{weights[m]:.2f}" for m in order)
+    return {
+        "n_modes": len(weights),
+        "weights": weights,
+        "verdicts": verdicts,
+        "status": f"multimodal: {len(weights)} modes, weights {text}",
+        "log_densities": list(tree.attrs.get("mode_log_densities", [])),
+        "converged_within": all(v["converged"] for v in verdicts.values()),
+    }
+
+
+def multimodal_verdict(verdict: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The run's verdict for stacked modes (the gate already judged mixing within each mode):
+    its status names the modes and their weights."""
+    return {
+        **verdict,
+        "status": summary["status"] if verdict["converged"] else "not_converged",
+        "modes": {
+            "n_modes": summary["n_modes"],
+            "weights": {str(k): round(w, 4) for k, w in summary["weights"].items()},
+            "log_densities": summary["log_densities"],
+        },
+    }
