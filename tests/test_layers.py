@@ -3,14 +3,14 @@ of another module's private names. Parsed from the source (every import, at modu
 a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails here first.
 
 Layers, lowest first (a module may import its own layer and any below it):
-  0 foundation   errors, spec, draws, cache, signals, hmm, kalman      (no model, no data, no disk)
+  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs   (no model, no data, no disk)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
   3 inference    config, sampling, compiled, diagnostics, ppc, fit
   4 runs on disk results, reopen
   5 services     lfo, forecast, compare
   6 presentation report/
-  7 application  api, study/   (compose runs, services and pages)
+  7 application  api, study/, sweep/   (compose runs, services and pages; sweeps on Dask)
   8 command line cli
 """
 
@@ -24,15 +24,15 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
-     "regimes.kalman"),
+     "regimes.kalman", "regimes.graphs"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures"),
     ("regimes.families",),
-    ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.diagnostics", "regimes.ppc",
+    ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
      "regimes.fit", "regimes.userdata"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),
-    ("regimes.api", "regimes.study"),
+    ("regimes.api", "regimes.study", "regimes.sweep"),
     ("regimes.cli",),
 ]  # fmt: skip
 

@@ -16,6 +16,11 @@ impossible. The script therefore calls `build()` with `markov.model.design` patc
 `Design` whose y is a symbolic (T,) input and whose y_mean / y_sd are 0 / 1 (no
 standardisation). Everything else is the family's code unchanged.
 
+The reusable parts (the patched `build`, the simulator, the jitted `Fitter`, prior draws, ranks,
+R-hat and ESS) live in `regimes.sweep.sbc`, which also runs SBC as a sweep, one task a
+simulation (`regimes sweep validation/sbc_sweep.toml`: this setting, 100 simulations, on Dask);
+this script drives them in one process and keeps its own CSV, summary and figure.
+
 Why the sampler is driven directly. PyMC's numpyro backend replaces shared data by constants
 before jaxifying, so every simulation would trigger a fresh JAX compilation. Here the model's
 log density is jaxified ONCE by PyMC's own `get_jaxified_graph` with y as an explicit argument,
@@ -44,7 +49,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("REGIMES_CACHE_DIR", str(ROOT / ".cache"))
@@ -55,12 +59,18 @@ from regimes.cache import configure_compile_caches  # noqa: E402
 configure_compile_caches()
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from regimes.config import ModelSpec  # noqa: E402
-from regimes.dataset import FitFrame  # noqa: E402
-from regimes.families import markov  # noqa: E402
-from regimes.families.markov import model as markov_model  # noqa: E402
+from regimes.sweep.sbc import (  # noqa: E402  (Fitter, split_rhat: sbc_structures uses them)
+    Fitter,
+    build_unstandardised,
+    draw_truth,
+    ess_bulk,
+    placeholder_frame,
+    simulate,
+    split_rhat,
+)
+from regimes.sweep.sbc import ranks as rank_among  # noqa: E402
 
 T = 120
 OPTIONS = {
@@ -76,133 +86,7 @@ N_BINS = 10
 N_KEEP = 99  # thinned draws per simulation: ranks take 100 values, 10 per bin
 
 
-def _frame(t: int) -> FitFrame:
-    """A placeholder frame (T months, no factors): only its index and length are used."""
-    index = pd.date_range("2000-01-01", periods=t, freq="MS")
-    frame = pd.DataFrame({"y": np.zeros(t)}, index=index)
-    return FitFrame("y", (), frame, pd.Series(True, index=index))
-
-
-def build_unstandardised(spec: ModelSpec, t: int):
-    """The family's `build()` with y a symbolic (T,) input on the model's own scale."""
-    import pytensor.tensor as pt
-
-    y = pt.tensor("y", shape=(t,), dtype="float64")
-
-    def raw_design(frame: FitFrame, opts: markov.Options, where: str = "") -> markov.Design:
-        empty = np.zeros((t, 0))
-        return markov.Design(
-            y=y, x_switch=empty, x_shared=empty, x_switch_all=empty, x_shared_all=empty,
-            switch_terms=[], shared_terms=[], z=empty, z_all=empty, dx=np.zeros((t - 1, 0)),
-            covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
-        )  # fmt: skip
-
-    with mock.patch.object(markov_model, "design", raw_design):
-        model = markov.FAMILY.build(spec, _frame(t))
-    return model, y
-
-
-def simulate(rng: np.random.Generator, truth: dict[str, np.ndarray], t: int) -> np.ndarray:
-    """A regime path from the stationary start and P, then y = a[s] + sigma[s]·eps."""
-    from regimes.hmm import stationary_distribution
-
-    P = truth["P"]
-    s = np.empty(t, dtype=int)
-    s[0] = rng.choice(2, p=stationary_distribution(P))
-    for i in range(1, t):
-        s[i] = rng.choice(2, p=P[s[i - 1]])
-    return truth["intercept"][s] + truth["sigma"][s] * rng.normal(size=t)
-
-
-class Fitter:
-    """One compiled numpyro NUTS sampler for the model, reused for every simulated y."""
-
-    def __init__(
-        self, model, y_sym, tune: int, draws: int, chains: int,
-        names: tuple[str, ...] = ("intercept", "sigma", "P"),
-    ) -> None:  # fmt: skip
-        """Jaxify the log density (y an argument) and the map to the constrained `names`, once."""
-        import jax
-        import jax.numpy as jnp
-        from numpyro.infer.hmc import hmc
-        from pymc.sampling.jax import get_jaxified_graph
-
-        self.model, self.chains = model, chains
-        values = model.value_vars
-        point = model.initial_point()
-        self.shapes = [np.shape(point[v.name]) for v in values]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.x0 = np.concatenate([np.ravel(point[v.name]) for v in values])
-        logp = get_jaxified_graph(inputs=[*values, y_sym], outputs=[model.logp()])
-        self.names = names
-        outs = [model.unobserved_value_vars[[v.name for v in model.unobserved_value_vars].index(n)]
-                for n in names]  # fmt: skip
-        constrain = get_jaxified_graph(inputs=values, outputs=outs)
-        splits = np.cumsum(self.sizes)[:-1].tolist()
-        shapes = self.shapes
-
-        def unravel(z):
-            return [p.reshape(s) for p, s in zip(jnp.split(z, splits), shapes, strict=True)]
-
-        kernel_init, kernel_step = hmc(potential_fn_gen=lambda y: lambda z: -logp(*unravel(z), y)[0],
-                                       algo="NUTS")  # fmt: skip
-        n_iter = tune + draws
-
-        def one_chain(key, z0, y):
-            state = kernel_init(z0, num_warmup=tune, target_accept_prob=0.9, dense_mass=False,
-                                model_args=(y,), rng_key=key)  # fmt: skip
-
-            def body(state, _):
-                state = kernel_step(state, model_args=(y,))
-                return state, (state.z, state.diverging)
-
-            _, (zs, div) = jax.lax.scan(body, state, None, length=n_iter)
-            return zs[tune:], div[tune:]
-
-        self.run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
-        self.potential = jax.jit(jax.value_and_grad(lambda z, y: -logp(*unravel(z), y)[0]))
-        self.constrain = jax.jit(jax.vmap(lambda z: constrain(*unravel(z))))
-        self.jax = jax
-
-    def multistart(
-        self, y: np.ndarray, rng: np.random.Generator, n_starts: int
-    ) -> tuple[np.ndarray, list[float]]:
-        """The family's initialisation (`sampling.maximise_from`) on this compiled density, from
-        `n_starts` dispersed points (uniform(-2, 2) around the initial point, unconstrained): the
-        best optimum and the log densities of all optima, best first."""
-        from regimes.sampling import maximise_from
-
-        def logp_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
-            neg, grad = self.potential(z, y)
-            return -float(neg), -np.asarray(grad, dtype=float)
-
-        starts = self.x0 + rng.uniform(-2, 2, size=(n_starts, self.x0.size))
-        optima = maximise_from(logp_and_grad, starts)
-        return optima[0][1], [lp for lp, _ in optima]
-
-    def fit(
-        self, y: np.ndarray, seed: int, init: str = "jitter", n_starts: int = 12
-    ) -> tuple[dict[str, np.ndarray], int]:
-        """Posterior draws (chain, draw, ...) of each of `names` and the divergence count.
-
-        `init="jitter"`: chains start at the initial point plus uniform(-1, 1) jitter (PyMC's
-        default); `"multistart"`: every chain starts at the best of `n_starts` optimisations, as
-        `backend="numpyro"` runs do with the markov family (sampling.multistart)."""
-        rng = np.random.default_rng(seed)
-        self.optima: list[float] = []
-        if init == "multistart":
-            best, self.optima = self.multistart(y, rng, n_starts)
-            init = np.tile(best, (self.chains, 1))
-        else:
-            init = self.x0 + rng.uniform(-1, 1, size=(self.chains, self.x0.size))
-        keys = self.jax.random.split(self.jax.random.PRNGKey(seed), self.chains)
-        zs, div = self.run(keys, init, y)
-        z = np.asarray(zs)
-        c, d = z.shape[:2]
-        outs = [np.asarray(o) for o in self.constrain(z.reshape(c * d, -1))]
-        return {
-            name: o.reshape(c, d, *o.shape[1:]) for name, o in zip(self.names, outs, strict=True)
-        }, int(np.asarray(div).sum())
+_frame = placeholder_frame  # the simulation, fitting and rank parts live in regimes.sweep.sbc
 
 
 def scalars(x: dict[str, np.ndarray]) -> np.ndarray:
@@ -218,23 +102,6 @@ def scalars(x: dict[str, np.ndarray]) -> np.ndarray:
         ],
         axis=-1,
     )
-
-
-def split_rhat(draws: np.ndarray) -> np.ndarray:
-    """Split-R-hat (Gelman et al. BDA3) of (chain, draw, param) draws, per parameter."""
-    half = draws.shape[1] // 2
-    parts = np.concatenate([draws[:, :half], draws[:, half : 2 * half]], axis=0)
-    n = parts.shape[1]
-    w = parts.var(axis=1, ddof=1).mean(axis=0)
-    b = n * parts.mean(axis=1).var(axis=0, ddof=1)
-    return np.sqrt(((n - 1) / n * w + b / n) / w)
-
-
-def ess_bulk(draws: np.ndarray) -> np.ndarray:
-    """Bulk ESS (rank-normalised, Vehtari et al. 2021) of (chain, draw, param) draws, per parameter."""
-    from arviz_stats.base import array_stats
-
-    return np.asarray(array_stats.ess(np.moveaxis(draws, -1, 0), chain_axis=1, draw_axis=2))
 
 
 def coverage_by_ess(inside: np.ndarray, ess: np.ndarray, cut: float = 100.0) -> list[str]:
@@ -292,8 +159,6 @@ def plot(ranks: np.ndarray, path: Path, title: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run N simulations, write ranks and the histogram, print the summary."""
-    import pymc as pm
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="number of simulations")
     parser.add_argument("--seed", type=int, default=1)
@@ -314,24 +179,21 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     fitter = Fitter(model, y_sym, args.tune, args.draws, chains=args.chains)
     rng = np.random.default_rng(args.seed)
-    prior_rvs = [model["intercept"], model["sigma"], model["P"]]
     rows, ranks, inside, times = [], [], [], []
     print(f"SBC markov K=2, T={T}, options={OPTIONS}, N={args.n}, seed={args.seed}, "
           f"{args.chains} chains x {args.tune} tune + {args.draws} draws, init {args.init}",
           flush=True)  # fmt: skip
     for i in range(args.n):
         start = time.perf_counter()
-        a, s, P = pm.draw(prior_rvs, random_seed=rng)
-        truth = {"intercept": np.sort(a), "sigma": s, "P": P}
+        truth = draw_truth(model, rng)
         y = simulate(rng, truth, T)
         post, div = fitter.fit(y, int(rng.integers(2**31)), init=args.init, n_starts=args.starts)
         # distinct optima: 1 + gaps of more than 0.5 between sorted log densities (0: jitter)
         modes = int(np.sum(np.diff(fitter.optima) < -0.5)) + 1 if fitter.optima else 0
         draws = scalars(post)  # (chain, draw, 6)
         flat = draws.reshape(-1, len(PARAMS))
-        keep = flat[np.linspace(0, len(flat) - 1, N_KEEP).round().astype(int)]
         true = scalars(truth)
-        rank = (keep < true).sum(axis=0)
+        rank = rank_among(flat, true, N_KEEP)
         q05, q95 = np.quantile(flat, [0.05, 0.95], axis=0)
         cover = (q05 <= true) & (true <= q95)
         rhat = float(split_rhat(draws).max())

@@ -46,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STUDY_DIR",
         help="with a study folder: continue an earlier study run, reusing its unchanged runs",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with a study folder: run its runs side by side on a local Dask cluster of N workers",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with a study folder: run its runs on the workers of a running Dask scheduler",
+    )
 
     data = sub.add_parser("data", help="the data catalog and data directory")
     dsub = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
@@ -133,7 +144,69 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", help="data directory (default: the run's, else $REGIMES_DATA_DIR)"
     )
     fc.add_argument("--no-figures", action="store_true", help="skip figures/forecast.png/.svg")
+    sw = sub.add_parser(
+        "sweep",
+        help="many fits of one experiment (real-time origins, seeds, a grid, SBC simulations) on "
+        "Dask, combined along a new dimension",
+    )
+    sw.add_argument("sweep", help="a sweep .toml file (e.g. experiments/gold/sweeps/realtime.toml)")
+    sw.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a local cluster)"
+    )
+    sw.add_argument(
+        "--workers", type=int, metavar="N", help="local cluster workers (default: one per core)"
+    )
+    sw.add_argument(
+        "--serial", action="store_true", help="no Dask: run the tasks one by one in this process"
+    )
+    sw.add_argument("--resume", metavar="SWEEP_DIR", help="continue an earlier sweep folder")
+    sw.add_argument("--quick", action="store_true", help="short, small-draw fits (smoke tests)")
+    sw.add_argument("--out", default="results", help="results root (default: results)")
+    sw.add_argument(
+        "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
+    )
+    sw.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from regimes.sweep import failed_tasks, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise RegimesError(f"--workers must be at least 1 (found {args.workers})")
+    if args.serial and (args.scheduler or args.workers):
+        raise RegimesError("--serial runs in this process: drop --scheduler and --workers")
+    if args.scheduler and args.workers:
+        raise RegimesError(
+            "--workers sizes the local cluster; with --scheduler the cluster's own workers run "
+            "the tasks: drop one of them"
+        )
+    executor = None
+    if args.serial:
+        from regimes.sweep.executor import SerialExecutor
+
+        executor = SerialExecutor()
+    folder = run_sweep(
+        args.sweep,
+        data_dir=args.data_dir,
+        out=args.out,
+        quick=args.quick,
+        resume=args.resume,
+        executor=executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        quiet=args.quiet,
+    )
+    from regimes.sweep.realtime import REALTIME_NC, detection_lines
+
+    if (folder / REALTIME_NC).is_file():
+        import xarray as xr
+
+        with xr.open_dataset(folder / REALTIME_NC, engine="h5netcdf") as rt:
+            for line in detection_lines(rt):
+                print(line)
+    print(folder)
+    return 1 if failed_tasks(folder) else 0
 
 
 def _cmd_forecast(args: argparse.Namespace) -> int:
@@ -209,6 +282,23 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_executor(workers: int | None, scheduler: str | None) -> object | None:
+    """The executor a study's runs go through: None (one after another, as without the flags),
+    a local Dask cluster of `workers`, or the cluster behind `scheduler`."""
+    if workers is None and scheduler is None:
+        return None
+    if workers is not None and workers < 1:
+        raise RegimesError(f"--workers must be at least 1 (found {workers})")
+    if workers is not None and scheduler is not None:
+        raise RegimesError(
+            "--workers sizes the local cluster; with --scheduler the cluster's own workers run "
+            "the study: drop one of them"
+        )
+    from regimes.sweep.executor import DaskExecutor
+
+    return DaskExecutor(scheduler=scheduler, workers=workers)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -230,13 +320,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{args.experiment} is a folder without a study.toml; pass one experiment .toml "
                 "file, or add a study.toml to run the folder as a study"
             )
-        study_dir = run_study(args.experiment, resume=args.resume, **common)
+        executor = _study_executor(args.workers, args.scheduler)
+        study_dir = run_study(args.experiment, resume=args.resume, executor=executor, **common)
         print(study_dir)
         from regimes.study.runner import failed_runs
 
         return 1 if failed_runs(study_dir) else 0
     if args.resume:
         raise RegimesError("--resume applies to a study folder, not to one experiment file")
+    for flag, value in (("--workers", args.workers), ("--scheduler", args.scheduler)):
+        if value is not None:
+            raise RegimesError(
+                f"{flag} applies to a study folder, not to one experiment file "
+                f"({args.experiment}); drop {flag}, or use `regimes sweep` for many fits of it"
+            )
     path = run_experiment(args.experiment, **common)
     print(path)
     return 0
@@ -326,6 +423,8 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
             return _cmd_lfo(args)
         if args.verb == "forecast":
             return _cmd_forecast(args)
+        if args.verb == "sweep":
+            return _cmd_sweep(args)
     except RegimesError as exc:
         if args.debug:
             raise

@@ -24,7 +24,14 @@ class Terminated(BaseException):
 
 
 def interrupted_line(signum: int, verb: str | None) -> str:
-    what = "no run directory was written" if verb == "run" else "nothing was written"
+    """The one stderr line of an interrupted command: what it left behind, per verb."""
+    if verb == "sweep":  # task configs and finished tasks are on disk under the sweep folder
+        what = (
+            "finished tasks are kept; continue with `regimes sweep SWEEP.toml --resume "
+            "SWEEP_DIR` (the folder its first progress line names)"
+        )
+    else:
+        what = "no run directory was written" if verb == "run" else "nothing was written"
     return f"regimes: interrupted ({signal.Signals(signum).name}); {what}"
 
 

@@ -55,8 +55,13 @@ def run_study(
     resume: str | Path | None = None,
     figures: bool | None = None,
     report: bool = True,
+    executor: Any = None,
 ) -> Path:
     """Run every experiment of a study folder, then write the study report; return its folder.
+
+    `executor` (a sweep executor as a context manager: `regimes.sweep.executor.DaskExecutor(
+    workers=2)`, `SerialExecutor()`) runs the study's runs side by side, each in a worker with
+    its own compile caches; None (the default) runs them one after another in this process.
 
     `figures` / `report` are passed to every run (`run_experiment`); the study's own figures and
     study.html are written either way.
@@ -89,7 +94,10 @@ def run_study(
 
     shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
-    for i, p in enumerate(paths, 1):
+    if executor is not None:
+        common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
+        _runs_on(executor, res, study_dir, folder, paths, resume, common, figures, report, quiet)
+    for i, p in enumerate([] if executor is not None else paths, 1):
         _log(f"study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
         t1 = time.perf_counter()
         reused = _reusable(study_dir, p, quick=quick, seed=seed) if resume is not None else None
@@ -143,6 +151,64 @@ def run_study(
         )
     _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
     return study_dir
+
+
+def _runs_on(
+    executor: Any,
+    res: StudyResult,
+    study_dir: Path,
+    folder: Path,
+    paths: list[Path],
+    resume: str | Path | None,
+    common: dict[str, Any],
+    figures: bool | None,
+    report: bool,
+    quiet: bool,
+) -> None:
+    """The study's runs through a sweep executor (side by side), recorded in `res.runs` in the
+    folder's order; reusable runs of a resumed study are not run again."""
+    from regimes.sweep.task import RunJob, run_job
+
+    outcomes: dict[str, RunRecord] = {}
+    jobs = []
+    for p in paths:
+        reused = (
+            _reusable(study_dir, p, quick=common["quick"], seed=common["seed"])
+            if resume is not None
+            else None
+        )
+        if reused is not None:
+            _log(f"study {folder.name}: reusing {reused}", quiet)
+            outcomes[p.stem] = _complete(p.stem, reused, study_dir, 0.0)
+            continue
+        out = str((study_dir / "runs").resolve())
+        jobs.append(RunJob(p.stem, str(p.resolve()), out, figures=figures, report=report, **common))
+    with executor as ex:
+        _log(f"study {folder.name}: {len(jobs)} runs on {ex.describe()}", quiet)
+        for job, rec in ex.map(run_job, jobs):
+            if rec["status"] == "complete":
+                _log(f"study {folder.name}: {job.id} done ({rec['wall_s']:.0f} s)", quiet)
+                outcomes[job.id] = _complete(job.id, Path(rec["run_dir"]), study_dir, rec["wall_s"])
+                continue
+            err = rec["error"]
+            msg = err["message"] if err.get("user_error") else f"{err['type']}: {err['message']}"
+            _log(f"study {folder.name}: {job.id} FAILED: {msg}", quiet)
+            if not err.get("user_error"):
+                _log(err["traceback"], quiet)
+            outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=rec.get("wall_s", 0.0))
+    res.runs.update({p.stem: outcomes[p.stem] for p in paths})
+
+
+def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRecord:
+    """The record of a complete run of the study (its convergence from the manifest)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return RunRecord(
+        name,
+        "complete",
+        run_dir=str(run_dir.resolve().relative_to(study_dir.resolve())),
+        wall_s=wall_s,
+        converged=bool(manifest["verdict"]["converged"]),
+    )
 
 
 def _reusable(study_dir: Path, path: Path, *, quick: bool, seed: int | None) -> Path | None:

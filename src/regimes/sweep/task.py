@@ -1,0 +1,189 @@
+"""One task of a sweep, as a worker runs it: its own compile caches and core budget first, then
+`regimes.api.run_experiment` into the task's folder; the outcome is a plain record, a failure
+included (error type, message, traceback), so one bad task never stops the others."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regimes.sweep.expand import Task
+
+DONE = "done.json"  # in a task folder: the task's finished run and the key it ran under
+RUNS = "runs"
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+CACHE_VARS = ("NUMBA_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR")
+_WORKER: dict[str, str] = {}  # this process's worker setup, once made
+
+
+def worker_env(cores: int) -> dict[str, str]:
+    """Environment of a worker process with a budget of `cores`: one BLAS/OpenMP thread, and as
+    many XLA host devices as cores, so numpyro runs that many chains side by side (the rest one
+    after another) and workers never oversubscribe the machine."""
+    ours = ("host_platform_device_count", "multi_thread_eigen", "intra_op_parallelism")
+    xla = [f for f in os.environ.get("XLA_FLAGS", "").split() if not any(o in f for o in ours)]
+    xla += [  # one thread per XLA device: the budget's cores run its chains, no more
+        f"--xla_force_host_platform_device_count={max(1, cores)}",
+        "--xla_cpu_multi_thread_eigen=false",
+        "intra_op_parallelism_threads=1",
+    ]
+    return {
+        **dict.fromkeys(THREAD_VARS, "1"),
+        "XLA_FLAGS": " ".join(xla),
+    }
+
+
+def prepare_worker(name: str | int, cores: int | None = None) -> str:
+    """Give this process its own compile caches (`<cache root>/worker-<name>`: PyTensor's
+    compilation is not safe to share between processes) and its core budget, before PyTensor or
+    JAX start; later calls are no-ops. Returns the cache folder."""
+    if "cache" in _WORKER:
+        return _WORKER["cache"]
+    from regimes.cache import cache_root
+
+    label = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)) or "0"
+    root = cache_root()
+    if root.name.startswith("worker-"):  # set up before (a restarted worker, same env)
+        root = root.parent
+    cache = root / f"worker-{label}"
+    os.environ["REGIMES_CACHE_DIR"] = str(cache)
+    flags = [
+        f
+        for f in os.environ.get("PYTENSOR_FLAGS", "").split(",")
+        if f and "base_compiledir" not in f
+    ]
+    os.environ["PYTENSOR_FLAGS"] = ",".join(flags)
+    for var in CACHE_VARS:  # inherited from the parent's setup: point them at this worker's
+        os.environ.pop(var, None)
+    if cores is not None:
+        os.environ.update(worker_env(cores))
+    from regimes.cache import setup_process
+
+    setup_process()
+    _WORKER["cache"] = str(cache)
+    return str(cache)
+
+
+def _worker_name() -> str | None:
+    """This process's Dask worker name, or None outside a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One `run_experiment` call as an executor runs it (a sweep task's, or a study's run)."""
+
+    id: str
+    config: str
+    out: str
+    data_dir: str
+    quick: bool = False
+    seed: int | None = None
+    figures: bool | None = False
+    report: bool = False
+
+
+def run_job(job: RunJob) -> dict[str, Any]:
+    """Run one experiment (in a Dask worker, set up first, or in-process) and return its record:
+    status `complete` with the absolute run directory, or `failed` with the error (type,
+    message, traceback, and whether it is a user error), never raised."""
+    record = start_record(job.id)
+    name = None if record["worker"] == "in-process" else record["worker"]
+    t0 = time.perf_counter()
+    try:
+        from regimes.api import run_experiment
+
+        if name is not None:  # no "Sampling: [y]" from every worker (pymc sets its logger's
+            import pymc  # noqa: F401  level when first imported: import it first)
+
+            logging.getLogger("pymc").setLevel(logging.WARNING)
+        run_dir = run_experiment(
+            job.config,
+            data_dir=job.data_dir,
+            out=job.out,
+            seed=job.seed,
+            quick=job.quick,
+            progress=False,
+            figures=job.figures,
+            report=job.report,
+            quiet=True,
+        )
+    except Exception as exc:  # recorded, never raised: the other tasks go on
+        record.update(failure(exc, t0))
+        return record
+    record.update(
+        status="complete", run_dir=str(run_dir), wall_s=round(time.perf_counter() - t0, 2)
+    )
+    return record
+
+
+def failure(exc: Exception, t0: float) -> dict[str, Any]:
+    """The fields of a failed task's record (call inside the `except`): status, wall time and
+    the error's type, message, traceback and whether it is a user error."""
+    from regimes.errors import RegimesError
+
+    return {
+        "status": "failed",
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": traceback.format_exc(),
+            "user_error": isinstance(exc, RegimesError),
+        },
+    }
+
+
+def start_record(job_id: str) -> dict[str, Any]:
+    """A task's record as it starts, in a Dask worker (set up first) or in this process."""
+    name = _worker_name()
+    if name is not None:
+        prepare_worker(name)
+    return {"id": job_id, "worker": name or "in-process", "pid": os.getpid()}
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Run one sweep task and return its record (run directory relative to the task folder);
+    a complete one is also recorded as `done.json` in the task folder, with its key."""
+    job = RunJob(task.id, task.config, str(Path(task.folder) / RUNS), task.data_dir, task.quick)
+    record = {**run_job(job), "key": task.key}
+    if record["status"] == "complete":
+        record["run_dir"] = str(Path(record["run_dir"]).relative_to(task.folder))
+        write_json_atomic(Path(task.folder) / DONE, record)
+    return record
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to `path` through a temporary file and a rename (never half-written)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def finished(task: Task) -> dict[str, Any] | None:
+    """The record of an earlier complete run of this task under the same key, or None (no run,
+    another key: config or data changed, or its run directory is gone)."""
+    try:
+        record = json.loads((Path(task.folder) / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != task.key:
+        return None
+    result = Path(task.folder) / str(record.get("run_dir", ""))
+    # a run task's result is a run directory; an SBC task's, its small result file
+    present = result.is_file() if task.sbc else (result / "manifest.json").is_file()
+    if record.get("status") != "complete" or not present:
+        return None
+    return record

@@ -1,0 +1,166 @@
+"""Sweep files: validation errors that name the key, and the tasks each expansion makes (no
+sampling: these only write and validate task configs)."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from regimes.errors import ConfigError
+from regimes.sweep.expand import data_fingerprint, expand, last_complete_month
+from regimes.sweep.spec import load_sweep
+from regimes.sweep.task import DONE, finished, write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_experiment(folder: Path) -> Path:
+    """A cheap static experiment (level regression, short window, tiny quick sampler)."""
+    path = folder / "tiny.toml"
+    path.write_text(
+        f'''name = "tiny"
+model = "{ROOT / "models" / "static_fair_value.toml"}"
+[options]
+transform = "level"
+errors = "iid"
+[data]
+target = "gold"
+factors = ["dollar", "real_rate"]
+start = "2012-01"
+end = "2019-12"
+[sampler.quick]
+draws = 40
+tune = 40
+chains = 1
+[outputs]
+figures = false
+''',
+        encoding="utf-8",
+    )
+    return path
+
+
+def write_sweep(folder: Path, body: str, name: str = "s.toml") -> Path:
+    tiny_experiment(folder)
+    path = folder / name
+    path.write_text('experiment = "tiny.toml"\n' + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("seeds = [1]\n[grid]\n'options.errors' = ['iid']\n", "exactly one expansion"),
+        ("", "exactly one expansion of origins, seeds, grid, sbc (found none)"),
+        ("[orgins]\nstart = '2015-01'\n", "unknown key 'orgins' (did you mean 'origins'?)"),
+        ("[origins]\nstart = '2015-01'\nwindow = 'rolling'\n", 'window = "rolling" needs length'),
+        ("[origins]\nstart = '2015-01'\nend = '2014-01'\n", "is before start 2015-01"),
+        ("[origins]\nstart = 'soon'\n", "key 'origins.start'"),
+        ("[origins]\nstart = '2015-01'\nstep = 0\n", "key 'origins.step'"),
+        ("seeds = []\n", "seeds must list at least one seed"),
+        ("seeds = [1, 1]\n", "seeds must not repeat"),
+        ("[grid]\n'options..x' = [1]\n", "must be a dotted config path"),
+        ("[grid]\n'options.errors' = []\n", "lists no values"),
+        ("seeds = [1]\n[overrides]\nname = 'x'\n", "cannot be set by a sweep"),
+        ("seeds = [1]\n[realtime]\nthresholds = [1.5]\n", "key 'realtime.thresholds'"),
+    ],
+)
+def test_sweep_file_errors_name_the_key(tmp_path: Path, body: str, expected: str) -> None:
+    path = write_sweep(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_base_experiment_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('experiment = "nowhere.toml"\nseeds = [1]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"key 'experiment': experiment file .*nowhere.toml"):
+        load_sweep(path)
+
+
+def test_origins_expanding_and_rolling(tmp_path: Path, data_dir: Path) -> None:
+    path = write_sweep(tmp_path, "[origins]\nstart = '2018-11'\nend = '2019-03'\nstep = 2\n")
+    tasks = expand(load_sweep(path), tmp_path / "out", data_dir, quick=True)
+    assert [t.id for t in tasks] == ["origin-2018-11", "origin-2019-01", "origin-2019-03"]
+    body = tomllib.loads(Path(tasks[1].config).read_text(encoding="utf-8"))
+    assert body["data"]["end"] == body["data"]["predict_end"] == "2019-01"
+    assert body["data"]["start"] == "2012-01"  # expanding: the experiment's start
+    assert body["model"] == "static_fair_value"  # copied next to the tasks
+    assert (tmp_path / "out" / "models" / "static_fair_value.toml").is_file()
+    rolling = write_sweep(
+        tmp_path,
+        "[origins]\nstart = '2019-06'\nend = '2019-06'\nwindow = 'rolling'\nlength = 60\n",
+        "r.toml",
+    )
+    (task,) = expand(load_sweep(rolling), tmp_path / "out2", data_dir, quick=True)
+    data = tomllib.loads(Path(task.config).read_text(encoding="utf-8"))["data"]
+    assert (data["start"], data["end"]) == ("2014-07", "2019-06")  # 60 months ending 2019-06
+
+
+def test_latest_origin_is_the_last_complete_month(tmp_path: Path, data_dir: Path) -> None:
+    path = write_sweep(tmp_path, "[origins]\nstart = '2025-01'\n")
+    sweep = load_sweep(path)
+    latest = last_complete_month(sweep, data_dir)
+    tasks = expand(sweep, tmp_path / "out", data_dir, quick=True)
+    assert tasks[-1].coord == f"{latest:%Y-%m}"
+    assert len(tasks) == (latest.year - 2025) * 12 + latest.month
+    assert latest >= pd.Timestamp("2025-06")
+
+
+def test_seeds_grid_and_overrides(tmp_path: Path, data_dir: Path) -> None:
+    seeds = write_sweep(tmp_path, "seeds = [3, 5]\n[overrides]\n'data.start' = '2013-01'\n")
+    tasks = expand(load_sweep(seeds), tmp_path / "a", data_dir, quick=False)
+    bodies = [tomllib.loads(Path(t.config).read_text(encoding="utf-8")) for t in tasks]
+    assert [b["sampler"]["seed"] for b in bodies] == [3, 5]
+    assert {b["data"]["start"] for b in bodies} == {"2013-01"}
+    grid = write_sweep(
+        tmp_path,
+        "[grid]\n'options.errors' = ['iid', 'ar1']\n'data.start' = ['2012-01', '2014-01', '2015-01']\n",
+        "g.toml",
+    )
+    tasks = expand(load_sweep(grid), tmp_path / "b", data_dir, quick=False)
+    assert len(tasks) == 6 and tasks[0].id == "grid-000"
+    assert tasks[5].labels == {"options.errors": "ar1", "data.start": "2015-01"}
+    assert len({t.key for t in tasks}) == 6  # every config its own content hash
+
+
+def test_a_grid_value_the_config_refuses_names_task_and_key(tmp_path: Path, data_dir: Path) -> None:
+    path = write_sweep(tmp_path, "[grid]\n'options.errors' = ['iid', 'garch']\n")
+    with pytest.raises(ConfigError) as err:
+        expand(load_sweep(path), tmp_path / "out", data_dir, quick=True)
+    assert "task grid-001" in str(err.value) and "options.errors" in str(err.value)
+
+
+def test_task_key_follows_config_and_data(tmp_path: Path, data_dir: Path) -> None:
+    path = write_sweep(tmp_path, "seeds = [1]\n")
+    sweep = load_sweep(path)
+    (quick,) = expand(sweep, tmp_path / "out", data_dir, quick=True)
+    (again,) = expand(sweep, tmp_path / "out", data_dir, quick=True)
+    (full,) = expand(sweep, tmp_path / "out", data_dir, quick=False)
+    assert quick.key == again.key != full.key
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir, copy)
+    assert data_fingerprint(copy) == data_fingerprint(data_dir)
+    (copy / "us_macro_monthly.csv").write_text("changed\n", encoding="utf-8")
+    assert data_fingerprint(copy) != data_fingerprint(data_dir)
+
+
+def test_finished_needs_same_key_and_a_complete_run(tmp_path: Path, data_dir: Path) -> None:
+    path = write_sweep(tmp_path, "seeds = [1]\n")
+    (task,) = expand(load_sweep(path), tmp_path / "out", data_dir, quick=True)
+    assert finished(task) is None
+    run = Path(task.folder) / "runs" / "tiny" / "r1"
+    run.mkdir(parents=True)
+    record = {"status": "complete", "key": task.key, "run_dir": "runs/tiny/r1"}
+    write_json_atomic(Path(task.folder) / DONE, record)
+    assert finished(task) is None  # no manifest: the run directory is not complete
+    (run / "manifest.json").write_text("{}", encoding="utf-8")
+    assert finished(task) == record
+    write_json_atomic(Path(task.folder) / DONE, {**record, "key": "other"})
+    assert finished(task) is None
