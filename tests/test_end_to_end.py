@@ -30,8 +30,8 @@ STUDY_DIRS = {p.parent for p in (ROOT / "experiments").rglob("study.toml")}
 EXPERIMENTS = sorted(
     p
     for p in (ROOT / "experiments").rglob("*.toml")
-    if p.parent not in STUDY_DIRS and p.name != "study.toml"
-)
+    if p.parent not in STUDY_DIRS and p.name != "study.toml" and p.parent.name != "sweeps"
+)  # sweep files are checked in tests/test_sweep_*.py
 
 
 def check_run_dir(run_dir: Path, stem: str) -> None:
@@ -49,8 +49,9 @@ def check_run_dir(run_dir: Path, stem: str) -> None:
     derived = run.derived()
     for name in ("price", "fair_value", "deviation_pct"):
         assert name in derived
-    assert derived["fair_value"].dims == ("time", "quantile")
-    assert derived["deviation_pct"].dims == ("time", "quantile")
+    lead = ("asset",) if "asset" in derived.dims else ()  # a panel: one per asset
+    assert derived["fair_value"].dims == (*lead, "time", "quantile")
+    assert derived["deviation_pct"].dims == (*lead, "time", "quantile")
     assert np.issubdtype(derived["time"].dtype, np.datetime64)
     assert [
         q for q in derived["quantile"].values.tolist() if q in (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -431,7 +431,7 @@ def test_short_run_recovers_the_shared_regimes() -> None:
     assert derived["asset_months"].values.tolist() == [300, 300, 300, 200, 200]
 
 
-@pytest.mark.slow
+@pytest.mark.validation  # 1-2.5 min each on 2 cores: outside CI's 15-minute budget
 @pytest.mark.parametrize("k", [2, 3])
 def test_recovery_on_a_simulated_panel(k: int) -> None:
     """5 assets, T = 300, two of them missing their first 100 months: the shared chain's

@@ -392,8 +392,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     with Stopper(hard=argv is None) as stopper:
         try:
             code = _main(argv, stopper)
-        except (KeyboardInterrupt, Terminated) as exc:
-            signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        except (KeyboardInterrupt, Terminated, Exception) as exc:
+            if not isinstance(exc, KeyboardInterrupt | Terminated) and not stopper.signum:
+                raise
+            # a signal arrived: whatever unwinds now is its doing (a library that swallows
+            # KeyboardInterrupt, e.g. PyMC's forward sampling, leaves a half result that fails
+            # further on), so the command ends as interrupted, not with that error
+            if isinstance(exc, KeyboardInterrupt | Terminated):
+                signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+            else:
+                signum = signal.Signals(stopper.signum)
             print(interrupted_line(signum, stopper.verb), file=sys.stderr)
             code = EXIT_ON_SIGNAL[signum]
             if argv is None:  # the command itself: leave now, without waiting at interpreter
@@ -426,7 +434,7 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
         if args.verb == "sweep":
             return _cmd_sweep(args)
     except RegimesError as exc:
-        if args.debug:
+        if args.debug or stopper.signum:  # after a signal: reported as interrupted by main
             raise
         for line in str(exc).splitlines() or [type(exc).__name__]:  # one line per problem
             print(f"regimes: error: {line}", file=sys.stderr)
