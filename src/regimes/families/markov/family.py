@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import xarray as xr
 
 from regimes.dataset import FitFrame
 from regimes.draws import per_draw, stack_draws
-from regimes.families.base import Family
+from regimes.families.base import ChainFamily
 from regimes.families.markov.design import design
 from regimes.families.markov.model import build_model
 from regimes.families.markov.options import PRIORS, Options
@@ -28,7 +27,7 @@ from regimes.families.markov.outputs import (
 from regimes.spec import ModelSpec
 
 
-class MarkovFamily(Family):
+class MarkovFamily(ChainFamily):
     """Markov-switching regression with K regimes (see the package docstring)."""
 
     name = "markov"
@@ -36,32 +35,10 @@ class MarkovFamily(Family):
     priors = PRIORS
     weighted_likelihood = True
 
-    def __init__(self) -> None:
-        # the last posterior's HMM passes, shared by derive, log_likelihood and forecasts of the
-        # same fit (keyed by the objects themselves, not their ids, which Python may reuse)
-        self._last: tuple[Any, Any, str, PosteriorHMM] | None = None
-
     def posterior(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> PosteriorHMM:
         """Forward filter, smoother and FFBS for every draw of `tree` on `frame` (memoised for
         the last posterior)."""
-        key = spec.model_dump_json()
-        last = self._last
-        if last is not None and last[0] is tree and last[1] is frame and last[2] == key:
-            return last[3]
-        result = posterior_hmm(tree, frame, spec)
-        self._last = (tree, frame, key, result)
-        return result
-
-    def sampling_init(self, spec: ModelSpec) -> tuple[str, int]:
-        """A multi-start optimisation by default (see `sampling.multistart`)."""
-        opts = self.options(spec)
-        return opts.init, opts.n_starts
-
-    def quick_spec(self, spec: ModelSpec, n_starts: int) -> ModelSpec:
-        """At most `n_starts` multi-start optimisations for a quick run."""
-        current = self.options(spec).n_starts
-        options = {**spec.options, "n_starts": min(current, n_starts)}
-        return spec.model_copy(update={"options": options})
+        return self.memoised(tree, frame, spec, posterior_hmm)
 
     def build(self, spec: ModelSpec, frame: FitFrame):
         """Priors, identification and the marginalised HMM likelihood."""

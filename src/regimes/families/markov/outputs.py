@@ -5,6 +5,7 @@ each regime's anchor in natural units, and the `derived.nc` dataset built from t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,44 @@ def break_outputs(prob: np.ndarray, names: list[str], time: pd.DatetimeIndex, q:
     return labels, at, dates
 
 
+def chain_variables(
+    prob: np.ndarray,
+    P: np.ndarray,
+    viterbi_path: np.ndarray,
+    switch_prob: np.ndarray,
+    fit: np.ndarray,
+    names: list[str],
+    q: np.ndarray,
+) -> dict[str, Any]:
+    """derived.nc's variables of one regime chain: probabilities (D, N, K) and their quantiles,
+    expected durations and the reported transition matrix from P ((D, K, K), or (D, N, K, K)
+    with time-varying transitions: averaged over the fit window), the Viterbi path and the
+    switch probability over the fit window."""
+    with np.errstate(divide="ignore"):
+        durations = 1.0 / (1.0 - np.diagonal(P, axis1=-2, axis2=-1))  # (D, [N,] K)
+    time_varying = P.ndim == 4
+    P_report = P[:, fit].mean(axis=1) if time_varying else P
+    dur_dims = ("time", "regime", "quantile") if time_varying else ("regime", "quantile")
+    absorbing = np.isinf(durations).all(axis=0)  # a change point's last regime never ends
+    durations = np.where(np.isinf(durations), 0.0, durations)
+    path = np.full(len(fit), "", dtype=object)
+    path[np.flatnonzero(fit)] = np.asarray(names, dtype=object)[viterbi_path]
+    switch = np.full(len(fit), np.nan)
+    switch[np.flatnonzero(fit)] = switch_prob
+    return {
+        "regime_prob": (("time", "regime"), prob.mean(axis=0)),
+        "regime_prob_q": (("time", "regime", "quantile"), quantiles_of(prob, q)),
+        "expected_duration": (
+            dur_dims,
+            np.where(absorbing[..., None], np.inf, quantiles_of(durations, q)),
+            {"units": "periods"},
+        ),
+        "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
+        "most_likely_regime": ("time", path.astype(str)),
+        "switch_prob": ("time", switch),
+    }
+
+
 def derived_dataset(
     tree, frame: FitFrame, spec: ModelSpec, quantiles: list[float], ph: PosteriorHMM, d: Design
 ) -> xr.Dataset:
@@ -148,37 +187,17 @@ def derived_dataset(
     prob = regime_prob_all(ph, fit)  # (D, N, K)
     fv_k = anchor_draws(post, d, opts)  # (D, N, K)
     fv_mix = np.einsum("dnk,dnk->dn", prob, fv_k)
-    with np.errstate(divide="ignore"):
-        durations = 1.0 / (1.0 - np.diagonal(ph.P, axis1=-2, axis2=-1))  # (D, [N,] K)
     time_varying = ph.P.ndim == 4
-    # the transition matrix reported: constant P, or its average over the fit window
-    P_report = ph.P[:, fit].mean(axis=1) if time_varying else ph.P
-    dur_dims = ("time", "regime", "quantile") if time_varying else ("regime", "quantile")
-    absorbing = np.isinf(durations).all(axis=0)  # a change point's last regime never ends
-    durations = np.where(np.isinf(durations), 0.0, durations)
-    path = np.full(len(fit), "", dtype=object)
-    path[np.flatnonzero(fit)] = np.asarray(names, dtype=object)[ph.viterbi_path]
-    switch = np.full(len(fit), np.nan)
-    switch[np.flatnonzero(fit)] = ph.switch_prob
 
     ds = xr.Dataset(
         {
             **fair_value_variables(frame, fv_mix, q),
-            "regime_prob": (("time", "regime"), prob.mean(axis=0)),
-            "regime_prob_q": (("time", "regime", "quantile"), quantiles_of(prob, q)),
+            **chain_variables(prob, ph.P, ph.viterbi_path, ph.switch_prob, fit, names, q),
             "fair_value_by_regime": (
                 ("time", "regime", "quantile"),
                 quantiles_of(fv_k, q),
                 {"units": frame.units},
             ),
-            "expected_duration": (
-                dur_dims,
-                np.where(absorbing[..., None], np.inf, quantiles_of(durations, q)),
-                {"units": "periods"},
-            ),
-            "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
-            "most_likely_regime": ("time", path.astype(str)),
-            "switch_prob": ("time", switch),
         },
         coords={
             "time": pd.DatetimeIndex(frame.time).values,

@@ -6,7 +6,6 @@ and the joint per-month log-likelihood `y`; `derived.nc` carries every asset."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ import xarray as xr
 
 from regimes.dataset import FitFrame
 from regimes.draws import per_draw
-from regimes.families.base import NATURAL_SCALE, Family
+from regimes.families.base import NATURAL_SCALE, ChainFamily
 from regimes.families.panel.design import PanelDesign, design
 from regimes.families.panel.model import build_model
 from regimes.families.panel.options import PRIORS, Options
@@ -45,7 +44,7 @@ def scored_time(frame: FitFrame, opts: Options) -> pd.DatetimeIndex:
     return frame.time[frame.fit.to_numpy()][opts.n_conditioning :]
 
 
-class PanelFamily(Family):
+class PanelFamily(ChainFamily):
     """Several assets, one shared regime chain, partially pooled sensitivities (see `model`)."""
 
     name = "panel"
@@ -53,28 +52,9 @@ class PanelFamily(Family):
     priors = PRIORS
     weighted_likelihood = True
 
-    def __init__(self) -> None:
-        self._last: tuple[Any, Any, str, PanelPosterior] | None = None
-
     def posterior(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> PanelPosterior:
         """HMM passes for every draw of `tree` on `frame` (memoised for the last posterior)."""
-        key = spec.model_dump_json()
-        last = self._last
-        if last is not None and last[0] is tree and last[1] is frame and last[2] == key:
-            return last[3]
-        result = posterior_passes(tree, frame, spec)
-        self._last = (tree, frame, key, result)
-        return result
-
-    def sampling_init(self, spec: ModelSpec) -> tuple[str, int]:
-        """A multi-start optimisation by default (see `sampling.multistart`)."""
-        opts = self.options(spec)
-        return opts.init, opts.n_starts
-
-    def quick_spec(self, spec: ModelSpec, n_starts: int) -> ModelSpec:
-        """At most `n_starts` multi-start optimisations for a quick run."""
-        options = {**spec.options, "n_starts": min(self.options(spec).n_starts, n_starts)}
-        return spec.model_copy(update={"options": options})
+        return self.memoised(tree, frame, spec, posterior_passes)
 
     def build(self, spec: ModelSpec, frame: FitFrame):
         """Pooled emissions and the marginalised chain(s)."""

@@ -14,7 +14,7 @@ from regimes import hmm
 from regimes.dataset import FitFrame
 from regimes.draws import inverse_transform, stack_draws
 from regimes.draws import quantiles as quantiles_of
-from regimes.families.markov import break_outputs
+from regimes.families.markov.outputs import break_outputs, chain_variables
 from regimes.families.panel.design import PanelDesign
 from regimes.families.panel.model import component_function
 from regimes.families.panel.options import Options
@@ -176,16 +176,6 @@ def derived_dataset(
     ref_prob = prob[:, 0]  # (D, N, K): the shared chain, or the reference asset's
     P_ref = pp.P if pp.P.ndim == 3 or pp.shared else pp.P[:, 0]
     time_varying = P_ref.ndim == 4
-    with np.errstate(divide="ignore"):
-        durations = 1.0 / (1.0 - np.diagonal(P_ref, axis1=-2, axis2=-1))
-    absorbing = np.isinf(durations).all(axis=0)
-    durations = np.where(np.isinf(durations), 0.0, durations)
-    P_report = P_ref[:, fit].mean(axis=1) if time_varying else P_ref
-    dur_dims = ("time", "regime", "quantile") if time_varying else ("regime", "quantile")
-    path = np.full(len(fit), "", dtype=object)
-    path[np.flatnonzero(fit)] = np.asarray(names, dtype=object)[pp.viterbi_path]
-    switch = np.full(len(fit), np.nan)
-    switch[np.flatnonzero(fit)] = pp.switch_prob
     factors = list(frame.factors)
     where = [factors.index(t) for t in d.terms]  # anchor terms among the factors
 
@@ -222,16 +212,7 @@ def derived_dataset(
             (np.isfinite(price) & fit[None]).astype(np.int8),
             {"note": "1 where the asset's month is in the fit window and observed"},
         ),
-        "regime_prob": (("time", "regime"), ref_prob.mean(axis=0)),
-        "regime_prob_q": (("time", "regime", "quantile"), quantiles_of(ref_prob, q)),
-        "expected_duration": (
-            dur_dims,
-            np.where(absorbing[..., None], np.inf, quantiles_of(durations, q)),
-            {"units": "periods"},
-        ),
-        "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
-        "most_likely_regime": ("time", path.astype(str)),
-        "switch_prob": ("time", switch),
+        **chain_variables(ref_prob, P_ref, pp.viterbi_path, pp.switch_prob, fit, names, q),
         "intercept_pop": (
             ("regime", "quantile"),
             quantiles_of(a_pop, q),
