@@ -40,12 +40,12 @@ def derive_checked(
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    multimodal = multimodal_summary(tree)  # chains started in several modes: stacked
+    verdict = quick_verdict(tree)  # within each mode where chains started in several
+    multimodal = multimodal_summary(tree, verdict)  # several modes: stacked
     combined = (
         stacked_tree(tree, multimodal["weights"], seed=exp.sampler.seed) if multimodal else tree
     )
     derived = family.derive(combined, frame, exp.spec, exp.outputs.quantiles)
-    verdict = quick_verdict(tree)
     if multimodal:
         verdict = multimodal_verdict(verdict, multimodal)
         derived.attrs["modes"] = multimodal["status"]

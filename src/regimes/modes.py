@@ -5,8 +5,8 @@ When the multi-start optimisation finds several distinct optima whose log densit
 (`distinct_modes`), the sampler starts chains at each (`SamplerSection.modes = "stack"`), and
 the run records which mode each chain started in (`chain_mode`). Afterwards:
 
-- convergence is judged *within* each mode (`mode_verdicts`): chains of one mode must mix with
-  each other; chains of different modes are not expected to;
+- convergence is judged *within* each mode (`diagnostics.diagnose` reads `chain_mode`): chains
+  of one mode must mix with each other; chains of different modes are not expected to;
 - each mode's pointwise PSIS-LOO predictive densities give the stacking weights
   (`stacking_weights`): the weights w on the simplex that maximise Σ_i log Σ_k w_k p_k(y_i | y_−i);
 - the combined posterior (`stacked_tree`) draws from each mode in proportion to its weight, and
@@ -56,16 +56,6 @@ def _mode_tree(tree: Any, chains: list[int]) -> Any:
     sub = tree.isel(chain=chains)
     sub.attrs = {k: v for k, v in tree.attrs.items() if k != "chain_mode"}
     return sub
-
-
-def mode_verdicts(tree: Any) -> dict[int, dict[str, Any]]:
-    """The convergence verdict of each mode's chains on their own."""
-    from regimes.diagnostics import quick_verdict
-
-    modes = chain_modes(tree)
-    if modes is None:
-        return {}
-    return {m: quick_verdict(_mode_tree(tree, c)) for m, c in _chains_of(modes).items()}
 
 
 def pointwise_elpd(tree: Any) -> dict[int, np.ndarray]:
@@ -165,23 +155,25 @@ def stacked_tree(tree: Any, weights: dict[int, float], seed: int = 0) -> Any:
     return out
 
 
-def multimodal_summary(tree: Any) -> dict[str, Any] | None:
-    """Modes, their log densities, weights and within-mode verdicts, for the manifest and
-    derived.nc; None for a single mode."""
+def multimodal_summary(tree: Any, verdict: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Modes, their log densities, weights and whether every mode mixes within itself (from
+    `verdict`, the tree's gate, which judges each mode on its own; computed when not given), for
+    the manifest and derived.nc; None for a single mode."""
+    from regimes.diagnostics import quick_verdict
+
     modes = chain_modes(tree)
     if modes is None:
         return None
     weights = stacking_weights(tree)
-    verdicts = mode_verdicts(tree)
+    verdict = quick_verdict(tree) if verdict is None else verdict
     order = sorted(weights, key=lambda m: -weights[m])
     text = " / ".join(f"{weights[m]:.2f}" for m in order)
     return {
         "n_modes": len(weights),
         "weights": weights,
-        "verdicts": verdicts,
         "status": f"multimodal: {len(weights)} modes, weights {text}",
         "log_densities": list(tree.attrs.get("mode_log_densities", [])),
-        "converged_within": all(v["converged"] for v in verdicts.values()),
+        "converged_within": verdict["converged"],
     }
 
 
