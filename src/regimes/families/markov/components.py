@@ -195,28 +195,20 @@ def _ordered_kwargs(opts: Options, name: str) -> dict[str, Any]:
 
     if not (opts.identified_by_order and opts.order_by == name):
         return {}
-    start = np.linspace(-1.0, 1.0, opts.k_regimes)
     if name == "sigma":
-        from pymc.distributions.transforms import ChainedTransform, log
-
-        # default_transform=None: PyMC would otherwise apply its own log on top of this chain
-        return {
-            "transform": ChainedTransform([log, ordered]),
-            "default_transform": None,
-            "initval": np.exp(start) * 0.5,
-        }
-    return {"transform": ordered, "initval": start}
+        return _ordered_scales(opts.k_regimes)
+    return {"transform": ordered, "initval": np.linspace(-1.0, 1.0, opts.k_regimes)}
 
 
-def _ordered_scale_kwargs(opts: Options) -> dict[str, Any]:
-    """Scales ordered across the volatility chain's regimes (calm < turbulent)."""
+def _ordered_scales(n: int) -> dict[str, Any]:
+    """`n` positive scales in increasing order (regimes by sigma; the volatility chain's calm <
+    turbulent): log, then ordered."""
     from pymc.distributions.transforms import ChainedTransform, log, ordered
 
-    start = np.exp(np.linspace(-1.0, 1.0, opts.volatility_regimes)) * 0.5
     return {
         "transform": ChainedTransform([log, ordered]),
-        "default_transform": None,  # else PyMC's own log is applied on top of the chain
-        "initval": start,
+        "default_transform": None,  # else PyMC applies its own log on top of this chain
+        "initval": np.exp(np.linspace(-1.0, 1.0, n)) * 0.5,
     }
 
 
@@ -259,7 +251,10 @@ class Emissions(ABC):
             params["beta_shared"] = make_prior("beta_shared", priors["beta"], dims="shared_term")
         if opts.volatility_regimes > 1:  # the volatility chain's scales, calmest first
             params["sigma"] = make_prior(
-                "sigma", priors["sigma"], dims="volatility", **_ordered_scale_kwargs(opts)
+                "sigma",
+                priors["sigma"],
+                dims="volatility",
+                **_ordered_scales(opts.volatility_regimes),
             )
             params.update(self.declare_form(priors, opts, d))
             return params
