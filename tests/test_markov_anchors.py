@@ -16,6 +16,7 @@ from regimes.dataset import FitFrame
 from regimes.families import markov
 from regimes.families.markov.design import design
 from regimes.families.markov.options import Options
+from regimes.graphs import compile_function
 from regimes.sampling import sample
 
 ANCHORS = {"rate_anchor": ["x1"], "fiscal_anchor": ["x2"]}
@@ -154,8 +155,6 @@ def test_factorial_chains_recover_anchor_and_volatility_paths() -> None:
 def test_volatility_chain_with_equal_scales_is_the_single_chain(form: str) -> None:
     """With both volatility regimes at the same σ, the product chain's likelihood equals the
     anchor chain's alone, whatever P_volatility: a check of the Kronecker construction."""
-    import pytensor
-
     frame, _, _ = simulate_factorial(t=80)
     extra = {"form": form, "short_run_lags": 1} if form == "ecm" else {}
     values = {"intercept": 0.3, "beta_anchor": np.array([0.5, -0.4]),
@@ -165,7 +164,7 @@ def test_volatility_chain_with_equal_scales_is_the_single_chain(form: str) -> No
     def loglik_fn(options: dict):
         spec = ModelSpec(name="v", family="markov", options=options)
         model = markov.FAMILY.build(spec, frame)
-        fn = pytensor.function(model.free_RVs, model["hmm_loglik"], on_unused_input="ignore")
+        fn = compile_function(model.free_RVs, model["hmm_loglik"])
 
         def at(sigma, **more) -> float:
             point = {**values, "sigma": sigma, **more}

@@ -21,6 +21,7 @@ from regimes.families.panel import component_function, design
 from regimes.families.panel.options import Options
 from regimes.families.panel.simulate import simulate_panel
 from regimes.families.schema import check_derived
+from regimes.graphs import compile_function
 from regimes.ppc import run_checks
 from regimes.spec import ModelSpec
 
@@ -201,11 +202,7 @@ def test_emission_sum_and_masking_match_a_hand_computed_sum() -> None:
     expected = hmm.forward_filter(log_init, np.log(P), joint).log_marginal
     stationary = hmm.stationary_distribution(P)
     np.testing.assert_allclose(np.exp(log_init), stationary, rtol=1e-10)
-    import pytensor
-
-    potential = pytensor.function(model.free_RVs, model.potentials[0], on_unused_input="ignore")(
-        *args
-    )
+    potential = compile_function(model.free_RVs, model.potentials[0])(*args)
     np.testing.assert_allclose(potential, expected, rtol=1e-10)
     np.testing.assert_allclose(log_trans, np.log(P), rtol=1e-12)
 
@@ -285,11 +282,7 @@ def test_independent_chains_sum_each_assets_own_marginal() -> None:
         hmm.forward_filter(log_init[a], np.log(values["P"][a]), log_lik[:, a]).log_marginal
         for a in range(5)
     )
-    import pytensor
-
-    potential = pytensor.function(model.free_RVs, model.potentials[0], on_unused_input="ignore")(
-        *args
-    )
+    potential = compile_function(model.free_RVs, model.potentials[0])(*args)
     np.testing.assert_allclose(potential, expected, rtol=1e-10)
 
     # outputs: the reference asset's chain as regime_prob, every asset's own beside it
@@ -324,11 +317,9 @@ def test_order_by_must_be_an_anchor_term() -> None:
 
 def _point_tree(model, values: dict[str, np.ndarray], n_draws: int = 4) -> xr.DataTree:
     """A 'posterior' that sits at the given values (every draw equal), with deterministics."""
-    import pytensor
-
     names = [rv.name for rv in model.free_RVs]
     dets = {v.name: v for v in model.deterministics}
-    fn = pytensor.function(model.free_RVs, list(dets.values()), on_unused_input="ignore")
+    fn = compile_function(model.free_RVs, list(dets.values()))
     det_values = dict(zip(dets, fn(*[values[n] for n in names]), strict=True))
     data = {}
     for name, value in {**values, **det_values}.items():

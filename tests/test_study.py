@@ -178,28 +178,89 @@ def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> No
     assert "without a study.toml" in proc.stderr
 
 
-@pytest.mark.slow
-def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) -> None:
+# The study test's subset: one run per family the study holds (static, random walk, markov with
+# error correction and with a change point), two regime models for the LFO ranking, and the
+# scenario forecasts of one of them. The whole folder runs under the validation marker (about
+# 10 minutes on 2 cores); `test_every_gold_experiment_builds` keeps the other configs honest.
+CI_SUBSET = ("old_framework_iid", "random_walk", "ms1_ecm", "ms2_ecm", "changepoint")
+
+
+def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
+    """A copy of the gold study folder under `root` with only the experiments `keep`: its brief
+    rows, LFO and scenario lists cut to them (the models/ and scenarios/ folders found as from
+    experiments/gold/)."""
+    import tomllib
+
+    import tomli_w
+
+    (root / "experiments").mkdir(parents=True)
+    (root / "models").symlink_to(ROOT / "models")
+    (root / "experiments" / "scenarios").symlink_to(gold.parent / "scenarios")
+    folder = root / "experiments" / gold.name
+    folder.mkdir()
+    for name in keep:
+        shutil.copy(gold / f"{name}.toml", folder)
+    study = tomllib.loads((gold / "study.toml").read_text())
+    study["brief"] = [
+        r for r in study["brief"] if r.get("source") in {*keep, "descriptive", "lfo"}
+    ]
+    for section in ("lfo", "scenarios"):
+        study[section]["experiments"] = [n for n in study[section]["experiments"] if n in keep]
+    (folder / "study.toml").write_text(tomli_w.dumps(study))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in GOLD.glob("*.toml") if p.stem != "study"), ids=lambda p: p.stem
+)
+def test_every_gold_experiment_builds(path: Path, data_dir: Path) -> None:
+    """Each experiment of the study (those the CI subset does not sample too): its config, its
+    data window and its model graph (sampling them all is the validation-marked study test)."""
+    from regimes.config import load_experiment
+    from regimes.families import get_family
+    from regimes.userdata import experiment_frame
+
+    exp = load_experiment(path)
+    assert exp.spec is not None
+    frame = experiment_frame(exp, data_dir)
+    assert len(frame.frame) > 24, f"{path.stem}: only {len(frame.frame)} months"
+    model = get_family(exp.spec.family).build(exp.spec, frame)
+    assert model.free_RVs and (model.observed_RVs or model.potentials)  # HMMs: a Potential
+
+
+@pytest.mark.parametrize(
+    "subset",
+    [
+        pytest.param(CI_SUBSET, marks=pytest.mark.slow, id="subset"),
+        pytest.param(None, marks=pytest.mark.validation, id="whole"),
+    ],
+)
+def test_gold_study_quick_from_the_command_line(
+    subset: tuple[str, ...] | None, data_dir: Path, tmp_path: Path
+) -> None:
     """`regimes run experiments/gold/ --quick`: every run, the LFO ranking, the scenario
-    forecasts, the brief table with a verdict per row, the figures and study.html."""
+    forecasts, the brief table with a verdict per row, the figures and study.html; then
+    `--resume` (no sampling) and `regimes report STUDY_DIR`."""
     from regimes.study.runner import rerender_study
     from test_end_to_end import check_run_dir
 
+    gold = GOLD if subset is None else subset_study(GOLD, subset, tmp_path / "src")
+    out = tmp_path / "out"
     proc = _regimes(
-        "run", str(GOLD), "--quick", "--out", str(tmp_path), "--no-progress",
+        "run", str(gold), "--quick", "--out", str(out), "--no-progress",
         "--data-dir", str(data_dir), timeout=3000,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     study_dir = Path(proc.stdout.strip().splitlines()[-1])
-    assert study_dir.parent.parent == tmp_path
+    assert study_dir.parent.parent == out
     data = json.loads((study_dir / "study.json").read_text())
-    names = {p.stem for p in GOLD.glob("*.toml")} - {"study"}
+    names = {p.stem for p in gold.glob("*.toml")} - {"study"}
     assert set(data["runs"]) == names
     for name, rec in data["runs"].items():
         assert rec["status"] == "complete", rec
         check_run_dir(study_dir / rec["run_dir"], name)
         assert (study_dir / rec["run_dir"] / "report.html").is_file()
-    study = load_study(GOLD)
+    study = load_study(gold)
     assert [r["what"] for r in data["brief"]] == [r.what for r in study.brief]
     assert {r["verdict"] for r in data["brief"]} <= VERDICTS
     computed = [r for r in data["brief"] if r["verdict"] != "cannot be computed"]
@@ -216,7 +277,7 @@ def test_gold_study_quick_from_the_command_line(data_dir: Path, tmp_path: Path) 
     assert "data:image/png;base64," in page
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
-        "run", str(GOLD), "--quick", "--resume", str(study_dir), "--no-progress",
+        "run", str(gold), "--quick", "--resume", str(study_dir), "--no-progress",
         "--data-dir", str(data_dir), timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -35,3 +35,38 @@ def data_shapes(model: Any) -> str:
         for v in model.data_vars
         if isinstance(v, SharedVariable)
     )
+
+
+def compile_function(inputs: list[Any], outputs: Any) -> Any:
+    """A function of `inputs` for the passes after sampling (HMM filters, transition paths),
+    compiled through JAX: about 2 s where PyTensor's C backend takes 20-30 s on a cold compile
+    cache for the same scan graphs, at the same per-call cost.
+
+    The data containers the outputs read become inputs with the static shapes JAX needs (scan
+    lengths, slices), filled from the containers at each call: setting a container's value (of
+    the same shape) changes what the function computes, as with a PyTensor function."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import clone_replace
+    from pytensor.graph.traversal import graph_inputs
+    from pytensor.tensor.sharedvar import TensorSharedVariable
+
+    listed = isinstance(outputs, list | tuple)
+    outs = list(outputs) if listed else [outputs]
+    shared = [
+        v for v in graph_inputs(outs, blockers=inputs) if isinstance(v, TensorSharedVariable)
+    ]
+    data = [
+        pt.tensor(name=v.name, dtype=v.dtype, shape=np.shape(v.get_value(borrow=True)))
+        for v in shared
+    ]
+    args = [v.type(name=v.name) for v in inputs]  # the inputs, cut from what computes them
+    replace = dict(zip(inputs, args, strict=True)) | dict(zip(shared, data, strict=True))
+    replaced = clone_replace(outs, replace=replace)
+    fn = pytensor.function([*args, *data], replaced, on_unused_input="ignore", mode="JAX")
+
+    def call(*args: Any) -> Any:
+        result = fn(*args, *[v.get_value(borrow=True) for v in shared])
+        return result if listed else result[0]
+
+    return call

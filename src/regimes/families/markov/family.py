@@ -116,11 +116,11 @@ class MarkovFamily(ChainFamily):
         fit window and move with the model's own transition matrices along `extended`."""
         ph = self.posterior(tree, frame, spec)
         if ph.P.ndim == 4:  # covariate-driven: the model's own matrices on the extended frame
-            import pytensor
+            from regimes.graphs import compile_function
 
             built = build_model(spec, extended)
             free = built.model.free_RVs
-            fn = pytensor.function(free, built.graphs.P_all, on_unused_input="ignore")
+            fn = compile_function(free, built.graphs.P_all)
             post = tree["posterior"].to_dataset()
             values = [stack_draws(post, rv.name) for rv in free]
             p_all = np.stack([fn(*[v[i] for v in values]) for i in range(values[0].shape[0])])

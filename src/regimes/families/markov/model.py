@@ -184,15 +184,13 @@ def component_function(spec: ModelSpec, frame: FitFrame):
     containers instead of compiling again (as `regimes.compiled` does for the log density).
 
     Returns (function, pm.Model, Design, StateSpace)."""
-    import pytensor
-
-    from regimes.graphs import constants_digest, data_shapes
+    from regimes.graphs import compile_function, constants_digest, data_shapes
 
     built = build_model(spec, frame)
     outputs = built.graphs.outputs()
     key = f"{spec.model_dump_json()}|{data_shapes(built.model)}|{constants_digest(outputs)}"
     if key not in _FUNCTIONS:
-        fn = pytensor.function(built.model.free_RVs, outputs, on_unused_input="ignore")
+        fn = compile_function(built.model.free_RVs, outputs)
         _FUNCTIONS[key] = (fn, built.model)
     fn, model = _FUNCTIONS[key]
     if model is not built.model:  # the cached function reads its own model's containers

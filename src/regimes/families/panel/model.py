@@ -196,9 +196,9 @@ def build_model(spec: ModelSpec, frame: FitFrame) -> PanelModel:
 def component_function(spec: ModelSpec, frame: FitFrame):
     """Compiled map from parameter values (constrained, `free_RVs` order) to
     `PanelGraphs.outputs()`. Returns (function, pm.Model, PanelDesign)."""
-    import pytensor
+    from regimes.graphs import compile_function
 
     built = build_model(spec, frame)
     model = built.model
-    fn = pytensor.function(model.free_RVs, built.graphs.outputs(), on_unused_input="ignore")
+    fn = compile_function(model.free_RVs, built.graphs.outputs())
     return fn, model, built.design
