@@ -77,14 +77,33 @@ def test_compiled_model_is_reused_for_new_data_of_the_same_shapes_only() -> None
 
 
 def test_constants_baked_into_a_graph_are_part_of_the_key() -> None:
-    """The static family's observed y is a constant of its graph: another y is another key."""
-    spec = ModelSpec(family="static", options={"transform": "level"}, name="t")
+    """An observed array given as a plain array is a constant of the graph: another array is
+    another key (never a compilation that silently fits the old data)."""
+    import pymc as pm
+
+    def baked(y: np.ndarray):
+        with pm.Model() as model:
+            pm.Normal("y", pm.Normal("mu"), 1.0, observed=y)
+        return model
+
+    a, b = baked(np.arange(5.0)), baked(np.arange(5.0) + 1)
+    assert compiled.constants_digest(a) != compiled.constants_digest(b)
+    assert compiled.compiled_for(a, "key-baked") is not compiled.compiled_for(b, "key-baked")
+    again = baked(np.arange(5.0))
+    assert compiled.compiled_for(again, "key-baked") is compiled.compiled_for(a, "key-baked")
+
+
+def test_static_refits_share_one_compilation() -> None:
+    """The static family's target and factors are data containers: new data of the same shapes
+    reuse the compilation and it evaluates the new data."""
+    spec = ModelSpec(family="static", options={"transform": "level", "errors": "ar1"}, name="t")
     family = get_family("static")
     a, b = family.build(spec, frame_of(1)), family.build(spec, frame_of(2))
-    assert compiled.constants_digest(a) != compiled.constants_digest(b)
-    assert compiled.compiled_for(a, "key-static") is not compiled.compiled_for(b, "key-static")
-    again = family.build(spec, frame_of(1))
-    assert compiled.compiled_for(again, "key-static") is compiled.compiled_for(a, "key-static")
+    ca, cb = compiled.compiled_for(a, "key-static"), compiled.compiled_for(b, "key-static")
+    assert ca is cb
+    point = random_points(b, 1, seed=4)[0]
+    value, _ = cb.logp_and_grad()(flat(cb, point), cb.data_of(b))
+    np.testing.assert_allclose(float(value), b.compile_logp(mode="FAST_COMPILE")(point), rtol=1e-9)
 
 
 @pytest.mark.parametrize("case", sorted(MARKOV))
@@ -106,3 +125,40 @@ def test_padded_refit_has_the_short_windows_posterior(case: str) -> None:
     for point in random_points(short, 3, seed=6):
         np.testing.assert_allclose(logp_padded(point), logp_short(point), rtol=1e-10)
         assert abs(logp_scoring(point) - logp_short(point)) > 1e-3  # the later months do count
+
+
+def test_a_warm_started_refit_samples_the_same_posterior() -> None:
+    """A refit given the previous fit's `Adaptation` starts from its chains and tuning, re-tunes
+    the step size only (a third of the warm-up) and draws the posterior a cold fit draws, within
+    Monte Carlo error; an adaptation filled for other shapes is not used."""
+    from regimes.config import SamplerSection
+    from regimes.sampling import sample
+
+    spec = ModelSpec(family="static", options={"transform": "level"}, name="t")
+    family = get_family("static")
+    sampler = SamplerSection(draws=400, tune=300, chains=2, seed=3)
+    carry = compiled.Adaptation()
+    sample(family.build(spec, frame_of(1)), sampler, compile_key="warm-test", adaptation=carry)
+    n_values = sum(compiled.compiled_for(family.build(spec, frame_of(1)), "warm-test").sizes)
+    assert carry.step_size.shape == (2,) and np.all(carry.step_size > 0)
+    assert carry.inverse_mass.shape == (2, n_values) and np.all(carry.inverse_mass > 0)
+
+    model = family.build(spec, frame_of(2))  # new data, same shapes
+    warm = sample(model, sampler, compile_key="warm-test", adaptation=carry)
+    cold = sample(model, sampler, seed=11, compile_key="warm-test")
+    assert warm.attrs["init"].startswith("warm") and not cold.attrs["init"].startswith("warm")
+    assert warm["posterior"].attrs["tuning_steps"] == compiled.warm_tune(300) == 100
+    post_w, post_c = warm["posterior"].to_dataset(), cold["posterior"].to_dataset()
+    for name in ("intercept", "beta", "sigma"):
+        if name not in post_w:
+            continue
+        w, c = post_w[name].values, post_c[name].values
+        sd = c.std(axis=(0, 1))
+        assert np.all(np.abs(w.mean(axis=(0, 1)) - c.mean(axis=(0, 1))) < 0.25 * sd), name
+        assert np.all(np.abs(w.std(axis=(0, 1)) / sd - 1) < 0.3), name
+    assert int(warm["sample_stats"]["diverging"].sum()) == 0
+
+    other = family.build(spec, frame_of(2, n=40))  # other shapes: another compiled structure
+    assert not sample(other, sampler, compile_key="warm-test", adaptation=carry).attrs[
+        "init"
+    ].startswith("warm")

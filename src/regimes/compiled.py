@@ -64,6 +64,38 @@ def _jaxify(inputs: list, outputs: list) -> Callable:
 
 
 @dataclass
+class Adaptation:
+    """NUTS tuning carried from one fit to the next fit of the same compiled model on nearby
+    data (leave-future-out refits, one month apart): each chain's last position, step size and
+    diagonal inverse mass matrix. A fit given a filled one starts there, keeps the mass matrix
+    and re-tunes only the step size over `warm_tune(tune)` steps, instead of a multi-start
+    optimisation and a full warm-up. Any fixed mass matrix leaves the posterior unchanged;
+    warm-up draws are discarded either way. Empty (or filled for another structure): a cold
+    fit, which fills it."""
+
+    structure: str = ""  # the `compiled_for` key it was filled for
+    position: list[np.ndarray] | None = None  # per value variable, (chains, *shape)
+    step_size: np.ndarray | None = None  # (chains,)
+    inverse_mass: np.ndarray | None = None  # (chains, n unconstrained)
+    chain_mode: list[int] | None = None  # the modes the chains started in (`regimes.modes`)
+    mode_log_densities: list[float] | None = None
+
+    def ready_for(self, structure: str, chains: int) -> bool:
+        """Filled by a fit of the same compiled structure with the same number of chains."""
+        return (
+            self.structure == structure
+            and self.step_size is not None
+            and len(self.step_size) == chains
+        )
+
+
+def warm_tune(tune: int) -> int:
+    """Warm-up steps of a warm-started fit: a third of the cold warm-up, at least 30 (the step
+    size's dual averaging from a step size already tuned to this posterior)."""
+    return min(tune, max(30, tune // 3))
+
+
+@dataclass
 class CompiledModel:
     """JAX functions of one model structure, with its data containers as arguments."""
 
@@ -74,6 +106,7 @@ class CompiledModel:
     logp_fn: Callable  # (*values, *data) -> [logp]
     constrain_fn: Callable  # (*values, *data) -> sample_names' values
     forward_fn: Callable  # (*free RV values, *data) -> value variables (prior draws -> starts)
+    structure: str = ""  # the `compiled_for` key: what an `Adaptation` must have been filled for
     _jit: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -185,15 +218,22 @@ class CompiledModel:
     # ------------------------------------------------------------------ NUTS
 
     def _chain_runner(
-        self, tune: int, draws: int, target_accept: float, chains: int, progress: bool
+        self,
+        tune: int,
+        draws: int,
+        target_accept: float,
+        chains: int,
+        progress: bool,
+        warm: bool = False,
     ) -> Callable:
         """One compiled NUTS run per chain — warm-up then draws, numpyro's kernel (the same
         dual-averaging step size and windowed diagonal mass-matrix adaptation `MCMC` uses) —
         with the data as arguments, mapped over chains. Made once per settings: a call with
         new data of the same shapes compiles nothing. (numpyro's `MCMC.run` closes over the
         data in a fresh `partial` for its `pmap`, so every run with new data recompiled the
-        sampler: about 5 s a refit.)"""
-        key = ("runner", tune, draws, float(target_accept), chains, progress)
+        sampler: about 5 s a refit.) `warm`: each chain also takes a step size and inverse mass
+        matrix to start from, and adapts only the step size (`Adaptation`)."""
+        key = ("runner", tune, draws, float(target_accept), chains, progress, warm)
         if key in self._jit:
             return self._jit[key]
         import jax
@@ -216,14 +256,16 @@ class CompiledModel:
             phase = "tuning" if step < tune else "sampling"
             _log.info(f"NUTS chain {int(chain) + 1}: step {int(step)}/{total} ({phase})")
 
-        def run_chain(rng_key, init_params, data, chain):
+        def run_chain(rng_key, init_params, data, chain, step_size=1.0, inverse_mass=None):
             data = tuple(data)
             state = init_kernel(
                 init_params,
                 num_warmup=tune,
+                step_size=step_size,
+                inverse_mass_matrix=inverse_mass,
                 target_accept_prob=target_accept,
                 adapt_step_size=True,
-                adapt_mass_matrix=True,
+                adapt_mass_matrix=not warm,
                 dense_mass=False,
                 model_args=data,
                 rng_key=rng_key,
@@ -248,16 +290,18 @@ class CompiledModel:
                 )
                 return state, fields
 
-            _, trace = jax.lax.scan(step, state, jax.numpy.arange(total))
-            return jax.tree.map(lambda x: x[tune:], trace)
+            final, trace = jax.lax.scan(step, state, jax.numpy.arange(total))
+            adapted = (final.adapt_state.step_size, final.adapt_state.inverse_mass_matrix)
+            return jax.tree.map(lambda x: x[tune:], trace), adapted
 
-        if chains > 1 and jax.local_device_count() >= chains:
-            runner = jax.pmap(run_chain, in_axes=(0, 0, None, 0))  # one host device per chain
+        if chains > 1 and jax.local_device_count() >= chains:  # one host device per chain
+            runner = jax.pmap(run_chain, in_axes=(0, 0, None, 0, 0, 0) if warm else (0, 0, None, 0))
         else:  # chains one after the other on one device
 
-            def runner(keys, inits, data, chain_ids):
+            def runner(keys, inits, data, chain_ids, *tuning):
                 return jax.lax.map(
-                    lambda a: run_chain(a[0], a[1], data, a[2]), (keys, inits, chain_ids)
+                    lambda a: run_chain(a[0], a[1], data, a[2], *a[3:]),
+                    (keys, inits, chain_ids, *tuning),
                 )
 
             runner = jax.jit(runner)
@@ -275,23 +319,29 @@ class CompiledModel:
         target_accept: float,
         seed: int,
         progress: bool = False,
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
+        tuning: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float, Adaptation]:
         """NUTS from `init` (unconstrained values, each (chains, *shape)). Returns the
         constrained posterior draws (chain, draw, ...), the sampler statistics PyMC reports
-        (lp as log density, diverging, tree_depth, ...) and the sampling seconds."""
+        (lp as log density, diverging, tree_depth, ...), the sampling seconds and each chain's
+        final position and tuning (`Adaptation`, structure unset). `tuning`: each chain's step
+        size and inverse mass matrix to warm-start from (mass matrix then kept)."""
         import jax
         import jax.numpy as jnp
 
-        runner = self._chain_runner(tune, draws, target_accept, chains, progress)
+        warm = tuning is not None
+        runner = self._chain_runner(tune, draws, target_accept, chains, progress, warm)
         # as numpyro's MCMC: one key per chain, split once more for the kernel
         keys = jax.random.split(jax.random.PRNGKey(seed), chains)
         keys = jax.vmap(lambda k: jax.random.split(k)[0])(keys)
         init_params = {n: jnp.asarray(v) for n, v in zip(self.value_names, init, strict=True)}
         device_data = [jnp.asarray(d) for d in data]
         t0 = time.perf_counter()
-        z, potential, energy, n_steps, accept, diverging, step_size = runner(
-            keys, init_params, device_data, jnp.arange(chains)
+        extra = [jnp.asarray(t) for t in tuning] if warm else []
+        trace, (final_step, final_mass) = runner(
+            keys, init_params, device_data, jnp.arange(chains), *extra
         )
+        z, potential, energy, n_steps, accept, diverging, step_size = trace
         values = [z[n] for n in self.value_names]
         jax.block_until_ready(values)
         seconds = time.perf_counter() - t0
@@ -313,7 +363,12 @@ class CompiledModel:
             "diverging": np.asarray(diverging),
             "step_size": np.asarray(step_size),
         }
-        return posterior, stats, seconds
+        adaptation = Adaptation(
+            position=[np.asarray(v[:, -1]) for v in values],
+            step_size=np.asarray(final_step),
+            inverse_mass=np.asarray(final_mass),
+        )
+        return posterior, stats, seconds, adaptation
 
 
 def constants_digest(model) -> str:
@@ -327,4 +382,5 @@ def compiled_for(model, key: str) -> CompiledModel:
     full = f"{key}|{data_shapes(model)}|{constants_digest(model)}"
     if full not in _CACHE:
         _CACHE[full] = CompiledModel.from_model(model)
+        _CACHE[full].structure = full
     return _CACHE[full]

@@ -12,6 +12,7 @@ from regimes.config import Experiment
 if TYPE_CHECKING:
     import xarray as xr
 
+    from regimes.compiled import Adaptation
     from regimes.dataset import FitFrame
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,12 @@ def fit_frame(
     progress: bool = True,
     quiet: bool = False,
     log_likelihood: bool = True,
+    adaptation: Adaptation | None = None,
 ) -> xr.DataTree:
     """Build, sample and record the pointwise log-likelihood in natural units: one fit of `exp`'s
     model to `frame` as a DataTree (used by `run_experiment` and by leave-future-out refits;
     `log_likelihood=False` skips a family's own log-likelihood pass, for refits that score
-    another frame)."""
+    another frame; `adaptation`, carried across refits, warm-starts each from the last)."""
     import xarray as xr
 
     from regimes.families import get_family
@@ -111,6 +113,7 @@ def fit_frame(
         init=init,
         n_starts=n_starts,
         compile_key=compile_key(exp, frame),
+        adaptation=adaptation,
     )
     if log_likelihood:
         if "log_likelihood" not in tree.children:

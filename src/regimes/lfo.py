@@ -271,6 +271,7 @@ def lfo_frame(
 ) -> xr.Dataset:
     """Approximate LFO of `exp`'s model on `frame`, refitting with `api.fit_frame` (seed + i at
     month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order)."""
+    from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
     from regimes.fit import fit_frame
@@ -293,6 +294,7 @@ def lfo_frame(
     )
     t_start = time.perf_counter()
     n_refits, why = 0, ""
+    carry = Adaptation()  # each refit warm-starts from the one before (same compiled model)
 
     def refit(i: int) -> Refit:
         nonlocal n_refits
@@ -304,7 +306,9 @@ def lfo_frame(
         padded = get_family(exp.spec.family).weighted_likelihood
         train = truncate(frame, i, score_until=n, padded=True) if padded else truncate(frame, i)
         with _quiet_pymc():
-            tree = fit_frame(exp_i, train, progress=False, quiet=True, log_likelihood=False)
+            tree = fit_frame(
+                exp_i, train, progress=False, quiet=True, log_likelihood=False, adaptation=carry
+            )
         ll = score(exp_i, tree, truncate(frame, i, score_until=n))
         if not np.isin(fit_time[i:].values, ll["time"].values).all():
             raise LFOError(

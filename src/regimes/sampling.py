@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from regimes.compiled import Adaptation, warm_tune
 from regimes.config import SamplerSection
 
 BACKENDS = ("pymc", "numpyro", "nutpie")
@@ -106,17 +107,22 @@ def sample(
     init: str = "jitter",
     n_starts: int = 8,
     compile_key: str | None = None,
+    adaptation: Adaptation | None = None,
 ) -> Any:
     """Draw the posterior with NUTS and return PyMC's DataTree (with pointwise log-likelihood
     where the model has observed variables). `init="multistart"` starts chains at the best of
     several posterior optimisations. With numpyro, the model is compiled once per `compile_key`
-    (see `regimes.compiled`): refits of the same model on new data reuse it."""
+    (see `regimes.compiled`): refits of the same model on new data reuse it, and with an
+    `adaptation` carried from the previous refit they also start from its chains' positions
+    and tuning (filled here; other backends ignore it)."""
     import pymc as pm
 
     backend = resolve_backend(sampler.backend)
     seed = sampler.seed if seed is None else seed
     if backend == "numpyro":
-        return _sample_compiled(model, sampler, seed, progress, init, n_starts, compile_key)
+        return _sample_compiled(
+            model, sampler, seed, progress, init, n_starts, compile_key, adaptation
+        )
     cores = sampler.cores or min(sampler.chains, os.cpu_count() or 1)
     kwargs: dict[str, Any] = {}
     starts: dict[str, Any] = {"log_densities": []}
@@ -222,6 +228,7 @@ def _sample_compiled(
     init: str,
     n_starts: int,
     compile_key: str | None,
+    adaptation: Adaptation | None = None,
 ) -> Any:
     """numpyro NUTS through `regimes.compiled`: the same DataTree as `pm.sample` returns."""
     import pymc as pm
@@ -240,7 +247,12 @@ def _sample_compiled(
     log_densities: list[float] = []
     chain_mode: list[int] | None = None
     mode_lps: list[float] = []
-    if init == "multistart":
+    carry = adaptation if compile_key else None  # only a cached structure can be recognised
+    warm = carry is not None and carry.ready_for(compiled.structure, sampler.chains)
+    if warm:  # the previous fit's chains, where they ended (their modes with them)
+        chain_mode, mode_lps = carry.chain_mode, carry.mode_log_densities or []
+        rows = None
+    elif init == "multistart":
         starts = multistart_compiled(model, compiled, data, n_starts, seed)
         log_densities = starts["log_densities"]
         # every chain starts exactly at the best optimum: no jitter that could throw a chain
@@ -253,27 +265,36 @@ def _sample_compiled(
             mode_lps = [round(lp, 3) for lp, _ in modes]
     else:
         rows = None
-    if rows is None:
-        rows = _jittered_starts(model, compiled, data, sampler.chains, seed)
-    per_var = [compiled.unflatten(row) for row in rows]
-    init_values = [np.stack([r[i] for r in per_var]) for i in range(len(compiled.value_names))]
-    posterior, stats, seconds = compiled.sample(
+    if warm:
+        init_values = carry.position
+    else:
+        if rows is None:
+            rows = _jittered_starts(model, compiled, data, sampler.chains, seed)
+        per_var = [compiled.unflatten(row) for row in rows]
+        init_values = [np.stack([r[i] for r in per_var]) for i in range(len(per_var[0]))]
+    tune = warm_tune(sampler.tune) if warm else sampler.tune
+    posterior, stats, seconds, adapted = compiled.sample(
         data,
         init_values,
         draws=sampler.draws,
-        tune=sampler.tune,
+        tune=tune,
         chains=sampler.chains,
         target_accept=sampler.target_accept,
         seed=seed,
         progress=progress,
+        tuning=(carry.step_size, carry.inverse_mass) if warm else None,
     )
+    if carry is not None:  # for the next fit of this structure
+        carry.structure, carry.position = compiled.structure, adapted.position
+        carry.step_size, carry.inverse_mass = adapted.step_size, adapted.inverse_mass
+        carry.chain_mode, carry.mode_log_densities = chain_mode, mode_lps
     coords, dims = coords_and_dims_for_inferencedata(model)
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
     groups["observed_data"] = find_observations(model)  # empty without observed variables,
     constants = find_constants(model)  # as pm.sample writes it
     if constants:
         groups["constant_data"] = constants
-    attrs = {"sampling_time": seconds, "tuning_steps": sampler.tune}
+    attrs = {"sampling_time": seconds, "tuning_steps": tune}
     import numpyro
 
     tree = from_dict(
@@ -286,7 +307,7 @@ def _sample_compiled(
     if model.observed_RVs:
         pm.compute_log_likelihood(tree, model=model, progressbar=False)
     tree.attrs["sampling_backend"] = "numpyro"
-    tree.attrs["init"] = init
+    tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
         tree.attrs["multistart_log_densities"] = log_densities
     if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)

@@ -110,19 +110,20 @@ class StaticFamily(Family):
         coords = {"time": frame.time[fit], "term": list(frame.factors)}
         with pm.Model(coords=coords) as model:
             x_data = pm.Data("x", x, dims=("time", "term"))
+            y_data = pm.Data("y_obs", y, dims="time")  # data, not a constant: refits reuse
             intercept = make_prior("intercept", priors["intercept"])
             beta = make_prior("beta", priors["beta"], dims="term")
             sigma = make_prior("sigma", priors["sigma"])
             mu = intercept + pt.dot(x_data, beta)
             if opts.errors == "ar1":
                 rho = make_prior("rho", priors["rho"])
-                resid_prev = y[:-1] - mu[:-1]
+                resid_prev = y_data[:-1] - mu[:-1]
                 mu_cond = pt.concatenate([mu[:1], mu[1:] + rho * resid_prev])
                 first_sd = sigma / pt.sqrt(1.0 - rho**2)
                 sd = pt.concatenate([pt.reshape(first_sd, (1,)), pt.ones(len(y) - 1) * sigma])
-                pm.Normal("y", mu=mu_cond, sigma=sd, observed=y, dims="time")
+                pm.Normal("y", mu=mu_cond, sigma=sd, observed=y_data, dims="time")
             else:
-                pm.Normal("y", mu=mu, sigma=sigma, observed=y, dims="time")
+                pm.Normal("y", mu=mu, sigma=sigma, observed=y_data, dims="time")
         return model
 
     def _mu_std(self, post: xr.Dataset, frame: FitFrame, std: dict) -> np.ndarray:
