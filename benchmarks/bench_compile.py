@@ -11,7 +11,9 @@ One invocation, one process, the same models and data on both sides:
      every refit on its own short window, PyMC's numpyro path, the density compiled three times;
    - "cold": this code with nothing reused (no compilation cache, no persistent XLA cache);
    - "reused": this code as `regimes.lfo` runs it: refits padded to the full window
-     (`dataset.truncate(..., padded=True)`) share one compilation.
+     (`dataset.truncate(..., padded=True)`) share one compilation, and each refit after the
+     first warm-starts from the one before (`compiled.Adaptation`: its chains' positions, step
+     size and mass matrix; a third of the warm-up; no multi-start).
    Prints per-model seconds and the ratios before / reused (target: >= 3x) and cold / reused.
 2. An SBC-style sequence: one model, `--sims` simulated data sets of the same shape, fitted one
    after the other with the cache on, and the same data sets fitted by the reference code.
@@ -58,8 +60,9 @@ def load(name: str, data_dir: Path):
     return exp, experiment_frame(exp, data_dir)
 
 
-def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
-    """Seconds for one fit (build, multistart, sampling) of `exp` on `frame`."""
+def one_fit(exp, frame, *, cached: bool, seed: int, adaptation=None) -> float:
+    """Seconds for one fit (build, multistart, sampling) of `exp` on `frame`; with an
+    `adaptation` carried from the previous fit, warm-started as `regimes.lfo` refits are."""
     import jax
 
     from regimes.families import get_family
@@ -75,7 +78,7 @@ def one_fit(exp, frame, *, cached: bool, seed: int) -> float:
     sampler = exp.sampler.model_copy(update={"seed": seed})
     sample(
         model, sampler, progress=False, init=init, n_starts=n_starts,
-        compile_key=compile_key(exp, frame) if cached else None,
+        compile_key=compile_key(exp, frame) if cached else None, adaptation=adaptation,
     )  # fmt: skip
     return time.perf_counter() - t0
 
@@ -150,7 +153,9 @@ def reference_refits(
 
 
 def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
-    """Cold short-window refits against padded refits that reuse one compilation."""
+    """Cold short-window refits against padded refits that reuse one compilation and
+    warm-start each refit from the one before (as `regimes.lfo` does)."""
+    from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
 
@@ -159,10 +164,14 @@ def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     origins = [n - 1 - 12 * j for j in range(n_refits)][::-1]  # a refit a year, up to the end
     padded = get_family(exp.spec.family).weighted_likelihood
     cold = [one_fit(exp, truncate(frame, i), cached=False, seed=i) for i in origins]
+    carry = Adaptation()  # as `regimes.lfo`: each refit warm-starts from the one before
     reused = [
-        one_fit(exp, truncate(frame, i, score_until=n, padded=padded), cached=True, seed=i)
+        one_fit(
+            exp, truncate(frame, i, score_until=n, padded=padded), cached=True, seed=i,
+            adaptation=carry,
+        )
         for i in origins
-    ]
+    ]  # fmt: skip
     return {
         "model": name,
         "refits": len(origins),

@@ -55,3 +55,33 @@ def test_dickey_fuller_statistic_matches_its_definition() -> None:
     dev = ar1(rng, 0.8, 500)
     stats = deviation_reversion(dev)
     assert abs(stats["rho"] - 0.8) < 0.06 and stats["df_t"] < -5
+
+
+def test_each_regime_is_checked_on_its_own_spells() -> None:
+    """Two regimes alternating in long spells: the price reverts to regime a's fair value while
+    a holds and drifts away from regime b's while b holds; a regime seen for only a few months
+    is left unchecked. Pairs that straddle a switch are never used (a jump there would otherwise
+    look like reversion)."""
+    from regimes.anchoring import regime_anchor_check
+
+    rng = np.random.default_rng(3)
+    n = 480
+    spells = (np.arange(n) // 60) % 2  # 0 = a, 1 = b, 60-month spells
+    fair_a = 1000 * np.exp(np.linspace(0, 1, n))
+    fair_b = fair_a * 1.5
+    dev_a, dev_b = ar1(rng, 0.8, n), np.cumsum(rng.normal(0, 0.05, n))  # reverting / random walk
+    price = np.where(spells == 0, fair_a * np.exp(dev_a), fair_b * np.exp(dev_b))
+    prob = np.stack([spells == 0, spells == 1, np.zeros(n, bool)], axis=1).astype(float)
+    prob[:3] = [0.2, 0.2, 0.6]  # regime c: three months only
+    fv = np.stack([fair_a, fair_b, fair_a], axis=1)
+    d = derived_of(price, fair_a)
+    d = d.assign_coords(regime=["a", "b", "c"])
+    d["regime_prob"] = (("time", "regime"), prob)
+    d["fair_value_by_regime"] = (("time", "regime", "quantile"), np.stack([fv] * 3, axis=-1))
+    out = regime_anchor_check(d)
+    assert list(out["anchor_identified_by_regime"].values) == [1, 0, -1]
+    assert out["anchor_half_life_by_regime"].sel(regime="a") < 12
+    notes = out["anchor_identified_by_regime"].attrs["notes"]
+    assert "b: no identified anchor" in notes and "c: 2 month pairs in its spells" in notes
+    single = derived_of(price, fair_a)  # no regimes: nothing to check
+    assert not regime_anchor_check(single).data_vars

@@ -140,7 +140,7 @@ def test_bench_memory_smoke(tmp_path: Path) -> None:
     _loadavg_ok(data)
 
 
-@pytest.mark.slow
+@pytest.mark.validation  # a minute of compiling and refits: by hand with -m validation
 def test_bench_compile_smoke(tmp_path: Path) -> None:
     """`bench_compile.py --smoke --json` exits 0 with positive times and ratios for both parts."""
     out = tmp_path / "compile.json"

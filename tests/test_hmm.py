@@ -347,8 +347,20 @@ def _finite_difference(li, lt, ll, eps=1e-6):
     return out
 
 
-@pytest.mark.parametrize("mode", ["C", "JAX"])
-@pytest.mark.parametrize("layout", ["static", "tv"])
+# the C backend's scan gradient takes about a minute to compile on a cold cache: its static
+# layout runs by default, the time-varying one (and the unknown-shape test below) in validation
+C_SLOW = pytest.mark.validation
+
+
+@pytest.mark.parametrize(
+    ("layout", "mode"),
+    [
+        ("static", "C"),
+        pytest.param("tv", "C", marks=C_SLOW),
+        ("static", "JAX"),
+        ("tv", "JAX"),
+    ],
+)
 def test_pytensor_matches_numpy_and_finite_differences(pt_functions, layout, mode):
     li, lt, ll, _ = make_problem(PT_K, PT_T, layout, seed=5)
     lm, lp, *grads = pt_functions[layout, mode](li, lt, ll)
@@ -363,6 +375,7 @@ def test_pytensor_matches_numpy_and_finite_differences(pt_functions, layout, mod
     np.testing.assert_allclose(grads[2], smooth(li, lt, ll), atol=1e-10)
 
 
+@C_SLOW
 def test_pytensor_T_layout_and_longer_series(pt_functions):
     """The C function has unknown shapes: a (T,K,K) input and a longer series also match."""
     li, lt, ll, _ = make_problem(PT_K, 200, "tvT", seed=8)

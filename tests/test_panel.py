@@ -466,3 +466,32 @@ def test_one_compiled_log_density_fits_panels_with_other_gaps() -> None:
             value, _ = fn(x, cm.data_of(m))
             reference = logp_fn(*[point[v.name] for v in m.value_vars])
             np.testing.assert_allclose(float(value), float(reference), rtol=1e-9)
+
+
+def test_lfo_scores_one_assets_own_density() -> None:
+    """`lfo.score(..., asset=A)`: a panel run's natural-scale density of asset A's own month given
+    every asset's past (`y_asset`), not the joint density of all assets, so a panel can be ranked
+    against single-asset models of A; an asset the panel does not hold is named."""
+    from types import SimpleNamespace
+
+    from regimes.lfo import LFOError, score, scored_asset
+
+    frame, _ = simulate_panel(4, n_months=40, late_by=10)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2}, name="t")
+    _, model, _ = component_function(spec, frame)
+    tree = _point_tree(model, _fixed_values(model, np.random.default_rng(5)))
+    family = get_family("panel")
+    ll = family.natural_log_likelihood(family.log_likelihood(tree, frame, spec), frame, spec)
+    run = SimpleNamespace(spec=spec)
+    own = score(run, tree, frame, "asset0")
+    np.testing.assert_allclose(own.values, ll["y_asset"].sel(asset="asset0").values)
+    joint = score(run, tree, frame)
+    np.testing.assert_allclose(joint.values, ll["y"].values)
+    assert np.all(own.values > joint.values)  # one asset's density, not five assets' joint one
+    late = score(run, tree, frame, "asset4")  # missing its first 10 months: not scored there
+    assert np.isnan(late.values[..., :10]).all() and np.isfinite(late.values[..., 10:]).all()
+    panel = SimpleNamespace(name="p", data=SimpleNamespace(assets=["asset0", "asset1"]))
+    single = SimpleNamespace(name="s", data=SimpleNamespace(assets=[]))
+    assert scored_asset(panel, "asset1") == "asset1" and scored_asset(single, "asset1") is None
+    with pytest.raises(LFOError, match="'gold' is not one of the panel's assets"):
+        scored_asset(panel, "gold")

@@ -179,10 +179,11 @@ def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> No
 
 
 # The study test's subset: a static model (the brief's R² and deviation rows), two regime models
-# for the LFO ranking, and the scenario forecasts of one of them. The whole folder runs under
+# for the LFO ranking (one the anchor-set model that answers the headline question), and the
+# scenario forecasts of one of them. The whole folder runs under
 # the validation marker (about 10 minutes on 2 cores); every family is sampled in
 # tests/test_family_contract.py, and `test_every_gold_experiment_builds` builds each config.
-CI_SUBSET = ("old_framework_iid", "ms1_ecm", "ms2_ecm")
+CI_SUBSET = ("old_framework_iid", "ms2_ecm", "anchors")
 
 
 def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
@@ -206,6 +207,8 @@ def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
     ]
     for section in ("lfo", "scenarios"):
         study[section]["experiments"] = [n for n in study[section]["experiments"] if n in keep]
+    if study.get("answer", {}).get("experiment") not in keep:
+        study.pop("answer", None)
     (folder / "study.toml").write_text(tomli_w.dumps(study))
     return folder
 
@@ -275,6 +278,11 @@ def test_gold_study_quick_from_the_command_line(
     page = (study_dir / "study.html").read_text()
     assert "The source research" in page and page.count("<tr") >= len(data["brief"])
     assert "data:image/png;base64," in page
+    answer = data["answer"]  # the headline, from the anchor-set run
+    assert answer["verdict"] in VERDICTS | {"no fiscal anchor found"}, answer
+    assert set(answer["passes"]) == {"0.5", "0.9"} and 0 <= answer["latest"]["p"] <= 1
+    assert (study_dir / answer["figure"]).stat().st_size > 1000
+    assert page.index('id="answer"') < page.index('id="brief"')
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
         "run", str(gold), "--quick", "--resume", str(study_dir), "--no-progress",
@@ -322,3 +330,70 @@ def test_break_date_past_the_window_is_open_ended() -> None:
     none = extract(derived([None] * 5, [0, 0.01, 0.01, 0]), "break_date")
     assert none.text == "no break in the window"
     assert judge(Comparison(kind="month", value="2000-04"), none)[0] == "differs"
+
+
+def _anchor_derived(p_fiscal: np.ndarray, spread: float = 0.1, identified=(1, 1)) -> xr.Dataset:
+    """A two-regime derived.nc: P(fiscal_anchor) month by month with a ±spread band."""
+    time = pd.date_range("2015-01-01", periods=len(p_fiscal), freq="MS")
+    prob = np.stack([1 - p_fiscal, p_fiscal], axis=1)
+    q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    prob_q = np.clip(prob[:, :, None] + (q - 0.5)[None, None, :] * 2 * spread, 0, 1)
+    return xr.Dataset(
+        {
+            "regime_prob": (("time", "regime"), prob),
+            "regime_prob_q": (("time", "regime", "quantile"), prob_q),
+            "in_sample": ("time", np.ones(len(time), dtype=np.int8)),
+            "anchor_identified_by_regime": ("regime", np.array(identified, dtype=np.int8)),
+        },
+        coords={"time": time, "quantile": q, "regime": ["real_rate_anchor", "fiscal_anchor"]},
+        attrs={"converged": 1},
+    )
+
+
+def test_the_anchor_answer_and_its_verdicts() -> None:
+    """Since when gold is in the fiscal-anchor regime (at 0.5 and 0.9, with intervals from the
+    band) and the verdict on a claimed shift, for each way the answer can come out."""
+    from regimes.study.answer import anchor_answer
+    from regimes.study.config import AnswerSettings
+
+    n = 96  # 2015-01..2022-12; in the fiscal regime from 2021-06 (month 77)
+    p = np.where(np.arange(n) >= 77, 0.97, 0.05)
+    p[77:80] = [0.55, 0.75, 0.92]  # 0.5 passed at 2021-06, 0.9 at 2021-08
+    claim = AnswerSettings(experiment="anchors", claim="2022-01", tol=12)
+    ans = anchor_answer(_anchor_derived(p), claim)
+    assert ans["passes"]["0.5"] == {"month": "2021-06", "early": "2021-06", "late": "2021-07"}
+    assert ans["passes"]["0.9"]["month"] == "2021-08"
+    assert ans["latest"]["month"] == "2022-12" and ans["verdict"] == "agrees", ans
+    early = anchor_answer(_anchor_derived(p), claim.model_copy(update={"claim": "2017-01"}))
+    assert early["verdict"] == "differs" and "outside" in early["text"]
+    unconverged = _anchor_derived(p)
+    unconverged.attrs["converged"] = 0
+    assert anchor_answer(unconverged, claim)["verdict"] == "inconclusive"
+    no_anchor = anchor_answer(_anchor_derived(p, identified=(1, 0)), claim)
+    assert no_anchor["verdict"] == "no fiscal anchor found"
+    half = anchor_answer(_anchor_derived(np.full(n, 0.5), spread=0.3), claim)
+    assert half["verdict"] == "inconclusive", half
+    out = anchor_answer(_anchor_derived(np.full(n, 0.1)), claim)
+    assert out["verdict"] == "differs" and out["passes"]["0.5"]["month"] == ""
+    other = anchor_answer(_anchor_derived(p), claim.model_copy(update={"regime": "fiscal"}))
+    assert other["verdict"] == "cannot be computed" and "fiscal_anchor" in other["text"]
+
+
+def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:
+    """`deviation_at:latest:ASSET` on a panel run: that asset's last observed month (an asset
+    whose series ends early is read there), the target by default, unknown assets named."""
+    d = _derived()
+    late = d.copy()
+    late["price"] = late["price"].where(late["time"] < np.datetime64("2020-04-01"))
+    late["deviation_pct"] = late["deviation_pct"] * 2
+    panel = xr.concat([d, late], dim="asset").assign_coords(asset=["gold", "SP500"])
+    panel.attrs["target"] = "gold"
+    gold = extract(panel, "deviation_at:latest")
+    assert gold.note == "gold, at 2020-05" and gold.median == pytest.approx(150.0)
+    sp = extract(panel, "deviation_at:latest:SP500")
+    assert sp.note == "SP500, at 2020-03"
+    assert sp.median == pytest.approx(2 * float(d["deviation_pct"].sel(quantile=0.5)[2]))
+    with pytest.raises(ConfigError, match=r"no asset 'COPPER'.*gold, SP500"):
+        extract(panel, "deviation_at:latest:COPPER")
+    with pytest.raises(ConfigError, match="one target"):
+        extract(d, "deviation_at:latest:SP500")

@@ -170,7 +170,8 @@ def test_a_study_runs_side_by_side_on_the_executor(
     tmp_path: Path, data_dir: Path, cluster: Any
 ) -> None:
     """`run_study(..., executor=...)`: the study's runs go through the same executor; a failing
-    run is recorded and the others complete, in the folder's order."""
+    run is recorded and the others complete, in the folder's order; each LFO model's refits go
+    to a worker too (stored in its run before the ranking reads them)."""
     from regimes.study.runner import failed_runs, run_study
 
     study = tmp_path / "study"
@@ -182,7 +183,12 @@ def test_a_study_runs_side_by_side_on_the_executor(
     early = tiny.replace('name = "tiny"', 'name = "b_early"').replace('"2012-01"', '"1900-01"')
     (study / "b_early.toml").write_text(early, encoding="utf-8")
     (study / "tiny.toml").unlink()
-    (study / "study.toml").write_text('title = "two runs"\n', encoding="utf-8")
+    second = tiny.replace('name = "tiny"', 'name = "c_ar1"').replace('"iid"', '"ar1"')
+    (study / "c_ar1.toml").write_text(second, encoding="utf-8")
+    (study / "study.toml").write_text(
+        'title = "three runs"\n[lfo]\nexperiments = ["a_fit", "c_ar1"]\nfirst_scored = "2019-07"\n',
+        encoding="utf-8",
+    )
     folder = run_study(
         study,
         data_dir=data_dir,
@@ -193,7 +199,13 @@ def test_a_study_runs_side_by_side_on_the_executor(
     )
     assert failed_runs(folder) == ["b_early"]
     body = json.loads((folder / "study.json").read_text(encoding="utf-8"))
-    assert list(body["runs"]) == ["a_fit", "b_early"]
+    assert list(body["runs"]) == ["a_fit", "b_early", "c_ar1"]
     assert body["runs"]["a_fit"]["status"] == "complete"
+    assert {r["experiment"] for r in body["lfo"]} == {"a_fit", "c_ar1"}
+    for name in ("a_fit", "c_ar1"):  # computed on a worker: in the run's manifest
+        manifest = json.loads(
+            (folder / body["runs"][name]["run_dir"] / "manifest.json").read_text()
+        )
+        assert "lfo.nc" in manifest["files"]
     assert (folder / body["runs"]["a_fit"]["run_dir"] / "manifest.json").is_file()
     assert "1900-01" in body["runs"]["b_early"]["error"]

@@ -98,3 +98,27 @@ def test_realtime_file_and_figure(tmp_path: Path) -> None:
     with xr.open_dataset(paths[0], engine="h5netcdf") as rt:
         assert list(rt["threshold"].values) == [0.5, 0.9]
         assert rt["final_prob"].sizes["time"] == len(TIME)
+
+
+def test_origins_with_swapped_labels_are_relabelled_to_the_final_fit() -> None:
+    """A fit at some origins calls the regimes the other way round (labels are identified only
+    within a fit): the regimes are matched to the final fit's by their smoothed probabilities,
+    so the detection dates are those of the consistently labelled sweep."""
+    ds = origins_sweep()
+    expected = realtime_dataset(ds, Realtime(regime="new"))
+    swapped = ds.copy()
+    flip = np.isin(ORIGINS, pd.date_range("2020-02", "2020-12", freq="2MS"))
+    for name in ("regime_prob", "regime_prob_q"):
+        da = ds[name]
+        reversed_ = da.isel(regime=[1, 0]).assign_coords(regime=da["regime"].values)
+        swapped[name] = xr.where(
+            xr.DataArray(flip, dims="origin", coords={"origin": ORIGINS}), reversed_, da
+        ).transpose(*da.dims)
+    rt = realtime_dataset(swapped, Realtime(regime="new"))
+    np.testing.assert_array_equal(rt["relabelled"].values, flip.astype(int))
+    assert rt.attrs["relabelled_origins"] == flip.sum()
+    for name in ("detection_origin", "detection_delay", "realtime_prob"):
+        np.testing.assert_array_equal(rt[name].values, expected[name].values)
+    assert rt.attrs["shift_date"] == expected.attrs["shift_date"] == "2020-07"
+    assert np.nanmin(rt["label_agreement"].values) > 0.8
+    assert any("labels permuted" in line for line in detection_lines(rt))

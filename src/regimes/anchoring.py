@@ -25,6 +25,7 @@ import xarray as xr
 DF_CRITICAL_5PCT = -2.86  # Dickey–Fuller, constant, no trend, large sample (MacKinnon 2010)
 MAX_HALF_LIFE = 120.0  # months: deviations that take longer than ten years to halve
 MIN_GAP = 0.005  # median |log deviation| below 0.5%: the "fair value" follows the price
+MIN_REGIME_PAIRS = 24  # consecutive months both in the regime: fewer and the regime is unchecked
 
 
 def deviation_reversion(dev: np.ndarray) -> dict[str, float]:
@@ -33,16 +34,8 @@ def deviation_reversion(dev: np.ndarray) -> dict[str, float]:
     dev = dev[np.isfinite(dev)]
     if dev.size < 24:
         return {"df_t": math.nan, "rho": math.nan, "half_life": math.nan}
-    lag, change = dev[:-1], np.diff(dev)
-    x = np.column_stack([np.ones_like(lag), lag])
-    coef, *_ = np.linalg.lstsq(x, change, rcond=None)
-    resid = change - x @ coef
-    s2 = resid @ resid / max(len(change) - 2, 1)
-    cov = s2 * np.linalg.inv(x.T @ x)
-    slope, se = float(coef[1]), float(math.sqrt(cov[1, 1]))
-    rho = 1.0 + slope
-    half_life = math.log(0.5) / math.log(rho) if 0.0 < rho < 1.0 else math.inf
-    return {"df_t": slope / se if se > 0 else math.nan, "rho": rho, "half_life": half_life}
+    stats = pairs_reversion(dev, np.ones(dev.size - 1, dtype=bool), min_pairs=1)
+    return {k: v for k, v in stats.items() if k != "n"}
 
 
 def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
@@ -89,3 +82,86 @@ def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
         return {**out, "anchor_identified": 0, "anchor_note": note}
     note = f"deviations revert (half-life {stats['half_life']:.0f} months)"
     return {**out, "anchor_identified": 1, "anchor_note": note}
+
+
+def pairs_reversion(
+    dev: np.ndarray, pairs: np.ndarray, min_pairs: int = MIN_REGIME_PAIRS
+) -> dict[str, float]:
+    """The Dickey–Fuller regression Δd_t = c + (ρ − 1) d_{t−1} on the month pairs (t−1, t)
+    marked by `pairs` (bool, length len(dev) − 1) only: a regime's spells, never the jump
+    between two. Returns the t statistic of ρ − 1, ρ, the half-life and the pairs used."""
+    lag, change = dev[:-1][pairs], np.diff(dev)[pairs]
+    ok = np.isfinite(lag) & np.isfinite(change)
+    lag, change = lag[ok], change[ok]
+    if lag.size < max(min_pairs, 3):
+        return {"df_t": math.nan, "rho": math.nan, "half_life": math.nan, "n": int(lag.size)}
+    x = np.column_stack([np.ones_like(lag), lag])
+    coef, *_ = np.linalg.lstsq(x, change, rcond=None)
+    resid = change - x @ coef
+    s2 = resid @ resid / max(len(change) - 2, 1)
+    cov = s2 * np.linalg.inv(x.T @ x)
+    slope, se = float(coef[1]), float(math.sqrt(cov[1, 1]))
+    rho = 1.0 + slope
+    half_life = math.log(0.5) / math.log(rho) if 0.0 < rho < 1.0 else math.inf
+    df_t = slope / se if se > 0 else math.nan
+    return {"df_t": df_t, "rho": rho, "half_life": half_life, "n": int(lag.size)}
+
+
+def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
+    """Is each regime's own fair value an anchor while that regime holds? The check of
+    `anchor_check` on the log deviation of the price from `fair_value_by_regime` (median), over
+    the in-sample month pairs (t−1, t) that both have that regime as the most likely one.
+    Returns `anchor_identified_by_regime` (1/0/−1 for too few months) and
+    `anchor_half_life_by_regime` (months) along `regime`, empty for a model without regimes or
+    with several assets."""
+    needed = ("fair_value_by_regime", "regime_prob", "price")
+    if any(n not in derived for n in needed) or derived["price"].dims != ("time",):
+        return xr.Dataset()
+    regimes = derived["regime"].values
+    price = derived["price"].values.astype(float)
+    prob = derived["regime_prob"].transpose("time", "regime").values
+    fv = derived["fair_value_by_regime"].sel(quantile=0.5, method="nearest")
+    fv = fv.transpose("time", "regime").values.astype(float)
+    inside = (
+        derived["in_sample"].values.astype(bool)
+        if "in_sample" in derived
+        else np.ones(len(price), bool)
+    )
+    likely = np.where(np.isfinite(prob).all(axis=1), np.nanargmax(np.nan_to_num(prob), axis=1), -1)
+    flags, half_lives, notes = [], [], []
+    for j, name in enumerate(regimes):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = np.where((price > 0) & (fv[:, j] > 0), np.log(price / fv[:, j]), np.nan)
+        held = (likely == j) & inside
+        stats = pairs_reversion(dev, held[:-1] & held[1:])
+        if not np.isfinite(stats["df_t"]):
+            flags.append(-1)
+            notes.append(f"{name}: {stats['n']} month pairs in its spells, too few to check")
+        elif stats["df_t"] >= DF_CRITICAL_5PCT or stats["half_life"] > MAX_HALF_LIFE:
+            flags.append(0)
+            notes.append(
+                f"{name}: no identified anchor (Dickey–Fuller t {stats['df_t']:.2f} over "
+                f"{stats['n']} months, half-life {stats['half_life']:.0f} months)"
+            )
+        else:
+            flags.append(1)
+            notes.append(
+                f"{name}: deviations revert while it holds (half-life "
+                f"{stats['half_life']:.0f} months over {stats['n']} months)"
+            )
+        half_lives.append(stats["half_life"])
+    coords = {"regime": regimes}
+    out = xr.Dataset(
+        {
+            "anchor_identified_by_regime": ("regime", np.array(flags, dtype=np.int8)),
+            "anchor_half_life_by_regime": ("regime", np.array(half_lives, dtype=float)),
+        },
+        coords=coords,
+    )
+    out["anchor_identified_by_regime"].attrs = {
+        "meaning": "1: the price reverts to this regime's fair value in the months it holds "
+        "(Dickey–Fuller over those month pairs); 0: no identified anchor; -1: too few months",
+        "notes": "; ".join(notes),
+    }
+    out["anchor_half_life_by_regime"].attrs = {"units": "months"}
+    return out

@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--quick", action="store_true", help="refit with the quick sampler settings"
         )
+        sp.add_argument(
+            "--asset",
+            metavar="NAME",
+            help="panel runs score this asset's own one-step density (to compare them with "
+            "single-asset models of it); default: the joint density of all assets",
+        )
     rep = sub.add_parser(
         "report",
         help="write a self-contained HTML report of a run (report.html in the run), or redo a "
@@ -250,7 +256,13 @@ def _cmd_lfo(args: argparse.Namespace) -> int:
     from regimes.results import open_run
 
     run = open_run(args.run_dir)
-    ds = lfo_run(run.path, min_train=args.min_train, k_threshold=args.k_threshold, quick=args.quick)
+    ds = lfo_run(
+        run.path,
+        min_train=args.min_train,
+        k_threshold=args.k_threshold,
+        quick=args.quick,
+        asset=args.asset,
+    )
     path = write_lfo(run.path, ds)
     print(summary_line(ds))
     print(f"wrote {path}")
@@ -262,7 +274,11 @@ def _cmd_compare_lfo(args: argparse.Namespace) -> int:
     from regimes.lfo import compare_lfo, format_compare_lfo
 
     df = compare_lfo(
-        args.run_dirs, min_train=args.min_train, k_threshold=args.k_threshold, quick=args.quick
+        args.run_dirs,
+        min_train=args.min_train,
+        k_threshold=args.k_threshold,
+        quick=args.quick,
+        asset=args.asset,
     )
     print(format_compare_lfo(df))
     paths = plot_compare(df, args.out)

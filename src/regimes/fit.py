@@ -33,7 +33,7 @@ def derive_checked(
     the run attributes of the public contract on the dataset."""
     import xarray as xr
 
-    from regimes.anchoring import anchor_check
+    from regimes.anchoring import anchor_check, regime_anchor_check
     from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
     from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
@@ -60,6 +60,11 @@ def derive_checked(
     verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
     derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
     derived.attrs.update(anchor_check(derived))  # is the fair value an anchor the price visits?
+    by_regime = regime_anchor_check(derived)  # and each regime's, while it holds?
+    if by_regime.data_vars:
+        attrs = derived.attrs
+        derived = derived.merge(by_regime)
+        derived.attrs = attrs
     derived.attrs.update(
         {
             "experiment": exp.name,

@@ -185,9 +185,13 @@ def _r_eff(tree: xr.DataTree) -> float:
     return float(values.mean() / n) if values.size else 1.0
 
 
-def score(exp: Experiment, tree: xr.DataTree, frame: FitFrame) -> xr.DataArray:
+def score(
+    exp: Experiment, tree: xr.DataTree, frame: FitFrame, asset: str | None = None
+) -> xr.DataArray:
     """Pointwise natural-scale log p(y_t | y_<t, θ_s) over `frame`'s fit window at `tree`'s
-    draws (the family's `log_likelihood`, put on the natural scale)."""
+    draws (the family's `log_likelihood`, put on the natural scale). `asset`: a panel run's
+    density of that asset's own month given every asset's past (`y_asset`), comparable with a
+    single-asset model of it."""
     from regimes.families import get_family
 
     assert exp.spec is not None
@@ -200,6 +204,8 @@ def score(exp: Experiment, tree: xr.DataTree, frame: FitFrame) -> xr.DataArray:
             "its `log_likelihood` must give one-step-ahead predictive densities"
         ) from exc
     ll = family.natural_log_likelihood(ll, frame, exp.spec)
+    if asset is not None:
+        return ll["y_asset"].sel(asset=asset).drop_vars("asset").transpose("chain", "draw", "time")
     name = "y" if "y" in ll else next(iter(ll.data_vars))
     return ll[name].transpose("chain", "draw", "time")
 
@@ -231,9 +237,11 @@ def lfo_run(
     quick: bool = False,
     data_dir: str | Path | None = None,
     quiet: bool = False,
+    asset: str | None = None,
 ) -> xr.Dataset:
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
-    (`quick`: with the quick sampler settings). Progress: one stderr line per refit."""
+    (`quick`: with the quick sampler settings). Progress: one stderr line per refit. `asset`:
+    a panel run scores that asset's own density (`score`); a single-asset run ignores it."""
     from regimes.cache import setup_process
     from regimes.config import quick_version
     from regimes.reopen import run_config, run_frame
@@ -246,6 +254,7 @@ def lfo_run(
         exp = quick_version(exp)
     frame = run_frame(run, exp, data_dir)
     fit_time = frame.time[frame.fit.to_numpy()]
+    scored = scored_asset(exp, asset)
     ds = lfo_frame(
         exp,
         frame,
@@ -254,9 +263,23 @@ def lfo_run(
         first_scored=_first_scored(run, fit_time),
         label=f"{exp.name}/{run.manifest.get('run_id', run.path.name)}",
         quiet=quiet,
+        asset=scored,
     )
     ds.attrs.update({"run": str(run.path.resolve()), "quick": int(quick)})
     return ds
+
+
+def scored_asset(exp: Experiment, asset: str | None) -> str | None:
+    """The asset whose own density a run's LFO scores: `asset` for a panel run (which must hold
+    it), None (the run's joint density `y`) for a single-asset run or without `asset`."""
+    if asset is None or not exp.data.assets:
+        return None
+    if asset not in exp.data.assets:
+        raise LFOError(
+            f"{exp.name}: asset {asset!r} is not one of the panel's assets "
+            f"({', '.join(exp.data.assets)})"
+        )
+    return asset
 
 
 def lfo_frame(
@@ -268,9 +291,11 @@ def lfo_frame(
     first_scored: int = 0,
     label: str = "",
     quiet: bool = False,
+    asset: str | None = None,
 ) -> xr.Dataset:
     """Approximate LFO of `exp`'s model on `frame`, refitting with `api.fit_frame` (seed + i at
-    month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order)."""
+    month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order).
+    `asset`: score a panel's density of that asset (`score`)."""
     from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
@@ -309,7 +334,7 @@ def lfo_frame(
             tree = fit_frame(
                 exp_i, train, progress=False, quiet=True, log_likelihood=False, adaptation=carry
             )
-        ll = score(exp_i, tree, truncate(frame, i, score_until=n))
+        ll = score(exp_i, tree, truncate(frame, i, score_until=n), asset)
         if not np.isin(fit_time[i:].values, ll["time"].values).all():
             raise LFOError(
                 f"family {exp.spec.family!r} (options {exp.spec.options}) does not score periods "
@@ -337,6 +362,7 @@ def lfo_frame(
             "draws": exp.sampler.draws,
             "chains": exp.sampler.chains,
             "wall_s": round(time.perf_counter() - t_start, 1),
+            "scored": f"y_asset[{asset}]" if asset else "y",
         }
     )
     return ds
@@ -399,13 +425,24 @@ def ensure_lfo(
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
     quiet: bool = False,
+    asset: str | None = None,
 ) -> xr.Dataset:
-    """The run's stored LFO if it was computed with these settings, else compute and store it."""
+    """The run's stored LFO if it was computed with these settings (the same density scored),
+    else compute and store it."""
+    from regimes.reopen import run_config
+    from regimes.results import open_run
+
     ds = load_lfo(run_dir)
+    wanted = scored_asset(run_config(open_run(run_dir)), asset) if asset else None
     same_l = ds is not None and (min_train is None or ds.attrs.get("L") == min_train)
-    if ds is not None and same_l and ds.attrs.get("threshold") == k_threshold:
+    same_score = ds is not None and ds.attrs.get("scored", "y") == (
+        f"y_asset[{wanted}]" if wanted else "y"
+    )
+    if ds is not None and same_l and same_score and ds.attrs.get("threshold") == k_threshold:
         return ds
-    ds = lfo_run(run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet)
+    ds = lfo_run(
+        run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet, asset=asset
+    )
     write_lfo(run_dir, ds)
     return ds
 
@@ -430,8 +467,10 @@ def compare_lfo(
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
     quiet: bool = False,
+    asset: str | None = None,
 ) -> pd.DataFrame:
-    """Rank runs by elpd_lfo (best first), computing lfo.nc where missing.
+    """Rank runs by elpd_lfo (best first), computing lfo.nc where missing. `asset`: panel runs
+    score that asset's own density, so they compare with single-asset models of it.
 
     Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
     difference), n_refits, max_k. Runs must score the same months (same window and L)."""
@@ -446,7 +485,12 @@ def compare_lfo(
         run = open_run(path)
         label = run_label(run, set(elpds))
         ds = ensure_lfo(
-            run.path, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet
+            run.path,
+            min_train=min_train,
+            k_threshold=k_threshold,
+            quick=quick,
+            quiet=quiet,
+            asset=asset,
         )
         elpds[label], attrs[label] = ds["elpd"], dict(ds.attrs)
     (ref_label, ref), *rest = elpds.items()

@@ -21,6 +21,7 @@ class LFOSettings(Strict):
     first_scored: str = Field(description='first month scored out of sample, "YYYY-MM"')
     k_threshold: float = Field(default=0.7, ge=0.0)
     quick_refits: bool = True
+    asset: str = ""  # panel runs score this asset's own density (vs single-asset models of it)
 
     @field_validator("first_scored")
     @classmethod
@@ -77,6 +78,21 @@ class BriefRow(Strict):
     compare: Comparison
 
 
+class AnswerSettings(Strict):
+    """The study's headline: the posterior probability that the target is in one regime of one
+    run, month by month, and a verdict on the research's claimed shift into it."""
+
+    experiment: str = Field(description="the run whose regime probability answers the question")
+    regime: str = "fiscal_anchor"
+    claim: str = Field(description='the month the research dates the shift to, "YYYY-MM"')
+    tol: int = Field(default=12, ge=0, description="months either side of the claim that agree")
+
+    @field_validator("claim")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        return parse_month(value).strftime("%Y-%m")
+
+
 class QuickSettings(Strict):
     """What `--quick` changes beyond the runs' own quick sampler settings."""
 
@@ -91,6 +107,7 @@ class Study(Strict):
     summary: str = ""
     lfo: LFOSettings | None = None
     scenarios: ScenarioSettings | None = None
+    answer: AnswerSettings | None = None
     brief: list[BriefRow] = Field(default_factory=list)
     quick: QuickSettings = Field(default_factory=QuickSettings)
     path: str = ""
@@ -117,6 +134,7 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
         ("scenarios.experiments", n)
         for n in (study.scenarios.experiments if study.scenarios else [])
     ]
+    refs += [("answer.experiment", study.answer.experiment)] if study.answer else []
     refs += [
         (f"brief[{i}].source", row.source)
         for i, row in enumerate(study.brief)

@@ -64,7 +64,9 @@ def gold_top(s: Series, near: str) -> Estimate:
     if window.empty:
         raise ConfigError(f"no gold prices near {near}")
     top = pd.Timestamp(window.idxmax())
-    return Estimate(top, top, top, f"{month_label(top)} (${window.max():,.0f}/oz)", "monthly averages")
+    return Estimate(
+        top, top, top, f"{month_label(top)} (${window.max():,.0f}/oz)", "monthly averages"
+    )
 
 
 def real_gold_debt_corr(s: Series, window: str) -> Estimate:

@@ -249,7 +249,11 @@ def _fair_value_by_regime(markov: dict[str, xr.Dataset]) -> Any:
         ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
         for j, r in enumerate(d["regime"].values):
             fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
-            ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=str(r))
+            label = str(r)
+            by_regime = d.get("anchor_identified_by_regime")  # the price does not revert to it
+            if by_regime is not None and int(by_regime.sel(regime=r)) == 0:
+                label += " (no identified anchor)"
+            ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=label)
         ax.plot(t, d["price"], color="C1", lw=1.2, label="gold")
         ax.set_yscale("log")
         ax.set_ylabel("USD/oz")
@@ -373,6 +377,45 @@ def _now_rows(res: StudyResult, study_dir: Path) -> tuple[list[list[str]], list[
     return rows, left_out
 
 
+def _answer_section(res: StudyResult, study_dir: Path) -> str:
+    """The headline: the verdict on the claimed anchor shift, its sentence and the probability
+    month by month (empty without an `[answer]` in study.toml)."""
+    from regimes.report import html as h
+
+    ans = res.answer
+    if not ans:
+        return ""
+    verdict = ans["verdict"]
+    parts = [
+        h.para(f"Verdict on the research's shift to {ans['regime']} from {ans['claim']}: "
+               f"{verdict}.", VERDICT_CLASS.get(verdict, "")),
+        h.para(ans["text"]),
+    ]  # fmt: skip
+    if "passes" in ans:
+        parts.append(
+            h.table(
+                ["threshold", "in the regime since", "90% interval"],
+                (
+                    [
+                        f"P ≥ {level}",
+                        row["month"] or "not now",
+                        f"{row['early'] or '?'} to {row['late'] or 'not yet'}",
+                    ]
+                    for level, row in ans["passes"].items()
+                ),
+            )
+        )
+    if ans.get("figure") and (study_dir / ans["figure"]).is_file():
+        parts.append(
+            h.figure(
+                study_dir / ans["figure"],
+                f"{ans['experiment']}: posterior probability that gold is in the {ans['regime']} "
+                "regime, month by month (mean and 90% band); dashed: the research's shift.",
+            )
+        )
+    return h.section(f"The answer: is gold priced on {ans['regime']}?", *parts, id_="answer")
+
+
 def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
     from regimes.report import html as h
@@ -487,6 +530,7 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         banner,
         intro,
         mode,
+        _answer_section(res, study_dir),
         h.section("The source research's figures beside ours", h.para(tally), brief, id_="brief"),
         h.section("Which regime model predicts best, out of sample", *lfo_parts, id_="lfo"),
         h.section(

@@ -2,7 +2,7 @@
 interval, and the rule that sets them beside a figure the source research reports.
 
 A quantity is named `kind` or `kind:argument` in study.toml, e.g. `r2`, `coef:real_rate`,
-`deviation_at:latest`, `gap_bp_max:2022-01`, `break_date`, `regime_prob_at:latest:fiscal_anchor`.
+`deviation_at:latest` (panel runs: `deviation_at:latest:ASSET`), `gap_bp_max:2022-01`, `break_date`, `regime_prob_at:latest:fiscal_anchor`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def _band(med: float, lo: float, hi: float, units: str = "", scale: float = 1.0)
     m, a, b = med * scale, lo * scale, hi * scale
     if math.isclose(a, b) and math.isclose(a, m):
         return Estimate(m, a, b, fmt_value(m, units))
-    return Estimate(m, a, b, f"{fmt_value(m, units)} ({fmt_value(a, units)} to {fmt_value(b, units)})")
+    return Estimate(
+        m, a, b, f"{fmt_value(m, units)} ({fmt_value(a, units)} to {fmt_value(b, units)})"
+    )
 
 
 def _q(da: xr.DataArray) -> tuple[float, float, float]:
@@ -96,11 +98,23 @@ def coef_bp(derived: xr.Dataset, term: str) -> Estimate:
     return coef(derived, term, scale=100.0, units=" bp")
 
 
-def deviation_at(derived: xr.Dataset, when: str) -> Estimate:
-    """Deviation of the price from fair value in % at a month ('latest' by default)."""
+def deviation_at(derived: xr.Dataset, arg: str) -> Estimate:
+    """Deviation of the price from fair value in % at a month ('latest' by default); on a panel
+    run, `WHEN:ASSET` names the asset (default: the run's target), and 'latest' is that asset's
+    last observed month."""
+    when, _, asset = arg.partition(":")
+    note = ""
+    if "asset" in derived.dims:
+        asset = asset or str(derived.attrs.get("target", derived["asset"].values[0]))
+        known = [str(a) for a in derived["asset"].values]
+        if asset not in known:
+            raise ConfigError(f"deviation_at: no asset {asset!r} in the run ({', '.join(known)})")
+        derived, note = derived.sel(asset=asset), f"{asset}, "
+    elif asset:
+        raise ConfigError(f"deviation_at:{arg}: the run has one target, no asset {asset!r}")
     t = _at(derived, when)
     est = _band(*_q(derived["deviation_pct"].sel(time=t)), units="%")
-    return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
+    return Estimate(est.median, est.lo, est.hi, est.text, f"{note}at {month_label(t)}")
 
 
 def gap_bp_max(derived: xr.Dataset, since: str) -> Estimate:

@@ -35,6 +35,7 @@ class StudyResult:
     lfo_note: str = ""
     forecasts: list[dict[str, Any]] = field(default_factory=list)
     brief: list[dict[str, str]] = field(default_factory=list)
+    answer: dict[str, Any] = field(default_factory=dict)  # the headline (`study.answer`)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file, caption)
     timing: dict[str, float] = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ atomically, so a study folder without `study.json` is incomplete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -69,7 +70,6 @@ def run_study(
     `resume`: an earlier (possibly interrupted) study folder of the same study; its runs whose
     stored config equals the config as it would run now are reused, the others run again, and
     LFO results stored in reused runs are reused when computed with the same settings."""
-    from regimes.api import run_experiment
     from regimes.config import load_experiment
     from regimes.data import resolve_data_dir
     from regimes.results import new_run_id
@@ -94,10 +94,53 @@ def run_study(
 
     shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
-    if executor is not None:
+    with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
-        _runs_on(executor, res, study_dir, folder, paths, resume, common, figures, report, quiet)
-    for i, p in enumerate([] if executor is not None else paths, 1):
+        if ex is not None:
+            _runs_on(ex, res, study_dir, folder, paths, resume, common, figures, report, quiet)
+        else:
+            _runs_here(
+                res, study_dir, folder, paths, resume, common, figures, report, progress, quiet
+            )
+        res.timing["runs_s"] = time.perf_counter() - t0
+        t2 = time.perf_counter()
+        if study.lfo is not None:
+            _lfo(study, res, study_dir, quick, quiet, ex)
+        res.timing["lfo_s"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    if study.scenarios is not None:
+        _forecasts(study, res, study_dir, folder, data_path, quick, quiet)
+    res.timing["forecasts_s"] = time.perf_counter() - t3
+    res.timing["total_s"] = time.perf_counter() - t0
+    _render(study, res, study_dir, data_path)
+    failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
+    if failed:
+        _log(
+            f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
+            quiet,
+        )
+    _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
+    return study_dir
+
+
+def _runs_here(
+    res: StudyResult,
+    study_dir: Path,
+    folder: Path,
+    paths: list[Path],
+    resume: str | Path | None,
+    common: dict[str, Any],
+    figures: bool | None,
+    report: bool,
+    progress: bool,
+    quiet: bool,
+) -> None:
+    """The study's runs one after another in this process, recorded in `res.runs`; a failed run
+    is recorded and the others go on."""
+    from regimes.api import run_experiment
+
+    quick, seed = common["quick"], common["seed"]
+    for i, p in enumerate(paths, 1):
         _log(f"study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
         t1 = time.perf_counter()
         reused = _reusable(study_dir, p, quick=quick, seed=seed) if resume is not None else None
@@ -106,7 +149,7 @@ def run_study(
         try:
             run_dir = reused or run_experiment(
                 p,
-                data_dir=data_path,
+                data_dir=common["data_dir"],
                 out=study_dir / "runs",
                 seed=seed,
                 quick=quick,
@@ -132,25 +175,6 @@ def run_study(
             wall_s=time.perf_counter() - t1,
             converged=bool(manifest["verdict"]["converged"]),
         )
-    res.timing["runs_s"] = time.perf_counter() - t0
-    t2 = time.perf_counter()
-    if study.lfo is not None:
-        _lfo(study, res, study_dir, quick, quiet)
-    res.timing["lfo_s"] = time.perf_counter() - t2
-    t3 = time.perf_counter()
-    if study.scenarios is not None:
-        _forecasts(study, res, study_dir, folder, data_path, quick, quiet)
-    res.timing["forecasts_s"] = time.perf_counter() - t3
-    res.timing["total_s"] = time.perf_counter() - t0
-    _render(study, res, study_dir, data_path)
-    failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
-    if failed:
-        _log(
-            f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
-            quiet,
-        )
-    _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
-    return study_dir
 
 
 def _runs_on(
@@ -183,20 +207,25 @@ def _runs_on(
             continue
         out = str((study_dir / "runs").resolve())
         jobs.append(RunJob(p.stem, str(p.resolve()), out, figures=figures, report=report, **common))
-    with executor as ex:
-        _log(f"study {folder.name}: {len(jobs)} runs on {ex.describe()}", quiet)
-        for job, rec in ex.map(run_job, jobs):
-            if rec["status"] == "complete":
-                _log(f"study {folder.name}: {job.id} done ({rec['wall_s']:.0f} s)", quiet)
-                outcomes[job.id] = _complete(job.id, Path(rec["run_dir"]), study_dir, rec["wall_s"])
-                continue
-            err = rec["error"]
-            msg = err["message"] if err.get("user_error") else f"{err['type']}: {err['message']}"
-            _log(f"study {folder.name}: {job.id} FAILED: {msg}", quiet)
-            if not err.get("user_error"):
-                _log(err["traceback"], quiet)
-            outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=rec.get("wall_s", 0.0))
+    _log(f"study {folder.name}: {len(jobs)} runs on {executor.describe()}", quiet)
+    for job, rec in executor.map(run_job, jobs):
+        if rec["status"] == "complete":
+            _log(f"study {folder.name}: {job.id} done ({rec['wall_s']:.0f} s)", quiet)
+            outcomes[job.id] = _complete(job.id, Path(rec["run_dir"]), study_dir, rec["wall_s"])
+            continue
+        msg = _failure_message(rec, quiet, f"study {folder.name}: {job.id}")
+        outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=rec.get("wall_s", 0.0))
     res.runs.update({p.stem: outcomes[p.stem] for p in paths})
+
+
+def _failure_message(rec: dict[str, Any], quiet: bool, what: str) -> str:
+    """A failed executor record's message, logged (with the traceback of a non-user error)."""
+    err = rec["error"]
+    msg = err["message"] if err.get("user_error") else f"{err['type']}: {err['message']}"
+    _log(f"{what} FAILED: {msg}", quiet)
+    if not err.get("user_error"):
+        _log(err["traceback"], quiet)
+    return msg
 
 
 def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRecord:
@@ -227,11 +256,14 @@ def _reusable(study_dir: Path, path: Path, *, quick: bool, seed: int | None) -> 
 
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
     """The brief table, the study's figures, study.html and study.json, from finished runs."""
+    from regimes.study.answer import study_answer
     from regimes.study.page import brief_rows, study_figures, write_page
 
     res.brief = brief_rows(study, res, study_dir, data_path)
     res.figures = [f for f in res.figures if not f[0].startswith(STUDY_OWN)]
     res.figures += study_figures(study, res, study_dir, data_path)
+    where = run_path(res, study_dir, study.answer.experiment) if study.answer else None
+    res.answer = study_answer(study.answer, where, study_dir / "figures")
     write_page(study, res, study_dir)
     _atomic_text(study_dir / STUDY_JSON, json.dumps(_jsonable(res), indent=2, default=str) + "\n")
 
@@ -281,8 +313,12 @@ def _atomic_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool) -> None:
-    """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison."""
+def _lfo(
+    study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool, executor: Any
+) -> None:
+    """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison.
+    With an executor, each run's refits go to a worker first (side by side, stored in the run as
+    lfo.nc); the ranking then reads them."""
     from regimes.compare import plot_compare
     from regimes.config import parse_month
     from regimes.lfo import compare_lfo
@@ -309,13 +345,27 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bo
         )
     L = int(fit_time.get_loc(ts))
     _log(f"study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
+    refit_quick = cfg.quick_refits or quick
+    if executor is not None:
+        from regimes.sweep.task import LfoJob, lfo_job
+
+        jobs = [
+            LfoJob(e, str(d), L, cfg.k_threshold, refit_quick, cfg.asset or None)
+            for e, d in ok.items()
+        ]
+        for job, rec in executor.map(lfo_job, jobs):
+            if rec["status"] == "complete":
+                _log(f"study: LFO of {job.id} done ({rec['wall_s']:.0f} s)", quiet)
+            else:  # the ranking below computes it again here and reports the error
+                _failure_message(rec, quiet, f"study: LFO of {job.id}")
     try:
         df = compare_lfo(
             list(ok.values()),
             min_train=L,
             k_threshold=cfg.k_threshold,
-            quick=cfg.quick_refits or quick,
+            quick=refit_quick,
             quiet=quiet,
+            asset=cfg.asset or None,
         )
     except RegimesError as exc:
         res.lfo_note = f"not computed: {exc}"
@@ -326,7 +376,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bo
         values.update({k: int(values[k]) for k in ("rank", "n_refits")})
         rows.append({"experiment": str(label).split("/")[0], **values})
     res.lfo = rows
-    refits = "quick-sampler refits" if (cfg.quick_refits or quick) else "full refits"
+    refits = "quick-sampler refits" if refit_quick else "full refits"
     res.lfo_note = (
         f"approximate 1-step-ahead LFO scored {first}..{fit_time[-1]:%Y-%m} "
         f"({len(fit_time) - L} months), exact {refits} when Pareto k > {cfg.k_threshold}"

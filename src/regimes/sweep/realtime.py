@@ -8,10 +8,17 @@ probability of the regime is at least 0.5 (the month after the last spell below;
 regime is not in force at the final origin); the detection delay at a threshold is the months from
 the shift date to the first origin (at or after it) whose real-time probability reached the
 threshold, with an interval from the real-time probability's 5% and 95% posterior quantiles
-(the 95% quantile reaching it first gives the short end, the 5% quantile the long end)."""
+(the 95% quantile reaching it first gives the short end, the 5% quantile the long end).
+
+Regime labels are only identified within one fit: a fit at an early origin may call "regime 1"
+what the final fit calls "regime 0" (quick fits especially). Before anything is compared, each
+origin's regimes are relabelled to the permutation whose smoothed probabilities agree best with
+the final fit's over the origin's own fit window (`align_regimes`); `label_agreement` says how
+well they agree and `relabelled` which origins were permuted."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -20,27 +27,11 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RunError
+from regimes.spells import months_between, spell_start
 from regimes.sweep.combine import open_sweep
 from regimes.sweep.spec import HI, LO, Realtime
 
 REALTIME_NC = "realtime.nc"
-
-
-def months_between(start: pd.Timestamp, end: pd.Timestamp) -> int:
-    """Whole months from `start` to `end`."""
-    return (end.year - start.year) * 12 + end.month - start.month
-
-
-def spell_start(prob: np.ndarray, time: pd.DatetimeIndex, level: float = 0.5) -> pd.Timestamp:
-    """First month of the run of months with `prob` >= level that reaches the last observed month
-    (the month after the last spell below); NaT when the last month is below `level`."""
-    observed = ~np.isnan(prob)
-    prob, time = prob[observed], time[observed]
-    above = prob >= level
-    if not len(above) or not above[-1]:  # not in that regime at the end: no shift into it
-        return pd.NaT
-    below = np.flatnonzero(~above)
-    return time[int(below[-1]) + 1 if len(below) else 0]
 
 
 def first_origin(prob: np.ndarray, origins: pd.DatetimeIndex, after: pd.Timestamp, level: float):
@@ -53,6 +44,42 @@ def first_origin(prob: np.ndarray, origins: pd.DatetimeIndex, after: pd.Timestam
 
 def _delay(shift: pd.Timestamp, origin: pd.Timestamp) -> float:
     return np.nan if pd.isna(shift) or pd.isna(origin) else float(months_between(shift, origin))
+
+
+def align_regimes(ds: xr.Dataset) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """`ds` with each origin's `regime_prob` and `regime_prob_q` permuted along `regime` to agree
+    best with the final origin's smoothed probabilities over the origin's fit-window months
+    (score: mean over those months of sum_k p_final[t, k] · p_origin[t, π(k)], the expected share
+    of months the two fits put in the same regime). Returns (aligned dataset, the permutation per
+    origin (origin, regime), the best score per origin)."""
+    prob = ds["regime_prob"].transpose("origin", "time", "regime").values
+    k = prob.shape[-1]
+    final = prob[-1]
+    if "in_sample" in ds:
+        window = ds["in_sample"].transpose("origin", "time").fillna(0).values.astype(bool)
+    else:
+        window = np.ones(prob.shape[:2], dtype=bool)
+    perms = [list(p) for p in itertools.permutations(range(k))]
+    chosen, scores = [], []
+    for i in range(prob.shape[0]):
+        months = window[i] & np.isfinite(prob[i]).all(axis=1) & np.isfinite(final).all(axis=1)
+        if not months.any():
+            chosen.append(list(range(k)))
+            scores.append(np.nan)
+            continue
+        agree = [float((final[months] * prob[i][months][:, p]).sum(axis=1).mean()) for p in perms]
+        best = int(np.argmax(agree))
+        chosen.append(perms[best])
+        scores.append(agree[best])
+    order = np.array(chosen)
+    out = ds.copy()
+    for name in ("regime_prob", "regime_prob_q"):
+        if name not in ds:
+            continue
+        da = ds[name].transpose("origin", "regime", ...)
+        values = np.stack([da.values[i][order[i]] for i in range(len(order))])
+        out[name] = da.copy(data=values).transpose(*ds[name].dims)
+    return out, order, np.array(scores)
 
 
 def realtime_dataset(ds: xr.Dataset, options: Realtime | None = None) -> xr.Dataset:
@@ -78,6 +105,13 @@ def realtime_dataset(ds: xr.Dataset, options: Realtime | None = None) -> xr.Data
     }
     if "regime_prob" not in ds:  # a model without regimes: the deviation known then only
         return out.load()
+    ds, order, agreement = align_regimes(ds)
+    out["label_agreement"] = ("origin", agreement)
+    out["label_agreement"].attrs["meaning"] = (
+        "expected share of the origin's fit-window months that it and the final fit put in the "
+        "same regime, after relabelling"
+    )
+    out["relabelled"] = ("origin", (order != np.arange(order.shape[1])).any(axis=1).astype(int))
     regimes = [str(r) for r in ds["regime"].values]
     regime = options.regime or regimes[-1]
     if regime not in regimes:
@@ -124,6 +158,7 @@ def realtime_dataset(ds: xr.Dataset, options: Realtime | None = None) -> xr.Data
             "shift_date_early": fmt(shift_early),
             "shift_date_late": fmt(shift_late),
             "shift_before_first_origin": int(not pd.isna(shift) and shift < origins[0]),
+            "relabelled_origins": int(out["relabelled"].sum()),
         }
     )
     return out
@@ -160,6 +195,13 @@ def detection_lines(rt: xr.Dataset) -> list[str]:
         f"{regime}: final estimate of the shift {shift} "
         f"(90% band {rt.attrs['shift_date_early'] or '?'}..{rt.attrs['shift_date_late'] or '?'})"
     ]
+    if rt.attrs.get("relabelled_origins"):
+        worst = float(np.nanmin(rt["label_agreement"].values))
+        lines.append(
+            f"  ({rt.attrs['relabelled_origins']} of {rt.sizes['origin']} origins had their regime "
+            "labels permuted to match the final fit; lowest agreement with it "
+            f"{worst:.2f})"
+        )
     if rt.attrs.get("shift_before_first_origin"):
         lines.append(
             "  (the shift is before the first origin: the delays below only say how long the "

@@ -129,6 +129,49 @@ def run_job(job: RunJob) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class LfoJob:
+    """One run's leave-future-out refits (`regimes.lfo.ensure_lfo`) as an executor runs them: a
+    study sends each regime model's refits to its own worker."""
+
+    id: str
+    run_dir: str
+    min_train: int
+    k_threshold: float
+    quick: bool = False
+    asset: str | None = None
+
+
+def lfo_job(job: LfoJob) -> dict[str, Any]:
+    """Compute and store `lfo.nc` in the job's run directory (in a Dask worker, set up first, or
+    in-process) and return its record: status `complete` with elpd_lfo, or `failed` with the
+    error, never raised."""
+    record = start_record(job.id)
+    t0 = time.perf_counter()
+    try:
+        from regimes.lfo import ensure_lfo
+
+        ds = ensure_lfo(
+            job.run_dir,
+            min_train=job.min_train,
+            k_threshold=job.k_threshold,
+            quick=job.quick,
+            quiet=True,
+            asset=job.asset,
+        )
+    except Exception as exc:  # recorded, never raised: the other runs' refits go on
+        record.update(failure(exc, t0))
+        return record
+    record.update(
+        status="complete",
+        run_dir=job.run_dir,
+        elpd_lfo=float(ds.attrs["elpd_lfo"]),
+        n_refits=int(ds.attrs["n_refits"]),
+        wall_s=round(time.perf_counter() - t0, 2),
+    )
+    return record
+
+
 def failure(exc: Exception, t0: float) -> dict[str, Any]:
     """The fields of a failed task's record (call inside the `except`): status, wall time and
     the error's type, message, traceback and whether it is a user error."""

@@ -189,6 +189,21 @@ def anchor_graph(params: Params, x_switch: Any, x_shared: Any, k: int) -> Any:
     return mu
 
 
+def _switching_slope(term: str, priors: dict[str, PriorSpec], opts: Options) -> Any:
+    """One regime-specific slope `beta_<term>` (regime): independent per regime, ordered where it
+    identifies the regimes, or with `pool_regimes` partially pooled (non-centred):
+    beta = beta_pop + beta_tau · z, one population slope and spread per term."""
+    import pymc as pm
+
+    ordered = _ordered_kwargs(opts, term)
+    if not opts.pool_regimes or ordered or opts.k_regimes < 2:
+        return make_prior(f"beta_{term}", priors["beta"], dims="regime", **ordered)
+    pop = make_prior(f"beta_pop_{term}", priors["beta"])
+    tau = make_prior(f"beta_tau_{term}", priors["beta_tau"])
+    z = pm.Normal(f"beta_z_{term}", 0.0, 1.0, dims="regime")
+    return pm.Deterministic(f"beta_{term}", pop + tau * z, dims="regime")
+
+
 def _ordered_kwargs(opts: Options, name: str) -> dict[str, Any]:
     """Identification: the parameter named by `order_by` is ordered across regimes."""
     from pymc.distributions.transforms import ordered
@@ -240,10 +255,7 @@ class Emissions(ABC):
                 "beta_switch", matrix, dims=("regime", "switch_term")
             )
         elif d.switch_terms:
-            columns = [
-                make_prior(f"beta_{t}", priors["beta"], dims="regime", **_ordered_kwargs(opts, t))
-                for t in d.switch_terms
-            ]
+            columns = [_switching_slope(t, priors, opts) for t in d.switch_terms]
             params["beta_switch"] = pm.Deterministic(
                 "beta_switch", pt.stack(columns, axis=1), dims=("regime", "switch_term")
             )

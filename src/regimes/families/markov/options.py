@@ -29,6 +29,9 @@ class Options(BaseModel):
     # what prices the target, not only by level or variance
     anchors: dict[str, list[str]] | None = None
     short_run_lags: int = Field(default=0, ge=0, le=6)  # ecm: lagged changes Δy_{t-1..t-L}
+    # partial pooling of each switching slope across the regimes: b[k, t] = mu_t + tau_t z[k, t]
+    # (non-centred), so a regime with few months borrows strength from the others
+    pool_regimes: bool = False
     # a second, independent chain of volatility regimes (calm, turbulent, ...) beside the anchor
     # chain: the filter runs on their product, so variance no longer has to separate the anchors
     volatility_regimes: int = Field(default=1, ge=1, le=3)
@@ -64,6 +67,11 @@ class Options(BaseModel):
             )
         if self.anchors is not None:
             self._check_anchors()
+            if self.pool_regimes:
+                raise ValueError(
+                    "pool_regimes pools a slope across all regimes; with anchors a term is "
+                    "absent from some regimes: use one or the other"
+                )
         if self.volatility_regimes > 1:
             if self.ar_order or self.switching_variance:
                 raise ValueError(
@@ -160,6 +168,9 @@ class Options(BaseModel):
 PRIORS: dict[str, PriorSpec] = {
     "intercept": PriorSpec(dist="Normal", mu=0.0, sigma=1.5),
     "beta": PriorSpec(dist="Normal", mu=0.0, sigma=1.0),
+    # pool_regimes: the spread of a switching slope across regimes (standardised scale); the
+    # population slope takes the "beta" prior
+    "beta_tau": PriorSpec(dist="HalfNormal", sigma=0.5),
     "sigma": PriorSpec(dist="HalfNormal", sigma=1.0),
     "phi": PriorSpec(dist="Normal", mu=0.0, sigma=0.5),
     # covariate-driven transitions: logit of moving i -> j (vs staying) = bias + z_t' coef

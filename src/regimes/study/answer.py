@@ -1,0 +1,181 @@
+"""The study's headline answer: the posterior probability that the target is in one regime (the
+fiscal anchor) month by month, since when it holds at 0.5 and at 0.9 with intervals, and a
+verdict on the research's claimed shift — from one run's `derived.nc`, nothing else.
+
+"Since when" is the first month of the spell that reaches the latest month (`spells.spell_start`
+of the posterior-mean smoothed probability); its interval comes from the same month computed on
+the probability's 95% quantile (the early end) and 5% quantile (the late end). The verdict:
+
+- *no fiscal anchor found* — the price does not revert to that regime's fair value while the
+  regime holds (`anchor_identified_by_regime` = 0: no identified anchor, whatever its label);
+- *differs* — at the latest month the 90% band of the probability lies below 0.5, or the
+  shift's interval (widened by `tol` months) excludes the claimed month;
+- *inconclusive* — the band straddles 0.5, or the run did not converge;
+- *agrees* — the band lies above 0.5 and the shift's interval (± `tol`) holds the claim.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regimes.spells import months_between, spell_start
+from regimes.study.config import AnswerSettings
+
+LEVELS = (0.5, 0.9)
+LO, HI = 0.05, 0.95
+
+
+def _month(ts: pd.Timestamp) -> str:
+    return "" if pd.isna(ts) else f"{ts:%Y-%m}"
+
+
+def _path(
+    derived: xr.Dataset, regime: str
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
+    """In-sample months and the regime's smoothed probability: mean, 5% and 95% quantiles."""
+    inside = (
+        derived["in_sample"].values.astype(bool)
+        if "in_sample" in derived
+        else np.ones(derived.sizes["time"], bool)
+    )
+    time = pd.DatetimeIndex(derived["time"].values)[inside]
+    p = derived["regime_prob"].sel(regime=regime).values[inside]
+    q = derived["regime_prob_q"].sel(regime=regime)
+    lo = q.sel(quantile=LO, method="nearest").values[inside]
+    hi = q.sel(quantile=HI, method="nearest").values[inside]
+    return time, p, lo, hi
+
+
+def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, Any]:
+    """The headline answer from the answer run's derived quantities (JSON-ready)."""
+    regime, claim = settings.regime, pd.Timestamp(settings.claim)
+    out: dict[str, Any] = {
+        "experiment": settings.experiment,
+        "regime": regime,
+        "claim": settings.claim,
+        "tol": settings.tol,
+    }
+    regimes = [str(r) for r in derived["regime"].values] if "regime" in derived.dims else []
+    if regime not in regimes:
+        known = ", ".join(regimes) or "none"
+        return {
+            **out,
+            "verdict": "cannot be computed",
+            "text": f"{settings.experiment} has no regime {regime!r} (its regimes: {known})",
+        }
+    time, p, lo, hi = _path(derived, regime)
+    last = int(np.flatnonzero(np.isfinite(p))[-1])
+    out["latest"] = {
+        "month": _month(time[last]),
+        "p": float(p[last]),
+        "lo": float(lo[last]),
+        "hi": float(hi[last]),
+    }
+    out["passes"] = {
+        f"{level:g}": {
+            "month": _month(spell_start(p, time, level)),
+            "early": _month(spell_start(hi, time, level)),
+            "late": _month(spell_start(lo, time, level)),
+        }
+        for level in LEVELS
+    }
+    flags = derived.get("anchor_identified_by_regime")
+    out["identified"] = int(flags.sel(regime=regime)) if flags is not None else -1
+    out["converged"] = int(derived.attrs.get("converged", 0))
+    out["verdict"], out["text"] = _verdict(out, claim, settings.tol, flags)
+    return out
+
+
+def _verdict(
+    ans: dict[str, Any], claim: pd.Timestamp, tol: int, flags: xr.DataArray | None
+) -> tuple[str, str]:
+    """The verdict and its sentence (see the module docstring)."""
+    regime, latest = ans["regime"], ans["latest"]
+    now = (
+        f"P({regime}) at {latest['month']}: {latest['p']:.2f} "
+        f"(90% band {latest['lo']:.2f}–{latest['hi']:.2f})"
+    )
+    if ans["identified"] == 0:
+        notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(regime)]
+        why = notes[0] if notes else f"{regime}: no identified anchor"
+        return (
+            "no fiscal anchor found",
+            f"The price does not return to the {regime} regime's fair value while it holds "
+            f"({why}), so that regime is no anchor, whatever its label; {now}.",
+        )
+    if latest["hi"] < 0.5:
+        return "differs", f"Gold is not in the {regime} regime now: {now}."
+    if latest["lo"] < 0.5:
+        return (
+            "inconclusive",
+            f"The data do not tell whether gold is in the {regime} regime: {now}.",
+        )
+    shift = ans["passes"]["0.5"]
+    early = pd.Timestamp(shift["early"] or shift["month"])
+    late = pd.Timestamp(shift["late"] or latest["month"])
+    inside = months_between(early, claim) >= -tol and months_between(claim, late) >= -tol
+    band = f"{shift['early'] or '?'} to {shift['late'] or 'not yet at the 5% quantile'}"
+    text = (
+        f"Gold has been in the {regime} regime since {shift['month']} (90% interval {band}; "
+        f"at 0.9 since {ans['passes']['0.9']['month'] or 'never'}); {now}. The research dates "
+        f"the shift to {claim:%Y-%m}"
+    )
+    if not ans["converged"]:
+        return "inconclusive", text + "; but the run did not converge, so no verdict."
+    if inside:
+        return "agrees", text + f": inside the interval (± {tol} months)."
+    return "differs", text + f": outside the interval (± {tol} months)."
+
+
+def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> list[Path]:
+    """P(regime) month by month with its 90% band, the 0.5 and 0.9 lines, the claimed month and
+    the start of the current spell (PNG + SVG)."""
+    from regimes.figures import memo_style, save_figure
+
+    regime = ans["regime"]
+    time, p, lo, hi = _path(derived, regime)
+    with memo_style() as plt:
+        fig, ax = plt.subplots(figsize=(10, 3.4))
+        ax.fill_between(time, lo, hi, color="C0", alpha=0.25, lw=0, label="90% band")
+        ax.plot(time, p, color="C0", lw=1.2, label=f"P({regime})")
+        for level in LEVELS:
+            ax.axhline(level, color="0.5", lw=0.6, ls=":")
+        ax.axvline(pd.Timestamp(ans["claim"]), color="C3", lw=1, ls="--", label="research's shift")
+        start = ans["passes"]["0.5"]["month"]
+        if start:
+            ax.axvline(pd.Timestamp(start), color="C2", lw=1, label=f"in the regime since {start}")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.set_title(f"{ans['experiment']}: posterior probability of {regime}, month by month")
+        ax.legend(loc="upper left", fontsize=8, ncol=4, frameon=False)
+        return save_figure(fig, folder, "study_answer")
+
+
+def study_answer(
+    settings: AnswerSettings | None, run_dir: Path | None, figures: Path
+) -> dict[str, Any]:
+    """The answer of a study (`{}` without an `[answer]` section) from its answer run
+    (`run_dir`; None when the run failed), its figure drawn into `figures`."""
+    from regimes.results import load_derived
+
+    if settings is None:
+        return {}
+    if run_dir is None:
+        return {
+            "experiment": settings.experiment,
+            "regime": settings.regime,
+            "claim": settings.claim,
+            "verdict": "cannot be computed",
+            "text": f"the run {settings.experiment} failed, so there is no answer",
+        }
+    derived = load_derived(run_dir)
+    ans = anchor_answer(derived, settings)
+    if "latest" in ans:
+        answer_figure(derived, ans, figures)
+        ans["figure"] = f"{figures.name}/study_answer.png"
+    return ans
