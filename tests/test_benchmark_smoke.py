@@ -49,7 +49,7 @@ def _loadavg_ok(data: dict[str, Any]) -> None:
         assert data[key] is None or (len(data[key]) == 3 and all(x >= 0 for x in data[key]))
 
 
-@pytest.mark.validation  # about a minute; bench_compile's smoke test covers the harness in CI
+@pytest.mark.validation  # about a minute: by hand with -m validation (CI budget)
 def test_bench_fedfunds_smoke(tmp_path: Path) -> None:
     """`bench_fedfunds.py --smoke --no-peers --json` exits 0 with positive times and finite ESS."""
     out = tmp_path / "bench.json"
@@ -95,7 +95,7 @@ def test_peer_entrant_skipped_without_venv(tmp_path: Path, monkeypatch: pytest.M
     }
 
 
-@pytest.mark.validation  # about a minute; bench_compile's smoke test covers the harness in CI
+@pytest.mark.validation  # about a minute: by hand with -m validation (CI budget)
 def test_bench_growth_smoke(tmp_path: Path) -> None:
     """`bench_growth.py --smoke --json` fits every smoke cell and reports positive times and ESS."""
     out = tmp_path / "growth.json"
