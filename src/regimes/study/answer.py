@@ -148,7 +148,8 @@ def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> lis
         ax.axvline(pd.Timestamp(ans["claim"]), color="C3", lw=1, ls="--", label="research's shift")
         start = ans["passes"]["0.5"]["month"]
         if start:
-            ax.axvline(pd.Timestamp(start), color="C2", lw=1, label=f"in the regime since {start}")
+            label = f"mean P ≥ 0.5 since {start}"
+            ax.axvline(pd.Timestamp(start), color="C2", lw=1, label=label)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         ax.set_title(f"{ans['experiment']}: posterior probability of {regime}, month by month")
