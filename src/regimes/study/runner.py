@@ -167,14 +167,7 @@ def _runs_here(
                 p.stem, "failed", error=msg, wall_s=time.perf_counter() - t1
             )
             continue
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        res.runs[p.stem] = RunRecord(
-            p.stem,
-            "complete",
-            run_dir=str(run_dir.relative_to(study_dir)),
-            wall_s=time.perf_counter() - t1,
-            converged=bool(manifest["verdict"]["converged"]),
-        )
+        res.runs[p.stem] = _complete(p.stem, run_dir, study_dir, time.perf_counter() - t1)
 
 
 def _runs_on(
