@@ -28,6 +28,13 @@ MIN_GAP = 0.005  # median |log deviation| below 0.5%: the "fair value" follows t
 MIN_REGIME_PAIRS = 24  # consecutive months both in the regime: fewer and the regime is unchecked
 
 
+def fit_months(derived: xr.Dataset) -> np.ndarray:
+    """The months of `derived` inside the fit window (`in_sample`; all of them without it)."""
+    if "in_sample" in derived:
+        return derived["in_sample"].values.astype(bool)
+    return np.ones(derived.sizes["time"], dtype=bool)
+
+
 def deviation_reversion(dev: np.ndarray) -> dict[str, float]:
     """Dickey–Fuller t statistic, ρ and half-life (months) of a deviation series."""
     dev = np.asarray(dev, dtype=float)
@@ -47,10 +54,8 @@ def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
     if price.dims != ("time",):
         return {"anchor_identified": -1, "anchor_note": f"not checked for dims {price.dims}"}
     fv = derived["fair_value"].sel(quantile=0.5, method="nearest")
-    in_sample = derived["in_sample"].values.astype(bool) if "in_sample" in derived else None
-    p, f = price.values.astype(float), fv.values.astype(float)
-    if in_sample is not None:
-        p, f = p[in_sample], f[in_sample]
+    inside = fit_months(derived)
+    p, f = price.values.astype(float)[inside], fv.values.astype(float)[inside]
     ok = np.isfinite(p) & np.isfinite(f) & (p > 0) & (f > 0)
     dev = np.log(p[ok] / f[ok]) if ok.any() else np.array([])
     stats = deviation_reversion(dev)
@@ -122,11 +127,7 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
     prob = derived["regime_prob"].transpose("time", "regime").values
     fv = derived["fair_value_by_regime"].sel(quantile=0.5, method="nearest")
     fv = fv.transpose("time", "regime").values.astype(float)
-    inside = (
-        derived["in_sample"].values.astype(bool)
-        if "in_sample" in derived
-        else np.ones(len(price), bool)
-    )
+    inside = fit_months(derived)
     likely = np.where(np.isfinite(prob).all(axis=1), np.nanargmax(np.nan_to_num(prob), axis=1), -1)
     flags, half_lives, notes = [], [], []
     for j, name in enumerate(regimes):

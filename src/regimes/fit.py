@@ -60,11 +60,8 @@ def derive_checked(
     verdict["ppc"] = {"ok": ppc_result.ok, "reasons": ppc_result.reasons}
     derived.attrs["chain_agreement"] = "ok" if verdict["chains_agree"] else "chains_disagree"
     derived.attrs.update(anchor_check(derived))  # is the fair value an anchor the price visits?
-    by_regime = regime_anchor_check(derived)  # and each regime's, while it holds?
-    if by_regime.data_vars:
-        attrs = derived.attrs
-        derived = derived.merge(by_regime)
-        derived.attrs = attrs
+    # and each regime's, while it holds? (merge keeps derived's attributes; no regimes: nothing)
+    derived = derived.merge(regime_anchor_check(derived))
     derived.attrs.update(
         {
             "experiment": exp.name,

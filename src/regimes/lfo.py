@@ -282,6 +282,11 @@ def scored_asset(exp: Experiment, asset: str | None) -> str | None:
     return asset
 
 
+def scored_label(asset: str | None) -> str:
+    """What an LFO scored, as lfo.nc's `scored` attribute records it."""
+    return f"y_asset[{asset}]" if asset else "y"
+
+
 def lfo_frame(
     exp: Experiment,
     frame: FitFrame,
@@ -362,7 +367,7 @@ def lfo_frame(
             "draws": exp.sampler.draws,
             "chains": exp.sampler.chains,
             "wall_s": round(time.perf_counter() - t_start, 1),
-            "scored": f"y_asset[{asset}]" if asset else "y",
+            "scored": scored_label(asset),
         }
     )
     return ds
@@ -435,9 +440,7 @@ def ensure_lfo(
     ds = load_lfo(run_dir)
     wanted = scored_asset(run_config(open_run(run_dir)), asset) if asset else None
     same_l = ds is not None and (min_train is None or ds.attrs.get("L") == min_train)
-    same_score = ds is not None and ds.attrs.get("scored", "y") == (
-        f"y_asset[{wanted}]" if wanted else "y"
-    )
+    same_score = ds is not None and ds.attrs.get("scored", "y") == scored_label(wanted)
     if ds is not None and same_l and same_score and ds.attrs.get("threshold") == k_threshold:
         return ds
     ds = lfo_run(

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes.anchoring import fit_months
 from regimes.spells import months_between, spell_start
 from regimes.study.config import AnswerSettings
 
@@ -38,11 +39,7 @@ def _path(
     derived: xr.Dataset, regime: str
 ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray]:
     """In-sample months and the regime's smoothed probability: mean, 5% and 95% quantiles."""
-    inside = (
-        derived["in_sample"].values.astype(bool)
-        if "in_sample" in derived
-        else np.ones(derived.sizes["time"], bool)
-    )
+    inside = fit_months(derived)
     time = pd.DatetimeIndex(derived["time"].values)[inside]
     p = derived["regime_prob"].sel(regime=regime).values[inside]
     q = derived["regime_prob_q"].sel(regime=regime)
@@ -101,7 +98,7 @@ def _verdict(
         f"(90% band {latest['lo']:.2f}–{latest['hi']:.2f})"
     )
     if ans["identified"] == 0:
-        notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(regime)]
+        notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(f"{regime}:")]
         why = notes[0] if notes else f"{regime}: no identified anchor"
         return (
             "no fiscal anchor found",

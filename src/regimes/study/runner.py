@@ -14,7 +14,6 @@ import json
 import logging
 import shutil
 import time
-import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -138,6 +137,7 @@ def _runs_here(
     """The study's runs one after another in this process, recorded in `res.runs`; a failed run
     is recorded and the others go on."""
     from regimes.api import run_experiment
+    from regimes.sweep.task import failure
 
     quick, seed = common["quick"], common["seed"]
     for i, p in enumerate(paths, 1):
@@ -159,13 +159,9 @@ def _runs_here(
                 report=report,
             )
         except Exception as exc:  # record, go on with the other runs
-            msg = str(exc) if isinstance(exc, RegimesError) else f"{type(exc).__name__}: {exc}"
-            _log(f"study {folder.name}: {p.stem} FAILED: {msg}", quiet)
-            if not isinstance(exc, RegimesError):
-                _log(traceback.format_exc(), quiet)
-            res.runs[p.stem] = RunRecord(
-                p.stem, "failed", error=msg, wall_s=time.perf_counter() - t1
-            )
+            rec = failure(exc, t1)  # the record a worker returns for a failed run
+            msg = _failure_message(rec, quiet, f"study {folder.name}: {p.stem}")
+            res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
             continue
         res.runs[p.stem] = _complete(p.stem, run_dir, study_dir, time.perf_counter() - t1)
 
