@@ -65,12 +65,24 @@ CASES: dict[str, tuple[str, dict]] = {
         },
     ),
     "panel-shared-level": ("panel", {"k_regimes": 2, "order_by": "x", "n_starts": 2}),
+    "panel-anchors-ecm": (
+        "panel",
+        {
+            "k_regimes": 2,
+            "regime_names": ["on_x", "on_z"],
+            "anchors": {"on_x": ["x"], "on_z": ["z"]},
+            "form": "ecm",
+            "n_starts": 2,
+        },
+    ),
 }
 
 
 def test_every_registered_family_has_a_case() -> None:
     covered = {family for family, _ in CASES.values()}
-    assert set(family_names()) <= covered, f"add a contract case for {set(family_names()) - covered}"
+    assert set(family_names()) <= covered, (
+        f"add a contract case for {set(family_names()) - covered}"
+    )
 
 
 def simulated_frame(seed: int = 0) -> FitFrame:
@@ -107,7 +119,7 @@ def panel_frame(seed: int = 0) -> FitFrame:
 
 
 # cases whose data are not `simulated_frame`'s (a panel of several assets)
-FRAMES = {"panel-shared-level": panel_frame}
+FRAMES = {"panel-shared-level": panel_frame, "panel-anchors-ecm": panel_frame}
 
 
 def experiment(family: str, options: dict) -> Experiment:
@@ -158,7 +170,11 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert (fv.sel(quantile=0.05) <= fv.sel(quantile=0.95)).all()
     pit = derived["pit"].sel(time=scored)
     assert ((pit >= 0) & (pit <= 1)).all()
-    assert derived.attrs["ppc_ok"] == int(not derived.attrs["ppc_reasons"]) == int(verdict["ppc"]["ok"])
+    assert (
+        derived.attrs["ppc_ok"]
+        == int(not derived.attrs["ppc_reasons"])
+        == int(verdict["ppc"]["ok"])
+    )
     assert tree["posterior_predictive"]["y"].sizes["time"] == len(scored)
     if "regime" in derived.dims:
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)

@@ -164,7 +164,7 @@ def _fixed_values(model, rng: np.random.Generator) -> dict[str, np.ndarray]:
             values[name] = np.array([[0.9, 0.1], [0.2, 0.8]])
         elif name.startswith("mu_") or name == "intercept":
             values[name] = np.sort(rng.normal(size=shape))
-        elif name in ("tau", "intercept_sd", "sigma"):
+        elif name in ("tau", "tau_anchor", "intercept_sd", "sigma"):
             values[name] = 0.3 + rng.random(shape)
         elif name == "speed":
             values[name] = 0.05 + 0.3 * rng.random(shape)
@@ -310,6 +310,124 @@ def test_order_by_must_be_an_anchor_term() -> None:
     frame, _ = simulate_panel(4, n_months=30)
     with pytest.raises(ConfigError, match=r"options\.order_by"):
         design(frame, Options(k_regimes=2, order_by="nope"))
+
+
+# ------------------------------------------------------------------ regime-specific anchor sets
+
+ANCHORS = {
+    "k_regimes": 2,
+    "regime_names": ["on_x1", "on_x2"],
+    "anchors": {"on_x1": ["x1"], "on_x2": ["x2"]},
+}
+SETS = np.array([[1.0, 0.0], [0.0, 1.0]])  # (regime, term) of ANCHORS
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({**ANCHORS, "anchors": {"on_x1": ["x1"], "on_x2": ["debt"]}}, r"options\.anchors\.on_x2"),
+        ({**ANCHORS, "anchors": {"on_x1": ["x1"], "on_x2": []}}, r"\['x2'\] price no regime"),
+    ],
+)
+def test_anchor_sets_name_unknown_and_unused_terms(options: dict, named: str) -> None:
+    frame, _ = simulate_panel(4, n_months=30)
+    with pytest.raises(ConfigError, match=named):
+        design(frame, Options.model_validate(options))
+
+
+def test_anchor_sets_need_regime_names() -> None:
+    with pytest.raises(ValueError, match="regime_names"):
+        Options(k_regimes=2, anchors={"a": ["x1"], "b": ["x2"]})
+    assert not Options.model_validate(ANCHORS).ordered  # told apart by their sets
+    same = {**ANCHORS, "anchors": {"on_x1": ["x1", "x2"], "on_x2": ["x1", "x2"]}}
+    assert Options.model_validate(same).ordered  # identical sets: ordered by intercept
+    with pytest.raises(ValueError, match="order the regimes by 'intercept'"):
+        Options.model_validate({**same, "order_by": "x1"})
+
+
+@pytest.mark.parametrize("form", ["level", "ecm"])
+def test_a_term_outside_a_regimes_anchor_set_is_structurally_zero(form: str) -> None:
+    """No parameter exists for a (regime, term) pair outside the sets; β is exactly zero there
+    and the log density is the hand-computed one with those slopes zero."""
+    frame, _ = simulate_panel(9, n_months=50, late_by=15, regime_mask=SETS)
+    spec = ModelSpec(family="panel", options={**ANCHORS, "form": form}, name="t")
+    fn, model, d = component_function(spec, frame)
+    free = {
+        rv.name: model.initial_point()[model.rvs_to_values[rv].name].shape for rv in model.free_RVs
+    }
+    assert free["mu_anchor"] == (2,) and free["beta_z"] == (5, 2)
+    assert not any(name.startswith("mu_x") for name in free)
+    values = _fixed_values(model, np.random.default_rng(5))
+    args = [values[rv.name] for rv in model.free_RVs]
+    log_lik = fn(*args)[2]
+    beta_fn = compile_function(model.free_RVs, model["beta"])
+    beta = beta_fn(*args)
+    assert np.all(beta[:, 0, 1] == 0.0) and np.all(beta[:, 1, 0] == 0.0)
+    # by hand: regime 0 priced by x1 alone, regime 1 by x2 alone
+    alpha = values["intercept"][None, :] + values["intercept_sd"] * values["intercept_z"]
+    mu, tau, z = values["mu_anchor"], values["tau_anchor"], values["beta_z"]
+    slope = mu[None] + tau[None] * z  # (A, pair): on_x1:x1, on_x2:x2
+    anchor = alpha[None] + np.stack(
+        [d.x[:, :1] * slope[None, :, 0], d.x[:, 1:] * slope[None, :, 1]], -1
+    )
+    sigma = values["sigma"][None, :, None]
+    obs = np.isfinite(frame.Y.to_numpy()[frame.fit.to_numpy()])
+    if form == "ecm":
+        prev = d.y[:-1, :, None]
+        mean = prev - values["speed"][None] * (prev - anchor[:-1])
+        mean = mean + (np.diff(d.x, axis=0) @ values["gamma"].T)[:, :, None]
+        y, scored = d.y[1:], obs[1:] & obs[:-1]
+    else:
+        mean, y, scored = anchor, d.y, obs
+    dens = stats.norm.logpdf(y[:, :, None], mean, sigma)
+    np.testing.assert_allclose(log_lik, np.where(scored[:, :, None], dens, 0.0), rtol=1e-10)
+
+
+def test_anchor_sets_at_the_truth_recover_regimes_and_leave_absent_terms_out() -> None:
+    """At the true parameters of a panel simulated with regime-specific anchor sets, the shared
+    chain's regimes come back, and `coef`/`coef_pop` are NaN (not zero) outside the sets."""
+    frame, truth = simulate_panel(
+        12, n_months=200, late_by=60, n_after=3, sigma=0.03, regime_mask=SETS
+    )
+    spec = ModelSpec(family="panel", options=ANCHORS, name="t")
+    _, model, d = component_function(spec, frame)
+    sd = d.y_sd[:, None]
+    shift = (np.log(np.linspace(20, 2000, 5)) - d.y_mean)[:, None]
+    x_sd = np.array([d.x_sd["x1"], d.x_sd["x2"]])
+    x_mean = np.array([d.x_mean["x1"], d.x_mean["x2"]])
+    beta_std = truth.beta * x_sd[None, None] / sd[:, :, None]  # per standardised x, std y
+    alpha_std = (truth.alpha + shift + np.einsum("akp,p->ak", truth.beta, x_mean)) / sd
+    pairs = [(0, 0), (1, 1)]
+    slope = np.stack([beta_std[:, k, p] for k, p in pairs], axis=1)  # (A, pair)
+    mu = slope.mean(axis=0)
+    tau = slope.std(axis=0) + 1e-3
+    a_pop = alpha_std.mean(axis=0)
+    a_sd = alpha_std.std(axis=0).mean() + 1e-3
+    values = {
+        "intercept": a_pop,
+        "intercept_sd": np.full(2, a_sd),
+        "intercept_z": (alpha_std - a_pop) / a_sd,
+        "mu_anchor": mu,
+        "tau_anchor": tau,
+        "beta_z": (slope - mu) / tau,
+        "sigma": truth.sigma / d.y_sd,
+        "P": np.array([[0.98, 0.02], [0.02, 0.98]]),
+    }
+    tree = _point_tree(model, {rv.name: values[rv.name] for rv in model.free_RVs})
+    derived = get_family("panel").derive(tree, frame, spec, [0.05, 0.5, 0.95])
+    fit = frame.fit.to_numpy()
+    prob = derived["regime_prob"].values[fit]
+    assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.97
+    coef = derived["coef"].sel(quantile=0.5)
+    assert np.isnan(coef.sel(term="x2", regime="on_x1")).all()
+    assert np.isnan(coef.sel(term="x1", regime="on_x2")).all()
+    np.testing.assert_allclose(
+        coef.sel(term="x1", regime="on_x1").values, truth.beta[:, 0, 0], rtol=1e-6
+    )
+    pop = derived["coef_pop"].sel(quantile=0.5)
+    assert np.isnan(pop.sel(term="x2", regime="on_x1")) and np.isfinite(
+        pop.sel(term="x1", regime="on_x1")
+    )
 
 
 # ------------------------------------------------------------------ outputs at known parameters

@@ -25,6 +25,7 @@ class PanelDesign:
     x_all: np.ndarray  # (N, P) over every month of the frame (fair value)
     dx: np.ndarray  # (T-1, P) month-on-month changes of x (error-correction short-run terms)
     term_mask: np.ndarray  # (A, P) 1.0 where asset a is anchored on term p
+    regime_mask: np.ndarray | None  # (K, P) 1.0 where term p is in regime k's anchor set
     z: np.ndarray  # (T, Q) standardised transition covariates
     z_all: np.ndarray  # (N, Q)
     assets: list[str]
@@ -52,6 +53,27 @@ def _moments(values: np.ndarray, rows: np.ndarray, fallback: np.ndarray) -> tupl
     return 0.0, 1.0
 
 
+def anchor_sets(opts: Options, terms: list[str], where: str) -> np.ndarray | None:
+    """(K, P) mask of each regime's anchor set (None without `anchors`); every listed term must
+    be an anchor term, and every anchor term must price some regime."""
+    if opts.anchors is None:
+        return None
+    for name, listed in opts.anchors.items():
+        unknown = [t for t in listed if t not in terms]
+        if unknown:
+            raise ConfigError(
+                f"{where}: key 'options.anchors.{name}': {unknown} are not anchor terms of this "
+                f"experiment; use factors from {terms} (add others to data.factors)"
+            )
+    unused = [t for t in terms if not any(t in v for v in opts.anchors.values())]
+    if unused:
+        raise ConfigError(
+            f"{where}: key 'options.anchors': the factors {unused} price no regime; list them in "
+            "a regime's anchor set or drop them from data.factors"
+        )
+    return np.array([[float(t in opts.anchors[n]) for t in terms] for n in opts.names])
+
+
 def design(frame: FitFrame, opts: Options, where: str = "model options") -> PanelDesign:
     """Standardise every asset and anchor term; check the options against the frame's factors."""
     missing = [c for c in opts.transition_covariates if c not in frame.factors]
@@ -66,6 +88,7 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Pane
             f"{where}: key 'options.order_by': {opts.order_by!r} must be 'intercept' or an anchor "
             f"term {terms}"
         )
+    regime_mask = anchor_sets(opts, terms, where)
     assets = list(frame.panel_assets)
     fit, scale, train = frame.fit.to_numpy(), frame.scale, frame.train
     try:
@@ -102,6 +125,7 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Pane
         x_all=xs,
         dx=np.diff(xs[fit], axis=0),
         term_mask=term_mask,
+        regime_mask=regime_mask,
         z=zs[fit],
         z_all=zs,
         assets=assets,

@@ -59,7 +59,10 @@ def coords_of(frame: FitFrame, d: PanelDesign, opts: Options) -> dict[str, Any]:
     """The model's named dimensions."""
     names = opts.names
     rows, cols = moves(opts.k_regimes)
+    pairs = zip(*anchor_pairs(d), strict=True)
+    anchored = {"anchor_coef": [f"{names[k]}:{d.terms[p]}" for k, p in pairs]}
     return {
+        **(anchored if d.regime_mask is not None else {}),
         "asset": d.assets,
         "regime": names,
         "regime_to": names,
@@ -68,6 +71,38 @@ def coords_of(frame: FitFrame, d: PanelDesign, opts: Options) -> dict[str, Any]:
         "move": [f"{names[i]}->{names[j]}" for i, j in zip(rows, cols, strict=True)],
         "regime_stay": names[:-1],
         "time": frame.time[frame.fit.to_numpy()][opts.n_conditioning :],
+    }
+
+
+def anchor_pairs(d: PanelDesign) -> tuple[np.ndarray, np.ndarray]:
+    """(regime, term) indices of the anchor sets' coefficients (none without `anchors`)."""
+    if d.regime_mask is None:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    return np.nonzero(d.regime_mask)
+
+
+def _anchor_hierarchy(priors: dict, d: PanelDesign, n_regimes: int) -> dict[str, Any]:
+    """μ, τ and β of regime-specific anchor sets: one population mean, spread and asset
+    deviation per (regime, term) pair of a set; zero elsewhere, by structure."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    rows, cols = anchor_pairs(d)
+    shape = (n_regimes, len(d.terms))
+
+    def scatter(values: Any, lead: tuple[int, ...] = ()) -> Any:
+        return pt.set_subtensor(pt.zeros((*lead, *shape))[..., rows, cols], values)
+
+    mu = make_prior("mu_anchor", priors["mu"], dims="anchor_coef")
+    tau = make_prior("tau_anchor", priors["tau"], dims="anchor_coef")
+    z = pm.Normal("beta_z", 0.0, 1.0, dims=("asset", "anchor_coef"))
+    n_assets = len(d.assets)
+    return {
+        "mu": pm.Deterministic("mu", scatter(mu), dims=("regime", "term")),
+        "tau": pm.Deterministic("tau", scatter(tau), dims=("regime", "term")),
+        "beta": pm.Deterministic(
+            "beta", scatter(mu[None] + tau[None] * z, (n_assets,)), dims=("asset", "regime", "term")
+        ),
     }
 
 
@@ -95,7 +130,9 @@ def declare_emissions(priors: dict, opts: Options, d: PanelDesign) -> dict[str, 
         "alpha", a_pop * pt.ones(k) + a_sd * pt.ones(k) * a_z, dims=("asset", "regime")
     )
     out: dict[str, Any] = {"alpha": alpha}
-    if d.terms:
+    if d.terms and d.regime_mask is not None:
+        out.update(_anchor_hierarchy(priors, d, k))
+    elif d.terms:
         columns = [
             make_prior(f"mu_{t}", priors["mu"], dims="regime", **_ordered(opts, t)) for t in d.terms
         ]

@@ -17,6 +17,10 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     k_regimes: int = Field(default=2, ge=1, le=4)
     regime_names: list[str] | None = None
+    # regime name -> the anchor terms that price the assets in that regime; a term absent from a
+    # regime's set is structurally zero there for every asset (no parameter), as in the Markov
+    # family's option of the same name
+    anchors: dict[str, list[str]] | None = None
     chain: Literal["shared", "independent"] = "shared"
     form: Literal["level", "ecm"] = "level"
     transform: Literal["log", "level"] = "log"
@@ -39,7 +43,11 @@ class Options(BaseModel):
                 "chain = 'independent' needs k_regimes >= 2, transition = 'constant' and "
                 "initial = 'stationary'"
             )
-        self.chain_options()  # the chain's own checks (regime names, covariates, ...)
+        self.chain_options()  # the chain's own checks (regime names, anchors, covariates, ...)
+        if self.ordered and self.anchors is not None and self.order_by != "intercept":
+            raise ValueError(
+                "with anchors that repeat a set, order the regimes by 'intercept' (order_by)"
+            )
         return self
 
     def chain_options(self) -> MarkovOptions:
@@ -48,6 +56,7 @@ class Options(BaseModel):
         return MarkovOptions(
             k_regimes=self.k_regimes,
             regime_names=self.regime_names,
+            anchors=self.anchors,
             initial=self.initial,
             transition=self.transition,
             transition_covariates=self.transition_covariates,
@@ -57,8 +66,9 @@ class Options(BaseModel):
 
     @property
     def ordered(self) -> bool:
-        """Labels come from an ordering of a population mean (a change point orders by time)."""
-        return self.k_regimes > 1 and self.transition != "changepoint"
+        """Labels come from an ordering of a population mean (a change point orders by time;
+        regimes with different anchor sets are told apart by their sets)."""
+        return self.chain_options().identified_by_order
 
     @property
     def n_conditioning(self) -> int:

@@ -179,18 +179,23 @@ def derived_dataset(
     factors = list(frame.factors)
     where = [factors.index(t) for t in d.terms]  # anchor terms among the factors
 
+    in_set = (np.ones((opts.k_regimes, len(d.terms))) if d.regime_mask is None else d.regime_mask).T
+
     def coef_q(draws: np.ndarray) -> np.ndarray:
-        """(D, A, K, P) draws -> (A, factor, K, Q) quantiles, NaN for a term an asset lacks
-        (and for transition covariates, which anchor nothing)."""
+        """(D, A, K, P) draws -> (A, factor, K, Q) quantiles, NaN for a term an asset lacks or
+        a regime's anchor set leaves out (and for transition covariates, which anchor nothing)."""
         out = np.full((len(d.assets), len(factors), opts.k_regimes, len(q)), np.nan)
         got = quantiles_of(np.moveaxis(draws, -1, 2), q)  # (A, P, K, Q)
-        out[:, where] = np.where(d.term_mask[:, :, None, None] > 0, got, np.nan)
+        held = d.term_mask[:, :, None] * in_set[None]  # (A, P, K)
+        out[:, where] = np.where(held[..., None] > 0, got, np.nan)
         return out
 
     def term_q(draws: np.ndarray) -> np.ndarray:
-        """(D, K, P) draws -> (factor, K, Q) quantiles, NaN for transition covariates."""
+        """(D, K, P) draws -> (factor, K, Q) quantiles, NaN for transition covariates and for
+        terms outside a regime's anchor set."""
         out = np.full((len(factors), opts.k_regimes, len(q)), np.nan)
-        out[where] = quantiles_of(np.moveaxis(draws, -1, 1), q)
+        got = quantiles_of(np.moveaxis(draws, -1, 1), q)  # (P, K, Q)
+        out[where] = np.where(in_set[..., None] > 0, got, np.nan)
         return out
 
     a_pop = stack_draws(post, "intercept")

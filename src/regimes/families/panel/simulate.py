@@ -35,10 +35,12 @@ def simulate_panel(
     tau: float = 0.1,
     sigma: float = 0.05,
     regimes: np.ndarray | None = None,
+    regime_mask: np.ndarray | None = None,
 ) -> tuple[FitFrame, PanelTruth]:
     """A panel of `n_assets` log-normal prices on two factors sharing one K-regime chain (a
     sticky chain, or the given `regimes` path); the last `late_assets` assets are missing their
-    first `late_by` months. Sensitivities are drawn around well-separated regime means."""
+    first `late_by` months. Sensitivities are drawn around well-separated regime means; a
+    (K, 2) `regime_mask` zeroes the terms outside each regime's anchor set."""
     rng = np.random.default_rng(seed)
     n = n_months + n_after
     x = np.column_stack([np.cumsum(rng.normal(0, 0.15, n)), np.cumsum(rng.normal(0, 0.15, n))])
@@ -55,6 +57,8 @@ def simulate_panel(
     mu = np.column_stack([np.linspace(-0.4, 0.3, k), np.linspace(0.2, -0.2, k)])  # (K, P)
     taus = np.full((k, 2), tau)
     beta = mu[None] + taus[None] * rng.normal(size=(n_assets, k, 2))
+    if regime_mask is not None:
+        mu, taus, beta = mu * regime_mask, taus * regime_mask, beta * regime_mask[None]
     alpha = np.linspace(-0.3, 0.3, k)[None, :] + 0.05 * rng.normal(size=(n_assets, k))
     sig = sigma * (1 + 0.5 * rng.random(n_assets))
     s_all = np.concatenate([s, np.full(n_after, s[-1])])
