@@ -35,6 +35,14 @@ def test_reverting_deviation_is_an_anchor() -> None:
     assert 3 < verdict["anchor_half_life_months"] < 15  # ln 0.5 / ln 0.9 = 6.6
 
 
+def test_white_noise_deviation_reverts_at_once() -> None:
+    """ρ ≤ 0 (iid or overshooting deviations) is the fastest reversion, half-life 0, not ∞."""
+    rng = np.random.default_rng(5)
+    fair = np.exp(np.linspace(5, 7, 400))
+    verdict = anchor_check(derived_of(fair * np.exp(ar1(rng, -0.2, 400)), fair))
+    assert verdict["anchor_identified"] == 1 and verdict["anchor_half_life_months"] == 0.0
+
+
 def test_random_walk_gap_is_not_an_anchor() -> None:
     rng = np.random.default_rng(2)
     fair = np.exp(np.linspace(5, 7, 400))

@@ -13,6 +13,7 @@ import xarray as xr
 from scipy import stats
 
 from regimes import hmm
+from regimes.anchoring import regime_anchor_check
 from regimes.config import load_experiment
 from regimes.dataset import build_frame
 from regimes.errors import ConfigError, DataError
@@ -424,6 +425,10 @@ def test_anchor_sets_at_the_truth_recover_regimes_and_leave_absent_terms_out() -
     np.testing.assert_allclose(
         coef.sel(term="x1", regime="on_x1").values, truth.beta[:, 0, 0], rtol=1e-6
     )
+    # each asset's price reverts to its regime's fair value while the regime holds (iid noise)
+    check = regime_anchor_check(derived)["anchor_identified_by_regime"]
+    assert check.dims == ("asset", "regime") and (check == 1).all(), check.attrs["notes"]
+    assert check.attrs["notes"].startswith("asset0 on_x1: deviations revert")
     pop = derived["coef_pop"].sel(quantile=0.5)
     assert np.isnan(pop.sel(term="x2", regime="on_x1")) and np.isfinite(
         pop.sel(term="x1", regime="on_x1")

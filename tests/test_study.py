@@ -202,13 +202,13 @@ def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
     for name in keep:
         shutil.copy(gold / f"{name}.toml", folder)
     study = tomllib.loads((gold / "study.toml").read_text())
-    study["brief"] = [
-        r for r in study["brief"] if r.get("source") in {*keep, "descriptive", "lfo"}
-    ]
+    study["brief"] = [r for r in study["brief"] if r.get("source") in {*keep, "descriptive", "lfo"}]
     for section in ("lfo", "scenarios"):
         study[section]["experiments"] = [n for n in study[section]["experiments"] if n in keep]
     if study.get("answer", {}).get("experiment") not in keep:
         study.pop("answer", None)
+    else:
+        study["answer"]["also"] = [n for n in study["answer"].get("also", []) if n in keep]
     (folder / "study.toml").write_text(tomli_w.dumps(study))
     return folder
 
@@ -283,6 +283,9 @@ def test_gold_study_quick_from_the_command_line(
     assert set(answer["passes"]) == {"0.5", "0.9"} and 0 <= answer["latest"]["p"] <= 1
     assert (study_dir / answer["figure"]).stat().st_size > 1000
     assert page.index('id="answer"') < page.index('id="brief"')
+    also = answer["also"]  # the same question asked of ms2_ecm (no anchor sets, one chain)
+    assert [a["experiment"] for a in also] == ["ms2_ecm"] and "latest" in also[0]
+    assert "The same question asked of other models" in page
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
         "run", str(gold), "--quick", "--resume", str(study_dir), "--no-progress",
@@ -377,6 +380,35 @@ def test_the_anchor_answer_and_its_verdicts() -> None:
     assert out["verdict"] == "differs" and out["passes"]["0.5"]["month"] == ""
     other = anchor_answer(_anchor_derived(p), claim.model_copy(update={"regime": "fiscal"}))
     assert other["verdict"] == "cannot be computed" and "fiscal_anchor" in other["text"]
+
+
+def test_a_panel_answers_for_its_reference_asset() -> None:
+    """On a panel's derived.nc the answer reads the shared chain and the reference asset's own
+    anchor check (the flags and notes of the other assets are not its)."""
+    from regimes.study.answer import anchor_answer
+    from regimes.study.config import AnswerSettings
+
+    n = 96
+    p = np.where(np.arange(n) >= 77, 0.97, 0.05)
+    one = _anchor_derived(p)
+    panel = xr.concat([one, one], dim="asset", data_vars="minimal").assign_coords(
+        asset=["SILVER", "gold"]
+    )
+    panel["anchor_identified_by_regime"] = (
+        ("asset", "regime"),
+        np.array([[1, 1], [1, 0]], dtype=np.int8),
+        {
+            "notes": "SILVER fiscal_anchor: reverts; gold fiscal_anchor: no identified anchor (t 0.5)"
+        },
+    )
+    panel.attrs = {"converged": 1, "reference_asset": "gold"}
+    claim = AnswerSettings(experiment="panel_anchors", claim="2021-06", tol=12)
+    ans = anchor_answer(panel, claim)
+    assert ans["asset"] == "gold" and ans["verdict"] == "no fiscal anchor found"
+    assert "(t 0.5)" in ans["text"] and "reverts" not in ans["text"]
+    panel.attrs["reference_asset"] = "SILVER"
+    ans = anchor_answer(panel, claim)
+    assert ans["asset"] == "SILVER" and ans["verdict"] == "agrees", ans
 
 
 def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:

@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 DF_CRITICAL_5PCT = -2.86  # Dickey–Fuller, constant, no trend, large sample (MacKinnon 2010)
@@ -107,7 +108,10 @@ def pairs_reversion(
     cov = s2 * np.linalg.inv(x.T @ x)
     slope, se = float(coef[1]), float(math.sqrt(cov[1, 1]))
     rho = 1.0 + slope
-    half_life = math.log(0.5) / math.log(rho) if 0.0 < rho < 1.0 else math.inf
+    # rho <= 0: the deviation is gone (or overshoots) within a month; rho >= 1: never reverts
+    half_life = (
+        math.log(0.5) / math.log(rho) if 0.0 < rho < 1.0 else (0.0 if rho <= 0 else math.inf)
+    )
     df_t = slope / se if se > 0 else math.nan
     return {"df_t": df_t, "rho": rho, "half_life": half_life, "n": int(lag.size)}
 
@@ -117,10 +121,14 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
     `anchor_check` on the log deviation of the price from `fair_value_by_regime` (median), over
     the in-sample month pairs (t−1, t) that both have that regime as the most likely one.
     Returns `anchor_identified_by_regime` (1/0/−1 for too few months) and
-    `anchor_half_life_by_regime` (months) along `regime`, empty for a model without regimes or
-    with several assets."""
+    `anchor_half_life_by_regime` (months) along `regime` — along (`asset`, `regime`) for a
+    panel, each asset's notes prefixed by its name — and empty for a model without regimes."""
     needed = ("fair_value_by_regime", "regime_prob", "price")
-    if any(n not in derived for n in needed) or derived["price"].dims != ("time",):
+    if any(n not in derived for n in needed):
+        return xr.Dataset()
+    if "asset" in derived["price"].dims:
+        return _per_asset(derived)
+    if derived["price"].dims != ("time",):
         return xr.Dataset()
     regimes = derived["regime"].values
     price = derived["price"].values.astype(float)
@@ -165,4 +173,19 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
         "notes": "; ".join(notes),
     }
     out["anchor_half_life_by_regime"].attrs = {"units": "months"}
+    return out
+
+
+def _per_asset(derived: xr.Dataset) -> xr.Dataset:
+    """`regime_anchor_check` of every asset of a panel on the shared chain's regimes."""
+    assets = [str(a) for a in derived["asset"].values]
+    checks = [regime_anchor_check(derived.sel(asset=a, drop=True)) for a in assets]
+    out = xr.concat(checks, dim=pd.Index(assets, name="asset"), combine_attrs="drop_conflicts")
+    notes = [c["anchor_identified_by_regime"].attrs["notes"] for c in checks]
+    out["anchor_identified_by_regime"].attrs = {
+        **checks[0]["anchor_identified_by_regime"].attrs,
+        "notes": "; ".join(
+            f"{a} {n}" for a, joined in zip(assets, notes, strict=True) for n in joined.split("; ")
+        ),
+    }
     return out

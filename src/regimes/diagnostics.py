@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -212,7 +213,9 @@ def diagnose(tree, thresholds: Thresholds | None = None) -> Diagnosis:
     post = tree["posterior"]
     chains, draws = int(post.sizes["chain"]), int(post.sizes["draw"])
     ess_need = th.ess_min_per_chain * chains
-    summ = az.summary(tree, kind="diagnostics", fmt="wide", round_to="none")
+    with warnings.catch_warnings():  # constant draws (a structural zero): NaN, noted below
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        summ = az.summary(tree, kind="diagnostics", fmt="wide", round_to="none")
     rows: list[VariableDiagnostic] = []
     for name, rec in summ.iterrows():
         rhat, bulk, tail = float(rec["r_hat"]), float(rec["ess_bulk"]), float(rec["ess_tail"])

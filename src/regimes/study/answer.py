@@ -50,8 +50,14 @@ def _path(
 
 def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, Any]:
     """The headline answer from the answer run's derived quantities (JSON-ready)."""
+    from regimes.figures import reference_view
+
     regime, claim = settings.regime, pd.Timestamp(settings.claim)
+    panel = "asset" in derived.dims  # a panel answers for its reference asset, on the shared chain
+    asset = str(derived.attrs.get("reference_asset", derived["asset"].values[0])) if panel else ""
+    derived = reference_view(derived)
     out: dict[str, Any] = {
+        "asset": asset,
         "experiment": settings.experiment,
         "regime": regime,
         "claim": settings.claim,
@@ -98,7 +104,8 @@ def _verdict(
         f"(90% band {latest['lo']:.2f}–{latest['hi']:.2f})"
     )
     if ans["identified"] == 0:
-        notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(f"{regime}:")]
+        own = f"{ans['asset']} {regime}:" if ans["asset"] else f"{regime}:"  # a panel: its asset
+        notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(own)]
         why = notes[0] if notes else f"{regime}: no identified anchor"
         return (
             "no fiscal anchor found",
@@ -155,25 +162,28 @@ def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> lis
 
 
 def study_answer(
-    settings: AnswerSettings | None, run_dir: Path | None, figures: Path
+    settings: AnswerSettings | None, runs: dict[str, Path | None], figures: Path
 ) -> dict[str, Any]:
-    """The answer of a study (`{}` without an `[answer]` section) from its answer run
-    (`run_dir`; None when the run failed), its figure drawn into `figures`."""
+    """The answer of a study (`{}` without an `[answer]` section) from its answer run, its
+    figure drawn into `figures`, and under "also" the same answer from each run of
+    `settings.also`. `runs` maps an experiment to its run directory (None when it failed)."""
     from regimes.results import load_derived
 
     if settings is None:
         return {}
-    if run_dir is None:
-        return {
-            "experiment": settings.experiment,
-            "regime": settings.regime,
-            "claim": settings.claim,
-            "verdict": "cannot be computed",
-            "text": f"the run {settings.experiment} failed, so there is no answer",
-        }
-    derived = load_derived(run_dir)
-    ans = anchor_answer(derived, settings)
-    if "latest" in ans:
+
+    def one(name: str) -> tuple[dict[str, Any], xr.Dataset | None]:
+        run_dir = runs.get(name)
+        if run_dir is None:
+            failed = {"experiment": name, "regime": settings.regime, "claim": settings.claim}
+            text = f"the run {name} failed, so there is no answer"
+            return {**failed, "verdict": "cannot be computed", "text": text}, None
+        derived = load_derived(run_dir)
+        return anchor_answer(derived, settings.model_copy(update={"experiment": name})), derived
+
+    ans, derived = one(settings.experiment)
+    if derived is not None and "latest" in ans:
         answer_figure(derived, ans, figures)
         ans["figure"] = f"{figures.name}/study_answer.png"
+    ans["also"] = [one(name)[0] for name in settings.also]
     return ans

@@ -86,6 +86,11 @@ class AnswerSettings(Strict):
     regime: str = "fiscal_anchor"
     claim: str = Field(description='the month the research dates the shift to, "YYYY-MM"')
     tol: int = Field(default=12, ge=0, description="months either side of the claim that agree")
+    also: list[str] = Field(
+        default_factory=list,
+        description="other runs asked the same question beside it (e.g. the panel: does pooling "
+        "several assets move the date?)",
+    )
 
     @field_validator("claim")
     @classmethod
@@ -135,6 +140,7 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
         for n in (study.scenarios.experiments if study.scenarios else [])
     ]
     refs += [("answer.experiment", study.answer.experiment)] if study.answer else []
+    refs += [("answer.also", n) for n in (study.answer.also if study.answer else [])]
     refs += [
         (f"brief[{i}].source", row.source)
         for i, row in enumerate(study.brief)

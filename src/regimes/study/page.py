@@ -413,7 +413,35 @@ def _answer_section(res: StudyResult, study_dir: Path) -> str:
                 "regime, month by month (mean and 90% band); dashed: the research's shift.",
             )
         )
+    if ans.get("also"):
+        parts.append(h.para("The same question asked of other models:"))
+        parts.append(
+            h.table(
+                ["model", f"P({ans['regime']}) now (90% band)", "mean P ≥ 0.5 since (90%)",
+                 "verdict"],
+                (_answer_row(row) for row in [ans, *ans["also"]]),
+            )
+        )  # fmt: skip
     return h.section(f"The answer: is gold priced on {ans['regime']}?", *parts, id_="answer")
+
+
+def _answer_row(ans: dict) -> list[str]:
+    """One model's answer as a row: the latest probability, the current spell's start, verdict."""
+    name = (
+        f"{ans['experiment']} ({ans['asset']}, shared chain)"
+        if ans.get("asset")
+        else ans["experiment"]
+    )
+    if "latest" not in ans:
+        return [name, "—", "—", f"{ans['verdict']}: {ans['text']}"]
+    now, since = ans["latest"], ans["passes"]["0.5"]
+    band = f"{since['early'] or '?'} to {since['late'] or 'not yet'}"
+    return [
+        name,
+        f"{now['p']:.2f} ({now['lo']:.2f}–{now['hi']:.2f}) at {now['month']}",
+        f"{since['month']} ({band})" if since["month"] else "not now",
+        ans["verdict"],
+    ]
 
 
 def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:

@@ -251,8 +251,9 @@ def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) ->
     res.brief = brief_rows(study, res, study_dir, data_path)
     res.figures = [f for f in res.figures if not f[0].startswith(STUDY_OWN)]
     res.figures += study_figures(study, res, study_dir, data_path)
-    where = run_path(res, study_dir, study.answer.experiment) if study.answer else None
-    res.answer = study_answer(study.answer, where, study_dir / "figures")
+    asked = [study.answer.experiment, *study.answer.also] if study.answer else []
+    runs = {name: run_path(res, study_dir, name) for name in asked}
+    res.answer = study_answer(study.answer, runs, study_dir / "figures")
     write_page(study, res, study_dir)
     _atomic_text(study_dir / STUDY_JSON, json.dumps(_jsonable(res), indent=2, default=str) + "\n")
 
