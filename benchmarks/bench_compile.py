@@ -155,6 +155,11 @@ def reference_refits(
 def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     """Cold short-window refits against padded refits that reuse one compilation and
     warm-start each refit from the one before (as `regimes.lfo` does)."""
+    import tempfile
+
+    import jax
+
+    from regimes import compiled
     from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
@@ -164,7 +169,17 @@ def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     origins = [n - 1 - 12 * j for j in range(n_refits)][::-1]  # a refit a year, up to the end
     padded = get_family(exp.spec.family).weighted_likelihood
     cold = [one_fit(exp, truncate(frame, i), cached=False, seed=i) for i in origins]
-    carry = Adaptation()  # as `regimes.lfo`: each refit warm-starts from the one before
+    # as `regimes run` then `regimes lfo`: the run (untimed: it is fitted either way) stores its
+    # final tuning (`tuning.npz`); the LFO, as in a new process (in-memory compilations
+    # dropped, the on-disk XLA cache kept), loads it for the first refit, and each later refit
+    # warm-starts from the one before
+    run_tuning = Adaptation()
+    one_fit(exp, frame, cached=True, seed=0, adaptation=run_tuning)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_tuning.save(Path(tmp) / "tuning.npz")
+        carry = Adaptation.load(Path(tmp) / "tuning.npz")
+    compiled._CACHE.clear()
+    jax.clear_caches()
     reused = [
         one_fit(
             exp, truncate(frame, i, score_until=n, padded=padded), cached=True, seed=i,

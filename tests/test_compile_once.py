@@ -143,6 +143,57 @@ def test_padded_refit_has_the_short_windows_posterior(case: str) -> None:
         assert abs(logp_scoring(point) - logp_short(point)) > 1e-3  # the later months do count
 
 
+def test_a_runs_stored_tuning_warm_starts_a_quick_refit(tmp_path) -> None:
+    """The tuning a run stores (`tuning.npz`) round-trips, and a refit with fewer chains and
+    another multi-start count (a quick LFO refit of a full run: the same compiled structure)
+    starts from its first chains and samples what a cold fit samples."""
+    from regimes.config import SamplerSection
+    from regimes.fit import compile_key
+    from regimes.sampling import sample
+
+    family = get_family("markov")
+    full = ModelSpec(family="markov", options={"k_regimes": 1, "n_starts": 6}, name="t")
+    quick = family.quick_spec(full, 2)
+    assert quick.options["n_starts"] == 2
+
+    def key(spec: ModelSpec) -> str:
+        from regimes.config import Experiment
+
+        exp = Experiment.model_validate(
+            {
+                "name": "t",
+                "model": "t",
+                "data": {"target": "y", "factors": ["x", "z"], "start": "2010-01", "end": "2013-12"},
+                "spec": spec,
+            }
+        )
+        return compile_key(exp, frame_of(1))
+
+    assert key(full) == key(quick)  # init settings do not change the compiled structure
+    run = compiled.Adaptation()
+    sampler = SamplerSection(draws=300, tune=300, chains=4, seed=5)
+    sample(family.build(full, frame_of(1)), sampler, compile_key=key(full), adaptation=run)
+    run.save(tmp_path / "tuning.npz")
+    loaded = compiled.Adaptation.load(tmp_path / "tuning.npz")
+    assert loaded.structure == run.structure and loaded.step_size.shape == (4,)
+    for a, b in zip(loaded.position, run.position, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.inverse_mass, run.inverse_mass)
+    assert compiled.Adaptation.load(tmp_path / "missing.npz").step_size is None
+
+    two = sampler.model_copy(update={"chains": 2, "draws": 400})
+    model = family.build(quick, frame_of(2))  # new data, same shapes
+    warm = sample(model, two, compile_key=key(quick), adaptation=loaded)
+    cold = sample(model, two, seed=11, compile_key=key(quick), init="multistart", n_starts=2)
+    assert warm.attrs["init"].startswith("warm") and loaded.step_size.shape == (2,)
+    post_w, post_c = warm["posterior"].to_dataset(), cold["posterior"].to_dataset()
+    for name in post_c.data_vars:
+        w, c = post_w[name].values, post_c[name].values
+        sd = c.std(axis=(0, 1))
+        assert np.all(np.abs(w.mean(axis=(0, 1)) - c.mean(axis=(0, 1))) < 0.3 * sd), name
+        assert np.all(np.abs(w.std(axis=(0, 1)) / sd - 1) < 0.3), name
+
+
 def test_a_warm_started_refit_samples_the_same_posterior() -> None:
     """A refit given the previous fit's `Adaptation` starts from its chains and tuning, re-tunes
     the step size only (a third of the warm-up) and draws the posterior a cold fit draws, within

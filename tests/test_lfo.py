@@ -256,6 +256,9 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
     assert np.isfinite(ds["elpd"]).all() and ds["refit"].values[0]
     manifest = open_run(run_dir).manifest
     assert manifest["files"]["lfo.nc"] == sha256_file(run_dir / "lfo.nc")
+    # every refit warm-started: the first from the run's stored tuning (same compiled model)
+    assert "tuning.npz" in manifest["files"]
+    assert ds.attrs["warm_refits"] == ds.attrs["n_refits"] >= 1
     # the LFO elpd of the last months is close to the in-sample one-step densities there
     lppd = np.log(np.exp(ll["y"].values.reshape(-1, n)[:, -4:]).mean(axis=0))
     assert np.all(np.abs(ds["elpd"].values - lppd) < 1.0)

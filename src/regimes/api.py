@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from regimes.config import Experiment, experiment_to_toml, load_experiment, run_version
 from regimes.fit import derive_checked, fit_frame
-from regimes.results import CONFIG, DERIVED, FIGURES, POSTERIOR, new_run_id, write_netcdf, write_run
+from regimes.results import (
+    CONFIG,
+    DERIVED,
+    FIGURES,
+    POSTERIOR,
+    TUNING,
+    new_run_id,
+    write_netcdf,
+    write_run,
+)
 
 if TYPE_CHECKING:
     pass
@@ -109,6 +118,7 @@ def fit_and_write(
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
     into the manifest. Shared by `run_experiment` and `run_dataframe`."""
+    from regimes.compiled import Adaptation
     from regimes.families import get_family
 
     assert exp.spec is not None
@@ -116,7 +126,8 @@ def fit_and_write(
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     t1 = time.perf_counter()
-    tree = fit_frame(exp, frame, progress=progress, quiet=quiet)
+    tuning = Adaptation()  # filled by the compiled sampler; leave-future-out starts from it
+    tree = fit_frame(exp, frame, progress=progress, quiet=quiet, adaptation=tuning)
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -129,6 +140,8 @@ def fit_and_write(
         write_netcdf(tree, tmp / POSTERIOR)
         write_netcdf(derived, tmp / DERIVED)
         (tmp / CONFIG).write_text(experiment_to_toml(exp), encoding="utf-8")
+        if tuning.step_size is not None:
+            tuning.save(tmp / TUNING)
         if want_figures:
             from regimes.figures import save_figure
             from regimes.figures.fair_value import plot_fair_value

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,12 +82,59 @@ class Adaptation:
     mode_log_densities: list[float] | None = None
 
     def ready_for(self, structure: str, chains: int) -> bool:
-        """Filled by a fit of the same compiled structure with the same number of chains."""
+        """Filled by a fit of the same compiled structure with at least as many chains."""
         return (
             self.structure == structure
             and self.step_size is not None
-            and len(self.step_size) == chains
+            and len(self.step_size) >= chains
         )
+
+    def take(self, chains: int) -> Adaptation:
+        """The first `chains` chains' tuning (a quick refit of a run with more chains)."""
+        assert self.position is not None and self.step_size is not None
+        assert self.inverse_mass is not None
+        return Adaptation(
+            structure=self.structure,
+            position=[p[:chains] for p in self.position],
+            step_size=self.step_size[:chains],
+            inverse_mass=self.inverse_mass[:chains],
+            chain_mode=self.chain_mode[:chains] if self.chain_mode is not None else None,
+            mode_log_densities=self.mode_log_densities,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the filled tuning to `path` (`.npz`), so a later process (leave-future-out of
+        a finished run) can warm-start from it."""
+        assert self.position is not None and self.step_size is not None
+        arrays = {f"position_{i}": p for i, p in enumerate(self.position)}
+        extra = {"chain_mode": np.asarray(self.chain_mode)} if self.chain_mode is not None else {}
+        with path.open("wb") as fh:
+            np.savez(
+                fh,
+                structure=np.array(self.structure),
+                step_size=self.step_size,
+                inverse_mass=np.asarray(self.inverse_mass),
+                mode_log_densities=np.asarray(self.mode_log_densities or [], dtype=float),
+                **arrays,
+                **extra,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> Adaptation:
+        """The tuning `save` wrote (empty when the file is missing or unreadable: a cold fit)."""
+        try:
+            with np.load(path) as f:
+                n = sum(1 for k in f.files if k.startswith("position_"))
+                return cls(
+                    structure=str(f["structure"]),
+                    position=[f[f"position_{i}"] for i in range(n)],
+                    step_size=f["step_size"],
+                    inverse_mass=f["inverse_mass"],
+                    chain_mode=f["chain_mode"].tolist() if "chain_mode" in f.files else None,
+                    mode_log_densities=f["mode_log_densities"].tolist() or None,
+                )
+        except (OSError, KeyError, ValueError):
+            return cls()
 
 
 def warm_tune(tune: int) -> int:

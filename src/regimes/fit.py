@@ -20,9 +20,13 @@ log = logging.getLogger(__name__)
 
 def compile_key(exp: Experiment, frame: FitFrame) -> str:
     """What identifies one compiled model in this process besides its data shapes and constants
-    (`regimes.compiled`): the resolved spec and the layout of the data. Refits reuse it."""
+    (`regimes.compiled`): the resolved spec as the graph sees it and the layout of the data.
+    Refits reuse it, quick or not."""
+    from regimes.families import get_family
+
     assert exp.spec is not None
-    return f"{exp.spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
+    spec = get_family(exp.spec.family).graph_spec(exp.spec)
+    return f"{spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
 
 
 def derive_checked(

@@ -42,6 +42,7 @@ from scipy.special import logsumexp
 from regimes.errors import RegimesError
 
 if TYPE_CHECKING:
+    from regimes.compiled import Adaptation
     from regimes.config import Experiment
     from regimes.dataset import FitFrame
     from regimes.results import Run
@@ -243,9 +244,10 @@ def lfo_run(
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit. `asset`:
     a panel run scores that asset's own density (`score`); a single-asset run ignores it."""
     from regimes.cache import setup_process
+    from regimes.compiled import Adaptation
     from regimes.config import quick_version
     from regimes.reopen import run_config, run_frame
-    from regimes.results import open_run
+    from regimes.results import TUNING, open_run
 
     setup_process()  # once per process; a no-op after the first call
     run = open_run(run_dir)
@@ -264,6 +266,7 @@ def lfo_run(
         label=f"{exp.name}/{run.manifest.get('run_id', run.path.name)}",
         quiet=quiet,
         asset=scored,
+        warm_start=Adaptation.load(run.path / TUNING),
     )
     ds.attrs.update({"run": str(run.path.resolve()), "quick": int(quick)})
     return ds
@@ -297,10 +300,13 @@ def lfo_frame(
     label: str = "",
     quiet: bool = False,
     asset: str | None = None,
+    warm_start: Adaptation | None = None,
 ) -> xr.Dataset:
     """Approximate LFO of `exp`'s model on `frame`, refitting with `api.fit_frame` (seed + i at
     month i). `first_scored`: fit months the model conditions on (e.g. markov's ar_order).
-    `asset`: score a panel's density of that asset (`score`)."""
+    `asset`: score a panel's density of that asset (`score`). `warm_start`: the run's own final
+    tuning (`tuning.npz`), where the first refit starts instead of a multi-start and full
+    warm-up; each later refit starts from the one before."""
     from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
@@ -324,10 +330,13 @@ def lfo_frame(
     )
     t_start = time.perf_counter()
     n_refits, why = 0, ""
-    carry = Adaptation()  # each refit warm-starts from the one before (same compiled model)
+    # each refit warm-starts from the one before (same compiled model), the first from the run
+    carry = warm_start if warm_start is not None else Adaptation()
+
+    warm_refits = 0
 
     def refit(i: int) -> Refit:
-        nonlocal n_refits
+        nonlocal n_refits, warm_refits
         t0 = time.perf_counter()
         sampler = exp.sampler.model_copy(update={"seed": exp.sampler.seed + i})
         exp_i = exp.model_copy(update={"sampler": sampler})
@@ -348,9 +357,11 @@ def lfo_frame(
         ll = ll.sel(time=fit_time[i:].values)
         values = ll.stack(sample=("chain", "draw")).transpose("sample", "time").values
         n_refits += 1
+        warm = str(tree.attrs.get("init", "")).startswith("warm")
+        warm_refits += warm
         _log(
             f"lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
-            f"{why}) in {time.perf_counter() - t0:.1f} s",
+            f"{why}) in {time.perf_counter() - t0:.1f} s{' (warm start)' if warm else ''}",
             quiet,
         )
         return Refit(np.asarray(values, dtype=float), _r_eff(tree))
@@ -368,6 +379,7 @@ def lfo_frame(
             "chains": exp.sampler.chains,
             "wall_s": round(time.perf_counter() - t_start, 1),
             "scored": scored_label(asset),
+            "warm_refits": warm_refits,  # started from the fit before (the first: the run's)
         }
     )
     return ds

@@ -33,6 +33,7 @@ MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
 DERIVED = "derived.nc"
 CONFIG = "config.toml"
+TUNING = "tuning.npz"  # the sampler's final positions and tuning: LFO refits warm-start from it
 FIGURES = "figures"
 TMP_PREFIX = ".incomplete-"
 OWNER = ".owner.json"  # inside a temporary run folder: the process assembling it (never kept)

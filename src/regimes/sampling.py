@@ -249,8 +249,9 @@ def _sample_compiled(
     mode_lps: list[float] = []
     carry = adaptation if compile_key else None  # only a cached structure can be recognised
     warm = carry is not None and carry.ready_for(compiled.structure, sampler.chains)
-    if warm:  # the previous fit's chains, where they ended (their modes with them)
-        chain_mode, mode_lps = carry.chain_mode, carry.mode_log_densities or []
+    start = carry.take(sampler.chains) if warm else None
+    if start is not None:  # the previous fit's chains, where they ended (their modes with them)
+        chain_mode, mode_lps = start.chain_mode, start.mode_log_densities or []
         rows = None
     elif init == "multistart":
         starts = multistart_compiled(model, compiled, data, n_starts, seed)
@@ -265,8 +266,8 @@ def _sample_compiled(
             mode_lps = [round(lp, 3) for lp, _ in modes]
     else:
         rows = None
-    if warm:
-        init_values = carry.position
+    if start is not None:
+        init_values = start.position
     else:
         if rows is None:
             rows = _jittered_starts(model, compiled, data, sampler.chains, seed)
@@ -282,7 +283,7 @@ def _sample_compiled(
         target_accept=sampler.target_accept,
         seed=seed,
         progress=progress,
-        tuning=(carry.step_size, carry.inverse_mass) if warm else None,
+        tuning=(start.step_size, start.inverse_mass) if start is not None else None,
     )
     if carry is not None:  # for the next fit of this structure
         carry.structure, carry.position = compiled.structure, adapted.position

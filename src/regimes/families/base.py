@@ -69,6 +69,11 @@ class Family(ABC):
         family has them (default: unchanged)."""
         return spec
 
+    def graph_spec(self, spec: ModelSpec) -> ModelSpec:
+        """The spec as the model graph sees it: without the settings that only choose where
+        chains start, so a quick refit and a full run of one model share a compiled structure."""
+        return spec
+
     # ------------------------------------------------------------------ model and outputs
 
     @abstractmethod
@@ -214,6 +219,11 @@ class ChainFamily(Family):
     def quick_spec(self, spec: ModelSpec, n_starts: int) -> ModelSpec:
         """At most `n_starts` multi-start optimisations for a quick run."""
         options = {**spec.options, "n_starts": min(self.options(spec).n_starts, n_starts)}
+        return spec.model_copy(update={"options": options})
+
+    def graph_spec(self, spec: ModelSpec) -> ModelSpec:
+        """Without `init` and `n_starts` (how the multi-start begins, not what is sampled)."""
+        options = {k: v for k, v in spec.options.items() if k not in ("init", "n_starts")}
         return spec.model_copy(update={"options": options})
 
 
