@@ -48,6 +48,7 @@ from regimes.families import get_family  # noqa: E402
 from regimes.families.panel import model as panel_model  # noqa: E402
 from regimes.families.panel.simulate import simulate_panel  # noqa: E402
 from regimes.fit import fit_frame  # noqa: E402
+from regimes.modes import chain_modes, stacked_tree, stacking_weights  # noqa: E402
 from regimes.spec import ModelSpec  # noqa: E402
 
 OPTIONS = {"k_regimes": 2, "order_by": "x1", "sticky": 18.0, "n_starts": 4}
@@ -93,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--tag", default="sbc_panel")
+    ap.add_argument(
+        "--modes",
+        choices=["best", "stack"],
+        default="best",
+        help="the sampler's modes setting: 'stack' starts chains in each distinct optimum and "
+        "stacks them (regimes.modes); use with --chains 4",
+    )
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     base, _ = simulate_panel(args.seed, n_months=args.months, late_by=args.months // 3)
@@ -122,19 +130,33 @@ def main(argv: list[str] | None = None) -> int:
                     "tune": args.draws,
                     "chains": args.chains,
                     "seed": args.seed * 1000 + i,
+                    "modes": args.modes,
                 },
                 "spec": spec,
             }
         )
         with mock.patch.object(panel_model, "design", patched):
-            tree = fit_frame(exp, base, progress=False, quiet=True, log_likelihood=False)
+            tree = fit_frame(
+                exp, base, progress=False, quiet=True, log_likelihood=args.modes == "stack"
+            )
+        lps = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
+        optima = int(np.sum(np.diff(lps) < -0.5)) + 1 if lps else 0  # distinct log densities
+        weights = None
+        if chain_modes(tree) is not None:  # several modes sampled: their stacked combination
+            weights = stacking_weights(tree)
+            tree = stacked_tree(tree, weights, seed=args.seed * 1000 + i)
         post = tree["posterior"].to_dataset()
         truths = {
             "mu": np.column_stack([values["mu_x1"], values["mu_x2"]]),
             "tau": values["tau"],
             "beta": beta,
         }
-        row = {"sim": i, "divergences": int(tree["sample_stats"]["diverging"].sum())}
+        row = {
+            "sim": i,
+            "divergences": int(tree["sample_stats"]["diverging"].sum()),
+            "optima": optima,
+            "stacked_modes": 0 if weights is None else len(weights),
+        }
         for name, truth in truths.items():
             draws = stack_draws(post, name)
             keep = draws[np.linspace(0, len(draws) - 1, N_KEEP).astype(int)]
