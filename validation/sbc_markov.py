@@ -89,6 +89,59 @@ N_KEEP = 99  # thinned draws per simulation: ranks take 100 values, 10 per bin
 _frame = placeholder_frame  # the simulation, fitting and rank parts live in regimes.sweep.sbc
 
 
+class FamilyFitter:
+    """The family's own path, as `regimes run` samples: `fit.fit_frame` (compiled once, y a data
+    container; multi-start; with `modes = "stack"` chains in every distinct optimum within the
+    gap and the modes stacked by their LOO predictive densities, `regimes.modes`), with the
+    markov `design` patched to the simulated, unstandardised y. `optima` and `stacked` record
+    the distinct optima and the modes stacked in the last fit."""
+
+    def __init__(self, spec: ModelSpec, tune: int, draws: int, chains: int, modes: str) -> None:
+        self.spec, self.modes = spec, modes
+        self.sampler = {"tune": tune, "draws": draws, "chains": chains, "modes": modes}
+        self.optima: list[float] = []
+        self.stacked = 0
+
+    def fit(self, y: np.ndarray, seed: int, **_: object) -> tuple[dict[str, np.ndarray], int]:
+        """Posterior draws (chain, draw, ...) of intercept, sigma and P, and the divergences."""
+        from unittest import mock
+
+        from regimes.config import Experiment
+        from regimes.families import markov
+        from regimes.families.markov import model as markov_model
+        from regimes.fit import fit_frame
+        from regimes.modes import chain_modes, stacked_tree, stacking_weights
+
+        def sim_design(frame: object, opts: object, where: str = "") -> markov.Design:
+            empty = np.zeros((T, 0))
+            return markov.Design(
+                y=y, x_switch=empty, x_shared=empty, x_switch_all=empty, x_shared_all=empty,
+                switch_terms=[], shared_terms=[], z=empty, z_all=empty, dx=np.zeros((T - 1, 0)),
+                covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
+            )  # fmt: skip
+
+        exp = Experiment.model_validate(
+            {
+                "name": "sbc",
+                "model": "sbc",
+                "data": {"target": "y", "start": "2000-01", "end": "2030-12"},
+                "sampler": {**self.sampler, "seed": seed},
+                "spec": self.spec,
+            }
+        )
+        with mock.patch.object(markov_model, "design", sim_design):
+            tree = fit_frame(exp, _frame(T), progress=False, quiet=True)
+        self.optima = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
+        self.stacked = 0
+        divergences = int(tree["sample_stats"]["diverging"].sum())
+        if chain_modes(tree) is not None:
+            weights = stacking_weights(tree)
+            self.stacked = len(weights)
+            tree = stacked_tree(tree, weights, seed=seed)
+        post = tree["posterior"]
+        return {n: post[n].values for n in ("intercept", "sigma", "P")}, divergences
+
+
 def scalars(x: dict[str, np.ndarray]) -> np.ndarray:
     """The six scalar parameters in PARAMS order (trailing axis)."""
     return np.stack(
@@ -170,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         "--init", choices=["jitter", "multistart"], default="jitter", help="how chains start"
     )
     parser.add_argument("--starts", type=int, default=12, help="optimisations for multistart")
+    parser.add_argument(
+        "--fitter",
+        choices=["jitted", "family"],
+        default="jitted",
+        help="'family': the family's own sampling path (fit.fit_frame: multi-start, and with "
+        "--modes stack, stacked modes); 'jitted': the fast hand-driven NUTS fitter",
+    )
+    parser.add_argument("--modes", choices=["best", "stack"], default="best")
     parser.add_argument("--out", type=Path, default=ROOT / "validation" / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -177,11 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = ModelSpec(family="markov", options=OPTIONS, name="sbc")
     model, y_sym = build_unstandardised(spec, T)
     t0 = time.perf_counter()
-    fitter = Fitter(model, y_sym, args.tune, args.draws, chains=args.chains)
+    if args.fitter == "family":
+        family_spec = spec.model_copy(update={"options": {**OPTIONS, "n_starts": args.starts}})
+        fitter = FamilyFitter(family_spec, args.tune, args.draws, args.chains, args.modes)
+    else:
+        fitter = Fitter(model, y_sym, args.tune, args.draws, chains=args.chains)
     rng = np.random.default_rng(args.seed)
     rows, ranks, inside, times = [], [], [], []
     print(f"SBC markov K=2, T={T}, options={OPTIONS}, N={args.n}, seed={args.seed}, "
-          f"{args.chains} chains x {args.tune} tune + {args.draws} draws, init {args.init}",
+          f"{args.chains} chains x {args.tune} tune + {args.draws} draws, init {args.init}, fitter {args.fitter}, modes {args.modes}",
           flush=True)  # fmt: skip
     for i in range(args.n):
         start = time.perf_counter()
@@ -208,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
              **{f"ess_{p}": round(float(e), 1) for p, e in zip(PARAMS, ess, strict=True)},
              **{f"cover_{p}": int(c) for p, c in zip(PARAMS, cover, strict=True)},
              "divergences": div, "max_rhat": round(rhat, 4), "optima": modes,
+             "stacked": fitter.stacked if isinstance(fitter, FamilyFitter) else 0,
              "seconds": round(secs, 2)}
         )  # fmt: skip
         print(f"sim {i:3d}: ranks {rank.tolist()}  div {div}  rhat {rhat:.3f}  {secs:.1f}s",
