@@ -67,6 +67,7 @@ from regimes.sweep.sbc import (  # noqa: E402  (Fitter, split_rhat: sbc_structur
     draw_truth,
     ess_bulk,
     placeholder_frame,
+    plain_design,
     simulate,
     split_rhat,
 )
@@ -107,18 +108,9 @@ class FamilyFitter:
         from unittest import mock
 
         from regimes.config import Experiment
-        from regimes.families import markov
         from regimes.families.markov import model as markov_model
         from regimes.fit import fit_frame
         from regimes.modes import chain_modes, stacked_tree, stacking_weights
-
-        def sim_design(frame: object, opts: object, where: str = "") -> markov.Design:
-            empty = np.zeros((T, 0))
-            return markov.Design(
-                y=y, x_switch=empty, x_shared=empty, x_switch_all=empty, x_shared_all=empty,
-                switch_terms=[], shared_terms=[], z=empty, z_all=empty, dx=np.zeros((T - 1, 0)),
-                covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
-            )  # fmt: skip
 
         exp = Experiment.model_validate(
             {
@@ -129,7 +121,7 @@ class FamilyFitter:
                 "spec": self.spec,
             }
         )
-        with mock.patch.object(markov_model, "design", sim_design):
+        with mock.patch.object(markov_model, "design", plain_design(y, T)):
             tree = fit_frame(exp, _frame(T), progress=False, quiet=True)
         self.optima = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
         self.stacked = 0

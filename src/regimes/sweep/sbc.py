@@ -56,6 +56,15 @@ def build_unstandardised(spec: Any, t: int) -> tuple[Any, Any]:
     from regimes.families.markov import model as markov_model
 
     y = pt.tensor("y", shape=(t,), dtype="float64")
+    with mock.patch.object(markov_model, "design", plain_design(y, t)):
+        model = markov.FAMILY.build(spec, placeholder_frame(t))
+    return model, y
+
+
+def plain_design(y: Any, t: int) -> Any:
+    """A stand-in for `markov.model.design`: y (symbolic or simulated, length `t`) on the
+    model's own scale, no factors, no standardisation."""
+    from regimes.families import markov
 
     def raw_design(frame: Any, opts: Any, where: str = "") -> Any:
         empty = np.zeros((t, 0))
@@ -65,9 +74,7 @@ def build_unstandardised(spec: Any, t: int) -> tuple[Any, Any]:
             covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
         )  # fmt: skip
 
-    with mock.patch.object(markov_model, "design", raw_design):
-        model = markov.FAMILY.build(spec, placeholder_frame(t))
-    return model, y
+    return raw_design
 
 
 def simulate(rng: np.random.Generator, truth: dict[str, np.ndarray], t: int) -> np.ndarray:
