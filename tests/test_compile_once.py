@@ -180,6 +180,8 @@ def test_a_runs_stored_tuning_warm_starts_a_quick_refit(tmp_path) -> None:
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.inverse_mass, run.inverse_mass)
     assert compiled.Adaptation.load(tmp_path / "missing.npz").step_size is None
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    assert compiled.Adaptation.load(tmp_path / "broken.npz").step_size is None  # a cold start
 
     two = sampler.model_copy(update={"chains": 2, "draws": 400})
     model = family.build(quick, frame_of(2))  # new data, same shapes

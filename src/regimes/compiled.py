@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,7 @@ class Adaptation:
                     chain_mode=f["chain_mode"].tolist() if "chain_mode" in f.files else None,
                     mode_log_densities=f["mode_log_densities"].tolist() or None,
                 )
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
             return cls()
 
 
