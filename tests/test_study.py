@@ -429,3 +429,5 @@ def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:
         extract(panel, "deviation_at:latest:COPPER")
     with pytest.raises(ConfigError, match="one target"):
         extract(d, "deviation_at:latest:SP500")
+    # a quantity that names no asset reads the reference asset (the brief passes panels whole)
+    assert extract(panel, "positive_since:a").text == extract(d, "positive_since:a").text

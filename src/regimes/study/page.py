@@ -28,14 +28,21 @@ VERDICT_CLASS = {
 }
 
 
-def _derived(res: StudyResult, study_dir: Path, experiment: str) -> xr.Dataset | None:
+def _derived(
+    res: StudyResult, study_dir: Path, experiment: str, reference: bool = True
+) -> xr.Dataset | None:
+    """A run's derived.nc (None if it failed); a panel's as its reference asset (the
+    experiment's target) unless `reference` is False (the brief's quantities, which may name
+    another asset)."""
     from regimes.figures import reference_view
     from regimes.results import load_derived
     from regimes.study.result import run_path
 
     path = run_path(res, study_dir, experiment)
-    # a panel run's pages show its reference asset (the experiment's target), like any run
-    return None if path is None else reference_view(load_derived(path))
+    if path is None:
+        return None
+    derived = load_derived(path)
+    return reference_view(derived) if reference else derived
 
 
 def brief_rows(
@@ -56,7 +63,7 @@ def brief_rows(
             elif row.source == "lfo":
                 est = _lfo_estimate(res)
             else:
-                derived = _derived(res, study_dir, row.source)
+                derived = _derived(res, study_dir, row.source, reference=False)
                 if derived is not None:
                     est = extract(derived, row.quantity)
                     if not derived.attrs.get("converged", 1):

@@ -227,11 +227,19 @@ EXTRACTORS: dict[str, Callable[[xr.Dataset, str], Estimate]] = {
 }
 
 
+PER_ASSET = {"deviation_at"}  # kinds that read a panel's assets themselves (`WHEN:ASSET`)
+
+
 def extract(derived: xr.Dataset, quantity: str) -> Estimate:
-    """Evaluate a quantity name (`kind` or `kind:argument`) on a run's derived.nc."""
+    """Evaluate a quantity name (`kind` or `kind:argument`) on a run's derived.nc; on a panel
+    run, kinds that name no asset read its reference asset (`figures.reference_view`)."""
+    from regimes.figures import reference_view
+
     kind, _, arg = quantity.partition(":")
     if kind not in EXTRACTORS:
         raise ConfigError(f"unknown quantity {quantity!r}; known kinds: {', '.join(EXTRACTORS)}")
+    if kind not in PER_ASSET:
+        derived = reference_view(derived)
     return EXTRACTORS[kind](derived, arg)
 
 
