@@ -10,10 +10,12 @@ One invocation, one process, the same models and data on both sides:
      it), checked out into a temporary git worktree and run in a subprocess of this invocation:
      every refit on its own short window, PyMC's numpyro path, the density compiled three times;
    - "cold": this code with nothing reused (no compilation cache, no persistent XLA cache);
-   - "reused": this code as `regimes.lfo` runs it: refits padded to the full window
-     (`dataset.truncate(..., padded=True)`) share one compilation, and each refit after the
-     first warm-starts from the one before (`compiled.Adaptation`: its chains' positions, step
-     size and mass matrix; a third of the warm-up; no multi-start).
+   - "reused": this code as `regimes run` then `regimes lfo` run it: the run (untimed) stores
+     its final tuning, which is saved, loaded and, with the in-memory compilations dropped,
+     warm-starts the first refit; refits padded to the full window
+     (`dataset.truncate(..., padded=True)`) share one compilation, and each later refit
+     warm-starts from the one before (`compiled.Adaptation`: its chains' positions, step size
+     and mass matrix; a third of the warm-up; no multi-start).
    Prints per-model seconds and the ratios before / reused (target: >= 3x) and cold / reused.
 2. An SBC-style sequence: one model, `--sims` simulated data sets of the same shape, fitted one
    after the other with the cache on, and the same data sets fitted by the reference code.
