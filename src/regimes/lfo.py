@@ -332,7 +332,6 @@ def lfo_frame(
     n_refits, why = 0, ""
     # each refit warm-starts from the one before (same compiled model), the first from the run
     carry = warm_start if warm_start is not None else Adaptation()
-
     warm_refits = 0
 
     def refit(i: int) -> Refit:

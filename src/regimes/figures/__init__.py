@@ -17,8 +17,15 @@ def reference_view(derived):
     single-series figure and page reads it unchanged; any other dataset as it is."""
     if "asset" not in getattr(derived, "dims", {}):
         return derived
-    reference = derived.attrs.get("reference_asset", derived["asset"].values[0])
-    return derived.sel(asset=reference, drop=True)
+    return derived.sel(asset=reference_asset(derived), drop=True)
+
+
+def reference_asset(derived) -> str:
+    """A panel's reference asset (attribute `reference_asset`, else its first asset); "" for a
+    dataset of one target."""
+    if "asset" not in getattr(derived, "dims", {}):
+        return ""
+    return str(derived.attrs.get("reference_asset", derived["asset"].values[0]))
 
 
 def target_name(derived) -> str:

@@ -50,11 +50,10 @@ def _path(
 
 def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, Any]:
     """The headline answer from the answer run's derived quantities (JSON-ready)."""
-    from regimes.figures import reference_view
+    from regimes.figures import reference_asset, reference_view
 
     regime, claim = settings.regime, pd.Timestamp(settings.claim)
-    panel = "asset" in derived.dims  # a panel answers for its reference asset, on the shared chain
-    asset = str(derived.attrs.get("reference_asset", derived["asset"].values[0])) if panel else ""
+    asset = reference_asset(derived)  # a panel answers for it, on the shared chain
     derived = reference_view(derived)
     out: dict[str, Any] = {
         "asset": asset,
