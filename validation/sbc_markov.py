@@ -110,7 +110,7 @@ class FamilyFitter:
         from regimes.config import Experiment
         from regimes.families.markov import model as markov_model
         from regimes.fit import fit_frame
-        from regimes.modes import chain_modes, stacked_tree, stacking_weights
+        from regimes.modes import stacked
 
         exp = Experiment.model_validate(
             {
@@ -124,12 +124,9 @@ class FamilyFitter:
         with mock.patch.object(markov_model, "design", plain_design(y, T)):
             tree = fit_frame(exp, _frame(T), progress=False, quiet=True)
         self.optima = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
-        self.stacked = 0
         divergences = int(tree["sample_stats"]["diverging"].sum())
-        if chain_modes(tree) is not None:
-            weights = stacking_weights(tree)
-            self.stacked = len(weights)
-            tree = stacked_tree(tree, weights, seed=seed)
+        tree, weights = stacked(tree, seed=seed)
+        self.stacked = len(weights)
         post = tree["posterior"]
         return {n: post[n].values for n in ("intercept", "sigma", "P")}, divergences
 

@@ -48,7 +48,7 @@ from regimes.families import get_family  # noqa: E402
 from regimes.families.panel import model as panel_model  # noqa: E402
 from regimes.families.panel.simulate import simulate_panel  # noqa: E402
 from regimes.fit import fit_frame  # noqa: E402
-from regimes.modes import chain_modes, stacked_tree, stacking_weights  # noqa: E402
+from regimes.modes import stacked  # noqa: E402
 from regimes.spec import ModelSpec  # noqa: E402
 
 OPTIONS = {"k_regimes": 2, "order_by": "x1", "sticky": 18.0, "n_starts": 4}
@@ -141,10 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         lps = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
         optima = int(np.sum(np.diff(lps) < -0.5)) + 1 if lps else 0  # distinct log densities
-        weights = None
-        if chain_modes(tree) is not None:  # several modes sampled: their stacked combination
-            weights = stacking_weights(tree)
-            tree = stacked_tree(tree, weights, seed=args.seed * 1000 + i)
+        tree, weights = stacked(tree, seed=args.seed * 1000 + i)  # several modes: combined
         post = tree["posterior"].to_dataset()
         truths = {
             "mu": np.column_stack([values["mu_x1"], values["mu_x2"]]),
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "sim": i,
             "divergences": int(tree["sample_stats"]["diverging"].sum()),
             "optima": optima,
-            "stacked_modes": 0 if weights is None else len(weights),
+            "stacked_modes": len(weights),
         }
         for name, truth in truths.items():
             draws = stack_draws(post, name)

@@ -155,6 +155,15 @@ def stacked_tree(tree: Any, weights: dict[int, float], seed: int = 0) -> Any:
     return out
 
 
+def stacked(tree: Any, seed: int = 0) -> tuple[Any, dict[int, float]]:
+    """The tree with its modes combined by stacking (`stacked_tree`) and the weights; the tree
+    as it is and no weights when its chains started in one mode."""
+    if chain_modes(tree) is None:
+        return tree, {}
+    weights = stacking_weights(tree)
+    return stacked_tree(tree, weights, seed=seed), weights
+
+
 def multimodal_summary(tree: Any, verdict: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Modes, their log densities, weights and whether every mode mixes within itself (from
     `verdict`, the tree's gate, which judges each mode on its own; computed when not given), for
