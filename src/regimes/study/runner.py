@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +95,11 @@ def run_study(
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
+        runs = _Runs(res, study_dir, folder, paths, resume, common, figures, report, quiet)
         if ex is not None:
-            _runs_on(ex, res, study_dir, folder, paths, resume, common, figures, report, quiet)
+            runs.on(ex)
         else:
-            _runs_here(
-                res, study_dir, folder, paths, resume, common, figures, report, progress, quiet
-            )
+            runs.here(progress)
         res.timing["runs_s"] = time.perf_counter() - t0
         t2 = time.perf_counter()
         if study.lfo is not None:
@@ -122,89 +121,90 @@ def run_study(
     return study_dir
 
 
-def _runs_here(
-    res: StudyResult,
-    study_dir: Path,
-    folder: Path,
-    paths: list[Path],
-    resume: str | Path | None,
-    common: dict[str, Any],
-    figures: bool | None,
-    report: bool,
-    progress: bool,
-    quiet: bool,
-) -> None:
-    """The study's runs one after another in this process, recorded in `res.runs`; a failed run
-    is recorded and the others go on."""
-    from regimes.api import run_experiment
-    from regimes.sweep.task import failure
+@dataclass
+class _Runs:
+    """The study's runs and what every way of running them shares: where they go, the settings
+    passed to each run, and the reuse of a resumed study's unchanged runs."""
 
-    quick, seed = common["quick"], common["seed"]
-    for i, p in enumerate(paths, 1):
-        _log(f"study {folder.name}: run {i}/{len(paths)} {p.stem}", quiet)
-        t1 = time.perf_counter()
-        reused = _reusable(study_dir, p, quick=quick, seed=seed) if resume is not None else None
+    res: StudyResult
+    study_dir: Path
+    folder: Path
+    paths: list[Path]
+    resume: str | Path | None
+    common: dict[str, Any]
+    figures: bool | None
+    report: bool
+    quiet: bool
+
+    def reused(self, path: Path) -> Path | None:
+        """A resumed study's run of `path` whose config is unchanged (logged), else None."""
+        if self.resume is None:
+            return None
+        quick, seed = self.common["quick"], self.common["seed"]
+        reused = _reusable(self.study_dir, path, quick=quick, seed=seed)
         if reused is not None:
-            _log(f"study {folder.name}: reusing {reused}", quiet)
-        try:
-            run_dir = reused or run_experiment(
-                p,
-                data_dir=common["data_dir"],
-                out=study_dir / "runs",
-                seed=seed,
-                quick=quick,
-                progress=progress,
-                quiet=quiet,
-                figures=figures,
-                report=report,
-            )
-        except Exception as exc:  # record, go on with the other runs
-            rec = failure(exc, t1)  # the record a worker returns for a failed run
-            msg = _failure_message(rec, quiet, f"study {folder.name}: {p.stem}")
-            res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
-            continue
-        res.runs[p.stem] = _complete(p.stem, run_dir, study_dir, time.perf_counter() - t1)
+            _log(f"study {self.folder.name}: reusing {reused}", self.quiet)
+        return reused
 
+    def here(self, progress: bool) -> None:
+        """One after another in this process, recorded in `res.runs`; a failed run is recorded
+        and the others go on."""
+        from regimes.api import run_experiment
+        from regimes.sweep.task import failure
 
-def _runs_on(
-    executor: Any,
-    res: StudyResult,
-    study_dir: Path,
-    folder: Path,
-    paths: list[Path],
-    resume: str | Path | None,
-    common: dict[str, Any],
-    figures: bool | None,
-    report: bool,
-    quiet: bool,
-) -> None:
-    """The study's runs through a sweep executor (side by side), recorded in `res.runs` in the
-    folder's order; reusable runs of a resumed study are not run again."""
-    from regimes.sweep.task import RunJob, run_job
+        name, paths = self.folder.name, self.paths
+        for i, p in enumerate(paths, 1):
+            _log(f"study {name}: run {i}/{len(paths)} {p.stem}", self.quiet)
+            t1 = time.perf_counter()
+            reused = self.reused(p)
+            try:
+                run_dir = reused or run_experiment(
+                    p,
+                    data_dir=self.common["data_dir"],
+                    out=self.study_dir / "runs",
+                    seed=self.common["seed"],
+                    quick=self.common["quick"],
+                    progress=progress,
+                    quiet=self.quiet,
+                    figures=self.figures,
+                    report=self.report,
+                )
+            except Exception as exc:  # record, go on with the other runs
+                rec = failure(exc, t1)  # the record a worker returns for a failed run
+                msg = _failure_message(rec, self.quiet, f"study {name}: {p.stem}")
+                self.res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
+                continue
+            elapsed = time.perf_counter() - t1
+            self.res.runs[p.stem] = _complete(p.stem, run_dir, self.study_dir, elapsed)
 
-    outcomes: dict[str, RunRecord] = {}
-    jobs = []
-    for p in paths:
-        reused = (
-            _reusable(study_dir, p, quick=common["quick"], seed=common["seed"])
-            if resume is not None
-            else None
-        )
-        if reused is not None:
-            _log(f"study {folder.name}: reusing {reused}", quiet)
-            outcomes[p.stem] = _complete(p.stem, reused, study_dir, 0.0)
-            continue
+    def on(self, executor: Any) -> None:
+        """Through a sweep executor (side by side), recorded in `res.runs` in the folder's
+        order; reusable runs of a resumed study are not run again."""
+        from regimes.sweep.task import RunJob, run_job
+
+        name, study_dir = self.folder.name, self.study_dir
+        outcomes: dict[str, RunRecord] = {}
+        jobs = []
         out = str((study_dir / "runs").resolve())
-        jobs.append(RunJob(p.stem, str(p.resolve()), out, figures=figures, report=report, **common))
-    _log(f"study {folder.name}: {len(jobs)} runs on {executor.describe()}", quiet)
-    for job, rec in executor.map(run_job, jobs):
-        if rec["status"] == "complete":
-            _log(f"study {folder.name}: {job.id} done ({rec['wall_s']:.0f} s)", quiet)
-            outcomes[job.id] = _complete(job.id, Path(rec["run_dir"]), study_dir, rec["wall_s"])
-            continue
-        msg = _failure_message(rec, quiet, f"study {folder.name}: {job.id}")
-        outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=rec.get("wall_s", 0.0))
-    res.runs.update({p.stem: outcomes[p.stem] for p in paths})
+        for p in self.paths:
+            reused = self.reused(p)
+            if reused is not None:
+                outcomes[p.stem] = _complete(p.stem, reused, study_dir, 0.0)
+                continue
+            job = RunJob(p.stem, str(p.resolve()), out, figures=self.figures, report=self.report,
+                         **self.common)  # fmt: skip
+            jobs.append(job)
+        _log(f"study {name}: {len(jobs)} runs on {executor.describe()}", self.quiet)
+        for job, rec in executor.map(run_job, jobs):
+            if rec["status"] == "complete":
+                _log(f"study {name}: {job.id} done ({rec['wall_s']:.0f} s)", self.quiet)
+                run_dir = Path(rec["run_dir"])
+                outcomes[job.id] = _complete(job.id, run_dir, study_dir, rec["wall_s"])
+                continue
+            msg = _failure_message(rec, self.quiet, f"study {name}: {job.id}")
+            wall = rec.get("wall_s", 0.0)
+            outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=wall)
+        self.res.runs.update({p.stem: outcomes[p.stem] for p in self.paths})
 
 
 def _failure_message(rec: dict[str, Any], quiet: bool, what: str) -> str:
