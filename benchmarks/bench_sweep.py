@@ -3,12 +3,13 @@ at least 1.7x faster on 2 cores), and the peak memory of each worker.
 
 The fits are the cheapest real ones: the static fair-value model (gold on the dollar and the real
 rate, level regression, iid errors, 2012-2019) with `--quick` settings of `--draws` draws and
-tuning steps and `--chains` chains, one fit per seed (`seeds = [1..N]`). For each worker count a
-local cluster is started and warmed up first (one task per worker: imports and the per-worker
-compile cache), then the N-task sweep is timed from submission to the combined sweep.nc
-(`--repeat R`: R times, keeping the fastest, the one least disturbed by other work). Peak
-memory is each worker process's `ru_maxrss` after the sweep. No assertions: it prints a table and
-the speed-up, and `--json PATH` writes the numbers.
+tuning steps and `--chains` chains, one fit per seed (`seeds = [1..N]`). A local cluster of each
+worker count is started and warmed up first (one task per worker: imports and the per-worker
+compile cache); then the N-task sweeps take turns, 1 worker, 2 workers, 1, 2, ... for `--repeat`
+rounds, each timed from submission to the combined sweep.nc. Taking turns lets a change in the
+machine's load meet both counts alike; the fastest of each count is kept and each round's own
+ratio printed. Peak memory is each worker process's `ru_maxrss` after the sweeps. No assertions:
+it prints a table and the speed-up, and `--json PATH` writes the numbers.
 
     .venv/bin/python benchmarks/bench_sweep.py                 # 20 fits, 1 vs 2 workers
     .venv/bin/python benchmarks/bench_sweep.py --n 4 --json /tmp/s.json   # smoke
@@ -67,42 +68,69 @@ def write_sweep(folder: Path, seeds: list[int], name: str, draws: int, chains: i
     return path
 
 
-def measure(
-    workers: int, n: int, folder: Path, data_dir: str | None, draws: int, chains: int, repeat: int
-) -> dict[str, Any]:
-    """Wall time of an n-task sweep on a warmed-up local cluster of `workers` (the fastest of
-    `repeat`), and each worker's peak memory."""
+def timed_sweep(cluster: Any, path: Path, out: Path, data_dir: str | None) -> float:
+    """Wall seconds of one sweep on a running cluster, submission to the combined sweep.nc."""
     from regimes.sweep import run_sweep
+    from regimes.sweep.executor import DaskExecutor
+
+    t0 = time.perf_counter()
+    ex = DaskExecutor(scheduler=cluster.scheduler_address)
+    run_sweep(path, executor=ex, data_dir=data_dir, out=out, quick=True, quiet=True)
+    return time.perf_counter() - t0
+
+
+def measure(
+    counts: list[int],
+    n: int,
+    folder: Path,
+    data_dir: str | None,
+    draws: int,
+    chains: int,
+    repeat: int,
+) -> list[dict[str, Any]]:
+    """Wall time of an n-task sweep on a warmed-up local cluster of each worker count, and each
+    worker's peak memory. The clusters run side by side and the sweeps take turns (1, 2, 1, 2,
+    ... workers), `repeat` rounds, so a change in the machine's load between rounds meets every
+    worker count alike; the fastest of each count is kept."""
+    from contextlib import ExitStack
+
     from regimes.sweep.executor import DaskExecutor, local_cluster
 
-    warm = write_sweep(folder, list(range(1000, 1000 + workers)), f"warm{workers}", draws, chains)
-    main = write_sweep(folder, list(range(1, n + 1)), f"sweep{workers}", draws, chains)
-    t0 = time.perf_counter()
-    with local_cluster(workers=workers, cores=os.cpu_count()) as cluster:
-        started = time.perf_counter() - t0
-        common = {"data_dir": data_dir, "out": folder / "out", "quick": True, "quiet": True}
-        run_sweep(warm, executor=DaskExecutor(scheduler=cluster.scheduler_address), **common)
-        walls = []
-        for i in range(repeat):  # the fastest of `repeat` sweeps: the least disturbed by others
-            t1 = time.perf_counter()
-            ex = DaskExecutor(scheduler=cluster.scheduler_address)
-            out = run_sweep(main, executor=ex, **{**common, "out": folder / f"out{workers}-{i}"})
-            walls.append(time.perf_counter() - t1)
-        wall = min(walls)
-        with DaskExecutor(scheduler=cluster.scheduler_address) as ex:
-            peaks = ex.client.run(peak_rss_mb)
-    tasks = json.loads((out / "tasks.json").read_text(encoding="utf-8"))["tasks"]
-    fit = [t["wall_s"] for t in tasks if t["status"] == "complete"]
-    return {
-        "workers": workers,
-        "tasks": n,
-        "complete": len(fit),
-        "cluster_start_s": round(started, 2),
-        "wall_s": round(wall, 2),
-        "walls_s": [round(w, 2) for w in walls],
-        "task_s_mean": round(sum(fit) / max(1, len(fit)), 2),
-        "peak_rss_mb_per_worker": sorted(round(v, 1) for v in peaks.values()),
-    }
+    rows: dict[int, dict[str, Any]] = {}
+    with ExitStack() as stack:
+        clusters = {}
+        for w in counts:
+            t0 = time.perf_counter()
+            clusters[w] = stack.enter_context(local_cluster(workers=w, cores=os.cpu_count()))
+            rows[w] = {"workers": w, "tasks": n, "cluster_start_s": time.perf_counter() - t0}
+            warm = write_sweep(folder, list(range(1000, 1000 + w)), f"warm{w}", draws, chains)
+            timed_sweep(clusters[w], warm, folder / "warm", data_dir)  # imports, compile
+        walls: dict[int, list[float]] = {w: [] for w in counts}
+        for i in range(repeat):
+            for w in counts:
+                main = write_sweep(folder, list(range(1, n + 1)), f"sweep{w}", draws, chains)
+                out = folder / f"out{w}-{i}"
+                walls[w].append(timed_sweep(clusters[w], main, out, data_dir))
+                rows[w]["out"] = out
+                print(f"round {i + 1}: {w} worker(s) {walls[w][-1]:.1f} s", file=sys.stderr)
+        for w in counts:
+            with DaskExecutor(scheduler=clusters[w].scheduler_address) as ex:
+                peaks = ex.client.run(peak_rss_mb)
+            folder_out = next(rows[w].pop("out").glob("*/*"))
+            tasks = json.loads((folder_out / "tasks.json").read_text(encoding="utf-8"))["tasks"]
+            fit = [t["wall_s"] for t in tasks if t["status"] == "complete"]
+            rows[w].update(
+                complete=len(fit),
+                cluster_start_s=round(rows[w]["cluster_start_s"], 2),
+                wall_s=round(min(walls[w]), 2),
+                walls_s=[round(x, 2) for x in walls[w]],
+                task_s_mean=round(sum(fit) / max(1, len(fit)), 2),
+                peak_rss_mb_per_worker=sorted(round(v, 1) for v in peaks.values()),
+            )
+    base = walls[counts[0]]
+    for w in counts:  # each round's own ratio: how much the result moves with the load
+        rows[w]["round_speedups"] = [round(a / b, 2) for a, b in zip(base, walls[w], strict=True)]
+    return [rows[w] for w in counts]
 
 
 def main() -> None:
@@ -112,23 +140,29 @@ def main() -> None:
     p.add_argument("--chains", type=int, default=1, help="chains per fit (default 1)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time")
     p.add_argument(
-        "--repeat", type=int, default=1, help="time each sweep this often; keep the fastest"
+        "--repeat", type=int, default=3, help="rounds of sweeps (default 3); keep the fastest"
     )
     p.add_argument("--data-dir", default=None, help="data directory (default $REGIMES_DATA_DIR)")
     p.add_argument("--json", type=Path, default=None, help="write results to this JSON file")
     args = p.parse_args()
     load_before = loadavg()
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
-        for w in args.workers:
-            rows.append(
-                measure(w, args.n, Path(tmp), args.data_dir, args.draws, args.chains, args.repeat)
-            )
-            print(f"{w} worker(s): {rows[-1]['wall_s']:.1f} s for {args.n} fits", file=sys.stderr)
+        rows = measure(
+            args.workers, args.n, Path(tmp), args.data_dir, args.draws, args.chains, args.repeat
+        )
     base = rows[0]["wall_s"]
     for r in rows:
         r["speedup"] = round(base / r["wall_s"], 2) if r["wall_s"] else None
-    cols = ["workers", "tasks", "complete", "wall_s", "task_s_mean", "speedup", "peak MB/worker"]
+    cols = [
+        "workers",
+        "tasks",
+        "complete",
+        "wall_s",
+        "task_s_mean",
+        "speedup",
+        "per round",
+        "peak MB/worker",
+    ]
     print(
         text_table(
             cols,
@@ -140,6 +174,7 @@ def main() -> None:
                     r["wall_s"],
                     r["task_s_mean"],
                     r["speedup"],
+                    ", ".join(f"{v:.2f}" for v in r["round_speedups"]),
                     ", ".join(f"{v:.0f}" for v in r["peak_rss_mb_per_worker"]),
                 ]
                 for r in rows

@@ -170,6 +170,10 @@ def test_a_runs_stored_tuning_warm_starts_a_quick_refit(tmp_path) -> None:
         return compile_key(exp, frame_of(1))
 
     assert key(full) == key(quick)  # init settings do not change the compiled structure
+    copied = full.model_copy(update={"path": "/elsewhere/models/t.toml", "description": "copy"})
+    assert key(copied) == key(full)  # a copy of the spec (a sweep's models/) shares it too
+    other = full.model_copy(update={"options": {**full.options, "k_regimes": 2}})
+    assert key(other) != key(full)
     run = compiled.Adaptation()
     sampler = SamplerSection(draws=300, tune=300, chains=4, seed=5)
     sample(family.build(full, frame_of(1)), sampler, compile_key=key(full), adaptation=run)

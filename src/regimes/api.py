@@ -24,7 +24,9 @@ from regimes.results import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+
+    import xarray as xr
 
 PACKAGES = (
     "regimes",
@@ -71,11 +73,14 @@ def run_experiment(
     figures: bool | None = None,
     report: bool = True,
     quiet: bool = False,
+    on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Path:
     """Validate a config, build the data, fit, and write one complete run directory; return its path.
 
     With figures on, `report` also writes report.html (ArviZ plots included) into the run, as
-    part of it: the run directory appears only once every file, the report included, is written."""
+    part of it: the run directory appears only once every file, the report included, is written.
+    `on_written(run_dir, derived)` is called once it is, with derived.nc's dataset still in
+    memory (a sweep hands it to its combine without reading the file back)."""
     from regimes.cache import setup_process
 
     setup_process()  # once per process; a no-op after the first call
@@ -100,6 +105,7 @@ def run_experiment(
         figures=figures,
         report=report,
         quiet=quiet,
+        on_written=on_written,
     )
 
 
@@ -114,10 +120,12 @@ def fit_and_write(
     figures: bool | None = None,
     report: bool = True,
     quiet: bool = False,
+    on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Path:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
-    into the manifest. Shared by `run_experiment` and `run_dataframe`."""
+    into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
+    `run_dataframe`."""
     from regimes.compiled import Adaptation
     from regimes.families import get_family
 
@@ -181,6 +189,8 @@ def fit_and_write(
 
         finish = write_report_files
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
+    if on_written is not None:
+        on_written(run_dir, derived)
     if not verdict["converged"]:
         _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(

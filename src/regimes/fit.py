@@ -21,12 +21,14 @@ log = logging.getLogger(__name__)
 def compile_key(exp: Experiment, frame: FitFrame) -> str:
     """What identifies one compiled model in this process besides its data shapes and constants
     (`regimes.compiled`): the resolved spec as the graph sees it and the layout of the data.
-    Refits reuse it, quick or not."""
+    Refits reuse it, quick or not, and so do copies of the spec elsewhere (a sweep's own
+    `models/`): its name, path and description only label it."""
     from regimes.families import get_family
 
     assert exp.spec is not None
     spec = get_family(exp.spec.family).graph_spec(exp.spec)
-    return f"{spec.model_dump_json()}|{frame.target}|{','.join(frame.factors)}"
+    graph = spec.model_dump_json(exclude={"name", "path", "description"})
+    return f"{graph}|{frame.target}|{','.join(frame.factors)}"
 
 
 def derive_checked(

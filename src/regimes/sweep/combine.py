@@ -28,10 +28,13 @@ def coordinate(dim: str, task: Task) -> Any:
     return np.datetime64(pd.Timestamp(task.coord), "ns") if dim == "origin" else task.coord
 
 
-def task_dataset(task: Task, run_dir: Path, dim: str, sweep_dir: Path) -> xr.Dataset:
-    """One task's derived.nc with the sweep dimension added and its own attributes (window,
-    convergence, run directory) as variables along it."""
-    ds = load_derived(run_dir)
+def task_dataset(
+    task: Task, run_dir: Path, dim: str, sweep_dir: Path, derived: xr.Dataset | None = None
+) -> xr.Dataset:
+    """One task's derived.nc (read from `run_dir` unless given as `derived`) with the sweep
+    dimension added and its own attributes (window, convergence, run directory) as variables
+    along it."""
+    ds = load_derived(run_dir) if derived is None else derived
     extra = {
         "task": task.id,
         "run_dir": str(run_dir.relative_to(sweep_dir)),
@@ -63,20 +66,31 @@ def _strings_filled(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def task_part(
+    task: Task, record: dict[str, Any], dim: str, sweep_dir: Path, derived: xr.Dataset | None = None
+) -> xr.Dataset:
+    """A complete task's part of `sweep.nc`, from its record and the derived dataset its worker
+    sent back (read from the run directory where not sent). The runner makes each as its task
+    finishes, so the combine at the end only joins and writes."""
+    return task_dataset(task, Path(task.folder) / record["run_dir"], dim, sweep_dir, derived)
+
+
 def combine(
     sweep_dir: Path,
     tasks: Sequence[Task],
     records: dict[str, dict[str, Any]],
     dim: str,
     attrs: dict[str, Any],
+    parts_read: dict[str, xr.Dataset] | None = None,
 ) -> Path | None:
     """Combine the complete tasks' derived.nc (in task order) into `sweep.nc`; None when no task
-    is complete. Tasks differing in time span or regimes are aligned by an outer join."""
-    parts = []
+    is complete. Tasks differing in time span or regimes are aligned by an outer join.
+    `parts_read` holds tasks' parts read earlier (`task_part`), by task id."""
+    read = parts_read or {}
     done = [t for t in tasks if records.get(t.id, {}).get("status") == "complete"]
-    for task in done:
-        run_dir = Path(task.folder) / records[task.id]["run_dir"]
-        parts.append(task_dataset(task, run_dir, dim, sweep_dir))
+    parts = [
+        read[t.id] if t.id in read else task_part(t, records[t.id], dim, sweep_dir) for t in done
+    ]
     if not parts:
         return None
     ds = xr.concat(

@@ -82,6 +82,15 @@ class SerialExecutor:
         return None
 
 
+# Dask's own sampling of each worker (its statistical profiler every 10 ms, the system monitor
+# every 0.5 s) takes CPU from the fits on a small machine; sweeps do not use either.
+QUIET_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 class WorkerSetup(WorkerPlugin):
     """Per-worker setup, on every worker (restarted ones too): `prepare_worker` with the
     worker's name and core budget (its thread count where not given)."""
@@ -99,19 +108,21 @@ class WorkerSetup(WorkerPlugin):
 def local_cluster(workers: int | None = None, cores: int | None = None) -> Any:
     """A Dask `LocalCluster` of `workers` processes (default: one per core), one thread each,
     with the `cores` (default: the machine's) shared out among them as each worker's budget."""
+    import dask
     from distributed import LocalCluster
 
     cores = cores or os.cpu_count() or 1
     n = workers or cores
-    return LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",  # this machine only
-        dashboard_address=":0",  # any free port (its HTTP server starts even without a dashboard)
-        silence_logs=logging.ERROR,
-        env=worker_env(max(1, cores // n)),
-    )
+    with dask.config.set(QUIET_CONFIG):  # the workers take the config they start with
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # this machine only
+            dashboard_address=":0",  # any free port (its HTTP server starts even without a dashboard)
+            silence_logs=logging.ERROR,
+            env=worker_env(max(1, cores // n)),
+        )
 
 
 class DaskExecutor:

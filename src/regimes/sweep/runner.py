@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from regimes.errors import RegimesError
+from regimes.sweep.combine import task_part
 from regimes.sweep.expand import TASKS, Task, expand
 from regimes.sweep.spec import Sweep, load_sweep
 from regimes.sweep.task import finished, run_task, write_json_atomic
@@ -118,13 +119,18 @@ def run_sweep(
             from regimes.sweep.sbc import run_sbc_task
 
             fn = run_sbc_task
+        parts: dict[str, Any] = {}  # each finished run's part of sweep.nc, read while others run
         for task, record in running.map(fn, todo):
+            derived = record.pop("derived", None)  # sent back by the worker: no re-read
             records[task.id] = record
             _write_tables(state, quick)
+            if sweep.sbc is None and record["status"] == "complete":
+                with suppress(RegimesError):  # unreadable: the combine reads it again and says so
+                    parts[task.id] = task_part(task, record, sweep.dim, folder, derived)
             _progress(sweep, tasks, records, len(todo), running.slots(), task, record, quiet)
             if on_result is not None:
                 on_result(running, task, record)
-    _finish(sweep, folder, tasks, records, quick, quiet)
+    _finish(sweep, folder, tasks, records, quick, quiet, parts)
     _write_tables(state, quick)
     return folder
 
@@ -163,8 +169,10 @@ def _finish(
     records: dict[str, dict[str, Any]],
     quick: bool,
     quiet: bool,
+    parts: dict[str, Any],
 ) -> None:
-    """Combine into sweep.nc; for origins sweeps, the real-time summary and its figure."""
+    """Combine into sweep.nc (`parts`: the tasks' parts read so far); for origins sweeps, the
+    real-time summary and its figure."""
     from regimes.sweep.combine import combine
 
     failed = [t.id for t in tasks if records.get(t.id, {}).get("status") != "complete"]
@@ -179,7 +187,7 @@ def _finish(
     if sweep.sbc is not None:
         _finish_sbc(sweep, folder, tasks, records, attrs, quiet)
         return
-    path = combine(folder, tasks, records, sweep.dim, attrs)
+    path = combine(folder, tasks, records, sweep.dim, attrs, parts)
     if path is None:
         _log(f"sweep {sweep.name}: no task completed; nothing to combine", quiet)
         return

@@ -95,10 +95,11 @@ class RunJob:
     report: bool = False
 
 
-def run_job(job: RunJob) -> dict[str, Any]:
+def run_job(job: RunJob, keep_derived: bool = False) -> dict[str, Any]:
     """Run one experiment (in a Dask worker, set up first, or in-process) and return its record:
-    status `complete` with the absolute run directory, or `failed` with the error (type,
-    message, traceback, and whether it is a user error), never raised."""
+    status `complete` with the absolute run directory (and with `keep_derived`, its derived.nc
+    dataset as `derived`), or `failed` with the error (type, message, traceback, and whether it
+    is a user error), never raised."""
     record = start_record(job.id)
     name = None if record["worker"] == "in-process" else record["worker"]
     t0 = time.perf_counter()
@@ -119,6 +120,7 @@ def run_job(job: RunJob) -> dict[str, Any]:
             figures=job.figures,
             report=job.report,
             quiet=True,
+            on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
         )
     except Exception as exc:  # recorded, never raised: the other tasks go on
         record.update(failure(exc, t0))
@@ -198,14 +200,16 @@ def start_record(job_id: str) -> dict[str, Any]:
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """Run one sweep task and return its record (run directory relative to the task folder);
+    """Run one sweep task and return its record (run directory relative to the task folder;
+    derived.nc's dataset as `derived`, for the combine, so it need not read the file back);
     a complete one is also recorded as `done.json` in the task folder, with its key."""
     job = RunJob(task.id, task.config, str(Path(task.folder) / RUNS), task.data_dir, task.quick)
-    record = {**run_job(job), "key": task.key}
+    record = {**run_job(job, keep_derived=True), "key": task.key}
+    derived = record.pop("derived", None)
     if record["status"] == "complete":
         record["run_dir"] = str(Path(record["run_dir"]).relative_to(task.folder))
         write_json_atomic(Path(task.folder) / DONE, record)
-    return record
+    return {**record, "derived": derived} if derived is not None else record
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
