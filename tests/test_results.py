@@ -58,7 +58,11 @@ def test_failed_writer_leaves_nothing(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="disk full"):
         write_run(tmp_path, "exp", "r1", writer)
-    assert list((tmp_path / "exp").iterdir()) == []
+    assert not (tmp_path / "exp").exists()  # not even an empty experiment folder
+    write_run(tmp_path, "exp", "r0", lambda tmp: {})
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_run(tmp_path, "exp", "r1", writer)
+    assert [p.name for p in (tmp_path / "exp").iterdir()] == ["r0"]  # earlier runs stay
 
 
 def test_existing_run_id_is_refused(tmp_path: Path) -> None:

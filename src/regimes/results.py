@@ -10,6 +10,7 @@ swapped in from another run, edited, truncated or deleted) is refused, never rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -85,6 +86,7 @@ def write_run(
         if problem:  # never a path: the run must land directly under out_root/experiment
             raise RunError(f"{what} {name!r} {problem}")
     parent = Path(out_root) / experiment
+    made_parent = not parent.exists()
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / run_id
     if final.exists():
@@ -105,6 +107,9 @@ def write_run(
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if made_parent:  # a first run that failed leaves no empty <out>/<experiment>/ behind
+            with contextlib.suppress(OSError):  # (not empty: another run landed meanwhile)
+                parent.rmdir()
         raise
     finally:
         _OWN_TMP.discard(tmp)
