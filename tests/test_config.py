@@ -87,6 +87,14 @@ def test_quick_version_shrinks_draws(project: Path) -> None:
             EXPERIMENT.replace('end = "2021-12"', 'end = "1999-01"'),
             ["key 'data'", "must be before end"],
         ),
+        (
+            EXPERIMENT + '\n[sampler.quick]\ndrawz = 10\n',
+            ["unknown key 'sampler.quick.drawz'", "did you mean 'draws'", "allowed here: chains"],
+        ),
+        (  # a table of named tables: the suggestion comes from the entry's own keys
+            EXPERIMENT + '\n[data.series.mine]\nfile = "x.csv"\nfrequenzy = "D"\n',
+            ["unknown key 'data.series.mine.frequenzy'", "did you mean 'frequency'"],
+        ),
         (EXPERIMENT.replace('start = "2000-01"', 'start = "soon"'), ["key 'data.start'", "'soon'"]),
         (EXPERIMENT.replace('target = "gold"\n', ""), ["key 'data.target'", "Field required"]),
         (

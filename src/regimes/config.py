@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -271,13 +272,29 @@ def format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> s
     return "\n".join(lines)
 
 
+def _table_type(annotation: Any) -> Any:
+    """The model class a field's annotation holds (`X`, `X | None`), else the annotation."""
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if hasattr(arg, "model_fields"):
+            return arg
+    return annotation
+
+
 def known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
-    """The keys allowed at a nested location of the schema (for 'did you mean')."""
-    model: Any = fields.get("__model__")
-    for part in loc:
+    """The keys allowed at a nested location of the schema (for 'did you mean'), through
+    optional tables (`X | None`) and tables of named tables (`dict[str, X]`)."""
+    model: Any = _table_type(fields.get("__model__"))
+    parts = iter(loc)
+    for part in parts:
         if model is None or not hasattr(model, "model_fields") or part not in model.model_fields:
             return []
-        model = model.model_fields[part].annotation
+        annotation = model.model_fields[part].annotation
+        if typing.get_origin(annotation) is dict:  # the next part names an entry
+            next(parts, None)
+            annotation = typing.get_args(annotation)[1]
+        model = _table_type(annotation)
     if model is None or not hasattr(model, "model_fields"):
         return []
     return sorted(k for k in model.model_fields if k not in {"path", "spec"})
