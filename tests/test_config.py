@@ -88,7 +88,7 @@ def test_quick_version_shrinks_draws(project: Path) -> None:
             ["key 'data'", "must be before end"],
         ),
         (
-            EXPERIMENT + '\n[sampler.quick]\ndrawz = 10\n',
+            EXPERIMENT + "\n[sampler.quick]\ndrawz = 10\n",
             ["unknown key 'sampler.quick.drawz'", "did you mean 'draws'", "allowed here: chains"],
         ),
         (  # a table of named tables: the suggestion comes from the entry's own keys

@@ -102,7 +102,9 @@ class DataSection(Strict):
     def _transform_names(cls, value: dict[str, TransformSpec]) -> dict[str, TransformSpec]:
         for name, spec in value.items():
             if not name.isidentifier():
-                raise ValueError(f"transform name {name!r} must be an identifier (letters, digits, _)")
+                raise ValueError(
+                    f"transform name {name!r} must be an identifier (letters, digits, _)"
+                )
             if spec.of == name:
                 raise ValueError(f"transform {name!r} cannot be computed from itself")
         for name in value:  # no cycles: follow `of` through other transforms
