@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             "divergences": int(tree["sample_stats"]["diverging"].sum()),
             "optima": optima,
             "stacked_modes": len(weights),
+            # where divergences concentrate (small true τ and σ: the funnel's corner)
+            "tau_min": round(float(values["tau"].min()), 4),
+            "sigma_min": round(float(values["sigma"].min()), 4),
         }
         for name, truth in truths.items():
             draws = stack_draws(post, name)
