@@ -68,15 +68,16 @@ def write_sweep(folder: Path, seeds: list[int], name: str, draws: int, chains: i
     return path
 
 
-def timed_sweep(cluster: Any, path: Path, out: Path, data_dir: str | None) -> float:
-    """Wall seconds of one sweep on a running cluster, submission to the combined sweep.nc."""
+def timed_sweep(cluster: Any, path: Path, out: Path, data_dir: str | None) -> tuple[float, Path]:
+    """Wall seconds of one sweep on a running cluster, submission to the combined sweep.nc, and
+    the sweep folder."""
     from regimes.sweep import run_sweep
     from regimes.sweep.executor import DaskExecutor
 
     t0 = time.perf_counter()
     ex = DaskExecutor(scheduler=cluster.scheduler_address)
-    run_sweep(path, executor=ex, data_dir=data_dir, out=out, quick=True, quiet=True)
-    return time.perf_counter() - t0
+    folder = run_sweep(path, executor=ex, data_dir=data_dir, out=out, quick=True, quiet=True)
+    return time.perf_counter() - t0, folder
 
 
 def measure(
@@ -106,18 +107,17 @@ def measure(
             warm = write_sweep(folder, list(range(1000, 1000 + w)), f"warm{w}", draws, chains)
             timed_sweep(clusters[w], warm, folder / "warm", data_dir)  # imports, compile
         walls: dict[int, list[float]] = {w: [] for w in counts}
+        last: dict[int, Path] = {}  # each count's latest sweep folder (its tasks.json)
         for i in range(repeat):
             for w in counts:
                 main = write_sweep(folder, list(range(1, n + 1)), f"sweep{w}", draws, chains)
-                out = folder / f"out{w}-{i}"
-                walls[w].append(timed_sweep(clusters[w], main, out, data_dir))
-                rows[w]["out"] = out
+                wall, last[w] = timed_sweep(clusters[w], main, folder / f"out{w}-{i}", data_dir)
+                walls[w].append(wall)
                 print(f"round {i + 1}: {w} worker(s) {walls[w][-1]:.1f} s", file=sys.stderr)
         for w in counts:
             with DaskExecutor(scheduler=clusters[w].scheduler_address) as ex:
                 peaks = ex.client.run(peak_rss_mb)
-            folder_out = next(rows[w].pop("out").glob("*/*"))
-            tasks = json.loads((folder_out / "tasks.json").read_text(encoding="utf-8"))["tasks"]
+            tasks = json.loads((last[w] / "tasks.json").read_text(encoding="utf-8"))["tasks"]
             fit = [t["wall_s"] for t in tasks if t["status"] == "complete"]
             rows[w].update(
                 complete=len(fit),

@@ -28,23 +28,6 @@ def coordinate(dim: str, task: Task) -> Any:
     return np.datetime64(pd.Timestamp(task.coord), "ns") if dim == "origin" else task.coord
 
 
-def task_dataset(
-    task: Task, run_dir: Path, dim: str, sweep_dir: Path, derived: xr.Dataset | None = None
-) -> xr.Dataset:
-    """One task's derived.nc (read from `run_dir` unless given as `derived`) with the sweep
-    dimension added and its own attributes (window, convergence, run directory) as variables
-    along it."""
-    ds = load_derived(run_dir) if derived is None else derived
-    extra = {
-        "task": task.id,
-        "run_dir": str(run_dir.relative_to(sweep_dir)),
-        **{k: ds.attrs[k] for k in PER_TASK_ATTRS if k in ds.attrs},
-    }
-    ds = ds.assign({k: ((), v) for k, v in extra.items()})
-    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in PER_TASK_ATTRS}
-    return ds.expand_dims({dim: [coordinate(dim, task)]})
-
-
 def _label(value: Any) -> Any:
     """A grid value as a netCDF coordinate value: scalars as they are, anything else as JSON."""
     return (
@@ -69,10 +52,20 @@ def _strings_filled(ds: xr.Dataset) -> xr.Dataset:
 def task_part(
     task: Task, record: dict[str, Any], dim: str, sweep_dir: Path, derived: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """A complete task's part of `sweep.nc`, from its record and the derived dataset its worker
-    sent back (read from the run directory where not sent). The runner makes each as its task
-    finishes, so the combine at the end only joins and writes."""
-    return task_dataset(task, Path(task.folder) / record["run_dir"], dim, sweep_dir, derived)
+    """A complete task's part of `sweep.nc`: its derived dataset (as its worker sent it back, else
+    read from the run directory) with the sweep dimension added and the task's own attributes
+    (window, convergence, run directory) as variables along it. The runner makes each as its
+    task finishes, so the combine at the end only joins and writes."""
+    run_dir = Path(task.folder) / record["run_dir"]
+    ds = load_derived(run_dir) if derived is None else derived
+    extra = {
+        "task": task.id,
+        "run_dir": str(run_dir.relative_to(sweep_dir)),
+        **{k: ds.attrs[k] for k in PER_TASK_ATTRS if k in ds.attrs},
+    }
+    ds = ds.assign({k: ((), v) for k, v in extra.items()})
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in PER_TASK_ATTRS}
+    return ds.expand_dims({dim: [coordinate(dim, task)]})
 
 
 def combine(
