@@ -98,3 +98,23 @@ def test_sampler_starts_chains_in_each_mode_and_they_stay() -> None:
     assert summary is not None and summary["converged_within"]
     # mirror-image modes predict alike: prediction cannot weigh them, so the weights are equal
     assert list(summary["weights"].values()) == [0.5, 0.5]
+
+
+def test_multistart_runs_with_a_single_start() -> None:
+    """`n_starts = 1` is allowed by the options: one prior draw, one optimisation (pm.draw drops
+    the draws axis for a single draw, which once broke the start's unpacking)."""
+    import pymc as pm
+
+    from regimes.compiled import compiled_for
+    from regimes.sampling import multistart_compiled
+
+    with pm.Model() as model:
+        obs = pm.Data("obs", np.array([0.5, 1.5, 1.0]))
+        mu = pm.Normal("mu", 0.0, 10.0)
+        pm.Normal("y", mu, 0.5, observed=obs)
+    compiled = compiled_for(model, "test-one-start")
+    data = compiled.data_of(model)
+    found = multistart_compiled(model, compiled, data, 1, seed=3)
+    assert len(found["log_densities"]) == 1
+    best = compiled.constrained(compiled.unflatten(found["best"]), data)["mu"]
+    assert float(best) == pytest.approx(1.0 / (1.0 + 0.25 / 300.0), abs=1e-4)  # posterior mode

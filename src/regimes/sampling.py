@@ -178,6 +178,8 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
     all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
     if not isinstance(all_draws, list | tuple):  # one variable: an array, not a list of them
         all_draws = [all_draws]
+    if n_starts == 1:  # one draw comes without the leading draws axis
+        all_draws = [np.asarray(draws)[None] for draws in all_draws]
     starts = []
     for i in range(n_starts):
         values = []
