@@ -109,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         "stacks them (regimes.modes); use with --chains 4",
     )
     ap.add_argument("--starts", type=int, default=12, help="multi-start optimisations")
+    ap.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="draw but do not fit the first SKIP simulations: continues an interrupted run of "
+        "the same seed (same simulations, same numbering) into a new --tag",
+    )
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     base, _ = simulate_panel(args.seed, n_months=args.months, late_by=args.months // 3)
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.n):
         values = prior_draw(prior_model, rng)
         y, beta, _ = simulate(values, base, rng, opts)
+        if i < args.skip:
+            continue
 
         def patched(frame, opts, where="", y=y):
             d = real_design(frame, opts, where)
