@@ -6,9 +6,8 @@ transition rows, the masked per-asset emission sum and `hmm.pt_forward_log_margi
 by the project's own `fit.fit_frame` (NUTS, multistart). Each simulation draws the parameters
 from the model's own prior (`pm.draw` on its free variables and the assets' α and β, redrawn
 until the ordered μ column increases: an ordered transform on iid Normals restricts their prior
-to increasing values), a regime
-path from P (stationary start) and a panel from them (late assets masked), fits, and records the
-rank of every true μ, τ and β among thinned posterior draws and whether its 90% interval covers it.
+to increasing values), a regime path from P (stationary start) and a panel from them (late
+assets masked), fits, and records the rank of every true μ, τ and β among thinned posterior draws and whether its 90% interval covers it.
 
 Why `design` is patched: `build()` standardises every asset on its observed months, which puts
 the prior on a data-dependent scale; the script replaces the design's y by the simulated
@@ -19,7 +18,7 @@ model (`regimes.compiled`).
     python validation/sbc_panel.py --n 100 --seed 1 --draws 300 --modes stack --chains 4
     python validation/sbc_panel.py --n 2 --draws 100     # a smoke run (minutes)
 
-About 50 s a simulation on 2 cores with 4 chains × 300 + 300 and the family's 12 starts. Run one
+About 65 s a simulation on 2 cores with 4 chains × 300 + 300 and the family's 12 starts. Run one
 process at a time: side by side on the same cores, the multistart's many small JAX calls slow
 down about 27× (348 s instead of 12.8 s for the 12 starts of one simulation).
 
@@ -74,9 +73,9 @@ def prior_draw(model, rng: np.random.Generator) -> dict[str, np.ndarray]:
             return out
 
 
-def simulate(values: dict, base, rng: np.random.Generator, opts: dict) -> np.ndarray:
-    """A standardised panel (T, A) from the drawn parameters on `base`'s factors and masks."""
-    d = panel_model.design(base, panel_model.Options.model_validate(opts))
+def simulate(values: dict, d, rng: np.random.Generator) -> np.ndarray:
+    """A standardised panel (T, A) from the drawn parameters on the design `d`'s factors and
+    masks (the same for every simulation)."""
     P = values["P"]
     evals, evecs = np.linalg.eig(P.T)
     pi = np.real(evecs[:, np.argmin(np.abs(evals - 1))])
@@ -123,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = ModelSpec(family="panel", options=opts, name="sbc_panel")
     get_family("panel").validate_spec(spec, where="sbc_panel")
     real_design = panel_model.design
+    sim_design = real_design(base, panel_model.Options.model_validate(opts))
     out = ROOT / "validation" / "results" / f"{args.tag}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     prior_model = panel_model.build_model(spec, base).model
     for i in range(args.n):
         values = prior_draw(prior_model, rng)
-        y, beta, _ = simulate(values, base, rng, opts)
+        y, beta, _ = simulate(values, sim_design, rng)
         if i < args.skip:
             continue
 
