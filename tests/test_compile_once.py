@@ -52,28 +52,43 @@ def test_compiled_log_density_equals_pymc(case: str) -> None:
     model = get_family(family).build(spec, frame_of(1, n=24))
     cm = compiled.CompiledModel.from_model(model)
     data = cm.data_of(model)
-    logp = model.compile_logp(mode="FAST_COMPILE")  # PyMC's own graph, PyTensor's Python backend
-    dlogp = pymc_gradient(model, cm.value_names)
+    logp_and_grad = pymc_log_density(model, cm.value_names)
     fn = cm.logp_and_grad()
     for point in random_points(model, 2, seed=2):
         value, grad = fn(flat(cm, point), data)
-        np.testing.assert_allclose(float(value), logp(point), rtol=1e-9)
-        np.testing.assert_allclose(np.asarray(grad), dlogp(point), rtol=1e-7, atol=1e-9)
+        expected, expected_grad = logp_and_grad(point)
+        np.testing.assert_allclose(float(value), expected, rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(grad), expected_grad, rtol=1e-7, atol=1e-9)
 
 
-def pymc_gradient(model, names: list[str]):
-    """PyMC's gradient of its own log density (flat, in `names` order), through PyTensor's JAX
-    backend: the Python and C backends take up to a minute to compile a scan's gradient."""
+def pymc_log_density(model, names: list[str]):
+    """PyMC's own log density and its gradient (flat, in `names` order), from PyMC's graph with
+    the data baked in, through PyTensor's JAX backend: its C and numba backends take one to
+    three minutes to compile these scans on a cold cache (as in CI)."""
     import pytensor
 
     from regimes.graphs import compile_function
 
     by_name = {v.name: v for v in model.value_vars}
     values = [by_name[name] for name in names]
-    fn = compile_function(values, pytensor.grad(model.logp(), values))
-    return lambda point: np.concatenate(
-        [np.ravel(g) for g in fn(*[point[name] for name in names])]
-    )
+    logp = model.logp()
+    fn = compile_function(values, [logp, *pytensor.grad(logp, values)])
+
+    def call(point: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
+        value, *grads = fn(*[point[name] for name in names])
+        return float(value), np.concatenate([np.ravel(g) for g in grads])
+
+    return call
+
+
+def pymc_logp(model):
+    """PyMC's own log density of `model` at a point (a dict by value-variable name), through
+    PyTensor's JAX backend (see `pymc_log_density`)."""
+    from regimes.graphs import compile_function
+
+    values = list(model.value_vars)
+    fn = compile_function(values, model.logp())
+    return lambda point: float(fn(*[point[v.name] for v in values]))
 
 
 def test_compiled_model_is_reused_for_new_data_of_the_same_shapes_only() -> None:
@@ -87,7 +102,7 @@ def test_compiled_model_is_reused_for_new_data_of_the_same_shapes_only() -> None
     # the shared compilation evaluates each model's own data: equal to PyMC on b's data
     point = random_points(b, 1, seed=4)[0]
     value, _ = cb.logp_and_grad()(flat(cb, point), cb.data_of(b))
-    np.testing.assert_allclose(float(value), b.compile_logp(mode="FAST_COMPILE")(point), rtol=1e-9)
+    np.testing.assert_allclose(float(value), pymc_logp(b)(point), rtol=1e-9)
     value_a, _ = ca.logp_and_grad()(flat(ca, point), ca.data_of(a))
     assert abs(float(value_a) - float(value)) > 1e-6  # a's data give another density
 
@@ -119,7 +134,7 @@ def test_static_refits_share_one_compilation() -> None:
     assert ca is cb
     point = random_points(b, 1, seed=4)[0]
     value, _ = cb.logp_and_grad()(flat(cb, point), cb.data_of(b))
-    np.testing.assert_allclose(float(value), b.compile_logp(mode="FAST_COMPILE")(point), rtol=1e-9)
+    np.testing.assert_allclose(float(value), pymc_logp(b)(point), rtol=1e-9)
 
 
 @pytest.mark.parametrize("case", sorted(MARKOV))
@@ -133,11 +148,7 @@ def test_padded_refit_has_the_short_windows_posterior(case: str) -> None:
     padded = family.build(spec, truncate(frame, 30, score_until=48, padded=True))
     scoring = family.build(spec, truncate(frame, 30, score_until=48))
     assert compiled.data_shapes(padded) == compiled.data_shapes(scoring)
-    logp_short, logp_padded = (
-        short.compile_logp(mode="FAST_COMPILE"),
-        padded.compile_logp(mode="FAST_COMPILE"),
-    )
-    logp_scoring = scoring.compile_logp(mode="FAST_COMPILE")
+    logp_short, logp_padded, logp_scoring = (pymc_logp(m) for m in (short, padded, scoring))
     for point in random_points(short, 3, seed=6):
         np.testing.assert_allclose(logp_padded(point), logp_short(point), rtol=1e-10)
         assert abs(logp_scoring(point) - logp_short(point)) > 1e-3  # the later months do count

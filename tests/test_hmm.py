@@ -299,12 +299,12 @@ PT_K, PT_T = 3, 12
 
 class _Compiled(dict):
     """(log p(y), log_pred, grads) per transition layout and backend, compiled on first use:
-    each xdist worker compiles only what its tests call (the C backend's scan gradient takes
-    tens of seconds on a cold cache)."""
+    each xdist worker compiles only what its tests call. "default" is PyTensor's default backend
+    (numba in PyTensor 2.3x: what PyMC's own NUTS sampler, `backend = "pymc"`, compiles with)."""
 
     def __missing__(self, key: tuple[str, str]):
         layout, mode = key
-        if mode == "C":  # unknown shapes: one function serves (T-1,K,K) and (T,K,K)
+        if mode == "default":  # unknown shapes: one function serves (T-1,K,K) and (T,K,K)
             a, c = pt.vector("li"), pt.matrix("ll")
             b = pt.matrix("lt") if layout == "static" else pt.tensor3("lt")
         else:  # JAX needs static shapes to trace scan (PyMC's JAX samplers provide them)
@@ -314,7 +314,9 @@ class _Compiled(dict):
             b = pt.tensor("lt", shape=shape, dtype="float64")
         lm, lp = pt_forward_log_marginal(a, b, c)
         grads = pytensor.grad(lm, [a, b, c])
-        fn = pytensor.function([a, b, c], [lm, lp, *grads], mode=None if mode == "C" else "JAX")
+        fn = pytensor.function(
+            [a, b, c], [lm, lp, *grads], mode=None if mode == "default" else "JAX"
+        )
         self[key] = fn
         return fn
 
@@ -347,16 +349,17 @@ def _finite_difference(li, lt, ll, eps=1e-6):
     return out
 
 
-# the C backend's scan gradient takes about a minute to compile on a cold cache: its static
-# layout runs by default, the time-varying one (and the unknown-shape test below) in validation
-C_SLOW = pytest.mark.validation
+# the default backend (numba) takes 30 s to compile the forward scan and about three minutes with
+# its gradient on a cold cache (as in CI: 125 s there): those cases run with the validation marker.
+# JAX, the backend every sampler of the project uses by default, runs in CI for every layout.
+DEFAULT_SLOW = pytest.mark.validation
 
 
 @pytest.mark.parametrize(
     ("layout", "mode"),
     [
-        ("static", "C"),
-        pytest.param("tv", "C", marks=C_SLOW),
+        pytest.param("static", "default", marks=DEFAULT_SLOW),
+        pytest.param("tv", "default", marks=DEFAULT_SLOW),
         ("static", "JAX"),
         ("tv", "JAX"),
     ],
@@ -375,16 +378,16 @@ def test_pytensor_matches_numpy_and_finite_differences(pt_functions, layout, mod
     np.testing.assert_allclose(grads[2], smooth(li, lt, ll), atol=1e-10)
 
 
-@C_SLOW
+@DEFAULT_SLOW
 def test_pytensor_T_layout_and_longer_series(pt_functions):
-    """The C function has unknown shapes: a (T,K,K) input and a longer series also match."""
+    """The default-backend function has unknown shapes: a (T,K,K) input and a longer series also match."""
     li, lt, ll, _ = make_problem(PT_K, 200, "tvT", seed=8)
-    lm, lp, *_ = pt_functions["tv", "C"](li, lt, ll)
+    lm, lp, *_ = pt_functions["tv", "default"](li, lt, ll)
     ref = forward_filter(li, lt, ll)
     np.testing.assert_allclose(lm, ref.log_marginal, rtol=0, atol=1e-8)
     np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
     li, lt, ll, _ = make_problem(PT_K, 200, "static", seed=8)
-    lm, lp, *_ = pt_functions["static", "C"](li, lt, ll - 1000.0)
+    lm, lp, *_ = pt_functions["static", "default"](li, lt, ll - 1000.0)
     ref = forward_filter(li, lt, ll - 1000.0)
     np.testing.assert_allclose(lm, ref.log_marginal, rtol=1e-14)
     np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
@@ -403,10 +406,10 @@ def _expand(log_trans: np.ndarray, k: int, p: int) -> np.ndarray:
     return np.where(space.allowed, moved[..., None, :], -np.inf)
 
 
-# JAX (the sampler's backend) for every layout; the slow-compiling C backend for one, in the
-# validation runs (the C backend's forward pass is checked above)
+# JAX (the sampler's backend) for every layout; the slow-compiling default backend (numba) for
+# one, in the validation runs
 LAGGED_CASES = [
-    pytest.param(2, 2, "static", "C", marks=pytest.mark.validation),
+    pytest.param(2, 2, "static", "default", marks=DEFAULT_SLOW),
     *[(*case, "JAX") for case in [(2, 2, "static"), (3, 1, "tv"), (2, 3, "tvT")]],
 ]
 
@@ -425,7 +428,7 @@ def test_lagged_forward_matches_dense_expansion(k, p, layout, mode):
     c = pt.matrix("ll", shape=(t_len, j))
     lm, lp = pt_forward_log_marginal(a, b, c, lags=p)
     fn = pytensor.function(
-        [a, b, c], [lm, lp, *pytensor.grad(lm, [b, c])], mode=None if mode == "C" else "JAX"
+        [a, b, c], [lm, lp, *pytensor.grad(lm, [b, c])], mode=None if mode == "default" else "JAX"
     )
     got_lm, got_lp, g_lt, g_ll = fn(li, lt, ll)
     ref = forward_filter(li, _expand(lt, k, p), ll)

@@ -115,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         help="draw but do not fit the first SKIP simulations: continues an interrupted run of "
         "the same seed (same simulations, same numbering) into a new --tag",
     )
+    ap.add_argument(
+        "--only",
+        type=lambda v: {int(x) for x in v.split(",")},
+        default=None,
+        help="comma-separated simulation numbers: fit only these (the others are drawn, not "
+        "fitted), e.g. to refit the divergent ones with another --target-accept",
+    )
+    ap.add_argument("--target-accept", type=float, default=None, help="NUTS target_accept")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     base, _ = simulate_panel(args.seed, n_months=args.months, late_by=args.months // 3)
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.n):
         values = prior_draw(prior_model, rng)
         y, beta, _ = simulate(values, sim_design, rng)
-        if i < args.skip:
+        if i < args.skip or (args.only is not None and i not in args.only):
             continue
 
         def patched(frame, opts, where="", y=y):
@@ -149,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                     "chains": args.chains,
                     "seed": args.seed * 1000 + i,
                     "modes": args.modes,
-                },
+                }
+                | ({"target_accept": args.target_accept} if args.target_accept else {}),
                 "spec": spec,
             }
         )
