@@ -1,6 +1,6 @@
 """Process-wide setup, made once per process by an explicit call (`setup_process`): where compiled
 code is cached (PyTensor, numba, JAX: one folder, never scattered), how many XLA host devices
-JAX sees, and where the `regimes` loggers write.
+JAX sees, one BLAS thread per process, and where the `regimes` loggers write.
 
 `REGIMES_CACHE_DIR` sets it (CI and the tests point it inside the project's ignored `.cache/`);
 otherwise the per-user cache directory is used. Set before PyTensor is first imported.
@@ -48,6 +48,26 @@ def configure_compile_caches() -> Path:
     return root
 
 
+BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread per process, unless the user set a BLAS thread count. The numpy and scipy
+    work here is small (L-BFGS steps between jitted calls, filters, summaries), and OpenBLAS
+    threads spin while they wait: with processes side by side on the same cores (SBC runs, the
+    test suite's workers) a 12-start multistart took 17× as long as alone with one thread per
+    core, and 2× with one (`benchmarks/bench_side_by_side.py`). Dask's workers get the same
+    from their nanny."""
+    if any(var in os.environ for var in BLAS_VARS):
+        return
+    for var in BLAS_VARS:  # read when a BLAS library loads
+        os.environ[var] = "1"
+    if "numpy" in sys.modules:  # already loaded (a notebook, a test runner): limit it now
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+
+
 class _Stderr(logging.StreamHandler):
     """A handler that writes to whatever `sys.stderr` is at the time (test capture included)."""
 
@@ -60,13 +80,14 @@ _SETUP: dict[str, Path] = {}
 
 
 def setup_process(level: int = logging.INFO) -> Path:
-    """The one process-wide setup: compile caches and XLA host devices (before JAX or PyTensor
-    start), and progress messages of the `regimes` loggers on stderr as `[regimes] ...` lines.
-    Call it once, first thing (the CLI, a worker, a notebook); later calls only change the level."""
+    """The one process-wide setup: compile caches, XLA host devices and BLAS threads (before
+    JAX, PyTensor or numpy start), and progress messages of the `regimes` loggers on stderr as
+    `[regimes] ...` lines. Call it once, first thing (the CLI, a worker, a notebook); later calls only change the level."""
     logger = logging.getLogger("regimes")
     logger.setLevel(level)
     if "root" not in _SETUP:
         _SETUP["root"] = configure_compile_caches()
+        limit_blas_threads()
         handler = _Stderr()
         handler.setFormatter(logging.Formatter("[regimes] %(message)s"))
         logger.addHandler(handler)
