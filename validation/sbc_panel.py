@@ -17,10 +17,14 @@ model (`regimes.compiled`).
 
     python validation/sbc_panel.py --n 100 --seed 1 --draws 300 --modes stack --chains 4
     python validation/sbc_panel.py --n 2 --draws 100     # a smoke run (minutes)
+    python validation/sbc_panel.py --n 100 --seed 1 --draws 300 --modes stack --chains 4 \
+        --only 3,41 --target-accept 0.99 --tag refit      # refit chosen simulations
 
-About 65 s a simulation on 2 cores with 4 chains × 300 + 300 and the family's 12 starts. Run one
-process at a time: side by side on the same cores, the multistart's many small JAX calls slow
-down about 27× (348 s instead of 12.8 s for the 12 starts of one simulation).
+About 65 s a simulation on 2 cores with 4 chains × 300 + 300 and the family's 12 starts (80–90 s
+at --target-accept 0.99, the gold panel experiments' setting). Three processes side by side
+made the multistart 16× slower with OpenBLAS's thread per core, 1.9× with the one BLAS thread
+per process that `setup_process` now sets (`benchmarks/bench_side_by_side.py`); one process at
+a time still uses the cores best.
 
 Writes validation/results/<tag>.csv (a row per simulation) and prints coverage per parameter
 group with its binomial standard error.
