@@ -32,13 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import loadavg, text_table
+from regimes.cache import BLAS_VARS
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("REGIMES_CACHE_DIR", str(ROOT / ".cache"))
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def worker(starts: int) -> None:

@@ -7,7 +7,8 @@ by the project's own `fit.fit_frame` (NUTS, multistart). Each simulation draws t
 from the model's own prior (`pm.draw` on its free variables and the assets' α and β, redrawn
 until the ordered μ column increases: an ordered transform on iid Normals restricts their prior
 to increasing values), a regime path from P (stationary start) and a panel from them (late
-assets masked), fits, and records the rank of every true μ, τ and β among thinned posterior draws and whether its 90% interval covers it.
+assets masked), fits, and records the rank of every true μ, τ and β among thinned posterior
+draws and whether its 90% interval covers it.
 
 Why `design` is patched: `build()` standardises every asset on its observed months, which puts
 the prior on a data-dependent scale; the script replaces the design's y by the simulated

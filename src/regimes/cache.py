@@ -55,8 +55,8 @@ def limit_blas_threads() -> None:
     """One BLAS thread per process, unless the user set a BLAS thread count. The numpy and scipy
     work here is small (L-BFGS steps between jitted calls, filters, summaries), and OpenBLAS
     threads spin while they wait: with processes side by side on the same cores (SBC runs, the
-    test suite's workers) a 12-start multistart took 17× as long as alone with one thread per
-    core, and 2× with one (`benchmarks/bench_side_by_side.py`). Dask's workers get the same
+    test suite's workers) a 12-start multistart took 16× as long as alone with one thread per
+    core, and 1.9× with one (`benchmarks/bench_side_by_side.py`). Dask's workers get the same
     from their nanny."""
     if any(var in os.environ for var in BLAS_VARS):
         return
@@ -82,7 +82,8 @@ _SETUP: dict[str, Path] = {}
 def setup_process(level: int = logging.INFO) -> Path:
     """The one process-wide setup: compile caches, XLA host devices and BLAS threads (before
     JAX, PyTensor or numpy start), and progress messages of the `regimes` loggers on stderr as
-    `[regimes] ...` lines. Call it once, first thing (the CLI, a worker, a notebook); later calls only change the level."""
+    `[regimes] ...` lines. Call it once, first thing (the CLI, a worker, a notebook); later calls
+    only change the level."""
     logger = logging.getLogger("regimes")
     logger.setLevel(level)
     if "root" not in _SETUP:
