@@ -155,6 +155,7 @@ class CompiledModel:
     logp_fn: Callable  # (*values, *data) -> [logp]
     constrain_fn: Callable  # (*values, *data) -> sample_names' values
     forward_fn: Callable  # (*free RV values, *data) -> value variables (prior draws -> starts)
+    split_fn: Callable  # (*values, *data) -> [log prior with Jacobians, log likelihood] (SMC)
     structure: str = ""  # the `compiled_for` key: what an `Adaptation` must have been filled for
     _jit: dict[str, Any] = field(default_factory=dict)
 
@@ -180,7 +181,7 @@ class CompiledModel:
             forward.append(
                 value if transform is None else transform.forward(value, *rv.owner.inputs)
             )
-        graphs = [logp, *sample_vars, *forward]
+        graphs = [logp, *sample_vars, *forward, model.varlogp, model.datalogp]
         shared = [
             v
             for v in graph_inputs(graphs)
@@ -211,7 +212,8 @@ class CompiledModel:
             sample_names=[v.name for v in sample_vars],
             logp_fn=jaxify([*values, *data_inputs], [replaced[0]]),
             constrain_fn=jaxify([*values, *data_inputs], replaced[1 : 1 + n_sample]),
-            forward_fn=jaxify([*rv_inputs, *data_inputs], replaced[1 + n_sample :]),
+            forward_fn=jaxify([*rv_inputs, *data_inputs], replaced[1 + n_sample : -2]),
+            split_fn=jaxify([*values, *data_inputs], replaced[-2:]),
         )
 
     # ------------------------------------------------------------------ data
@@ -228,10 +230,11 @@ class CompiledModel:
         return [int(np.prod(s)) for s in self.value_shapes]
 
     def unflatten(self, x):
-        """A flat unconstrained vector as the list of value-variable arrays."""
+        """A flat unconstrained vector (or a batch of them, (..., d)) as the list of
+        value-variable arrays (each (..., *shape))."""
         out, i = [], 0
         for shape, size in zip(self.value_shapes, self.sizes, strict=True):
-            out.append(x[i : i + size].reshape(shape))
+            out.append(x[..., i : i + size].reshape((*x.shape[:-1], *shape)))
             i += size
         return out
 
@@ -262,6 +265,40 @@ class CompiledModel:
 
             self._jit["constrain"] = jax.jit(lambda v, data: self.constrain_fn(*v, *data))
         outs = self._jit["constrain"](values, data)
+        return {n: np.asarray(o) for n, o in zip(self.sample_names, outs, strict=True)}
+
+    def prior_and_likelihood(self) -> Callable:
+        """jit((particles (n, d), data) -> (log prior with Jacobians (n,), log likelihood (n,))),
+        the two halves of the log density tempered SMC (`regimes.smc`) needs."""
+        if "split" not in self._jit:
+            import jax
+
+            def split(x, data):
+                lp, ll = self.split_fn(*self.unflatten(x), *data)
+                return lp, ll
+
+            self._jit["split"] = jax.vmap(split, in_axes=(0, None))
+        return self._jit["split"]
+
+    def smc_kernels(self) -> dict[str, Callable]:
+        """The jitted SMC kernels of this structure (`regimes.smc.make_kernels`), made once."""
+        if "smc" not in self._jit:
+            from regimes.smc import make_kernels
+
+            self._jit["smc"] = make_kernels(self.prior_and_likelihood())
+        return self._jit["smc"]
+
+    def posterior_of(self, values: list[Any], data: list) -> dict[str, np.ndarray]:
+        """Constrained variables and deterministics of unconstrained draws (each value
+        variable (chains, draws, *shape)), as the posterior group stores them."""
+        if "posterior" not in self._jit:
+            import jax
+
+            def constrain_draws(values, data):
+                return jax.vmap(jax.vmap(lambda v: self.constrain_fn(*v, *data)))(values)
+
+            self._jit["posterior"] = jax.jit(constrain_draws)
+        outs = self._jit["posterior"](values, data)
         return {n: np.asarray(o) for n, o in zip(self.sample_names, outs, strict=True)}
 
     # ------------------------------------------------------------------ NUTS
@@ -394,14 +431,7 @@ class CompiledModel:
         values = [z[n] for n in self.value_names]
         jax.block_until_ready(values)
         seconds = time.perf_counter() - t0
-        if "posterior" not in self._jit:
-
-            def constrain_draws(values, data):
-                return jax.vmap(jax.vmap(lambda v: self.constrain_fn(*v, *data)))(values)
-
-            self._jit["posterior"] = jax.jit(constrain_draws)
-        outs = self._jit["posterior"](values, device_data)
-        posterior = {n: np.asarray(o) for n, o in zip(self.sample_names, outs, strict=True)}
+        posterior = self.posterior_of(values, device_data)
         n_steps = np.asarray(n_steps)
         stats = {
             "lp": -np.asarray(potential),

@@ -159,8 +159,10 @@ class SamplerSection(Strict):
     seed: int = Field(default=20261125, ge=0)
     # "stack": distinct optima of the multi-start within `mode_gap` of the best each get chains,
     # and the modes are combined by stacking (`regimes.modes`); "best": every chain starts at
-    # the best optimum
-    modes: Literal["best", "stack"] = "best"
+    # the best optimum; "smc": tempered sequential Monte Carlo from the prior (`regimes.smc`),
+    # `chains` independent runs of `draws` particles, each mode weighted by its posterior mass
+    # (for modes far apart; `tune`, `target_accept` and `backend` do not apply)
+    modes: Literal["best", "stack", "smc"] = "best"
     mode_gap: float = Field(default=10.0, gt=0)
     quick: QuickSampler = Field(default_factory=QuickSampler)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from regimes.config import Experiment
 
 if TYPE_CHECKING:
@@ -56,6 +58,8 @@ def derive_checked(
     if multimodal:
         verdict = multimodal_verdict(verdict, multimodal)
         derived.attrs["modes"] = multimodal["status"]
+    if "smc_log_evidence" in tree.attrs:  # tempered SMC: each run's estimate of log p(y)
+        derived.attrs["log_evidence_smc"] = float(np.mean(tree.attrs["smc_log_evidence"]))
     pp, additions, ppc_result = run_checks(
         family, combined, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
     )
@@ -109,9 +113,14 @@ def fit_frame(
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     model = family.build(exp.spec, frame)
+    how = (
+        f"tempered SMC, {exp.sampler.chains} runs × {exp.sampler.draws} particles"
+        if exp.sampler.modes == "smc"
+        else f"{exp.sampler.chains} chains × {exp.sampler.draws} draws after "
+        f"{exp.sampler.tune} tuning steps"
+    )
     (log.debug if quiet else log.info)(
-        f"{exp.name}: sampling {exp.spec.family} model ({exp.sampler.chains} chains × "
-        f"{exp.sampler.draws} draws after {exp.sampler.tune} tuning steps, seed {exp.sampler.seed})"
+        f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})"
     )
     init, n_starts = family.sampling_init(exp.spec)
     tree = sample(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -14,6 +15,7 @@ from regimes.compiled import Adaptation, warm_tune
 from regimes.config import SamplerSection
 
 BACKENDS = ("pymc", "numpyro", "nutpie")
+_log = logging.getLogger(__name__)
 
 
 def available_backends() -> list[str]:
@@ -117,8 +119,10 @@ def sample(
     and tuning (filled here; other backends ignore it)."""
     import pymc as pm
 
-    backend = resolve_backend(sampler.backend)
     seed = sampler.seed if seed is None else seed
+    if sampler.modes == "smc":  # tempered SMC: JAX, whichever NUTS backend is named
+        return _sample_smc(model, sampler, seed, progress, compile_key)
+    backend = resolve_backend(sampler.backend)
     if backend == "numpyro":
         return _sample_compiled(
             model, sampler, seed, progress, init, n_starts, compile_key, adaptation
@@ -168,20 +172,20 @@ def sample(
 # ------------------------------------------------------------------ numpyro, compiled once
 
 
-def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -> dict[str, Any]:
-    """`multistart` on a `CompiledModel`: prior draws (sorted where ordered) mapped to the
-    unconstrained space, then L-BFGS with the one jitted log density and gradient."""
+def prior_starts(model, compiled, data: list, n: int, seed: int) -> list[np.ndarray]:
+    """`n` draws from the prior (sorted where a parameter is ordered), each as one flat vector on
+    the unconstrained space: the multi-start's starting points and SMC's first particles."""
     import pymc as pm
 
     rng = np.random.default_rng(seed)
     free = model.free_RVs
-    all_draws = pm.draw(free, draws=n_starts, random_seed=rng, mode="FAST_COMPILE")
+    all_draws = pm.draw(free, draws=n, random_seed=rng, mode="FAST_COMPILE")
     if not isinstance(all_draws, list | tuple):  # one variable: an array, not a list of them
         all_draws = [all_draws]
-    if n_starts == 1:  # one draw comes without the leading draws axis
+    if n == 1:  # one draw comes without the leading draws axis
         all_draws = [np.asarray(draws)[None] for draws in all_draws]
     starts = []
-    for i in range(n_starts):
+    for i in range(n):
         values = []
         for rv, draws in zip(free, all_draws, strict=True):
             value = np.asarray(draws[i], dtype=float)
@@ -189,6 +193,13 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
                 value = np.sort(value)
             values.append(value)
         starts.append(compiled.to_unconstrained(values, data))
+    return starts
+
+
+def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -> dict[str, Any]:
+    """`multistart` on a `CompiledModel`: prior draws (sorted where ordered) mapped to the
+    unconstrained space, then L-BFGS with the one jitted log density and gradient."""
+    starts = prior_starts(model, compiled, data, n_starts, seed)
     fn = compiled.logp_and_grad()
 
     def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -233,13 +244,7 @@ def _sample_compiled(
     adaptation: Adaptation | None = None,
 ) -> Any:
     """numpyro NUTS through `regimes.compiled`: the same DataTree as `pm.sample` returns."""
-    import pymc as pm
-    from arviz_base import from_dict, make_attrs
-    from pymc.backends.arviz import (
-        coords_and_dims_for_inferencedata,
-        find_constants,
-        find_observations,
-    )
+    from arviz_base import make_attrs
 
     from regimes.compiled import CompiledModel, compiled_for
     from regimes.modes import distinct_modes
@@ -291,24 +296,10 @@ def _sample_compiled(
         carry.structure, carry.position = compiled.structure, adapted.position
         carry.step_size, carry.inverse_mass = adapted.step_size, adapted.inverse_mass
         carry.chain_mode, carry.mode_log_densities = chain_mode, mode_lps
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
-    groups["observed_data"] = find_observations(model)  # empty without observed variables,
-    constants = find_constants(model)  # as pm.sample writes it
-    if constants:
-        groups["constant_data"] = constants
-    attrs = {"sampling_time": seconds, "tuning_steps": tune}
     import numpyro
 
-    tree = from_dict(
-        data=groups,
-        coords=coords,
-        dims=dims,
-        sample_dims=["chain", "draw"],
-        attrs={"posterior": make_attrs(attrs, inference_library=numpyro)},
-    )
-    if model.observed_RVs:
-        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    attrs = {"sampling_time": seconds, "tuning_steps": tune}
+    tree = _tree_of(model, posterior, stats, make_attrs(attrs, inference_library=numpyro))
     tree.attrs["sampling_backend"] = "numpyro"
     tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
@@ -316,4 +307,82 @@ def _sample_compiled(
     if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)
         tree.attrs["chain_mode"] = chain_mode
         tree.attrs["mode_log_densities"] = mode_lps
+    return tree
+
+
+def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
+    """The DataTree `pm.sample` would return for these draws (chain, draw, ...): posterior,
+    sample statistics, observed and constant data, and the pointwise log-likelihood."""
+    import pymc as pm
+    from arviz_base import from_dict
+    from pymc.backends.arviz import (
+        coords_and_dims_for_inferencedata,
+        find_constants,
+        find_observations,
+    )
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
+    groups["observed_data"] = find_observations(model)  # empty without observed variables,
+    constants = find_constants(model)  # as pm.sample writes it
+    if constants:
+        groups["constant_data"] = constants
+    tree = from_dict(
+        data=groups,
+        coords=coords,
+        dims=dims,
+        sample_dims=["chain", "draw"],
+        attrs={"posterior": attrs},
+    )
+    if model.observed_RVs:
+        pm.compute_log_likelihood(tree, model=model, progressbar=False)
+    return tree
+
+
+# ------------------------------------------------------------------ tempered SMC
+
+
+def _sample_smc(
+    model, sampler: SamplerSection, seed: int, progress: bool, compile_key: str | None
+) -> Any:
+    """Tempered SMC (`regimes.smc`) through the compiled model: `sampler.chains` independent
+    runs of `sampler.draws` particles each, stored as chains of draws, so R-hat across runs
+    says whether they agree on the modes' weights. `tune` does not apply (tempering adapts)."""
+    import time
+
+    import jax.numpy as jnp
+    from arviz_base import make_attrs
+
+    from regimes.compiled import CompiledModel, compiled_for
+    from regimes.smc import run_smc
+
+    compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
+    host_data = compiled.data_of(model)
+    data = [jnp.asarray(d) for d in host_data]
+    kernels = compiled.smc_kernels()
+    runs = []
+    t0 = time.perf_counter()
+    for chain in range(sampler.chains):
+        draws = prior_starts(model, compiled, host_data, sampler.draws, seed + 7919 * chain)
+        init = np.stack(draws)
+
+        def report(stage: int, beta: float, acc: float, steps: int, chain: int = chain) -> None:
+            if progress:
+                _log.info(
+                    f"SMC run {chain + 1}/{sampler.chains}: stage {stage + 1}, temperature "
+                    f"{beta:.4f}, acceptance {acc:.2f}, {steps} Metropolis steps"
+                )
+
+        runs.append(run_smc(kernels, init, data, seed + chain, on_stage=report))
+    seconds = time.perf_counter() - t0
+    flat = jnp.asarray(np.stack([r.particles for r in runs]))  # (chains, draws, d)
+    posterior = compiled.posterior_of(compiled.unflatten(flat), data)
+    stats = {"lp": np.stack([r.log_prior + r.log_likelihood for r in runs])}
+    attrs = make_attrs({"sampling_time": seconds, "tuning_steps": 0}, inference_library=None)
+    tree = _tree_of(model, posterior, stats, attrs)
+    tree.attrs["sampling_backend"] = "smc"
+    tree.attrs["init"] = "prior draws, tempered to the posterior"
+    tree.attrs["smc_log_evidence"] = [round(r.log_evidence, 3) for r in runs]
+    tree.attrs["smc_stages"] = [len(r.betas) for r in runs]
+    tree.attrs["smc_acceptance"] = [round(float(np.mean(r.acceptance)), 3) for r in runs]
     return tree
