@@ -306,8 +306,9 @@ def test_gold_study_quick_from_the_command_line(
 
 
 def test_break_date_past_the_window_is_open_ended() -> None:
-    """A 95% quantile past the window (≥ 5% mass on no break) reads 'or later' and still lets a
-    month inside the interval agree; under 5% mass on any break reads 'no break in the window'."""
+    """A 95% quantile past the window (≥ 5% mass on no break) reads 'or later'; a claimed month
+    is judged by the posterior mass within its tolerance, not by the interval (which may span
+    places far apart); under 5% mass on any break reads 'no break in the window'."""
     time = pd.date_range("2000-01-01", periods=4, freq="MS")
     q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
 
@@ -329,7 +330,15 @@ def test_break_date_past_the_window_is_open_ended() -> None:
     )
     assert est.text == "2000-03 (2000-02 to 2000-04 or later)"
     assert "= 0.80" in est.note
-    assert judge(Comparison(kind="month", value="2000-04"), est)[0] == "agrees"
+    assert judge(Comparison(kind="month", value="2000-02", tol=1), est)[0] == "agrees"  # 0.80
+    assert judge(Comparison(kind="month", value="2000-03"), est)[0] == "inconclusive"  # 0.30
+    verdict, why = judge(Comparison(kind="month", value="2000-04"), est)  # inside, but no mass
+    assert verdict == "differs" and "P(2000-04..2000-04) = 0.00" in why
+    apart = extract(  # two places far apart: the month between them is inside the interval
+        derived(["2000-01", "2000-01", "2000-04", "2000-04", None], [0.45, 0, 0, 0.45]),
+        "break_date",
+    )
+    assert judge(Comparison(kind="month", value="2000-02"), apart)[0] == "differs"
     none = extract(derived([None] * 5, [0, 0.01, 0.01, 0]), "break_date")
     assert none.text == "no break in the window"
     assert judge(Comparison(kind="month", value="2000-04"), none)[0] == "differs"

@@ -31,6 +31,9 @@ class Estimate:
     hi: float | pd.Timestamp
     text: str
     note: str = ""
+    # a month's posterior as a probability per month (a change point's), where it has one:
+    # month verdicts then read the mass near the claim, not an interval that may span modes
+    month_prob: pd.Series | None = None
 
 
 def month_label(ts: pd.Timestamp) -> str:
@@ -200,7 +203,8 @@ def break_date(derived: xr.Dataset, which: str) -> Estimate:
             + ")",
         ]
     )
-    return Estimate(shown[0], shown[1], shown[2], text, note)
+    prob = derived["break_prob"].isel(**{"break": m}).to_series()
+    return Estimate(shown[0], shown[1], shown[2], text, note, month_prob=prob)
 
 
 def regime_prob_at(derived: xr.Dataset, arg: str) -> Estimate:
@@ -243,12 +247,35 @@ def extract(derived: xr.Dataset, quantity: str) -> Estimate:
     return EXTRACTORS[kind](derived, arg)
 
 
+AGREE_MASS = 0.5  # posterior mass near a claimed month from which the claim agrees
+DIFFER_MASS = 0.05  # and below which it differs (as a month outside a 90% interval)
+
+
+def _judge_month_mass(ref: pd.Timestamp, tol: int, prob: pd.Series) -> tuple[str, str]:
+    """A claimed month against a posterior per month: the mass within ± `tol` months of it.
+    A break posterior can sit in places far apart (2012 and the sample's last months); the
+    interval spanning them would hold any claimed month between."""
+    lo, hi = ref - pd.DateOffset(months=tol), ref + pd.DateOffset(months=tol)
+    mass = float(prob[(prob.index >= lo) & (prob.index <= hi)].sum())
+    where = f"P({month_label(lo)}..{month_label(hi)}) = {mass:.2f}"
+    if mass >= AGREE_MASS:
+        return "agrees", f"{where}: most of our posterior is near {month_label(ref)}"
+    if mass < DIFFER_MASS:
+        return (
+            "differs",
+            f"{where}: our posterior puts under {DIFFER_MASS:.0%} near {month_label(ref)}",
+        )
+    return "inconclusive", f"{where}: some but not most of our posterior is near {month_label(ref)}"
+
+
 def judge(cmp: Comparison, est: Estimate | None) -> tuple[str, str]:
     """The verdict ('agrees', 'differs', 'inconclusive', 'cannot be computed') and a reason."""
     if cmp.kind == "none":
         return "cannot be computed", cmp.why
     if est is None:
         return "cannot be computed", "the run behind it failed"
+    if cmp.kind == "month" and est.month_prob is not None:
+        return _judge_month_mass(parse_month(str(cmp.value)), int(cmp.tol), est.month_prob)
     if cmp.kind == "month":
         ref = parse_month(str(cmp.value))
         if pd.isna(est.lo) or pd.isna(est.hi):
