@@ -179,11 +179,12 @@ def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> No
 
 
 # The study test's subset: a static model (the brief's R² and deviation rows), two regime models
-# for the LFO ranking (one the anchor-set model that answers the headline question), and the
-# scenario forecasts of one of them. The whole folder runs under
+# for the LFO ranking (one the anchor-set model that answers the headline question), the
+# scenario forecasts of one of them, and the 2000-2026 change point sampled by tempered SMC (the
+# brief's break-date row). The whole folder runs under
 # the validation marker (about 10 minutes on 2 cores); every family is sampled in
 # tests/test_family_contract.py, and `test_every_gold_experiment_builds` builds each config.
-CI_SUBSET = ("old_framework_iid", "ms2_ecm", "anchors")
+CI_SUBSET = ("old_framework_iid", "ms2_ecm", "anchors", "changepoint_2000")
 
 
 def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
