@@ -111,3 +111,16 @@ def test_sampler_weighs_a_pymc_model_s_modes_by_their_mass() -> None:
     assert "log_likelihood" in tree.children and tree.attrs["sampling_backend"] == "smc"
     assert len(tree.attrs["smc_log_evidence"]) == 2
     assert quick_verdict(tree)["converged"]  # the two runs agree on the weights
+
+
+def test_a_run_that_does_not_reach_the_posterior_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cloud stopped short of β = 1 is not a posterior: the run says so instead of returning."""
+    import jax.numpy as jnp
+
+    import regimes.smc as smc
+    from regimes.errors import RegimesError
+
+    monkeypatch.setattr(smc, "MAX_STAGES", 1)
+    init = np.random.default_rng(0).normal(0, PRIOR_SD, size=(200, 2))
+    with pytest.raises(RegimesError, match="raise \\[sampler\\] draws"):
+        run_smc(_kernels(), init, [jnp.asarray(CENTRES)], 0)

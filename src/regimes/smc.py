@@ -5,9 +5,10 @@ multi-start finds by how well they predict, not by their posterior mass, and can
 the multi-start never returns. Tempering moves a cloud of particles from the prior
 (β = 0) to the posterior (β = 1) through p(θ) p(y | θ)^β: each step picks the next β so that the
 importance weights keep an effective sample size of `TARGET_ESS` × particles, resamples, and
-moves every particle with random-walk Metropolis–Hastings steps on the tempered target (each
-proposal's covariance is that of the cluster of the cloud nearest the particle, `Proposal`, so a
-narrow mode is not explored with steps sized for the distance between modes). A mode keeps the share of particles its mass earns at each
+moves every particle with random-walk Metropolis–Hastings steps on the tempered target, steps
+alternating the whole cloud's covariance (long moves, between modes) with that of the cloud's
+cluster nearest the particle (`Proposal`: a narrow mode is not explored with steps sized for the
+distance between modes). A mode keeps the share of particles its mass earns at each
 temperature, so its weight in the result is its posterior probability (Del Moral, Doucet &
 Jasra 2006; Ching & Chen 2007, the scheme of PyMC's `sample_smc`).
 
@@ -19,7 +20,6 @@ with the data as an argument, so refits of the same shapes compile nothing.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +36,6 @@ MIN_DECORRELATION = 0.01  # stop moving once the correlation with the stage's st
 CLUSTERS = 4  # proposal covariances: one per cluster of the particle cloud (k-means)
 OPTIMAL_ACCEPT = 0.234  # random-walk Metropolis acceptance the proposal scale is tuned towards
 MAX_STAGES = 500
-
-_log = logging.getLogger(__name__)
 
 # (particles (n, d), data) -> (log prior with Jacobian (n,), log likelihood (n,))
 PriorLikelihood = Callable[[Any, list], tuple[Any, Any]]
@@ -286,6 +284,11 @@ def run_smc(
         run.steps.append(steps)
         if on_stage is not None:
             on_stage(stage, beta, acc, steps)
+    if beta < 1.0:  # never a silently tempered, not posterior, cloud
+        raise RegimesError(
+            f"SMC: the temperature reached only {beta:.3g} after {MAX_STAGES} stages; the "
+            "likelihood is too sharp for this many particles: raise [sampler] draws"
+        )
     run.particles, run.log_prior, run.log_likelihood = x, lp, ll
     run.log_evidence = float(log_evidence)
     return run
