@@ -124,7 +124,8 @@ class FamilyFitter:
         with mock.patch.object(markov_model, "design", plain_design(y, T)):
             tree = fit_frame(exp, _frame(T), progress=False, quiet=True)
         self.optima = sorted(tree.attrs.get("multistart_log_densities", []), reverse=True)
-        divergences = int(tree["sample_stats"]["diverging"].sum())
+        stats = tree["sample_stats"]  # tempered SMC has no divergences to count
+        divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
         tree, weights = stacked(tree, seed=seed)
         self.stacked = len(weights)
         post = tree["posterior"]
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         help="'family': the family's own sampling path (fit.fit_frame: multi-start, and with "
         "--modes stack, stacked modes); 'jitted': the fast hand-driven NUTS fitter",
     )
-    parser.add_argument("--modes", choices=["best", "stack"], default="best")
+    parser.add_argument("--modes", choices=["best", "stack", "smc"], default="best")
     parser.add_argument("--out", type=Path, default=ROOT / "validation" / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
