@@ -111,12 +111,13 @@ def sample(
     compile_key: str | None = None,
     adaptation: Adaptation | None = None,
 ) -> Any:
-    """Draw the posterior with NUTS and return PyMC's DataTree (with pointwise log-likelihood
-    where the model has observed variables). `init="multistart"` starts chains at the best of
-    several posterior optimisations. With numpyro, the model is compiled once per `compile_key`
-    (see `regimes.compiled`): refits of the same model on new data reuse it, and with an
-    `adaptation` carried from the previous refit they also start from its chains' positions
-    and tuning (filled here; other backends ignore it)."""
+    """Draw the posterior with NUTS (or, with `sampler.modes = "smc"`, tempered SMC) and return
+    PyMC's DataTree (with pointwise log-likelihood where the model has observed variables).
+    `init="multistart"` starts chains at the best of several posterior optimisations. With
+    numpyro, the model is compiled once per `compile_key` (see `regimes.compiled`): refits of
+    the same model on new data reuse it, and with an `adaptation` carried from the previous
+    refit they also start from its chains' positions and tuning (filled here; other backends
+    ignore it)."""
     import pymc as pm
 
     seed = sampler.seed if seed is None else seed
@@ -367,13 +368,14 @@ def _sample_smc(
         init = np.stack(draws)
 
         def report(stage: int, beta: float, acc: float, steps: int, chain: int = chain) -> None:
-            if progress:
-                _log.info(
-                    f"SMC run {chain + 1}/{sampler.chains}: stage {stage + 1}, temperature "
-                    f"{beta:.4f}, acceptance {acc:.2f}, {steps} Metropolis steps"
-                )
+            _log.info(
+                f"SMC run {chain + 1}/{sampler.chains}: stage {stage + 1}, temperature "
+                f"{beta:.4f}, acceptance {acc:.2f}, {steps} Metropolis steps"
+            )
 
-        runs.append(run_smc(kernels, init, data, seed + chain, on_stage=report))
+        runs.append(
+            run_smc(kernels, init, data, seed + chain, on_stage=report if progress else None)
+        )
     seconds = time.perf_counter() - t0
     flat = jnp.asarray(np.stack([r.particles for r in runs]))  # (chains, draws, d)
     posterior = compiled.posterior_of(compiled.unflatten(flat), data)

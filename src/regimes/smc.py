@@ -107,6 +107,11 @@ class Proposal:
         return (self.centres, self.loc, self.sd, self.chol, self.inv_chol, self.log_det, self.whole)
 
 
+def _nearest(z: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the centre nearest each row of z (squared Euclidean distance)."""
+    return np.argmin(((z[:, None, :] - centres[None]) ** 2).sum(axis=-1), axis=1)
+
+
 def fit_proposal(x: np.ndarray, clusters: int, seed: int, iterations: int = 25) -> Proposal:
     """Cluster the particles x (n, d) and take each cluster's covariance; a cluster with fewer
     than 2d + 2 particles proposes with the whole cloud's covariance."""
@@ -121,14 +126,14 @@ def fit_proposal(x: np.ndarray, clusters: int, seed: int, iterations: int = 25) 
             break
         centres = np.vstack([centres, z[rng.choice(n, p=d2 / d2.sum())]])
     for _ in range(iterations):
-        label = np.argmin(((z[:, None, :] - centres[None]) ** 2).sum(axis=-1), axis=1)
+        label = _nearest(z, centres)
         centres = np.stack(
             [
                 z[label == k].mean(axis=0) if np.any(label == k) else centres[k]
                 for k in range(len(centres))
             ]
         )
-    label = np.argmin(((z[:, None, :] - centres[None]) ** 2).sum(axis=-1), axis=1)
+    label = _nearest(z, centres)
     whole = np.atleast_2d(np.cov(x, rowvar=False))
     jitter = 1e-8 * np.diag(whole).clip(1e-12) * np.eye(d)
     covs = np.stack(
@@ -242,13 +247,14 @@ def run_smc(
     lp, ll = (np.asarray(v, dtype=float) for v in kernels["evaluate"](jnp.asarray(x), data))
     beta, log_evidence = 0.0, 0.0
     scales = np.full(2, 2.38 / np.sqrt(d))  # the whole cloud's proposal, the clusters'
-
-    run = SMCRun(x, lp, ll, 0.0)
+    betas: list[float] = []
+    acceptance: list[float] = []
+    steps_taken: list[int] = []
     for stage in range(MAX_STAGES):
         if beta >= 1.0:
             break
         new_beta = next_beta(ll, beta, target_ess)
-        lw = (new_beta - beta) * np.where(np.isfinite(ll), ll, -np.inf)
+        lw = (new_beta - beta) * ll  # `evaluate` has mapped an undefined likelihood to −inf
         top = np.max(lw)
         if not np.isfinite(top):
             raise RegimesError(
@@ -279,9 +285,9 @@ def run_smc(
         rates = np.mean(accepted, axis=0)  # (whole cloud's, clusters')
         scales *= np.exp(2.0 * (rates - OPTIMAL_ACCEPT))
         acc = float(rates.mean())
-        run.betas.append(beta)
-        run.acceptance.append(acc)
-        run.steps.append(steps)
+        betas.append(beta)
+        acceptance.append(acc)
+        steps_taken.append(steps)
         if on_stage is not None:
             on_stage(stage, beta, acc, steps)
     if beta < 1.0:  # never a silently tempered, not posterior, cloud
@@ -289,6 +295,4 @@ def run_smc(
             f"SMC: the temperature reached only {beta:.3g} after {MAX_STAGES} stages; the "
             "likelihood is too sharp for this many particles: raise [sampler] draws"
         )
-    run.particles, run.log_prior, run.log_likelihood = x, lp, ll
-    run.log_evidence = float(log_evidence)
-    return run
+    return SMCRun(x, lp, ll, float(log_evidence), betas, acceptance, steps_taken)
