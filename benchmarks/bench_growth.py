@@ -92,6 +92,7 @@ def fit_one(t: int, k: int, sizes: dict[str, int]) -> dict[str, Any]:
     from regimes.dataset import FitFrame
     from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
+    from regimes.families.base import Fit
     from regimes.fit import fit_frame
 
     y, _ = simulate(t, k, sizes["seed"])
@@ -112,7 +113,7 @@ def fit_one(t: int, k: int, sizes: dict[str, int]) -> dict[str, Any]:
     tree = fit_frame(exp, frame, progress=False, quiet=True, log_likelihood=False)
     sample_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    family.log_likelihood(tree, frame, exp.spec)
+    family.log_likelihood(Fit(tree, frame, exp.spec))
     loglik_s = time.perf_counter() - t1
     verdict = quick_verdict(tree)
     return {

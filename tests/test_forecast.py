@@ -61,6 +61,7 @@ def _months(start: str, n: int) -> list[str]:
 
 def test_markov_regime_probabilities_are_filtered_times_matrix_power(fedfunds_run) -> None:
     from regimes.families import markov
+    from regimes.families.base import Fit
 
     run, exp, frame = _reopen(fedfunds_run)
     horizon = 400
@@ -71,7 +72,7 @@ def test_markov_regime_probabilities_are_filtered_times_matrix_power(fedfunds_ru
     tree = run.posterior()
     post = tree["posterior"]
     P = post["P"].stack(sample=("chain", "draw")).transpose("sample", ...).values  # (D, K, K)
-    lf = markov.posterior_hmm(tree, frame, exp.spec).last_filtered  # (D, K)
+    lf = markov.FAMILY.passes(Fit(tree, frame, exp.spec)).last_filtered[:, 0]  # (D, K)
     assert frame.time[-1] == frame.time[frame.fit.to_numpy()][-1]  # no months past the fit
     prob = ds["regime_prob"].sel(scenario="unconditional").values
     for h in (1, 2, 12, 40):
@@ -111,7 +112,8 @@ def test_static_fair_value_along_scenario_by_hand(static_run, tmp_path) -> None:
     assert list(ds["scenario"].values) == ["unconditional", "falling"]
     assert "regime_prob" not in ds
     np.testing.assert_allclose(ds["factor"].sel(scenario="falling", term="real_rate"), rr)
-    # by hand, in natural units: standardised on the fit window (population sd)
+    # by hand, in natural units: standardised on the fit window (the target by its population
+    # sd, factors by their sample sd)
     fit = frame.fit.to_numpy()
     y = frame.y.to_numpy()[fit]
     post = run.posterior()["posterior"].to_dataset().stack(sample=("chain", "draw"))
@@ -120,7 +122,7 @@ def test_static_fair_value_along_scenario_by_hand(static_run, tmp_path) -> None:
     terms = list(post["term"].values)
     x = np.column_stack([rr, usd])[:, [list(FACTORS).index(t) for t in terms]]
     xf = frame.X[terms].to_numpy()[fit]
-    z = (x - xf.mean(axis=0)) / xf.std(axis=0)
+    z = (x - xf.mean(axis=0)) / xf.std(axis=0, ddof=1)
     fv = y.mean() + y.std() * (a[:, None] + b @ z.T)  # (D, n)
     for d in (0, 7, len(a) - 1):  # a few draws, term by term
         one = y.mean() + y.std() * (a[d] + sum(b[d, j] * z[:, j] for j in range(len(terms))))

@@ -19,6 +19,7 @@ import pytest
 from regimes.config import load_experiment
 from regimes.dataset import build_frame
 from regimes.families import markov
+from regimes.families.chain.transitions import dirichlet_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 HAMILTON = {"p00": 0.754673, "p11": 1 - 0.095915, "const": [-0.358811, 1.163516],
@@ -30,7 +31,8 @@ def test_experiment_priors_are_the_documented_ones() -> None:
     """Sticky Dirichlet(10, 2) rows and the recession/expansion mean priors (fast, no data)."""
     exp = load_experiment(ROOT / "experiments" / "hamilton_gnp.toml")
     opts = markov.Options.model_validate(exp.spec.options)
-    np.testing.assert_allclose(markov.transition_concentration(opts), [[10, 2], [2, 10]])
+    rows = dirichlet_rows(opts.k_regimes, opts.transition_concentration, opts.sticky)
+    np.testing.assert_allclose(rows, [[10, 2], [2, 10]])
     assert exp.spec.priors["intercept"].params == {"mu": [-1.0, 0.3], "sigma": 0.5}
     assert opts.regime_names == ["recession", "expansion"]
 
@@ -46,12 +48,12 @@ def test_hamilton_posterior_near_published_mle(data_dir: Path, tmp_path: Path) -
     exp = load_experiment(path)
     frame = build_frame(exp.data.target, exp.data.factors, exp.data.start_ts, exp.data.end_ts,
                         data_dir, frequency=exp.data.frequency)  # fmt: skip
-    d = markov.design(frame, markov.Options.model_validate(exp.spec.options))
+    s = frame.scaling(markov.Options.model_validate(exp.spec.options).transform)
     post = run.posterior()["posterior"]
     P = post["P"].values.reshape(-1, 2, 2)
     draws = {
-        "const": d.y_mean + d.y_sd * post["intercept"].values.reshape(-1, 2),
-        "sigma": d.y_sd * post["sigma"].values.reshape(-1),
+        "const": s.transformed(post["intercept"].values.reshape(-1, 2)),
+        "sigma": s.y_sd_of() * post["sigma"].values.reshape(-1),
         "p00": P[:, 0, 0],
         "p11": P[:, 1, 1],
         "ar": post["phi"].values.reshape(-1, 4),

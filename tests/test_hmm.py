@@ -9,7 +9,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from regimes.families import markov
+from regimes.families.chain.space import state_space
 from regimes.hmm import (
     expected_durations,
     filter_draws,
@@ -401,7 +401,7 @@ def test_pytensor_rejects_bad_ndim():
 def _expand(log_trans: np.ndarray, k: int, p: int) -> np.ndarray:
     """The dense (…, J, J) matrix of the lag-expanded chain (s_t..s_{t-p}) on the markov family's
     state space, -inf where a move is inconsistent: the reference for ``lags=p``."""
-    space = markov.state_space(k, p)
+    space = state_space(k, p)
     moved = log_trans[..., space.lags[:, 1], space.lags[:, 0]]  # (..., J) log P[s_t, s_{t+1}]
     return np.where(space.allowed, moved[..., None, :], -np.inf)
 

@@ -25,10 +25,11 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
      "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc"),
-    ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures"),
+    ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
+     "regimes.scaling"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit", "regimes.userdata"),
+     "regimes.fit", "regimes.userdata", "regimes.calibration"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),

@@ -93,7 +93,8 @@ def test_natural_scale_matches_hand_computed_density(level_data, transform: str)
     a, b, s = 0.2, 0.7, 0.5
     ll = score(exp, _posterior(intercept=a, beta=[b], sigma=s), _frame(y, x)).values.ravel()
     z = np.log(y) if transform == "log" else y
-    mu = z.mean() + z.std() * (a + b * (x - x.mean()) / x.std())  # natural (or log) units
+    # natural (or log) units; factors are scaled by their sample sd (ddof 1)
+    mu = z.mean() + z.std() * (a + b * (x - x.mean()) / x.std(ddof=1))
     sd = z.std() * s
     if transform == "log":  # y lognormal: log y ~ Normal(mu, sd)
         expected = lognorm.logpdf(y, s=sd, scale=np.exp(mu))
@@ -123,8 +124,8 @@ def test_truncate_keeps_scale_window_when_scoring_on() -> None:
     scoring = truncate(frame, 20, score_until=30)
     assert short.fit.sum() == 20 and (short.scale == short.fit.to_numpy()).all()
     assert scoring.fit.sum() == 30 and scoring.scale.sum() == 20
-    a, b = static.standardisation(scoring, "level"), static.standardisation(short, "level")
-    assert (a["y_mean"], a["y_sd"]) == (b["y_mean"], b["y_sd"]) == (10.5, np.arange(1, 21).std())
+    a, b = scoring.scaling("level").moments(), short.scaling("level").moments()
+    assert a == b == (10.5, np.arange(1, 21).std())
     assert scoring.attrs["fit_end"] == "2002-06"
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from regimes.config import ModelSpec, SamplerSection
 from regimes.dataset import FitFrame
 from regimes.families import markov
-from regimes.families.markov.design import design
+from regimes.families.base import Fit
 from regimes.families.markov.options import Options
 from regimes.graphs import compile_function
 from regimes.sampling import sample
@@ -53,11 +53,10 @@ def test_bad_anchor_options_are_refused(options: dict, message: str) -> None:
 
 def test_anchor_term_that_is_not_a_factor_names_the_key() -> None:
     frame = frame_of({"y": np.zeros(30), "x1": np.arange(30.0), "x2": np.ones(30)})
-    opts = Options.model_validate(
-        {**anchor_options(), "anchors": {**ANCHORS, "fiscal_anchor": ["debt"]}}
-    )
+    options = {**anchor_options(), "anchors": {**ANCHORS, "fiscal_anchor": ["debt"]}}
+    spec = ModelSpec(name="a", family="markov", options=options)
     with pytest.raises(Exception, match=r"options\.anchors\.fiscal_anchor.*debt"):
-        design(frame, opts)
+        markov.FAMILY.assemble(spec, frame)
 
 
 def simulate_anchor_switch(seed: int = 3, t: int = 300):
@@ -85,11 +84,10 @@ def test_absent_terms_are_structural_zeros_and_the_path_is_recovered() -> None:
     beta = np.asarray(tree["posterior"]["beta_switch"].values).reshape(-1, 2, 2)
     assert np.all(beta[:, 0, 1] == 0.0) and np.all(beta[:, 1, 0] == 0.0)  # by structure
     slope = np.asarray(tree["posterior"]["beta_anchor"].values).reshape(-1, 2)
-    d = design(frame, Options.model_validate(anchor_options()))
-    natural = slope * d.y_sd / np.array([d.x_sd["x1"], d.x_sd["x2"]])
+    natural = frame.scaling("level").slope(slope, ["x1", "x2"])
     lo, hi = np.quantile(natural, [0.05, 0.95], axis=0)
     assert np.all((lo < [0.8, -0.8]) & (hi > [0.8, -0.8])), (lo, hi)
-    derived = markov.FAMILY.derive(tree, frame, spec, [0.05, 0.5, 0.95])
+    derived = markov.FAMILY.derive(Fit(tree, frame, spec), [0.05, 0.5, 0.95])
     prob_fiscal = derived["regime_prob"].sel(regime="fiscal_anchor").values
     assert ((prob_fiscal > 0.5) == (s == 1)).mean() > 0.9
 
@@ -113,7 +111,7 @@ def test_short_run_lags_recover_psi() -> None:
     psi = np.asarray(tree["posterior"]["psi"].values).ravel()
     lo, hi = np.quantile(psi, [0.05, 0.95])
     assert lo < 0.4 < hi and hi - lo < 0.4, (lo, hi)
-    ll = markov.FAMILY.log_likelihood(tree, frame, spec)
+    ll = markov.FAMILY.log_likelihood(Fit(tree, frame, spec))
     assert ll.sizes["time"] == t - 2  # the first two months are conditioned on
 
 
@@ -141,10 +139,9 @@ def test_factorial_chains_recover_anchor_and_volatility_paths() -> None:
     assert list(model.coords["volatility"]) == ["calm", "turbulent"]
     tree = sample(model, SAMPLER, progress=False, init="multistart", n_starts=4)
     sigma = np.asarray(tree["posterior"]["sigma"].values).reshape(-1, 2)
-    d = design(frame, Options.model_validate(options))
-    lo, hi = np.quantile(sigma * d.y_sd, [0.01, 0.99], axis=0)
+    lo, hi = np.quantile(sigma * frame.scaling("level").y_sd_of(), [0.01, 0.99], axis=0)
     assert np.all((lo < [0.08, 0.35]) & (hi > [0.08, 0.35])), (lo, hi)
-    derived = markov.FAMILY.derive(tree, frame, spec, [0.05, 0.5, 0.95])
+    derived = markov.FAMILY.derive(Fit(tree, frame, spec), [0.05, 0.5, 0.95])
     fiscal = derived["regime_prob"].sel(regime="fiscal_anchor").values
     turbulent = derived["volatility_prob"].sel(volatility="turbulent").values
     assert ((fiscal > 0.5) == (anchor == 1)).mean() > 0.9

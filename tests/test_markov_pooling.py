@@ -84,8 +84,7 @@ def test_pooling_recovers_similar_slopes_with_tighter_intervals() -> None:
         model = markov.FAMILY.build(spec, frame)
         init, n_starts = markov.FAMILY.sampling_init(spec)
         fits[pool] = sample(model, SAMPLER, progress=False, init=init, n_starts=min(n_starts, 4))
-    d = markov.design(frame, markov.Options.model_validate(OPTIONS))
-    scale = d.y_sd / d.x_sd["x"]  # standardised slope -> natural units
+    scale = float(frame.scaling("level").slope(1.0, ["x"])[0])  # standardised -> natural units
     rare = int(np.argmin(np.bincount(path, minlength=3)))
     sd = {}
     for pool, tree in fits.items():

@@ -16,6 +16,7 @@ import pytest
 from regimes.config import ModelSpec, SamplerSection
 from regimes.dataset import FitFrame
 from regimes.families import markov
+from regimes.families.base import Fit
 from regimes.sampling import sample
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -81,9 +82,9 @@ def fit(spec: ModelSpec, frame: FitFrame):
     model = markov.FAMILY.build(spec, frame)
     tree = sample(model, SAMPLER, progress=False, init="multistart", n_starts=4)
     assert_converged(tree)
-    d = markov.design(frame, markov.Options.model_validate(spec.options))
+    d = frame.scaling(markov.Options.model_validate(spec.options).transform)
     thinned = tree.isel(draw=slice(None, None, 4))
-    return tree, d, markov.FAMILY.derive(thinned, frame, spec, QUANTILES)
+    return tree, d, markov.FAMILY.derive(Fit(thinned, frame, spec), QUANTILES)
 
 
 @pytest.mark.slow
@@ -100,8 +101,8 @@ def test_two_regimes_switching_mean_and_variance() -> None:
         name="sim",
     )
     tree, d, derived = fit(spec, frame)
-    assert_recovered("intercept", d.y_mean + d.y_sd * draws(tree, "intercept"), a, 0.15)
-    assert_recovered("sigma", d.y_sd * draws(tree, "sigma"), sigma, 0.1)
+    assert_recovered("intercept", d.transformed(draws(tree, "intercept")), a, 0.15)
+    assert_recovered("sigma", d.y_sd_of() * draws(tree, "sigma"), sigma, 0.1)
     # the prior on each diagonal entry is Uniform(0, 1) (sd 0.29)
     assert_recovered("P diag", np.diagonal(draws(tree, "P"), axis1=1, axis2=2), np.diag(P), 0.06)
     assert accuracy(derived, path) > 0.9
@@ -122,8 +123,8 @@ def test_three_regimes_switching_mean_shared_variance() -> None:
     spec = ModelSpec(family="markov", options={"k_regimes": 3}, name="sim")
     tree, d, derived = fit(spec, frame)
     assert draws(tree, "sigma").ndim == 1  # one shared sigma
-    assert_recovered("intercept", d.y_mean + d.y_sd * draws(tree, "intercept"), 10.0 + a, 0.15)
-    assert_recovered("sigma", d.y_sd * draws(tree, "sigma"), np.array(sigma), 0.05)
+    assert_recovered("intercept", d.transformed(draws(tree, "intercept")), 10.0 + a, 0.15)
+    assert_recovered("sigma", d.y_sd_of() * draws(tree, "sigma"), np.array(sigma), 0.05)
     # the prior on each diagonal entry is Beta(1, 2) (sd 0.24)
     assert_recovered("P diag", np.diagonal(draws(tree, "P"), axis1=1, axis2=2), np.diag(P), 0.06)
     assert accuracy(derived, path) > 0.9
@@ -156,10 +157,10 @@ def test_switching_slope_with_ar1_errors_ordered_by_slope() -> None:
     beta_std = draws(tree, "beta_x")  # (D, K), standardised y and x
     assert np.all(np.diff(beta_std, axis=1) > 0)  # ordered by the slope in every draw
     # natural units: y = y_mean + y_sd·(a_k + b_k·(x − x_mean)/x_sd)
-    slope = beta_std * d.y_sd / d.x_sd["x"]
+    slope = d.slope(beta_std, ["x"])
     assert_recovered("beta_x", slope, b, 0.1)
-    a_nat = d.y_mean + d.y_sd * draws(tree, "intercept") - slope * d.x_mean["x"]
+    a_nat = d.transformed(draws(tree, "intercept")) - slope * d.x_mean["x"]
     assert_recovered("intercept", a_nat, a, 0.3)
     assert_recovered("phi", draws(tree, "phi")[:, 0], np.array(phi), 0.1)
-    assert_recovered("sigma", d.y_sd * draws(tree, "sigma"), np.array(sigma), 0.05)
+    assert_recovered("sigma", d.y_sd_of() * draws(tree, "sigma"), np.array(sigma), 0.05)
     assert accuracy(derived, path) > 0.9

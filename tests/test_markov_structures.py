@@ -18,6 +18,8 @@ from regimes.config import ModelSpec, PriorSpec, SamplerSection
 from regimes.dataset import FitFrame
 from regimes.errors import ConfigError
 from regimes.families import markov
+from regimes.families.base import Fit
+from regimes.families.chain.derived import break_outputs
 from regimes.sampling import multistart, sample
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -70,9 +72,13 @@ def test_tvtp_mode_matches_statsmodels_mle() -> None:
     )
     model = markov.FAMILY.build(spec, frame)
     best = multistart(model, 8, seed=1, compile_kwargs={"mode": "JAX"})["best"]
-    fn, model, d, _ = markov.component_function(spec, frame)
+    fn, _, built = markov.FAMILY.compiled(spec, frame)
+    model = built.model
     li, lt, ll, P_all = fn(*[best[rv.name] for rv in model.free_RVs])[:4]
-    ours = float(hmm.forward_filter(li, lt, ll).log_marginal) - len(y) * np.log(d.y_sd)
+    ll = ll.sum(axis=1)  # one series
+    ours = float(hmm.forward_filter(li, lt, ll).log_marginal) - len(y) * np.log(
+        built.data.scaling.y_sd_of()
+    )
 
     # statsmodels: exog_tvtp[t] drives the move t-1 -> t; ours uses z_t for t -> t+1.
     exog = np.column_stack([np.ones_like(z), np.concatenate([[z[0]], z[:-1]])])
@@ -109,7 +115,7 @@ def test_tvtp_recovers_covariate_effects() -> None:
     lo, hi = np.quantile(coef, [0.01, 0.99], axis=0)
     assert np.all((lo < truth) & (truth < hi)), (lo, hi)
     assert coef[:, 0].mean() > 0 > coef[:, 1].mean()
-    derived = markov.FAMILY.derive(tree, frame, spec, QUANTILES)
+    derived = markov.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
     assert derived["expected_duration"].dims == ("time", "regime", "quantile")
     assert ((derived["regime_prob"].values.argmax(axis=1)) == s).mean() > 0.9
 
@@ -133,7 +139,7 @@ def test_break_outputs_from_left_to_right_probabilities() -> None:
     prob[0, [0, 1], 0] = prob[0, [2, 3], 1] = prob[0, 4, 2] = 1.0
     prob[1, [0, 1, 2], 0] = prob[1, 3, 1] = prob[1, 4, 2] = 1.0
     time = pd.date_range("2000-01-01", periods=5, freq="MS")
-    labels, at, dates = markov.break_outputs(prob, ["a", "b", "c"], time, np.array([0.25, 0.75]))
+    labels, at, dates = break_outputs(prob, ["a", "b", "c"], time, np.array([0.25, 0.75]))
     assert labels == ["a->b", "b->c"]
     np.testing.assert_allclose(at[:, 0], [0, 0, 0.5, 0.5, 0])
     np.testing.assert_allclose(at[:, 1], [0, 0, 0, 0, 1.0])
@@ -157,7 +163,7 @@ def test_changepoint_recovers_break_date() -> None:
         init="multistart",
         n_starts=6,
     )
-    derived = markov.FAMILY.derive(tree, frame, spec, QUANTILES)
+    derived = markov.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
     assert derived["break_prob"].dims == ("time", "break")
     np.testing.assert_allclose(float(derived["break_prob"].sum()), 1.0, atol=1e-6)
     dates = pd.DatetimeIndex(derived["break_date"].sel(**{"break": "before->after"}).values)
@@ -203,8 +209,7 @@ def test_ecm_mode_recovers_regime_anchors() -> None:
     )
     model = markov.FAMILY.build(spec, frame)
     best = multistart(model, 8, seed=2, compile_kwargs={"mode": "JAX"})["best"]
-    _, _, d, _ = markov.component_function(spec, frame)
-    slope = np.asarray(best["beta_x"]) * d.y_sd / d.x_sd["x"]
+    slope = frame.scaling("level").slope(np.asarray(best["beta_x"]), ["x"])
     np.testing.assert_allclose(slope, [-1.0, 1.0], atol=0.15)
     assert np.all(np.asarray(best["speed"]) > 0.1)
 

@@ -18,7 +18,7 @@ from regimes.config import load_experiment
 from regimes.dataset import build_frame
 from regimes.errors import ConfigError, DataError
 from regimes.families import get_family
-from regimes.families.panel import component_function, design
+from regimes.families.base import Fit
 from regimes.families.panel.options import Options
 from regimes.families.panel.simulate import simulate_panel
 from regimes.families.schema import check_derived
@@ -41,6 +41,27 @@ factors = ["dollar", "real_rate"]
 start = "2000-01"
 end = "2021-12"
 """
+
+
+def component_function(spec: ModelSpec, frame):
+    """The family's compiled per-draw graphs, the model whose data they read, and its data."""
+    fn, owner, built = get_family("panel").compiled(spec, frame)
+    return fn, owner, built.data
+
+
+def panel_data(frame, options: dict):
+    """The data a panel spec with these options sees on `frame` (raises its config errors)."""
+    return (
+        get_family("panel")
+        .assemble(ModelSpec(family="panel", options=options, name="t"), frame)
+        .data
+    )
+
+
+def moments(d) -> tuple[np.ndarray, np.ndarray]:
+    """Each asset's (mean, sd) of its transformed price, as arrays over assets."""
+    pairs = [d.scaling.moments(a) for a in d.series]
+    return np.array([m for m, _ in pairs]), np.array([s for _, s in pairs])
 
 
 @pytest.fixture
@@ -239,10 +260,12 @@ def test_error_correction_form_matches_a_hand_computed_sum() -> None:
     tree = _point_tree(model, values)
     family = get_family("panel")
     q = [0.05, 0.25, 0.5, 0.75, 0.95]
-    derived = family.derive(tree, frame, spec, q)
-    derived = derived.merge(run_checks(family, tree, frame, spec, q)[1], combine_attrs="override")
+    derived = family.derive(Fit(tree, frame, spec), q)
+    derived = derived.merge(
+        run_checks(family, Fit(tree, frame, spec), q)[1], combine_attrs="override"
+    )
     assert check_derived(derived, require_run_attrs=False) == []
-    ll = family.natural_log_likelihood(family.log_likelihood(tree, frame, spec), frame, spec)
+    ll = family.natural_log_likelihood(family.log_likelihood(Fit(tree, frame, spec)), frame, spec)
     assert ll["y"].sizes["time"] == 49 and np.isfinite(ll["y"].values).all()
     assert list(family.log_jacobian(frame, spec)["time"].values) == list(ll["time"].values)
 
@@ -290,8 +313,10 @@ def test_independent_chains_sum_each_assets_own_marginal() -> None:
     tree = _point_tree(model, values)
     family = get_family("panel")
     q = [0.05, 0.25, 0.5, 0.75, 0.95]
-    derived = family.derive(tree, frame, spec, q)
-    derived = derived.merge(run_checks(family, tree, frame, spec, q)[1], combine_attrs="override")
+    derived = family.derive(Fit(tree, frame, spec), q)
+    derived = derived.merge(
+        run_checks(family, Fit(tree, frame, spec), q)[1], combine_attrs="override"
+    )
     assert check_derived(derived, require_run_attrs=False) == []
     assert derived["regime_prob_asset"].dims == ("asset", "time", "regime")
     np.testing.assert_allclose(
@@ -302,7 +327,7 @@ def test_independent_chains_sum_each_assets_own_marginal() -> None:
 def test_asset_factors_drop_terms_from_an_asset() -> None:
     frame, _ = simulate_panel(3, n_months=40, late_assets=0)
     frame = dataclasses.replace(frame, asset_factors={"asset2": ("x2",)})
-    d = design(frame, Options(k_regimes=2))
+    d = panel_data(frame, {"k_regimes": 2})
     np.testing.assert_array_equal(d.term_mask[2], [0.0, 1.0])
     assert d.term_mask[[0, 1, 3, 4]].all()
 
@@ -310,7 +335,7 @@ def test_asset_factors_drop_terms_from_an_asset() -> None:
 def test_order_by_must_be_an_anchor_term() -> None:
     frame, _ = simulate_panel(4, n_months=30)
     with pytest.raises(ConfigError, match=r"options\.order_by"):
-        design(frame, Options(k_regimes=2, order_by="nope"))
+        panel_data(frame, {"k_regimes": 2, "order_by": "nope"})
 
 
 # ------------------------------------------------------------------ regime-specific anchor sets
@@ -333,7 +358,7 @@ SETS = np.array([[1.0, 0.0], [0.0, 1.0]])  # (regime, term) of ANCHORS
 def test_anchor_sets_name_unknown_and_unused_terms(options: dict, named: str) -> None:
     frame, _ = simulate_panel(4, n_months=30)
     with pytest.raises(ConfigError, match=named):
-        design(frame, Options.model_validate(options))
+        panel_data(frame, options)
 
 
 def test_anchor_sets_need_regime_names() -> None:
@@ -392,10 +417,11 @@ def test_anchor_sets_at_the_truth_recover_regimes_and_leave_absent_terms_out() -
     )
     spec = ModelSpec(family="panel", options=ANCHORS, name="t")
     _, model, d = component_function(spec, frame)
-    sd = d.y_sd[:, None]
-    shift = (np.log(np.linspace(20, 2000, 5)) - d.y_mean)[:, None]
-    x_sd = np.array([d.x_sd["x1"], d.x_sd["x2"]])
-    x_mean = np.array([d.x_mean["x1"], d.x_mean["x2"]])
+    y_mean, y_sd = moments(d)
+    sd = y_sd[:, None]
+    shift = (np.log(np.linspace(20, 2000, 5)) - y_mean)[:, None]
+    x_sd = np.array([d.scaling.x_sd["x1"], d.scaling.x_sd["x2"]])
+    x_mean = np.array([d.scaling.x_mean["x1"], d.scaling.x_mean["x2"]])
     beta_std = truth.beta * x_sd[None, None] / sd[:, :, None]  # per standardised x, std y
     alpha_std = (truth.alpha + shift + np.einsum("akp,p->ak", truth.beta, x_mean)) / sd
     pairs = [(0, 0), (1, 1)]
@@ -411,11 +437,11 @@ def test_anchor_sets_at_the_truth_recover_regimes_and_leave_absent_terms_out() -
         "mu_anchor": mu,
         "tau_anchor": tau,
         "beta_z": (slope - mu) / tau,
-        "sigma": truth.sigma / d.y_sd,
+        "sigma": truth.sigma / y_sd,
         "P": np.array([[0.98, 0.02], [0.02, 0.98]]),
     }
     tree = _point_tree(model, {rv.name: values[rv.name] for rv in model.free_RVs})
-    derived = get_family("panel").derive(tree, frame, spec, [0.05, 0.5, 0.95])
+    derived = get_family("panel").derive(Fit(tree, frame, spec), [0.05, 0.5, 0.95])
     fit = frame.fit.to_numpy()
     prob = derived["regime_prob"].values[fit]
     assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.97
@@ -459,11 +485,12 @@ def test_outputs_at_the_true_parameters_recover_the_regimes() -> None:
     spec = ModelSpec(family="panel", options={"k_regimes": 2, "order_by": "x1"}, name="t")
     _, model, d = component_function(spec, frame)
     # the truth on the model's standardised scale (log price standardised per asset)
-    sd = d.y_sd[:, None]
-    shift = (np.log(np.linspace(20, 2000, 5)) - d.y_mean)[:, None]
+    y_mean, y_sd = moments(d)
+    sd = y_sd[:, None]
+    shift = (np.log(np.linspace(20, 2000, 5)) - y_mean)[:, None]
     alpha = (truth.alpha + shift) / sd
-    x_sd = np.array([d.x_sd["x1"], d.x_sd["x2"]])
-    beta = truth.beta * x_sd / d.y_sd[:, None, None]
+    x_sd = np.array([d.scaling.x_sd["x1"], d.scaling.x_sd["x2"]])
+    beta = truth.beta * x_sd / y_sd[:, None, None]
     values = {
         "intercept": alpha.mean(axis=0),
         "intercept_sd": np.full(2, 0.5),
@@ -472,13 +499,13 @@ def test_outputs_at_the_true_parameters_recover_the_regimes() -> None:
         "mu_x2": beta[:, :, 1].mean(axis=0),
         "tau": np.full((2, 2), 0.1),
         "beta_z": (beta - beta.mean(axis=0)) / 0.1,
-        "sigma": truth.sigma / d.y_sd,
+        "sigma": truth.sigma / y_sd,
         "P": np.array([[0.98, 0.02], [0.02, 0.98]]),
     }
     tree = _point_tree(model, {rv.name: values[rv.name] for rv in model.free_RVs})
     q = [0.05, 0.25, 0.5, 0.75, 0.95]
-    derived = family.derive(tree, frame, spec, q)
-    _, additions, _ = run_checks(family, tree, frame, spec, q)  # the reference asset's PPC
+    derived = family.derive(Fit(tree, frame, spec), q)
+    _, additions, _ = run_checks(family, Fit(tree, frame, spec), q)  # the reference asset's PPC
     derived = derived.merge(additions, combine_attrs="override")
     derived.attrs.update({a: 0 for a in ("experiment", "model", "family", "sample_start",
                                           "sample_end", "converged")})  # fmt: skip
@@ -505,7 +532,7 @@ def test_outputs_at_the_true_parameters_recover_the_regimes() -> None:
     single["fair_value"] = single["fair_value"].expand_dims(extra=1)
     assert any("'fair_value' has dims" in x for x in check_derived(single))
     # per-asset log densities: NaN exactly where the asset is missing
-    ll = family.log_likelihood(tree, frame, spec)
+    ll = family.log_likelihood(Fit(tree, frame, spec))
     missing = np.isnan(ll["y_asset"].isel(chain=0, draw=0).values)
     np.testing.assert_array_equal(missing, ~np.isfinite(frame.Y.to_numpy()[fit]))
 
@@ -537,7 +564,7 @@ def test_short_run_recovers_the_shared_regimes() -> None:
     frame, truth = simulate_panel(21, n_months=300, k=2, late_by=100)
     options = {"k_regimes": 2, "order_by": "x1", "n_starts": 2, "sticky": 10.0}
     exp, tree = _fit(frame, options, draws=40)
-    derived = get_family("panel").derive(tree, frame, exp.spec, [0.05, 0.25, 0.5, 0.75, 0.95])
+    derived = get_family("panel").derive(Fit(tree, frame, exp.spec), [0.05, 0.25, 0.5, 0.75, 0.95])
     prob = derived["regime_prob"].values[frame.fit.to_numpy()]
     assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.9
     coef = derived["coef"].sel(quantile=0.5).transpose("asset", "regime", "term").values
@@ -553,7 +580,7 @@ def test_recovery_on_a_simulated_panel(k: int) -> None:
     frame, truth = simulate_panel(11 + k, n_months=300, k=k, late_by=100)
     options = {"k_regimes": k, "order_by": "x1", "n_starts": 4, "sticky": 10.0}
     exp, tree = _fit(frame, options, draws=300)
-    derived = get_family("panel").derive(tree, frame, exp.spec, [0.05, 0.25, 0.5, 0.75, 0.95])
+    derived = get_family("panel").derive(Fit(tree, frame, exp.spec), [0.05, 0.25, 0.5, 0.75, 0.95])
     prob = derived["regime_prob"].values[frame.fit.to_numpy()]
     assert np.mean(prob.argmax(axis=1) == truth.regimes) > 0.9
     coef = derived["coef"].transpose("asset", "regime", "term", "quantile")
@@ -604,7 +631,7 @@ def test_lfo_scores_one_assets_own_density() -> None:
     _, model, _ = component_function(spec, frame)
     tree = _point_tree(model, _fixed_values(model, np.random.default_rng(5)))
     family = get_family("panel")
-    ll = family.natural_log_likelihood(family.log_likelihood(tree, frame, spec), frame, spec)
+    ll = family.natural_log_likelihood(family.log_likelihood(Fit(tree, frame, spec)), frame, spec)
     run = SimpleNamespace(spec=spec)
     own = score(run, tree, frame, "asset0")
     np.testing.assert_allclose(own.values, ll["y_asset"].sel(asset="asset0").values)

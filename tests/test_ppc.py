@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from regimes.families.base import Fit
 from regimes.ppc import check, pit_values
 
 
@@ -82,6 +83,8 @@ def test_fitted_static_model_on_persistent_errors(errors: str, flagged: bool) ->
         SamplerSection(draws=300, tune=300, chains=2, seed=3),
         progress=False,
     )
-    _, additions, result = run_checks(static.FAMILY, tree, frame, spec, [0.05, 0.5, 0.95], seed=1)
+    _, additions, result = run_checks(
+        static.FAMILY, Fit(tree, frame, spec), [0.05, 0.5, 0.95], seed=1
+    )
     assert (not result.ok) is flagged, result.reasons
     assert additions["pit"].dims == ("time",)

@@ -13,7 +13,9 @@ from regimes.dataset import FitFrame
 from regimes.errors import ConfigError
 from regimes.families import Family, get_family
 from regimes.families import random_walk as rw
+from regimes.families.base import Fit
 from regimes.sampling import sample
+from regimes.scaling import Scaling
 from regimes.spec import ModelSpec, PriorSpec
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -46,7 +48,7 @@ def fitted():
     frame, truth = drifting_frame()
     spec = spec_of()
     tree = sample(rw.FAMILY.build(spec, frame), SAMPLER, progress=False)
-    return frame, truth, spec, tree, rw.FAMILY.derive(tree, frame, spec, QUANTILES)
+    return frame, truth, spec, tree, rw.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
 
 
 def test_recovers_drifting_and_constant_coefficients(fitted) -> None:
@@ -95,16 +97,16 @@ def test_outputs_and_pointwise_log_likelihood(fitted) -> None:
     assert list(derived["term"].values) == ["x1", "x2"]
     assert "per unit of the factor" in derived["coef"].attrs["units"]
     assert 0.0 < derived.attrs["r2_bayes"] < 1.0
-    ll = rw.FAMILY.log_likelihood(tree, frame, spec)["y"]
+    ll = rw.FAMILY.log_likelihood(Fit(tree, frame, spec))["y"]
     assert ll.dims == ("chain", "draw", "time") and ll.sizes["time"] == T_FIT
     assert np.isfinite(ll.values).all()
     jac = rw.FAMILY.log_jacobian(frame, spec)
-    np.testing.assert_allclose(jac.values, -np.log(rw.standardisation(frame, "level")["y_sd"]))
+    np.testing.assert_allclose(jac.values, -np.log(frame.scaling("level").y_sd_of()))
 
 
 def test_posterior_predictive_is_one_step_ahead_in_natural_units(fitted) -> None:
     frame, _, spec, tree, _ = fitted
-    pp = rw.FAMILY.posterior_predictive(tree, frame, spec, seed=1)["y"]
+    pp = rw.FAMILY.posterior_predictive(Fit(tree, frame, spec), seed=1)["y"]
     post = tree["posterior"]
     assert pp.dims == ("chain", "draw", "time")
     assert pp.shape == (post.sizes["chain"], post.sizes["draw"], T_FIT)
@@ -113,7 +115,7 @@ def test_posterior_predictive_is_one_step_ahead_in_natural_units(fitted) -> None
     pit = (pp.values < y).mean(axis=(0, 1))
     assert 0.3 < pit.mean() < 0.7
     np.testing.assert_array_equal(
-        pp.values, rw.FAMILY.posterior_predictive(tree, frame, spec, 1)["y"]
+        pp.values, rw.FAMILY.posterior_predictive(Fit(tree, frame, spec), 1)["y"]
     )
 
 
@@ -121,7 +123,7 @@ def test_fair_value_draws_are_the_paths_derive_summarises(fitted) -> None:
     """Per-draw fair value over every month, (sample, time), from the same seed-0 coefficient
     paths as `derive`: its quantiles are derived.nc's fair value exactly."""
     frame, _, spec, tree, derived = fitted
-    fv = rw.FAMILY.fair_value_draws(tree, frame, spec)["fair_value"]
+    fv = rw.FAMILY.fair_value_draws(Fit(tree, frame, spec))["fair_value"]
     post = tree["posterior"]
     assert fv.dims == ("sample", "time")
     assert fv.shape == (post.sizes["chain"] * post.sizes["draw"], T_FIT + T_OUT)
@@ -129,7 +131,7 @@ def test_fair_value_draws_are_the_paths_derive_summarises(fitted) -> None:
     q = np.quantile(fv.values, QUANTILES, axis=0).T
     np.testing.assert_array_equal(q, derived["fair_value"].transpose("time", "quantile").values)
     # forecasts reuse it on an extended frame: the default hook gives the same numbers
-    again = rw.FAMILY.forecast_draws(tree, frame, spec, frame)["fair_value"]
+    again = rw.FAMILY.forecast_draws(Fit(tree, frame, spec), frame)["fair_value"]
     np.testing.assert_array_equal(again.values, fv.values)
 
 
@@ -148,7 +150,7 @@ def test_noncentred_states_agree_with_marginal(fitted) -> None:
     frame, _, _, _, derived = fitted
     spec = spec_of(states="noncentred")
     tree = sample(rw.FAMILY.build(spec, frame), SAMPLER, progress=False)
-    other = rw.FAMILY.derive(tree, frame, spec, QUANTILES)
+    other = rw.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
     fit = frame.fit.to_numpy()
     a = derived["coef"].sel(quantile=0.5).values[fit]
     b = other["coef"].sel(quantile=0.5).values[fit]
@@ -180,8 +182,8 @@ def test_rolling_ols_matches_lstsq_and_is_nan_before_the_window_fills() -> None:
 def test_natural_units_by_hand() -> None:
     # y_std = (y − 10)/2, x_std = (x − 3)/4: y_std = 0.5 + 0.8·x_std means
     # y = 10 + 2·(0.5 + 0.8·(x − 3)/4) = 9.8 + 0.4·x  → slope 0.4, intercept 9.8
-    std = {"y_mean": 10.0, "y_sd": 2.0, "x_mean": np.array([3.0]), "x_sd": np.array([4.0])}
-    slopes, intercept = rw.natural_units(np.array([[0.5, 0.8]]), std)
+    scaling = Scaling("level", {"y": 10.0}, {"y": 2.0}, {"x": 3.0}, {"x": 4.0})
+    slopes, intercept = rw.natural_units(np.array([[0.5, 0.8]]), scaling, ["x"])
     np.testing.assert_allclose(slopes, [[0.4]])
     np.testing.assert_allclose(intercept, [9.8])
 

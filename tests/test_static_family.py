@@ -9,6 +9,7 @@ import pytest
 from regimes.config import ModelSpec, SamplerSection
 from regimes.dataset import FitFrame
 from regimes.families import static
+from regimes.families.base import Fit
 from regimes.sampling import sample
 
 
@@ -39,9 +40,9 @@ def test_recovers_known_coefficients(errors: str, rho: float) -> None:
     frame, truth = simulated_frame(rho)
     spec = ModelSpec(family="static", options={"transform": "level", "errors": errors}, name="sim")
     tree = sample(static.FAMILY.build(spec, frame), SAMPLER, progress=False)
-    derived = static.FAMILY.derive(tree, frame, spec, QUANTILES)
-    std = static.standardisation(frame, "level")
-    beta = tree["posterior"]["beta"].values.reshape(-1, 2) * std["y_sd"] / std["x_sd"]
+    derived = static.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
+    scaling = frame.scaling("level")
+    beta = scaling.slope(tree["posterior"]["beta"].values.reshape(-1, 2), list(frame.factors))
     mean, sd = beta.mean(axis=0), beta.std(axis=0)
     # the truth lies within 3 posterior sd, and the posterior is informative
     assert np.all(np.abs(mean - truth["beta"]) < 3 * sd), (mean, sd)
@@ -75,7 +76,7 @@ def test_log_transform_gives_positive_fair_value_and_consistent_deviation() -> N
         SAMPLER.model_copy(update={"draws": 200, "tune": 200}),
         progress=False,
     )
-    derived = static.FAMILY.derive(tree, frame, spec, QUANTILES)
+    derived = static.FAMILY.derive(Fit(tree, frame, spec), QUANTILES)
     assert (derived["fair_value"] > 0).all()
     # deviation quantiles are the mirror image of fair-value quantiles: 100·(p/fv − 1)
     price = derived["price"].values

@@ -18,6 +18,7 @@ from regimes import hmm
 from regimes.config import load_experiment
 from regimes.dataset import build_frame
 from regimes.families import markov
+from regimes.families.chain.space import state_space
 
 sm = pytest.importorskip("statsmodels.api")
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,23 +38,35 @@ def _load(name: str, data_dir: Path):
     return exp, frame
 
 
+def _compiled(exp, frame):
+    """(HMM inputs (log_init, log_trans, log_lik (n, J)) at one draw's values, the model, the
+    scaling) from the family's own compiled graphs."""
+    fn, _, built = markov.FAMILY.compiled(exp.spec, frame)
+
+    def hmm_inputs(values: list) -> tuple:
+        li, lt, ll = fn(*values)[:3]
+        return li, lt, ll.sum(axis=1)  # one series
+
+    return hmm_inputs, built.model, built.data.scaling
+
+
 def _at(exp, frame, ref: dict, sigma: float | list[float]):
-    """Our HMM inputs at natural-unit parameters; returns (components, design)."""
-    fn, model, d, _ = markov.component_function(exp.spec, frame)
+    """Our HMM inputs at natural-unit parameters; returns (components, scaling)."""
+    hmm_inputs, model, s = _compiled(exp, frame)
+    y_mean, y_sd = s.moments()
     std = {
-        "intercept": (np.asarray(ref["const"]) - d.y_mean) / d.y_sd,
-        "sigma": np.asarray(sigma) / d.y_sd,
+        "intercept": (np.asarray(ref["const"]) - y_mean) / y_sd,
+        "sigma": np.asarray(sigma) / y_sd,
         "P": np.array([[ref["p00"], 1 - ref["p00"]], [ref["p10"], 1 - ref["p10"]]]),
         "phi": np.asarray(ref.get("ar", [])),
     }
-    parts = fn(*[std[rv.name] for rv in model.free_RVs])[:3]  # (log_init, log_trans, log_lik)
-    return parts, d
+    return hmm_inputs([std[rv.name] for rv in model.free_RVs]), s
 
 
-def _natural_llf(parts, d) -> float:
-    """Log-likelihood in the data's units: standardising y by s adds −n·log(s)."""
+def _natural_llf(parts, s) -> float:
+    """Log-likelihood in the data's units: standardising y by sd adds −n·log(sd)."""
     res = hmm.forward_filter(*parts)
-    return float(res.log_marginal) - len(res.log_pred) * np.log(d.y_sd)
+    return float(res.log_marginal) - len(res.log_pred) * np.log(s.y_sd_of())
 
 
 def test_fedfunds_likelihood_and_smoother_match_reference_at_mle(data_dir: Path) -> None:
@@ -74,8 +87,8 @@ def test_hamilton_ar4_likelihood_and_smoother_match_reference_at_mle(data_dir: P
     params = np.r_[HAMILTON["p00"], HAMILTON["p10"], HAMILTON["const"], HAMILTON["sigma"] ** 2,
                    HAMILTON["ar"]]  # fmt: skip
     expected = mod.smooth(params).smoothed_marginal_probabilities
-    space = markov.state_space(2, 4)
-    ours = hmm.smooth(*parts) @ np.eye(2)[space.lags[:, 0]]
+    space = state_space(2, 4)
+    ours = hmm.smooth(*parts) @ space.to_regime()
     np.testing.assert_allclose(ours, expected, atol=1e-6)
 
 
@@ -83,10 +96,9 @@ def _msv_llf_at_best_start(exp, frame, seed: int) -> float:
     """Natural-unit log-likelihood at the best multi-start optimum (flat-prior check of the mode)."""
     from regimes.sampling import multistart
 
-    fn, model, d, _ = markov.component_function(exp.spec, frame)
+    hmm_inputs, model, s = _compiled(exp, frame)
     best = multistart(model, exp.spec.options.get("n_starts", 12), seed, {"mode": "JAX"})["best"]
-    parts = fn(*[best[rv.name] for rv in model.free_RVs])[:3]
-    return _natural_llf(parts, d)
+    return _natural_llf(hmm_inputs([best[rv.name] for rv in model.free_RVs]), s)
 
 
 def test_fedfunds_msv_multistart_finds_the_better_mode(data_dir: Path) -> None:
@@ -117,11 +129,11 @@ def test_posterior_agrees_with_published_mle(name: str, data_dir: Path, tmp_path
     run = open_run(run_experiment(ROOT / "experiments" / f"{name}.toml", data_dir=data_dir,
                                   out=tmp_path, progress=False, quiet=True, figures=False))  # fmt: skip
     exp, frame = _load(name, data_dir)
-    d = markov.design(frame, markov.Options.model_validate(exp.spec.options))
+    s = frame.scaling(markov.Options.model_validate(exp.spec.options).transform)
     post = run.posterior()["posterior"]
     draws = {
-        "const": d.y_mean + d.y_sd * post["intercept"].values.reshape(-1, 2),
-        "sigma": d.y_sd * post["sigma"].values.reshape(-1),
+        "const": s.transformed(post["intercept"].values.reshape(-1, 2)),
+        "sigma": s.y_sd_of() * post["sigma"].values.reshape(-1),
         "p00": post["P"].values.reshape(-1, 2, 2)[:, 0, 0],
         "p10": post["P"].values.reshape(-1, 2, 2)[:, 1, 0],
     }
@@ -177,18 +189,19 @@ def test_taylor_rule_config_matches_statsmodels_mle(data_dir: Path) -> None:
     p = res.params
     const, beta = p[2:4], p[4:10].reshape(3, 2).T  # (regime, term)
     order = np.argsort(const)  # our regimes are ordered by intercept
-    fn, model, des, _ = markov.component_function(exp.spec, frame)
-    xm = np.array([des.x_mean[t] for t in frame.factors])
-    xs = np.array([des.x_sd[t] for t in frame.factors])
+    hmm_inputs, model, s = _compiled(exp, frame)
+    y_mean, y_sd = s.moments()
+    xm = np.array([s.x_mean[t] for t in frame.factors])
+    xs = np.array([s.x_sd[t] for t in frame.factors])
     values = {
-        "intercept": ((const + beta @ xm - des.y_mean) / des.y_sd)[order],
-        "sigma": np.sqrt(p[10]) / des.y_sd,
+        "intercept": ((const + beta @ xm - y_mean) / y_sd)[order],
+        "sigma": np.sqrt(p[10]) / y_sd,
         "P": np.array([[p[0], 1 - p[0]], [p[1], 1 - p[1]]])[np.ix_(order, order)],
     }
     for j, term in enumerate(frame.factors):
-        values[f"beta_{term}"] = (beta[:, j] * xs[j] / des.y_sd)[order]
-    parts = fn(*[values[rv.name] for rv in model.free_RVs])[:3]
-    assert _natural_llf(parts, des) == pytest.approx(res.llf, abs=1e-6)
+        values[f"beta_{term}"] = (beta[:, j] * xs[j] / y_sd)[order]
+    parts = hmm_inputs([values[rv.name] for rv in model.free_RVs])
+    assert _natural_llf(parts, s) == pytest.approx(res.llf, abs=1e-6)
     expected = res.smoothed_marginal_probabilities[:, order]
     np.testing.assert_allclose(hmm.smooth(*parts), expected, atol=1e-6)
 
@@ -203,7 +216,7 @@ def test_taylor_rule_posterior_mode_reaches_the_published_fit(data_dir: Path) ->
     frame = build_frame(d.target, d.factors, d.start_ts, d.end_ts, data_dir,
                         frequency=d.frequency, transforms=d.transforms,
                         supplied=user_series(exp, data_dir))  # fmt: skip
-    fn, model, des, _ = markov.component_function(exp.spec, frame)
+    hmm_inputs, model, s = _compiled(exp, frame)
     best = multistart(model, 12, seed=1)["best"]
-    llf = _natural_llf(fn(*[best[rv.name] for rv in model.free_RVs])[:3], des)
+    llf = _natural_llf(hmm_inputs([best[rv.name] for rv in model.free_RVs]), s)
     assert TAYLOR_LLF - 0.1 < llf <= TAYLOR_LLF + 1e-6

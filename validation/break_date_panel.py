@@ -27,6 +27,7 @@ os.environ.setdefault("REGIMES_CACHE_DIR", str(ROOT / ".cache"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from regimes.cache import setup_process  # noqa: E402
+from regimes.families.base import Fit  # noqa: E402
 
 setup_process()
 
@@ -57,7 +58,7 @@ def break_sd(frame, draws: int, seed: int) -> tuple[float, float]:
         }
     )
     tree = fit_frame(exp, frame, progress=False, quiet=True, log_likelihood=False)
-    derived = family.derive(tree, frame, spec, QUANTILES)
+    derived = family.derive(Fit(tree, frame, spec), QUANTILES)
     pmf = np.nan_to_num(derived["break_prob"].isel({"break": 0}).values)
     pmf = pmf / pmf.sum()
     t = np.arange(len(pmf))

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from regimes.config import ModelSpec, SamplerSection  # noqa: E402
 from regimes.families import markov  # noqa: E402
+from regimes.families.base import Fit  # noqa: E402
 from regimes.sampling import sample  # noqa: E402
 from test_markov_anchors import anchor_options, simulate_factorial  # noqa: E402
 
@@ -45,7 +46,7 @@ def fit(options: dict, frame) -> tuple[np.ndarray, np.ndarray | None]:
     spec = ModelSpec(name="v", family="markov", options=options)
     tree = sample(markov.FAMILY.build(spec, frame), SAMPLER, progress=False,
                   init="multistart", n_starts=8)  # fmt: skip
-    derived = markov.FAMILY.derive(tree, frame, spec, [0.05, 0.5, 0.95])
+    derived = markov.FAMILY.derive(Fit(tree, frame, spec), [0.05, 0.5, 0.95])
     prob = derived["regime_prob"].values[:, 1]
     vol = derived["volatility_prob"].values[:, 1] if "volatility_prob" in derived else None
     return prob, vol

@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from regimes.graphs import cached, data_shapes
 from regimes.graphs import constants_digest as graph_constants
-from regimes.graphs import data_shapes
 
-_CACHE: dict[str, CompiledModel] = {}
 _log = logging.getLogger(__name__)
 
 
@@ -459,7 +458,10 @@ def compiled_for(model, key: str) -> CompiledModel:
     """The compiled functions of `model`'s structure, made once per `key` (a family's spec and
     data layout), data shapes and constants in this process."""
     full = f"{key}|{data_shapes(model)}|{constants_digest(model)}"
-    if full not in _CACHE:
-        _CACHE[full] = CompiledModel.from_model(model)
-        _CACHE[full].structure = full
-    return _CACHE[full]
+
+    def make() -> CompiledModel:
+        compiled = CompiledModel.from_model(model)
+        compiled.structure = full
+        return compiled
+
+    return cached(f"model|{full}", make)

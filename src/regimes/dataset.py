@@ -26,6 +26,7 @@ from regimes import factors as fx
 from regimes.data import CATALOG, get_series, load_monthly, load_series
 from regimes.data.catalog import PERIOD_STARTS
 from regimes.errors import ConfigError, DataError
+from regimes.scaling import Scaling
 
 SeriesLoader = Callable[[str], pd.Series]
 
@@ -212,6 +213,25 @@ class FitFrame:
     # them; non-reference assets may be NaN inside the fit window (masked, never filled)
     assets: tuple[str, ...] = ()
     asset_factors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # a scaling pinned to this frame (a simulated frame keeps its source frame's), else made from
+    # the scale window's moments (`scaling`)
+    fixed_scaling: Scaling | None = None
+
+    def scaling(self, how: str) -> Scaling:
+        """How a model with target transform `how` puts this frame on its scale: the pinned
+        `fixed_scaling`, else the moments of every target series and factor on the scale window
+        (a panel asset with too few months there: on the fit window)."""
+        if self.fixed_scaling is not None:
+            if self.fixed_scaling.transform != how:
+                raise ValueError(
+                    f"this frame's scaling is pinned for transform {self.fixed_scaling.transform!r}"
+                    f", not {how!r}"
+                )
+            return self.fixed_scaling
+        targets = {a: self.frame[a].to_numpy(dtype=float) for a in self.panel_assets}
+        factors = {f: self.frame[f].to_numpy(dtype=float) for f in self.factors}
+        fit = np.asarray(self.fit.to_numpy(), dtype=bool)
+        return Scaling.of(targets, factors, self.scale, fit, how)  # type: ignore[arg-type]
 
     @property
     def scale(self) -> np.ndarray:
@@ -475,4 +495,5 @@ def truncate(
         train_window=mask(n_fit) if padded else None,
         assets=frame.assets,
         asset_factors=frame.asset_factors,
+        fixed_scaling=frame.fixed_scaling,
     )

@@ -17,6 +17,19 @@ DEFAULT_MAX_TREEDEPTH = 10  # PyMC and numpyro NUTS default
 LP_GAP_MIN = 2.0  # log-density units: a chain this far below the best sits in another mode
 
 
+def element_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat and bulk ESS (Vehtari et al. 2021, arviz-stats) of each
+    scalar of (chain, draw, param) draws: the same estimators `diagnose` reports per element."""
+    from arviz_stats.base import array_stats
+
+    by_param = np.moveaxis(np.asarray(draws, dtype=float), -1, 0)  # (param, chain, draw)
+    with warnings.catch_warnings():  # constant draws (a structural zero): NaN
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        rhat = array_stats.rhat(by_param, chain_axis=1, draw_axis=2)
+        ess = array_stats.ess(by_param, chain_axis=1, draw_axis=2, method="bulk")
+    return np.asarray(rhat), np.asarray(ess)
+
+
 def chain_agreement(tree) -> dict[str, Any]:
     """Do all chains explore the same mode? Compares per-chain mean log density.
 

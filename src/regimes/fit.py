@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regimes.config import Experiment
+from regimes.families.base import Fit
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -33,6 +34,22 @@ def compile_key(exp: Experiment, frame: FitFrame) -> str:
     return f"{graph}|{frame.target}|{','.join(frame.factors)}"
 
 
+def posterior_of(exp: Experiment, tree: xr.DataTree) -> tuple[xr.DataTree, dict[str, Any]]:
+    """The posterior the outputs read (chains started in several modes stacked by their
+    weights) and the convergence verdict (judged within each mode, with the modes and their
+    weights under `modes`)."""
+    from regimes.diagnostics import quick_verdict
+    from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
+
+    verdict = quick_verdict(tree)  # within each mode where chains started in several
+    multimodal = multimodal_summary(tree, verdict)  # several modes: stacked
+    if not multimodal:
+        return tree, verdict
+    combined = stacked_tree(tree, multimodal["weights"], seed=exp.sampler.seed)
+    combined.attrs["modes_status"] = multimodal["status"]
+    return combined, multimodal_verdict(verdict, multimodal)
+
+
 def derive_checked(
     exp: Experiment, tree: xr.DataTree, frame: FitFrame
 ) -> tuple[xr.Dataset, dict[str, Any]]:
@@ -42,26 +59,20 @@ def derive_checked(
     import xarray as xr
 
     from regimes.anchoring import anchor_check, regime_anchor_check
-    from regimes.diagnostics import quick_verdict
     from regimes.families import get_family
-    from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
     from regimes.ppc import run_checks
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    verdict = quick_verdict(tree)  # within each mode where chains started in several
-    multimodal = multimodal_summary(tree, verdict)  # several modes: stacked
-    combined = (
-        stacked_tree(tree, multimodal["weights"], seed=exp.sampler.seed) if multimodal else tree
-    )
-    derived = family.derive(combined, frame, exp.spec, exp.outputs.quantiles)
-    if multimodal:
-        verdict = multimodal_verdict(verdict, multimodal)
-        derived.attrs["modes"] = multimodal["status"]
+    combined, verdict = posterior_of(exp, tree)
+    fitted = Fit(combined, frame, exp.spec)  # one fit: its passes are shared by every output
+    derived = family.derive(fitted, exp.outputs.quantiles)
+    if "modes_status" in combined.attrs:
+        derived.attrs["modes"] = combined.attrs["modes_status"]
     if "smc_log_evidence" in tree.attrs:  # tempered SMC: each run's estimate of log p(y)
         derived.attrs["log_evidence_smc"] = float(np.mean(tree.attrs["smc_log_evidence"]))
     pp, additions, ppc_result = run_checks(
-        family, combined, frame, exp.spec, exp.outputs.quantiles, seed=exp.sampler.seed
+        family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed
     )
     tree["posterior_predictive"] = xr.DataTree(pp)
     attrs = {**derived.attrs, **additions.attrs}
@@ -134,7 +145,8 @@ def fit_frame(
     )
     if log_likelihood:
         if "log_likelihood" not in tree.children:
-            tree["log_likelihood"] = xr.DataTree(family.log_likelihood(tree, frame, exp.spec))
+            ll = family.log_likelihood(Fit(tree, frame, exp.spec))
+            tree["log_likelihood"] = xr.DataTree(ll)
         ll = tree["log_likelihood"].to_dataset()
         tree["log_likelihood"] = xr.DataTree(family.natural_log_likelihood(ll, frame, exp.spec))
     return tree

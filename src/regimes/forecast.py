@@ -35,6 +35,7 @@ import xarray as xr
 from regimes.dataset import FitFrame
 from regimes.draws import quantiles
 from regimes.errors import RegimesError
+from regimes.families.base import Fit
 
 FORECAST_FILE = "forecast.nc"
 UNCONDITIONAL = "unconditional"
@@ -222,7 +223,7 @@ def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> xr.Datase
 
     ext = extend_frame(frame, scenario.values)
     h = len(scenario.values)
-    draws = get_family(spec.family).forecast_draws(tree, frame, spec, ext)
+    draws = get_family(spec.family).forecast_draws(Fit(tree, frame, spec), ext)
     return draws.isel(time=slice(-h, None))
 
 

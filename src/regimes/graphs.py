@@ -5,9 +5,21 @@ only where it computes the same thing on the new data."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+_COMPILED: dict[str, Any] = {}  # the one process-wide cache of compiled functions, by key
+
+
+def cached[T](key: str, make: Callable[[], T]) -> T:
+    """`make()`, once per `key` in this process: every compiled function (log densities and
+    samplers, per-draw output passes) is kept here under a key that names its structure (a
+    family's spec and data layout, the data shapes and a digest of the graph's constants)."""
+    if key not in _COMPILED:
+        _COMPILED[key] = make()
+    return _COMPILED[key]
 
 
 def constants_digest(outputs: list[Any]) -> str:
@@ -53,9 +65,7 @@ def compile_function(inputs: list[Any], outputs: Any) -> Any:
 
     listed = isinstance(outputs, list | tuple)
     outs = list(outputs) if listed else [outputs]
-    shared = [
-        v for v in graph_inputs(outs, blockers=inputs) if isinstance(v, TensorSharedVariable)
-    ]
+    shared = [v for v in graph_inputs(outs, blockers=inputs) if isinstance(v, TensorSharedVariable)]
     data = [
         pt.tensor(name=v.name, dtype=v.dtype, shape=np.shape(v.get_value(borrow=True)))
         for v in shared

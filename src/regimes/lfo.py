@@ -40,6 +40,7 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from regimes.errors import RegimesError
+from regimes.families.base import Fit
 
 if TYPE_CHECKING:
     from regimes.compiled import Adaptation
@@ -198,7 +199,7 @@ def score(
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     try:
-        ll = family.log_likelihood(tree, frame, exp.spec)
+        ll = family.log_likelihood(Fit(tree, frame, exp.spec))
     except Exception as exc:  # e.g. latent per-month parameters of another length
         raise LFOError(
             f"family {exp.spec.family!r} cannot score months past a refit's window ({exc}); "

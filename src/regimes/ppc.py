@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from regimes.families.base import Family
+from regimes.families.base import Family, Fit
 
 Z_FLAG = 4.0  # how many standard errors away from the ideal a check may be before it is flagged
 
@@ -74,11 +74,12 @@ def _check(value: float, ideal: float, se: float) -> dict[str, float]:
 
 
 def run_checks(
-    family: Family, tree, frame, spec, quantiles: list[float], seed: int = 0
+    family: Family, fit: Fit, quantiles: list[float], seed: int = 0
 ) -> tuple[xr.Dataset, xr.Dataset, PPCResult]:
-    """Draw the family's one-step replicates and check them; returns (posterior_predictive
-    group, derived additions, result)."""
-    pp = family.posterior_predictive(tree, frame, spec, seed=seed)
+    """Draw the family's one-step replicates of `fit` and check them; returns
+    (posterior_predictive group, derived additions, result)."""
+    frame = fit.frame
+    pp = family.posterior_predictive(fit, seed=seed)
     rep = pp["y"].stack(sample=("chain", "draw")).transpose("sample", "time")
     times = rep["time"].values
     y = frame.y.reindex(times).to_numpy(dtype=float)

@@ -13,6 +13,7 @@ import numpy as np
 
 from regimes.compiled import Adaptation, warm_tune
 from regimes.config import SamplerSection
+from regimes.priors import prior_draws
 
 BACKENDS = ("pymc", "numpyro", "nutpie")
 _log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ def resolve_backend(name: str) -> str:
             f"{', '.join(available_backends())}); install it or use backend = 'auto'"
         )
     return name
-
-
-def _is_ordered(transform: Any) -> bool:
-    from pymc.distributions.transforms import ChainedTransform, Ordered
-
-    if isinstance(transform, Ordered):
-        return True
-    return isinstance(transform, ChainedTransform) and any(
-        isinstance(t, Ordered) for t in transform.transform_list
-    )
 
 
 def multistart(
@@ -176,25 +167,9 @@ def sample(
 def prior_starts(model, compiled, data: list, n: int, seed: int) -> list[np.ndarray]:
     """`n` draws from the prior (sorted where a parameter is ordered), each as one flat vector on
     the unconstrained space: the multi-start's starting points and SMC's first particles."""
-    import pymc as pm
-
-    rng = np.random.default_rng(seed)
-    free = model.free_RVs
-    all_draws = pm.draw(free, draws=n, random_seed=rng, mode="FAST_COMPILE")
-    if not isinstance(all_draws, list | tuple):  # one variable: an array, not a list of them
-        all_draws = [all_draws]
-    if n == 1:  # one draw comes without the leading draws axis
-        all_draws = [np.asarray(draws)[None] for draws in all_draws]
-    starts = []
-    for i in range(n):
-        values = []
-        for rv, draws in zip(free, all_draws, strict=True):
-            value = np.asarray(draws[i], dtype=float)
-            if _is_ordered(model.rvs_to_transforms.get(rv)):
-                value = np.sort(value)
-            values.append(value)
-        starts.append(compiled.to_unconstrained(values, data))
-    return starts
+    free = [rv.name for rv in model.free_RVs]
+    draws = prior_draws(model, n, np.random.default_rng(seed))
+    return [compiled.to_unconstrained([d[name] for name in free], data) for d in draws]
 
 
 def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -> dict[str, Any]:

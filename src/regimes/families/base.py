@@ -12,33 +12,77 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from regimes.errors import ConfigError
+from regimes.priors import prior_draws
 from regimes.spec import ModelSpec, PriorSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the registry and interface stay importable without PyMC (config, CLI)
     import pymc as pm
     import xarray as xr
 
     from regimes.dataset import FitFrame
 
 NATURAL_SCALE = "natural units of the target"
+# numba compiles the default log-likelihood's small graph in well under a second (PyTensor's C:
+# several)
+_LOG_LIKELIHOOD_BACKEND = "numba" if importlib.util.find_spec("numba") else None
 ENTRY_POINT_GROUP = "regimes.families"
+
+
+@dataclass
+class Fit:
+    """One posterior of a family's model on one frame — what every output hook reads — and a
+    store for the passes several hooks of the same fit share (a chain family's filters over
+    every draw), so they are computed once per fit and live exactly as long as it."""
+
+    tree: xr.DataTree
+    frame: FitFrame
+    spec: ModelSpec
+    _store: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group as a Dataset."""
+        return self.tree["posterior"].to_dataset()
+
+    def shared(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()` once for this fit, under `name`."""
+        if name not in self._store:
+            self._store[name] = compute()
+        return self._store[name]
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Data drawn from a family's model: `frame` is the source frame with its target series
+    replaced over the fit window by simulated values (natural units) and its scaling pinned to
+    the source frame's, so `params` (the free parameters it was drawn with, on the model's
+    scale) are what a fit on it estimates; `latent` holds the drawn states (e.g. `regime`, one
+    per fit-window month)."""
+
+    frame: FitFrame
+    params: dict[str, np.ndarray]
+    latent: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Family(ABC):
     """A model family: every question the generic code may ask of one.
 
-    Conventions shared by all hooks: `frame` is the experiment's `FitFrame` (fit window plus any
-    months after it), `tree` the posterior DataTree from sampling, `spec` the resolved model spec.
-    Per-draw outputs are labelled xarray objects with a `sample` dimension (chain and draw
-    flattened, chain-major) and natural units of the target.
+    `frame` is the experiment's `FitFrame` (fit window plus any months after it), `spec` the
+    resolved model spec, `fit` one posterior of the model on a frame (`Fit`). Per-draw outputs
+    are labelled xarray objects with a `sample` dimension (chain and draw flattened,
+    chain-major) and natural units of the target.
     """
 
     name: ClassVar[str]
@@ -74,17 +118,35 @@ class Family(ABC):
         chains start, so a quick refit and a full run of one model share a compiled structure."""
         return spec
 
-    # ------------------------------------------------------------------ model and outputs
+    # ------------------------------------------------------------------ model and simulation
 
     @abstractmethod
     def build(self, spec: ModelSpec, frame: FitFrame) -> pm.Model:
-        """The PyMC model of the fit window."""
+        """The PyMC model of the fit window, on the scale `frame.scaling(...)` gives."""
 
     @abstractmethod
-    def derive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]
-    ) -> xr.Dataset:
-        """The `derived.nc` quantities over every month of `frame` (see `families.schema`)."""
+    def simulate(
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        params: dict[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> Simulation:
+        """Draw the target over `frame`'s fit window from the model with free parameters
+        `params` (by name, constrained, model scale; e.g. one `draw_params` draw), given the
+        frame's factors and the months the model conditions on."""
+
+    def draw_params(
+        self, spec: ModelSpec, frame: FitFrame, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """One draw of the free parameters from the model's own prior (sorted where ordered)."""
+        return prior_draws(self.build(spec, frame), 1, rng)[0]
+
+    # ------------------------------------------------------------------ outputs of a fit
+
+    @abstractmethod
+    def derive(self, fit: Fit, quantiles: list[float]) -> xr.Dataset:
+        """The `derived.nc` quantities over every month of `fit.frame` (`families.schema`)."""
 
     @abstractmethod
     def log_jacobian(self, frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
@@ -92,25 +154,21 @@ class Family(ABC):
         standardised) target: added to the model-scale log-likelihood it gives log p(y_t) in
         natural units, so runs with other transforms or windows compare on one scale."""
 
-    def log_likelihood(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
-        """Pointwise one-step-ahead log p(z_t | z_<t, θ) per draw over `frame`'s fit window on the
-        model scale (variables over chain, draw, time). Default: PyMC's pointwise log-likelihood
-        of the observed variable of the model rebuilt on `frame`; families whose likelihood is a
-        marginalised potential override it."""
-        import importlib.util
-
-        import pymc as pm
+    def log_likelihood(self, fit: Fit) -> xr.Dataset:
+        """Pointwise one-step-ahead log p(z_t | z_<t, θ) per draw over the fit window on the
+        model scale (variables over chain, draw, time). Default: PyMC's pointwise
+        log-likelihood of the observed variable of the model rebuilt on the frame; families
+        whose likelihood is a marginalised potential override it."""
+        import pymc as pm  # (the interface module stays importable without PyMC)
         import xarray as xr
 
-        # numba compiles this small graph in well under a second (PyTensor's C: several)
-        backend = "numba" if importlib.util.find_spec("numba") else None
-        post = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset()})
+        post = xr.DataTree.from_dict({"posterior": fit.tree["posterior"].to_dataset()})
         out = pm.compute_log_likelihood(
             post,
-            model=self.build(spec, frame),
+            model=self.build(fit.spec, fit.frame),
             extend_inferencedata=False,
             progressbar=False,
-            backend=backend,
+            backend=_LOG_LIKELIHOOD_BACKEND,
         )
         return out["log_likelihood"].to_dataset() if isinstance(out, xr.DataTree) else out
 
@@ -128,25 +186,21 @@ class Family(ABC):
         return out
 
     @abstractmethod
-    def posterior_predictive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, seed: int = 0
-    ) -> xr.Dataset:
+    def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, θ) in natural units: `y` over
         (chain, draw, time) for the scored fit-window months."""
 
     @abstractmethod
-    def fair_value_draws(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
-        """Per-draw fair value over every month of `frame`, natural units: `fair_value` (sample,
-        time) and, for switching families, `fair_value_by_regime` and `regime_prob` (sample,
-        time, regime). Standardised on `frame`'s scale window, so a frame extended by factor
-        paths gives the fitted model's fair value along them."""
+    def fair_value_draws(self, fit: Fit) -> xr.Dataset:
+        """Per-draw fair value over every month of `fit.frame`, natural units: `fair_value`
+        (sample, time) and, for switching families, `fair_value_by_regime` and `regime_prob`
+        (sample, time, regime). Standardised on the frame's scaling, so a frame extended by
+        factor paths gives the fitted model's fair value along them."""
 
-    def forecast_draws(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, extended: FitFrame
-    ) -> xr.Dataset:
-        """Per-draw fair value (and regime probabilities) over `extended`: the fitted `frame`
+    def forecast_draws(self, fit: Fit, extended: FitFrame) -> xr.Dataset:
+        """Per-draw fair value (and regime probabilities) over `extended`: the fitted frame
         with factor paths appended after its last month. Default: `fair_value_draws` on it."""
-        return self.fair_value_draws(tree, extended, spec)
+        return self.fair_value_draws(Fit(fit.tree, extended, fit.spec))
 
     # ------------------------------------------------------------------ presentation
 

@@ -32,14 +32,15 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from regimes.dataset import FitFrame
-from regimes.draws import inverse_transform, per_draw, stack_draws, transform
+from regimes.draws import per_draw, stack_draws
 from regimes.draws import quantiles as quantiles_of
 from regimes.errors import ConfigError
-from regimes.families.base import Family
+from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
-from regimes.families.static import bayes_r2, ols_r2, standardisation, target_log_jacobian
+from regimes.families.static import bayes_r2, ols_r2, target_log_jacobian, with_target
 from regimes.kalman import kalman_filter, pt_kalman_loglik, sample_states
 from regimes.priors import make_prior
+from regimes.scaling import Scaling
 from regimes.spec import ModelSpec, PriorSpec
 
 INTERCEPT = "intercept"
@@ -75,10 +76,10 @@ class Design:
 
     terms: list[str]  # intercept first, then the factors
     varying: list[str]
-    y_all: np.ndarray  # (N,) transformed target, natural scale (NaN where unobserved)
+    y_all: np.ndarray  # (N,) the target on the model's scale (NaN where unobserved)
     x_all: np.ndarray  # (N, K) standardised regressors, first column ones
     fit: np.ndarray  # (N,) bool
-    std: dict
+    scaling: Scaling
 
     @property
     def varying_idx(self) -> np.ndarray:
@@ -88,7 +89,7 @@ class Design:
     @property
     def y_fit_std(self) -> np.ndarray:
         """The standardised target over the fit window (the observed data)."""
-        return (self.y_all[self.fit] - self.std["y_mean"]) / self.std["y_sd"]
+        return self.y_all[self.fit]
 
 
 def design(frame: FitFrame, opts: Options, where: str = "model options") -> Design:
@@ -107,15 +108,15 @@ def design(frame: FitFrame, opts: Options, where: str = "model options") -> Desi
             f"{len(terms)} regression terms; use at least {len(terms) + 2} (default 40)"
         )
     varying = [t for t in terms if t in varying]  # model order
-    std = standardisation(frame, opts.transform)
-    x = (frame.X.to_numpy(dtype=float) - std["x_mean"]) / std["x_sd"]
+    scaling = frame.scaling(opts.transform)
+    x = scaling.factors(frame.X.to_numpy(dtype=float), list(frame.factors))
     return Design(
         terms=terms,
         varying=varying,
-        y_all=transform(frame.y.to_numpy(dtype=float), opts.transform),
+        y_all=scaling.target(frame.y.to_numpy(dtype=float)),
         x_all=np.column_stack([np.ones(len(x)), x]),
         fit=frame.fit.to_numpy().astype(bool),
-        std=std,
+        scaling=scaling,
     )
 
 
@@ -166,12 +167,16 @@ def extend_paths(paths: np.ndarray, fit: np.ndarray) -> np.ndarray:
     return paths[:, pos, :]
 
 
-def natural_units(coef_std: np.ndarray, std: dict) -> tuple[np.ndarray, np.ndarray]:
+def natural_units(
+    coef_std: np.ndarray, scaling: Scaling, factors: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Standardised coefficients (..., K; intercept first) to natural units: the factor slopes
-    b·sd_y/sd_x (..., K−1) and the intercept y_mean + sd_y·(a − Σ b·mean_x/sd_x) (...)."""
-    x_mean, x_sd = np.asarray(std["x_mean"]), np.asarray(std["x_sd"])
-    slopes = coef_std[..., 1:] * std["y_sd"] / x_sd
-    intercept = std["y_mean"] + std["y_sd"] * (
+    b·sd_y/sd_x (..., K−1) and the intercept on the transformed scale,
+    y_mean + sd_y·(a − Σ b·mean_x/sd_x) (...)."""
+    x_mean = np.array([scaling.x_mean[f] for f in factors])
+    x_sd = np.array([scaling.x_sd[f] for f in factors])
+    slopes = scaling.slope(coef_std[..., 1:], factors)
+    intercept = scaling.transformed(
         coef_std[..., 0] - (coef_std[..., 1:] * x_mean / x_sd).sum(axis=-1)
     )
     return slopes, intercept
@@ -202,8 +207,7 @@ def _fair_value(post: xr.Dataset, d: Design, opts: Options, spec: ModelSpec, see
     regression part mu (S, N) and the coefficient paths (S, N, K) it came from."""
     paths = extend_paths(coef_paths(post, d, spec, seed=seed), d.fit)  # (S, N, K) standardised
     mu_std = np.einsum("snk,nk->sn", paths, d.x_all)
-    fv = inverse_transform(d.std["y_mean"] + d.std["y_sd"] * mu_std, opts.transform)
-    return fv, mu_std, paths
+    return d.scaling.natural(mu_std), mu_std, paths
 
 
 class RandomWalkFamily(Family):
@@ -248,12 +252,13 @@ class RandomWalkFamily(Family):
         select = np.eye(k)[d.varying_idx]  # (V, K) one-hot rows: varying term -> column
         with pm.Model(coords=coords) as model:
             x = pm.Data("x", d.x_all[d.fit], dims=("time", "term"))
+            y_obs = pm.Data("y_obs", d.y_fit_std, dims="time")  # data: refits reuse the compile
             tau = make_prior("tau", priors["tau"], dims="varying_term") if d.varying else None
             sigma = make_prior("sigma", priors["sigma"])
             if opts.states == "marginal":
                 m0, p0 = _prior_moments(priors["coef0"], k)
                 tau_full = pt.dot(tau, select) if d.varying else pt.zeros(k)
-                loglik = pt_kalman_loglik(d.y_fit_std, x, tau_full, sigma, m0, p0)
+                loglik = pt_kalman_loglik(y_obs, x, tau_full, sigma, m0, p0)
                 pm.Potential("kalman_loglik", loglik.sum())
             else:
                 coef0 = make_prior("coef0", priors["coef0"], dims="term")
@@ -264,25 +269,54 @@ class RandomWalkFamily(Family):
                     walk = pt.concatenate([pt.zeros((1, len(d.varying))), steps], axis=0)
                     coef = coef + pt.dot(walk, select)
                 mu = (x * coef).sum(axis=1)
-                pm.Normal("y", mu=mu, sigma=sigma, observed=d.y_fit_std, dims="time")
+                pm.Normal("y", mu=mu, sigma=sigma, observed=y_obs, dims="time")
         return model
 
-    def derive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]
-    ) -> xr.Dataset:
+    def simulate(
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        params: dict[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> Simulation:
+        """Coefficient walks b_t = b_{t−1} + τ ε_t from b_0 (the given `coef0` and steps `z` of
+        a non-centred model, else drawn from their priors), then y_t = x_t'b_t + σ ε_t, on the
+        model's scale."""
+        opts = self.options(spec)
+        d = design(frame, opts)
+        x = d.x_all[d.fit]
+        n, k = x.shape
+        tau = np.zeros(k)
+        if d.varying:
+            tau[d.varying_idx] = np.asarray(params["tau"], dtype=float)
+        if "coef0" in params:  # a non-centred model's own b_0 and steps
+            coef0 = np.asarray(params["coef0"], dtype=float)
+            steps = np.zeros((n - 1, k))
+            if d.varying:
+                steps[:, d.varying_idx] = np.asarray(params["z"], dtype=float)
+        else:
+            m0, p0 = _prior_moments({**PRIORS, **spec.priors}["coef0"], k)
+            coef0 = rng.normal(m0, np.sqrt(np.diag(p0)))
+            steps = rng.standard_normal((n - 1, k))
+        walk = coef0[None, :] + np.vstack([np.zeros((1, k)), np.cumsum(steps * tau, axis=0)])
+        z = (x * walk).sum(axis=1) + float(params["sigma"]) * rng.standard_normal(n)
+        return Simulation(with_target(frame, z, opts.transform), dict(params), {"coef": walk})
+
+    def derive(self, fit: Fit, quantiles: list[float]) -> xr.Dataset:
         """Fair value, deviation, coefficient paths (natural units) with bands, and the rolling
         OLS."""
+        frame, spec = fit.frame, fit.spec
         opts = self.options(spec)
-        post = tree["posterior"].to_dataset()
+        post = fit.posterior
         d = design(frame, opts)
-        std = d.std
+        scaling = d.scaling
         q = np.asarray(quantiles)
-        fit = d.fit
+        fit_mask = d.fit
         fv_draws, mu_std, paths = _fair_value(post, d, opts, spec)
-        slopes, intercept = natural_units(paths, std)  # (S, N, P), (S, N)
-        r2 = bayes_r2(mu_std[:, fit], d.y_fit_std)
+        slopes, intercept = natural_units(paths, scaling, list(frame.factors))  # (S, N, P), (S, N)
+        r2 = bayes_r2(mu_std[:, fit_mask], d.y_fit_std)
         roll_coef, roll_r2 = rolling_ols(
-            d.y_all, frame.X.to_numpy(dtype=float), opts.rolling_window
+            scaling.transformed(d.y_all), frame.X.to_numpy(dtype=float), opts.rolling_window
         )
 
         log = opts.transform == "log"
@@ -294,7 +328,7 @@ class RandomWalkFamily(Family):
             for j, term in enumerate(d.varying):
                 if term != INTERCEPT:
                     k = frame.factors.index(term)
-                    tau_nat[:, k] = tau[:, j] * std["y_sd"] / std["x_sd"][k]
+                    tau_nat[:, k] = scaling.slope(tau[:, j], [term])
         held = "each draw's last fit-window coefficients held fixed (random-walk expectation)"
         ds = xr.Dataset(
             {
@@ -357,19 +391,20 @@ class RandomWalkFamily(Family):
                 "varying": ",".join(d.varying),
                 "rolling_window": opts.rolling_window,
                 "out_of_sample_coef": held,
-                "sigma_median": float(np.median(stack_draws(post, "sigma")) * std["y_sd"]),
+                "sigma_median": float(np.median(stack_draws(post, "sigma")) * scaling.y_sd_of()),
             }
         )
         return ds
 
-    def log_likelihood(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
+    def log_likelihood(self, fit: Fit) -> xr.Dataset:
         """Pointwise log-likelihood `y` (chain, draw, time) of the standardised target: the
         one-step-ahead predictive densities log p(y_t | y_<t) from the Kalman filter (marginal
         states), or PyMC's log p(y_t | b_t, σ) as recorded (non-centred)."""
+        frame, spec = fit.frame, fit.spec
         opts = self.options(spec)
         if opts.states == "noncentred":
-            return tree["log_likelihood"].to_dataset()
-        post = tree["posterior"].to_dataset()
+            return fit.tree["log_likelihood"].to_dataset()
+        post = fit.posterior
         d = design(frame, opts)
         (_, _, ll), _ = _filter_draws(post, d, spec)
         values = ll.reshape(post.sizes["chain"], post.sizes["draw"], -1)
@@ -388,14 +423,13 @@ class RandomWalkFamily(Family):
         family's standardisation)."""
         return target_log_jacobian(frame, self.options(spec).transform)
 
-    def posterior_predictive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, seed: int = 0
-    ) -> xr.Dataset:
+    def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, τ, σ) in natural units: the Kalman
         prediction (the coefficients' filtered law at t−1 plus one step of drift) plus noise —
         the same predictive the pointwise log-likelihood scores."""
+        frame, spec = fit.frame, fit.spec
         opts = self.options(spec)
-        post = tree["posterior"].to_dataset()
+        post = fit.posterior
         d = design(frame, opts)
         k = len(d.terms)
         m0, p0 = _prior_moments({**PRIORS, **spec.priors}["coef0"], k)
@@ -411,7 +445,7 @@ class RandomWalkFamily(Family):
         var = np.einsum("tk,stkl,tl->st", x, p_pred, x) + sigma[:, None] ** 2
         rng = np.random.default_rng(seed)
         rep = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
-        natural = inverse_transform(d.std["y_mean"] + d.std["y_sd"] * rep, opts.transform)
+        natural = d.scaling.natural(rep)
         return xr.Dataset(
             {
                 "y": (
@@ -426,13 +460,13 @@ class RandomWalkFamily(Family):
             },
         )
 
-    def fair_value_draws(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
-        """Fair value x_t'b_t (back-transformed) per draw and month of `frame`: the same
+    def fair_value_draws(self, fit: Fit) -> xr.Dataset:
+        """Fair value x_t'b_t (back-transformed) per draw and month of the frame: the same
         coefficient paths as `derive` (seed 0), held at each draw's last fit-window values after
         the window, so a frame extended by future factor values gives fair value along them."""
+        frame, spec = fit.frame, fit.spec
         opts = self.options(spec)
-        post = tree["posterior"].to_dataset()
-        fv, _, _ = _fair_value(post, design(frame, opts), opts, spec)
+        fv, _, _ = _fair_value(fit.posterior, design(frame, opts), opts, spec)
         time = {"time": pd.DatetimeIndex(frame.time).values}
         return xr.Dataset({"fair_value": per_draw(fv, ("time",), time)})
 

@@ -13,6 +13,7 @@ scale-free; coefficients are reported back in natural units.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
@@ -21,9 +22,9 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
 from regimes.dataset import FitFrame
-from regimes.draws import inverse_transform, per_draw, stack_draws, transform
+from regimes.draws import per_draw, stack_draws, transform
 from regimes.draws import quantiles as quantiles_of
-from regimes.families.base import Family
+from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
 from regimes.priors import make_prior
 from regimes.spec import ModelSpec, PriorSpec
@@ -45,21 +46,6 @@ PRIORS: dict[str, PriorSpec] = {
 }
 
 
-def standardisation(frame: FitFrame, how: str) -> dict[str, np.ndarray | float]:
-    """Means and sds of the (transformed) target and of each factor over the scale window."""
-    fit = frame.scale
-    y = transform(frame.y.to_numpy()[fit], how)
-    x = frame.X.to_numpy()[fit]
-    x_sd = x.std(axis=0)
-    x_sd[x_sd == 0] = 1.0
-    return {
-        "y_mean": float(y.mean()),
-        "y_sd": float(y.std()),
-        "x_mean": x.mean(axis=0),
-        "x_sd": x_sd,
-    }
-
-
 def bayes_r2(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bayesian R² per draw (Gelman et al. 2019): var(fit) / (var(fit) + var(y − fit))."""
     var_fit = mu.var(axis=1)
@@ -78,15 +64,33 @@ def ols_r2(frame: FitFrame, how: str) -> float:
 
 
 def target_log_jacobian(frame: FitFrame, how: str) -> xr.DataArray:
-    """log |d z_t / d y_t| per fit-window month, z = (transform(y) − mean) / sd on the scale
-    window: −log(sd) for a level target, −log(sd) − log(y_t) for a log target (shared by the
-    families that standardise like this one)."""
+    """log |d z_t / d y_t| per fit-window month, z = (transform(y) − mean) / sd on the frame's
+    scaling: −log(sd) for a level target, −log(sd) − log(y_t) for a log target (shared by the
+    families with one target and no months conditioned on)."""
     fit = frame.fit.to_numpy()
-    y = frame.y.to_numpy(dtype=float)[fit]
-    jac = np.full(len(y), -np.log(standardisation(frame, how)["y_sd"]))
-    if how == "log":
-        jac = jac - np.log(y)
+    jac = frame.scaling(how).log_jacobian(frame.y.to_numpy(dtype=float)[fit])
     return xr.DataArray(jac, dims="time", coords={"time": frame.time[fit].values})
+
+
+def ar1_errors(rng: np.random.Generator, sigma: float, rho: float, n: int) -> np.ndarray:
+    """n AR(1) errors u_t = ρ u_{t−1} + σ ε_t from the stationary start (sd σ / √(1 − ρ²))."""
+    u = np.empty(n)
+    u[0] = rng.normal(0.0, sigma / np.sqrt(1.0 - rho**2))
+    for t in range(1, n):
+        u[t] = rho * u[t - 1] + rng.normal(0.0, sigma)
+    return u
+
+
+def with_target(frame: FitFrame, z: np.ndarray, how: str) -> FitFrame:
+    """`frame` with its target replaced over the fit window by `z` (model scale) in natural
+    units, missing after it, and its scaling pinned (a simulated frame)."""
+    scaling = frame.scaling(how)
+    fit = frame.fit.to_numpy()
+    values = frame.frame.copy()
+    column = np.full(len(values), np.nan)
+    column[np.flatnonzero(fit)] = scaling.natural(z)
+    values[frame.target] = column
+    return dataclasses.replace(frame, frame=values, fixed_scaling=scaling)
 
 
 class StaticFamily(Family):
@@ -96,6 +100,14 @@ class StaticFamily(Family):
     options_model = Options
     priors = PRIORS
 
+    def _design(self, frame: FitFrame, how: str) -> tuple[np.ndarray, np.ndarray]:
+        """The fit window's target and factors on the model's scale: (T,), (T, P)."""
+        fit = frame.fit.to_numpy()
+        scaling = frame.scaling(how)
+        y = scaling.target(frame.y.to_numpy(dtype=float)[fit])
+        x = scaling.factors(frame.X.to_numpy(dtype=float)[fit], list(frame.factors))
+        return y, x
+
     def build(self, spec: ModelSpec, frame: FitFrame):
         """The PyMC model on the fit window (standardised scale)."""
         import pymc as pm
@@ -104,9 +116,7 @@ class StaticFamily(Family):
         opts = self.options(spec)
         priors = {**PRIORS, **spec.priors}
         fit = frame.fit.to_numpy()
-        std = standardisation(frame, opts.transform)
-        y = (transform(frame.y.to_numpy()[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
-        x = (frame.X.to_numpy()[fit] - std["x_mean"]) / std["x_sd"]
+        y, x = self._design(frame, opts.transform)
         coords = {"time": frame.time[fit], "term": list(frame.factors)}
         with pm.Model(coords=coords) as model:
             x_data = pm.Data("x", x, dims=("time", "term"))
@@ -126,27 +136,39 @@ class StaticFamily(Family):
                 pm.Normal("y", mu=mu, sigma=sigma, observed=y_data, dims="time")
         return model
 
-    def _mu_std(self, post: xr.Dataset, frame: FitFrame, std: dict) -> np.ndarray:
+    def simulate(
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        params: dict[str, np.ndarray],
+        rng: np.random.Generator,
+    ) -> Simulation:
+        """y = a + x'b + u on the model's scale, u iid or AR(1) from its stationary start."""
+        opts = self.options(spec)
+        _, x = self._design(frame, opts.transform)
+        mu = float(params["intercept"]) + x @ np.asarray(params["beta"], dtype=float)
+        sigma = float(params["sigma"])
+        rho = float(params["rho"]) if opts.errors == "ar1" else 0.0
+        z = mu + ar1_errors(rng, sigma, rho, len(mu))
+        return Simulation(with_target(frame, z, opts.transform), dict(params))
+
+    def _mu_std(self, post: xr.Dataset, frame: FitFrame, how: str) -> np.ndarray:
         """a + x_t'b on the standardised scale per draw and month of `frame`: (S, N)."""
-        x_all = (frame.X.to_numpy(dtype=float) - std["x_mean"]) / std["x_sd"]
+        x_all = frame.scaling(how).factors(frame.X.to_numpy(dtype=float), list(frame.factors))
         return stack_draws(post, "intercept")[:, None] + stack_draws(post, "beta") @ x_all.T
 
-    def derive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, quantiles: list[float]
-    ) -> xr.Dataset:
+    def derive(self, fit: Fit, quantiles: list[float]) -> xr.Dataset:
         """Fair value, deviation and coefficients over all months, as posterior quantiles."""
-        opts = self.options(spec)
-        post = tree["posterior"].to_dataset()
-        std = standardisation(frame, opts.transform)
-        mu_std = self._mu_std(post, frame, std)  # (S, T)
-        fv_draws = inverse_transform(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
-        price = frame.y.to_numpy()
+        frame, opts = fit.frame, self.options(fit.spec)
+        post = fit.posterior
+        scaling = frame.scaling(opts.transform)
+        mu_std = self._mu_std(post, frame, opts.transform)  # (S, T)
+        fv_draws = scaling.natural(mu_std)
         q = np.asarray(quantiles)
-        fit = frame.fit.to_numpy()
-        coef_nat = stack_draws(post, "beta") * std["y_sd"] / std["x_sd"][None, :]
-        r2 = bayes_r2(
-            mu_std[:, fit], (transform(price[fit], opts.transform) - std["y_mean"]) / std["y_sd"]
-        )
+        fit_mask = frame.fit.to_numpy()
+        coef_nat = scaling.slope(stack_draws(post, "beta"), list(frame.factors))
+        y_fit, _ = self._design(frame, opts.transform)
+        r2 = bayes_r2(mu_std[:, fit_mask], y_fit)
         log_word = "log " if opts.transform == "log" else ""
         ds = xr.Dataset(
             {
@@ -179,37 +201,32 @@ class StaticFamily(Family):
             ds.attrs["rho_median"] = float(np.median(stack_draws(post, "rho")))
         return ds
 
-    def posterior_predictive(
-        self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec, seed: int = 0
-    ) -> xr.Dataset:
+    def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:
         """Replicates of y from the fitted likelihood (one-step-ahead under AR(1) errors), in
         natural units: PyMC's forward sampling of the observed variable, transformed back."""
         import pymc as pm
 
-        opts = self.options(spec)
-        std = standardisation(frame, opts.transform)
+        opts = self.options(fit.spec)
         pp = pm.sample_posterior_predictive(
-            tree,
-            model=self.build(spec, frame),
+            fit.tree,
+            model=self.build(fit.spec, fit.frame),
             var_names=["y"],
             random_seed=seed,
             progressbar=False,
         )
         y = pp["posterior_predictive"]["y"]
-        natural = inverse_transform(std["y_mean"] + std["y_sd"] * y, opts.transform)
-        return xr.Dataset({"y": natural})
+        return xr.Dataset({"y": fit.frame.scaling(opts.transform).natural(y)})
 
     def log_jacobian(self, frame: FitFrame, spec: ModelSpec) -> xr.DataArray:
         """−log(y_sd), and −log(y_t) for a log target, per fit-window month."""
         return target_log_jacobian(frame, self.options(spec).transform)
 
-    def fair_value_draws(self, tree: xr.DataTree, frame: FitFrame, spec: ModelSpec) -> xr.Dataset:
-        """Fair value a + x_t'b (back-transformed) per posterior draw and month of `frame`."""
-        opts = self.options(spec)
-        std = standardisation(frame, opts.transform)
-        mu_std = self._mu_std(tree["posterior"].to_dataset(), frame, std)
-        fv = inverse_transform(std["y_mean"] + std["y_sd"] * mu_std, opts.transform)
-        time = {"time": pd.DatetimeIndex(frame.time).values}
+    def fair_value_draws(self, fit: Fit) -> xr.Dataset:
+        """Fair value a + x_t'b (back-transformed) per posterior draw and month of the frame."""
+        how = self.options(fit.spec).transform
+        mu_std = self._mu_std(fit.posterior, fit.frame, how)
+        fv = fit.frame.scaling(how).natural(mu_std)
+        time = {"time": pd.DatetimeIndex(fit.frame.time).values}
         return xr.Dataset({"fair_value": per_draw(fv, ("time",), time)})
 
 

@@ -1,17 +1,10 @@
 """Simulation-based calibration (Talts et al. 2018) as a sweep: one task a simulation, each
-drawing the parameters from the base experiment's own prior, simulating a series of its fit
-window's length, fitting, and ranking each true scalar among L thinned posterior draws; the
+drawing the parameters from the base experiment's own prior, simulating the target over its fit
+window with the family's `simulate` (on the experiment's own factors), fitting it as a run
+would, and ranking each true scalar among L thinned posterior draws (`regimes.calibration`); the
 combine step writes `sbc.nc` (dimension `sim`) and rank-histogram and ECDF-difference figures
-with simultaneous bands (Säilynoja, Bürkner & Vehtari 2022).
-
-What is tested is the family's own `build()` (priors, transforms, transition rows, likelihood)
-with y a symbolic input on the model's own scale: `build()` standardises y over the fit window,
-which puts the prior on a data-dependent scale, so `design` is patched to return y unstandardised
-(everything else is the family's code). The sampler is numpyro's NUTS kernel (the one behind
-`backend = "numpyro"`) jitted once per process with y as an argument (`Fitter`), so a worker
-compiles once and every later simulation on it only samples. Supported: `markov` family models
-whose free variables are `intercept`, `sigma` and `P` (switching mean and variance, no factors).
-`validation/sbc_markov.py` and `sbc_structures.py` drive the same parts directly.
+with simultaneous bands (Säilynoja, Bürkner & Vehtari 2022). Any family: the fit goes through the
+run's compiled model, so a worker compiles once and every later simulation only samples.
 """
 
 from __future__ import annotations
@@ -22,298 +15,34 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from regimes.errors import ConfigError
+from regimes.calibration import fit_simulation, rank_record, ranks
+from regimes.config import load_experiment, run_version
+from regimes.families import get_family
 from regimes.sweep.combine import SBC_NC  # in the sweep folder: every simulation along `sim`
 from regimes.sweep.expand import Task
 from regimes.sweep.task import DONE, failure, start_record, write_json_atomic
+from regimes.userdata import experiment_frame
+
+__all__ = ["SBC_JSON", "combine_sbc", "ranks", "run_sbc_task", "summary_lines", "uniformity"]
 
 SBC_JSON = "sbc.json"  # in a task folder: that simulation's ranks and diagnostics
-NAMES = ("intercept", "sigma", "P")  # the free variables an SBC model may have
-_FITTERS: dict[str, tuple[Any, Any, list[str]]] = {}  # per process: compiled once, reused
-
-
-def placeholder_frame(t: int) -> Any:
-    """A frame of `t` months and no factors: `build()` only reads its index and length."""
-    from regimes.dataset import FitFrame
-
-    index = pd.date_range("2000-01-01", periods=t, freq="MS")
-    frame = pd.DataFrame({"y": np.zeros(t)}, index=index)
-    return FitFrame("y", (), frame, pd.Series(True, index=index))
-
-
-def build_unstandardised(spec: Any, t: int) -> tuple[Any, Any]:
-    """The markov family's `build()` with y a symbolic (t,) input on the model's own scale
-    (its `design` patched: no standardisation, no factors); returns (model, y)."""
-    import pytensor.tensor as pt
-
-    from regimes.families import markov
-    from regimes.families.markov import model as markov_model
-
-    y = pt.tensor("y", shape=(t,), dtype="float64")
-    with mock.patch.object(markov_model, "design", plain_design(y, t)):
-        model = markov.FAMILY.build(spec, placeholder_frame(t))
-    return model, y
-
-
-def plain_design(y: Any, t: int) -> Any:
-    """A stand-in for `markov.model.design`: y (symbolic or simulated, length `t`) on the
-    model's own scale, no factors, no standardisation."""
-    from regimes.families import markov
-
-    def raw_design(frame: Any, opts: Any, where: str = "") -> Any:
-        empty = np.zeros((t, 0))
-        return markov.Design(
-            y=y, x_switch=empty, x_shared=empty, x_switch_all=empty, x_shared_all=empty,
-            switch_terms=[], shared_terms=[], z=empty, z_all=empty, dx=np.zeros((t - 1, 0)),
-            covariates=[], y_mean=0.0, y_sd=1.0, x_mean={}, x_sd={},
-        )  # fmt: skip
-
-    return raw_design
-
-
-def simulate(rng: np.random.Generator, truth: dict[str, np.ndarray], t: int) -> np.ndarray:
-    """A regime path from the stationary start and P, then y = a[s] + sigma[s]·eps."""
-    from regimes.hmm import stationary_distribution
-
-    P = np.asarray(truth["P"])
-    k = P.shape[0]
-    s = np.empty(t, dtype=int)
-    s[0] = rng.choice(k, p=stationary_distribution(P))
-    for i in range(1, t):
-        s[i] = rng.choice(k, p=P[s[i - 1]])
-    sigma = np.asarray(truth["sigma"])
-    return np.asarray(truth["intercept"])[s] + (sigma[s] if sigma.ndim else sigma) * rng.normal(
-        size=t
-    )
-
-
-class Fitter:
-    """One compiled numpyro NUTS sampler for the model, reused for every simulated y.
-
-    PyMC's numpyro backend replaces shared data by constants before jaxifying (a fresh JAX
-    compilation per simulation); here the log density is jaxified once with y an argument and
-    the kernel (`numpyro.infer.hmc.hmc(algo="NUTS")`: diagonal mass matrix, step size and mass
-    adapted in warm-up, target_accept 0.9) runs in one `jax.jit(vmap(chain))` taking y."""
-
-    def __init__(
-        self, model: Any, y_sym: Any, tune: int, draws: int, chains: int,
-        names: tuple[str, ...] = NAMES,
-    ) -> None:  # fmt: skip
-        """Jaxify the log density (y an argument) and the map to the constrained `names`, once."""
-        import jax
-        import jax.numpy as jnp
-        from numpyro.infer.hmc import hmc
-        from pymc.sampling.jax import get_jaxified_graph
-
-        self.model, self.chains = model, chains
-        values = model.value_vars
-        point = model.initial_point()
-        self.shapes = [np.shape(point[v.name]) for v in values]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.x0 = np.concatenate([np.ravel(point[v.name]) for v in values])
-        logp = get_jaxified_graph(inputs=[*values, y_sym], outputs=[model.logp()])
-        self.names = names
-        outs = [model.unobserved_value_vars[[v.name for v in model.unobserved_value_vars].index(n)]
-                for n in names]  # fmt: skip
-        constrain = get_jaxified_graph(inputs=values, outputs=outs)
-        splits = np.cumsum(self.sizes)[:-1].tolist()
-        shapes = self.shapes
-
-        def unravel(z: Any) -> list[Any]:
-            return [p.reshape(s) for p, s in zip(jnp.split(z, splits), shapes, strict=True)]
-
-        kernel_init, kernel_step = hmc(potential_fn_gen=lambda y: lambda z: -logp(*unravel(z), y)[0],
-                                       algo="NUTS")  # fmt: skip
-        n_iter = tune + draws
-
-        def one_chain(key: Any, z0: Any, y: Any) -> tuple[Any, Any]:
-            state = kernel_init(z0, num_warmup=tune, target_accept_prob=0.9, dense_mass=False,
-                                model_args=(y,), rng_key=key)  # fmt: skip
-
-            def body(state: Any, _: Any) -> tuple[Any, Any]:
-                state = kernel_step(state, model_args=(y,))
-                return state, (state.z, state.diverging)
-
-            _, (zs, div) = jax.lax.scan(body, state, None, length=n_iter)
-            return zs[tune:], div[tune:]
-
-        self.run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
-        self.potential = jax.jit(jax.value_and_grad(lambda z, y: -logp(*unravel(z), y)[0]))
-        self.constrain = jax.jit(jax.vmap(lambda z: constrain(*unravel(z))))
-        self.jax = jax
-        self.optima: list[float] = []
-
-    def multistart(
-        self, y: np.ndarray, rng: np.random.Generator, n_starts: int
-    ) -> tuple[np.ndarray, list[float]]:
-        """The family's initialisation (`sampling.maximise_from`) on this compiled density, from
-        `n_starts` dispersed points (uniform(-2, 2) around the initial point, unconstrained): the
-        best optimum and the log densities of all optima, best first."""
-        from regimes.sampling import maximise_from
-
-        def logp_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
-            neg, grad = self.potential(z, y)
-            return -float(neg), -np.asarray(grad, dtype=float)
-
-        starts = self.x0 + rng.uniform(-2, 2, size=(n_starts, self.x0.size))
-        optima = maximise_from(logp_and_grad, starts)
-        return optima[0][1], [lp for lp, _ in optima]
-
-    def fit(
-        self, y: np.ndarray, seed: int, init: str = "jitter", n_starts: int = 12
-    ) -> tuple[dict[str, np.ndarray], int]:
-        """Posterior draws (chain, draw, ...) of each of `names` and the divergence count.
-
-        `init="jitter"`: chains start at the initial point plus uniform(-1, 1) jitter (PyMC's
-        default); `"multistart"`: every chain starts at the best of `n_starts` optimisations, as
-        `backend="numpyro"` runs do with the markov family (sampling.multistart)."""
-        rng = np.random.default_rng(seed)
-        self.optima = []
-        if init == "multistart":
-            best, self.optima = self.multistart(y, rng, n_starts)
-            start = np.tile(best, (self.chains, 1))
-        else:
-            start = self.x0 + rng.uniform(-1, 1, size=(self.chains, self.x0.size))
-        keys = self.jax.random.split(self.jax.random.PRNGKey(seed), self.chains)
-        zs, div = self.run(keys, start, y)
-        z = np.asarray(zs)
-        c, d = z.shape[:2]
-        outs = [np.asarray(o) for o in self.constrain(z.reshape(c * d, -1))]
-        return {
-            name: o.reshape(c, d, *o.shape[1:]) for name, o in zip(self.names, outs, strict=True)
-        }, int(np.asarray(div).sum())
-
-
-def param_names(values: dict[str, np.ndarray]) -> list[str]:
-    """The scalar parameters ranked, from one draw: intercept[k], sigma[k] (or sigma), P[k,k]
-    (the off-diagonal of each transition row is implied by its diagonal only for K = 2, and the
-    diagonals are what the stay probabilities mean)."""
-    names = []
-    for name in NAMES:
-        shape = np.shape(values[name])
-        if name == "P":
-            names += [f"P[{k},{k}]" for k in range(shape[0])]
-        elif shape:
-            names += [f"{name}[{k}]" for k in range(shape[0])]
-        else:
-            names.append(name)
-    return names
-
-
-def scalars(x: dict[str, np.ndarray], ndim: int = 0) -> np.ndarray:
-    """The scalar parameters of `param_names` on the trailing axis; `ndim` leading axes (0 for
-    one draw, 2 for (chain, draw))."""
-    cols = []
-    for name in NAMES:
-        v = np.asarray(x[name])
-        if name == "P":
-            cols += [v[..., k, k] for k in range(v.shape[-1])]
-        elif v.ndim > ndim:
-            cols += [v[..., k] for k in range(v.shape[-1])]
-        else:
-            cols.append(v)
-    return np.stack(cols, axis=-1)
-
-
-def thin(flat: np.ndarray, keep: int) -> np.ndarray:
-    """`keep` draws evenly spaced through (draw, param) draws (all chains pooled)."""
-    return flat[np.linspace(0, len(flat) - 1, keep).round().astype(int)]
-
-
-def ranks(flat: np.ndarray, truth: np.ndarray, keep: int) -> np.ndarray:
-    """Rank of each true value among `keep` thinned draws: how many are below it, in 0..keep."""
-    return (thin(flat, keep) < truth).sum(axis=0).astype(int)
-
-
-def split_rhat(draws: np.ndarray) -> np.ndarray:
-    """Split-R-hat (Gelman et al. BDA3) of (chain, draw, param) draws, per parameter."""
-    half = draws.shape[1] // 2
-    parts = np.concatenate([draws[:, :half], draws[:, half : 2 * half]], axis=0)
-    n = parts.shape[1]
-    w = parts.var(axis=1, ddof=1).mean(axis=0)
-    b = n * parts.mean(axis=1).var(axis=0, ddof=1)
-    return np.sqrt(((n - 1) / n * w + b / n) / w)
-
-
-def ess_bulk(draws: np.ndarray) -> np.ndarray:
-    """Bulk ESS (rank-normalised, Vehtari et al. 2021) of (chain, draw, param) draws."""
-    from arviz_stats.base import array_stats
-
-    return np.asarray(array_stats.ess(np.moveaxis(draws, -1, 0), chain_axis=1, draw_axis=2))
-
-
-def compiled(spec: Any, t: int, tune: int, draws: int, chains: int) -> tuple[Any, Any, list[str]]:
-    """(Fitter, model, parameter names) for this model, length and run length: built and
-    jitted on first use in this process, reused by every later simulation."""
-    key = json.dumps([spec.model_dump(mode="json"), t, tune, draws, chains], sort_keys=True)
-    if key not in _FITTERS:
-        if spec.family != "markov":
-            raise ConfigError(
-                f"sbc: model family {spec.family!r} is not supported; SBC sweeps run markov "
-                "models with a switching intercept and variance (e.g. models/ms_mean_variance)"
-            )
-        model, y_sym = build_unstandardised(spec, t)
-        free = sorted(rv.name for rv in model.free_RVs)
-        if set(free) != set(NAMES):
-            raise ConfigError(
-                f"sbc: the model's free variables are {free}; SBC sweeps support exactly "
-                f"{sorted(NAMES)} (a markov model with switching = ['intercept'], no factors)"
-            )
-        fitter = Fitter(model, y_sym, tune, draws, chains)
-        names = param_names(dict(zip(NAMES, draw_truth(model, 0).values(), strict=True)))
-        _FITTERS[key] = (fitter, model, names)
-    return _FITTERS[key]
-
-
-def draw_truth(model: Any, rng: np.random.Generator | int) -> dict[str, np.ndarray]:
-    """One draw of (intercept, sigma, P) from the model's own prior; the intercepts sorted (an
-    ordered transform on iid priors makes the prior the distribution of the sorted draws)."""
-    import pymc as pm
-
-    a, s, P = pm.draw([model[n] for n in NAMES], random_seed=rng)
-    return {"intercept": np.sort(a), "sigma": s, "P": P}
 
 
 def simulate_and_rank(task: Task) -> dict[str, Any]:
-    """One simulation: truth from the prior, data from the truth, a fit, the ranks."""
-    from regimes.config import load_experiment, run_version
-
+    """One simulation: truth from the prior, data from the truth, a run's fit, the ranks."""
     cfg = task.sbc
     exp = run_version(load_experiment(task.config), quick=task.quick)
     assert exp.spec is not None
-    s = exp.sampler
-    t0 = time.perf_counter()
-    fitter, model, names = compiled(exp.spec, cfg["length"], s.tune, s.draws, s.chains)
+    frame = experiment_frame(exp, Path(task.data_dir), experiment_dir=Path(task.config).parent)
     rng = np.random.default_rng([cfg["seed"], cfg["sim"]])  # the same sim, whatever the order
-    truth = draw_truth(model, rng)
-    y = simulate(rng, truth, cfg["length"])
-    post, div = fitter.fit(y, int(rng.integers(2**31)), init=cfg["init"], n_starts=cfg["starts"])
-    draws = scalars(post, ndim=2) + cfg["shift"]  # (chain, draw, param)
-    flat = draws.reshape(-1, draws.shape[-1])
-    true = scalars(truth)
-    q05, q95 = np.quantile(flat, [0.05, 0.95], axis=0)
-    modes = int(np.sum(np.diff(fitter.optima) < -0.5)) + 1 if fitter.optima else 0
-    return {
-        "sim": cfg["sim"],
-        "params": names,
-        "rank": ranks(flat, true, cfg["keep"]).tolist(),
-        "keep": cfg["keep"],
-        "n_posterior": int(flat.shape[0]),
-        "truth": true.tolist(),
-        "ess_bulk": [round(float(e), 1) for e in ess_bulk(draws)],
-        "cover90": ((q05 <= true) & (true <= q95)).astype(int).tolist(),
-        "divergences": div,
-        "max_rhat": round(float(split_rhat(draws).max()), 4),
-        "optima": modes,
-        "length": cfg["length"],
-        "fit_s": round(time.perf_counter() - t0, 2),
-    }
+    fitted = fit_simulation(exp, frame, rng)
+    model = get_family(exp.spec.family).build(exp.spec, fitted.simulation.frame)
+    record = rank_record(model, fitted, cfg["keep"], cfg["shift"])
+    return {"sim": cfg["sim"], "length": int(frame.fit.sum()), **record}
 
 
 def run_sbc_task(task: Task) -> dict[str, Any]:

@@ -76,13 +76,12 @@ class Realtime(Strict):
 class Sbc(Strict):
     """Simulation-based calibration: `sims` tasks, each drawing parameters from the base
     experiment's own prior, simulating data of its fit window's length, fitting, and ranking
-    each true scalar among `keep` evenly thinned posterior draws (ranks 0..keep)."""
+    each true scalar among `keep` evenly thinned posterior draws (ranks 0..keep). The fit is
+    the run's own (the family's initialisation and the experiment's sampler settings)."""
 
     sims: int = Field(ge=1, le=100_000)
     seed: int = Field(default=1, ge=0)
     keep: int = Field(default=99, ge=1, description="L: posterior draws each rank is taken among")
-    init: Literal["jitter", "multistart"] = "jitter"
-    starts: int = Field(default=12, ge=1, description="optimisations of init = 'multistart'")
     shift: float = Field(
         default=0.0,
         description="a constant added to every posterior draw: a deliberately miscalibrated fit "

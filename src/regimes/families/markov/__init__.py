@@ -14,42 +14,15 @@ Label switching is removed by an ordering constraint on one parameter across reg
 the spec. Fair value under regime k is μ_k(x_t); the mixture weights it by regime probabilities
 (smoothed in sample, predicted P^h out of sample).
 
-The package is layered: `options.py` (options, priors) → `design.py` (standardised data, lag
-state space) → `components.py` (initial state, transitions, emissions) → `model.py` (the parts
-joined into one PyMC model) → `outputs.py` (per-draw HMM passes, derived.nc) → `family.py`.
+The family is a configuration of the chain parts (`families.chain`): `options.py` (options,
+priors) → `parts.py` (which initial state, transitions, anchor, scale, noise and form) →
+`outputs.py` (derived.nc from the per-draw passes) → `family.py`.
 """
 
 from __future__ import annotations
 
-from regimes.families.markov.components import parts_for, transition_concentration
-from regimes.families.markov.design import Design, StateSpace, design, state_space
 from regimes.families.markov.family import FAMILY, MarkovFamily
-from regimes.families.markov.model import build_model, component_function
 from regimes.families.markov.options import PRIORS, Options
-from regimes.families.markov.outputs import (
-    PosteriorHMM,
-    anchor_draws,
-    break_outputs,
-    posterior_hmm,
-    regime_prob_all,
-)
+from regimes.families.markov.parts import assemble
 
-__all__ = [
-    "FAMILY",
-    "PRIORS",
-    "Design",
-    "MarkovFamily",
-    "Options",
-    "PosteriorHMM",
-    "StateSpace",
-    "anchor_draws",
-    "break_outputs",
-    "build_model",
-    "component_function",
-    "design",
-    "parts_for",
-    "posterior_hmm",
-    "regime_prob_all",
-    "state_space",
-    "transition_concentration",
-]
+__all__ = ["FAMILY", "PRIORS", "MarkovFamily", "Options", "assemble"]

@@ -24,6 +24,8 @@ class Options(BaseModel):
     transition: Literal["constant", "covariates", "changepoint"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
     form: Literal["level", "ecm"] = "level"
+    # the innovations' law: Normal, or Student-t (crisis months as heavy tails of a regime)
+    noise: Literal["normal", "student_t"] = "normal"
     # regime name -> the anchor terms that price the target in that regime; a term absent from a
     # regime's set is structurally zero there (not a parameter), so the regimes are told apart by
     # what prices the target, not only by level or variance
@@ -182,4 +184,6 @@ PRIORS: dict[str, PriorSpec] = {
     "speed": PriorSpec(dist="Beta", alpha=1.0, beta=5.0),
     "gamma": PriorSpec(dist="Normal", mu=0.0, sigma=1.0),
     "psi": PriorSpec(dist="Normal", mu=0.0, sigma=0.5),  # ecm: lagged changes of the target
+    # noise = "student_t": degrees of freedom (Juárez & Steel 2010's Gamma(2, 0.1))
+    "nu": PriorSpec(dist="Gamma", alpha=2.0, beta=0.1),
 }

@@ -8,28 +8,14 @@ so `regimes.hmm`'s forward filter, smoother, FFBS and Viterbi run unchanged on (
 months are masked (contribute exactly zero), never filled. `chain = "independent"` gives each
 asset its own chain with the same priors, for comparison.
 
-Layered like the Markov package, whose initial-state and transition parts it reuses:
-`options.py` → `design.py` → `model.py` → `outputs.py` → `family.py`.
+A configuration of the chain parts (`families.chain`), the Markov family's emissions over every
+asset with pooled priors: `options.py` → `parts.py` → `outputs.py` → `family.py`.
 """
 
 from __future__ import annotations
 
-from regimes.families.panel.design import PanelDesign, design
 from regimes.families.panel.family import FAMILY, PanelFamily
-from regimes.families.panel.model import build_model, component_function, emission_log_lik
 from regimes.families.panel.options import PRIORS, Options
-from regimes.families.panel.outputs import PanelPosterior, posterior_passes
+from regimes.families.panel.parts import assemble
 
-__all__ = [
-    "FAMILY",
-    "PRIORS",
-    "Options",
-    "PanelDesign",
-    "PanelFamily",
-    "PanelPosterior",
-    "build_model",
-    "component_function",
-    "design",
-    "emission_log_lik",
-    "posterior_passes",
-]
+__all__ = ["FAMILY", "PRIORS", "Options", "PanelFamily", "assemble"]

@@ -23,6 +23,7 @@ class Options(BaseModel):
     anchors: dict[str, list[str]] | None = None
     chain: Literal["shared", "independent"] = "shared"
     form: Literal["level", "ecm"] = "level"
+    noise: Literal["normal", "student_t"] = "normal"  # each asset's innovations' law
     transform: Literal["log", "level"] = "log"
     switching_variance: bool = False
     order_by: str = "intercept"
@@ -97,4 +98,5 @@ PRIORS: dict[str, PriorSpec] = {
     "transition_bias": MARKOV_PRIORS["transition_bias"],
     "transition_coef": MARKOV_PRIORS["transition_coef"],
     "stay": MARKOV_PRIORS["stay"],
+    "nu": MARKOV_PRIORS["nu"],
 }

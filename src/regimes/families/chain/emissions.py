@@ -1,0 +1,448 @@
+"""The regime-conditional density of each series: a noise law (Normal, Student-t) with a scale
+per state around a one-step conditional mean that a form (level with AR lags, error correction,
+loadings on the drivers' changes) builds from the regime's anchor.
+
+Every part is configured in its constructor and declares its own parameters (inside the PyMC
+model context) as a NamedTuple; `Emissions.log_likelihood` joins them. Arrays carry a `series`
+axis (A): one series for the Markov-switching family, several assets sharing the chain for the
+panel, whose anchor differs only in how its parameters are pooled (`PooledAnchor`).
+
+Shapes: T fit-window months, A series, K regimes, J expanded states, P anchor terms, and
+n = T − c scored months after the c months the form conditions on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from regimes.families.chain.data import ChainData
+from regimes.families.chain.space import StateSpace
+from regimes.priors import make_prior
+from regimes.spec import PriorSpec
+
+
+def levels(alpha: Any, beta: Any, x: Any, term_mask: Any, xp: Any = np) -> Any:
+    """The anchor μ[..., t, a, k] = α[..., a, k] + Σ_p x[t, p] β[..., a, k, p] m[a, p] of every
+    month and series under each regime (model scale; leading axes, e.g. draws, carried), for
+    numpy (`xp=np`) or PyTensor arrays alike."""
+    beta = beta * term_mask[:, None, :]
+    # tensordot, not einsum: PyTensor's einsum reshapes with traced shapes under JAX
+    moved = xp.moveaxis(xp.tensordot(x, beta, axes=[[1], [beta.ndim - 1]]), 0, -3)
+    return alpha[..., None, :, :] + moved
+
+
+def _ordered(n: int) -> dict[str, Any]:
+    """An increasing parameter across `n` regimes (identification by ordering)."""
+    from pymc.distributions.transforms import ordered
+
+    return {"transform": ordered, "initval": np.linspace(-1.0, 1.0, n)}
+
+
+def ordered_scales(n: int) -> dict[str, Any]:
+    """`n` positive scales in increasing order (regimes by sigma; the volatility chain's calm <
+    turbulent): log, then ordered."""
+    from pymc.distributions.transforms import ChainedTransform, log, ordered
+
+    return {
+        "transform": ChainedTransform([log, ordered]),
+        "default_transform": None,  # else PyMC applies its own log on top of this chain
+        "initval": np.exp(np.linspace(-1.0, 1.0, n)) * 0.5,
+    }
+
+
+# ------------------------------------------------------------------ anchors
+
+
+def _select(names: Sequence[str], terms: Sequence[str]) -> np.ndarray:
+    """(len(names), len(terms)) one-hot rows: where each of `names` sits among `terms`."""
+    out = np.zeros((len(names), len(terms)))
+    for i, name in enumerate(names):
+        out[i, list(terms).index(name)] = 1.0
+    return out
+
+
+class AnchorParams(NamedTuple):
+    alpha: Any  # (A, K) intercept of each series in each regime
+    beta: Any  # (A, K, P) loading of each series on each anchor term (zero where structural)
+
+
+class Anchor(ABC):
+    """Where each regime anchors each series: α[a, k] + x_t'β[a, k]."""
+
+    @abstractmethod
+    def declare(self, priors: dict[str, PriorSpec]) -> AnchorParams:
+        """Create the anchor's parameters and return them as full (A, K) and (A, K, P) graphs."""
+
+
+@dataclass(frozen=True)
+class RegimeAnchor(Anchor):
+    """One series: an intercept and slopes, each switching across regimes or shared; regimes
+    identified by ordering one switching parameter (`order_by`) or by distinct anchor sets
+    (`anchor_mask`: term p prices the target in regime k); switching slopes optionally
+    partially pooled across regimes (non-centred: b = b_pop + b_tau · z)."""
+
+    k: int
+    terms: Sequence[str]  # all anchor terms (P), in the data's column order
+    switch_terms: Sequence[str]
+    intercept_switches: bool
+    order_by: str | None = None  # the parameter ordered across regimes, if any
+    anchor_mask: np.ndarray | None = None  # (K, Ps) bool
+    pool_regimes: bool = False
+
+    def _ordered(self, name: str) -> dict[str, Any]:
+        return _ordered(self.k) if self.order_by == name else {}
+
+    def _slope(self, term: str, priors: dict[str, PriorSpec]) -> Any:
+        import pymc as pm
+
+        ordered = self._ordered(term)
+        if not self.pool_regimes or ordered or self.k < 2:
+            return make_prior(f"beta_{term}", priors["beta"], dims="regime", **ordered)
+        pop = make_prior(f"beta_pop_{term}", priors["beta"])
+        tau = make_prior(f"beta_tau_{term}", priors["beta_tau"])
+        z = pm.Normal(f"beta_z_{term}", 0.0, 1.0, dims="regime")
+        return pm.Deterministic(f"beta_{term}", pop + tau * z, dims="regime")
+
+    def declare(self, priors: dict[str, PriorSpec]) -> AnchorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        k, terms = self.k, list(self.terms)
+        switch = [t for t in terms if t in self.switch_terms]
+        shared = [t for t in terms if t not in self.switch_terms]
+        dims = "regime" if self.intercept_switches and k > 1 else None
+        intercept = make_prior(
+            "intercept", priors["intercept"], dims=dims, **self._ordered("intercept")
+        )
+        # each part placed into the (K, P) loadings by a constant selection matrix (a product,
+        # not an indexed update: the gradient keeps static shapes for JAX)
+        beta = pt.zeros((k, len(terms)))
+        if switch and self.anchor_mask is not None:
+            # one coefficient per (regime, term) of the anchor sets; zeros elsewhere, by structure
+            rows, cols = np.nonzero(self.anchor_mask)
+            coefs = make_prior("beta_anchor", priors["beta"], dims="anchor_coef")
+            matrix = pt.set_subtensor(pt.zeros(self.anchor_mask.shape)[rows, cols], coefs)
+            switching = pm.Deterministic("beta_switch", matrix, dims=("regime", "switch_term"))
+            beta = beta + pt.dot(switching, _select(switch, terms))
+        elif switch:
+            slopes = [self._slope(t, priors) for t in switch]
+            switching = pm.Deterministic(
+                "beta_switch", pt.stack(slopes, axis=1), dims=("regime", "switch_term")
+            )
+            beta = beta + pt.dot(switching, _select(switch, terms))
+        if shared:
+            common = make_prior("beta_shared", priors["beta"], dims="shared_term")
+            beta = beta + pt.ones((k, 1)) * pt.dot(common, _select(shared, terms))[None, :]
+        beta = beta[None]
+        return AnchorParams(alpha=intercept * pt.ones((1, k)), beta=beta)
+
+
+@dataclass(frozen=True)
+class PooledAnchor(Anchor):
+    """Several series: intercepts and sensitivities partially pooled across series (non-centred),
+    α[a, k] = ᾱ[k] + ω[k] u[a, k], β[a, k, p] = μ[k, p] + τ[k, p] z[a, k, p]; identified by
+    ordering a population mean (`order_by`) or by regime-specific anchor sets (`regime_mask`
+    (K, P): zero, by structure, outside a regime's set)."""
+
+    k: int
+    n_series: int
+    terms: Sequence[str]
+    order_by: str | None = None
+    regime_mask: np.ndarray | None = None
+
+    def _ordered(self, name: str) -> dict[str, Any]:
+        return _ordered(self.k) if self.order_by == name else {}
+
+    def declare(self, priors: dict[str, PriorSpec]) -> AnchorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        k, terms = self.k, list(self.terms)
+        regime = "regime" if k > 1 else None
+        a_pop = make_prior(
+            "intercept", priors["intercept"], dims=regime, **self._ordered("intercept")
+        )
+        a_sd = make_prior("intercept_sd", priors["intercept_sd"], dims=regime)
+        a_z = pm.Normal("intercept_z", 0.0, 1.0, dims=("asset", "regime"))
+        alpha = pm.Deterministic(
+            "alpha", a_pop * pt.ones(k) + a_sd * pt.ones(k) * a_z, dims=("asset", "regime")
+        )
+        if not terms:
+            return AnchorParams(alpha, pt.zeros((self.n_series, k, 0)))
+        if self.regime_mask is not None:
+            rows, cols = np.nonzero(self.regime_mask)
+            shape = (k, len(terms))
+
+            def scatter(values: Any, lead: tuple[int, ...] = ()) -> Any:
+                return pt.set_subtensor(pt.zeros((*lead, *shape))[..., rows, cols], values)
+
+            mu_set = make_prior("mu_anchor", priors["mu"], dims="anchor_coef")
+            tau_set = make_prior("tau_anchor", priors["tau"], dims="anchor_coef")
+            z = pm.Normal("beta_z", 0.0, 1.0, dims=("asset", "anchor_coef"))
+            pm.Deterministic("mu", scatter(mu_set), dims=("regime", "term"))
+            pm.Deterministic("tau", scatter(tau_set), dims=("regime", "term"))
+            beta = scatter(mu_set[None] + tau_set[None] * z, (self.n_series,))
+        else:
+            columns = [
+                make_prior(f"mu_{t}", priors["mu"], dims="regime", **self._ordered(t))
+                for t in terms
+            ]
+            mu = pm.Deterministic("mu", pt.stack(columns, axis=1), dims=("regime", "term"))
+            tau = make_prior("tau", priors["tau"], dims=("regime", "term"))
+            z = pm.Normal("beta_z", 0.0, 1.0, dims=("asset", "regime", "term"))
+            beta = mu[None] + tau[None] * z
+        return AnchorParams(alpha, pm.Deterministic("beta", beta, dims=("asset", "regime", "term")))
+
+
+# ------------------------------------------------------------------ scales
+
+
+@dataclass(frozen=True)
+class Scales:
+    """The innovation scale of each series in each state: one σ, one per regime (`by =
+    "regime"`, optionally ordered), or one per regime of the volatility chain (ordered, calm
+    first); per series (`per_series`, a panel's assets) or common."""
+
+    by: str = "none"  # "none" | "regime" | "volatility"
+    n: int = 1  # regimes (by regime) or volatility regimes
+    per_series: bool = False
+    ordered: bool = False
+
+    def declare(self, priors: dict[str, PriorSpec]) -> Any:
+        """σ: (), (n,), (A,) or (A, n)."""
+        import pytensor.tensor as pt
+
+        level = {"regime": "regime", "volatility": "volatility"}.get(self.by)
+        if self.per_series:
+            dims: Any = ("asset", level) if level else "asset"
+            return make_prior("sigma", priors["sigma"], dims=dims)
+        if self.by == "volatility":
+            return make_prior("sigma", priors["sigma"], dims="volatility", **ordered_scales(self.n))
+        if self.by == "regime" and self.n > 1:
+            extra = ordered_scales(self.n) if self.ordered else {}
+            return make_prior("sigma", priors["sigma"], dims="regime", **extra)
+        sigma = make_prior("sigma", priors["sigma"])
+        return sigma * pt.ones(1) if self.by == "regime" else sigma  # one regime: a (1,) vector
+
+    def per_state(self, sigma: Any, space: StateSpace, n_series: int) -> Any:
+        """(A, J): the scale of each series in each expanded state."""
+        import pytensor.tensor as pt
+
+        j = space.n_states
+        index = {"regime": space.regime, "volatility": space.volatility}.get(self.by)
+        if index is None:  # one σ (per series)
+            values = sigma[:, None] if self.per_series else sigma[None, None]
+            return values * pt.ones((n_series, j))
+        values = sigma[:, index] if self.per_series else sigma[index][None, :]
+        return values * pt.ones((n_series, 1))
+
+
+# ------------------------------------------------------------------ noise
+
+
+class Noise(ABC):
+    """The law of the standardised innovation u = e / σ."""
+
+    def declare(self, priors: dict[str, PriorSpec]) -> Any:
+        """Its parameters, if any (inside the PyMC model context)."""
+        return None
+
+    @abstractmethod
+    def log_density(self, u: Any, params: Any) -> Any:
+        """log f(u) elementwise (PyTensor); the scale's −log σ is added by the emission."""
+
+    @abstractmethod
+    def draw(self, rng: np.random.Generator, params: dict[str, np.ndarray], shape: tuple) -> Any:
+        """Standardised draws (numpy) given the parameter values by name."""
+
+
+class NormalNoise(Noise):
+    """Standard Normal innovations."""
+
+    def log_density(self, u: Any, params: Any) -> Any:
+        return -0.5 * np.log(2 * np.pi) - 0.5 * u**2
+
+    def draw(self, rng: np.random.Generator, params: dict[str, np.ndarray], shape: tuple) -> Any:
+        return rng.standard_normal(shape)
+
+
+class StudentTParams(NamedTuple):
+    nu: Any  # degrees of freedom
+
+
+class StudentTNoise(Noise):
+    """Student-t innovations with ν degrees of freedom (σ is then the t's scale, not its sd):
+    months of crisis are heavy tails of one regime instead of a regime of their own."""
+
+    def declare(self, priors: dict[str, PriorSpec]) -> StudentTParams:
+        return StudentTParams(make_prior("nu", priors["nu"]))
+
+    def log_density(self, u: Any, params: StudentTParams) -> Any:
+        import pytensor.tensor as pt
+
+        nu = params.nu
+        return (
+            pt.gammaln((nu + 1.0) / 2.0)
+            - pt.gammaln(nu / 2.0)
+            - 0.5 * pt.log(nu * np.pi)
+            - (nu + 1.0) / 2.0 * pt.log1p(u**2 / nu)
+        )
+
+    def draw(self, rng: np.random.Generator, params: dict[str, np.ndarray], shape: tuple) -> Any:
+        return rng.standard_t(np.asarray(params["nu"]), size=shape)
+
+
+NOISE: dict[str, type[Noise]] = {"normal": NormalNoise, "student_t": StudentTNoise}
+
+
+# ------------------------------------------------------------------ forms
+
+
+class EmissionParams(NamedTuple):
+    anchor: AnchorParams
+    sigma: Any
+    form: Any
+    noise: Any
+
+
+@dataclass(frozen=True)
+class Emissions(ABC):
+    """A form's one-step conditional mean around the anchor, a scale per state and a noise law:
+    log p(y[t, a] | y[<t], state j) = log f(e / σ) − log σ, with e the innovation."""
+
+    anchor: Anchor
+    scales: Scales
+    noise: Noise = field(default_factory=NormalNoise)
+
+    n_conditioning: int = 0  # leading months conditioned on (set by each form)
+
+    def declare(self, priors: dict[str, PriorSpec]) -> EmissionParams:
+        """The anchor's, the scale's, then the form's and the noise's parameters."""
+        anchor = self.anchor.declare(priors)
+        sigma = self.scales.declare(priors)
+        form = self.declare_form(priors)
+        return EmissionParams(anchor, sigma, form, self.noise.declare(priors))
+
+    def declare_form(self, priors: dict[str, PriorSpec]) -> Any:
+        """Parameters of the form's dynamics (none for a plain level regression)."""
+        return None
+
+    @abstractmethod
+    def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
+        """e[t, a, j] = y[t, a] (or its change) − its one-step conditional mean in state j:
+        (n, A, J). Affine in y[t] with unit slope, so the mean is y − e whatever y[t] holds."""
+
+    def log_likelihood(
+        self, params: EmissionParams, data: ChainData, space: StateSpace
+    ) -> tuple[Any, Any, Any]:
+        """(innovations (n, A, J), scales (A, J), log densities (n, A, J), zero where a month
+        is not scored)."""
+        import pytensor.tensor as pt
+
+        e = self.innovations(params, data, space)
+        sig = self.scales.per_state(params.sigma, space, len(data.series))
+        log_lik = self.noise.log_density(e / sig[None], params.noise) - pt.log(sig)[None]
+        return e, sig, log_lik * scored_mask(data.mask, self.n_conditioning)[:, :, None]
+
+
+def scored_mask(mask: Any, c: int) -> Any:
+    """(T − c, A): months observed and trained, with the c months they condition on."""
+    out = mask[c:]
+    n = mask.shape[0]
+    for i in range(1, c + 1):
+        out = out * mask[c - i : n - i]
+    return out
+
+
+@dataclass(frozen=True)
+class LevelEmissions(Emissions):
+    """y_t − μ_{s_t}(x_t) = Σ_i φ_i (y_{t−i} − μ_{s_{t−i}}(x_{t−i})) + σ ε_t: a switching
+    regression (p = 0) or Hamilton's switching-mean MS-AR(p), on the lag-expanded states."""
+
+    ar_order: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_conditioning", self.ar_order)
+
+    def declare_form(self, priors: dict[str, PriorSpec]) -> Any:
+        if not self.ar_order:
+            return None
+        return make_prior("phi", priors["phi"], dims="lag")
+
+    def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
+        p = self.ar_order
+        a = params.anchor
+        import pytensor.tensor as pt
+
+        resid = data.y[:, :, None] - levels(a.alpha, a.beta, data.x, data.term_mask, pt)
+        lags = space.lags
+        e = resid[p:][:, :, lags[:, 0]]  # (T-p, A, J)
+        for i in range(1, p + 1):  # lag i: rows p-i .. T-1-i (static bounds, any T)
+            e = e - params.form[i - 1] * resid[p - i : -i][:, :, lags[:, i]]
+        return e
+
+
+class CorrectionParams(NamedTuple):
+    speed: Any  # (A, K) after broadcasting
+    gamma: Any  # (A, P) short-run loadings on the anchor terms' changes, or None
+    psi: Any  # (L,) lagged changes of the target, or None
+
+
+@dataclass(frozen=True)
+class ErrorCorrectionEmissions(Emissions):
+    """Δy_t = −speed_s (y_{t−1} − μ_s(x_{t−1})) + Δx_t'γ + Σ_i ψ_i Δy_{t−i} + σ ε_t: the regime
+    owns the anchor and the speed at which the series returns to it; the lagged changes absorb
+    the autocorrelation monthly averaging puts into monthly changes. Speeds and short-run
+    loadings per regime (one series) or per series and regime (`per_series`, a panel)."""
+
+    short_run_lags: int = 0
+    per_series: bool = False
+    k: int = 2
+    n_terms: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_conditioning", 1 + self.short_run_lags)
+
+    def declare_form(self, priors: dict[str, PriorSpec]) -> CorrectionParams:
+        import pytensor.tensor as pt
+
+        if self.per_series:
+            speed = make_prior("speed", priors["speed"], dims=("asset", "regime"))
+            gamma = (
+                make_prior("gamma", priors["gamma"], dims=("asset", "term"))
+                if self.n_terms
+                else None
+            )
+        else:
+            speed = make_prior("speed", priors["speed"], dims="regime" if self.k > 1 else None)
+            speed = speed * pt.ones((1, self.k))
+            gamma = (
+                make_prior("gamma", priors["gamma"], dims="anchor_term")[None, :]
+                if self.n_terms
+                else None
+            )
+        lags = self.short_run_lags
+        psi = make_prior("psi", priors["psi"], dims="sr_lag") if lags else None
+        return CorrectionParams(speed, gamma, psi)
+
+    def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
+        import pytensor.tensor as pt
+
+        a, form = params.anchor, params.form
+        mu_prev = levels(a.alpha, a.beta, data.x[:-1], data.term_mask, pt)
+        gap = data.y[:-1, :, None] - mu_prev  # (T-1, A, K)
+        dy = data.y[1:] - data.y[:-1]  # row t - 1 holds Δy_t
+        e = dy[:, :, None] + form.speed[None] * gap
+        if form.gamma is not None:  # short-run terms of the anchor factors' changes
+            e = e - pt.dot(data.dx, (form.gamma * data.term_mask).T)[:, :, None]
+        lags = self.short_run_lags
+        if lags:  # Δy_t also moves with Δy_{t-1..t-L}: months 1 + L.. are scored
+            e = e[lags:]
+            for i in range(1, lags + 1):
+                e = e - form.psi[i - 1] * dy[lags - i : -i][:, :, None]
+        return e[:, :, space.regime]
