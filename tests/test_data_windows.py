@@ -17,16 +17,23 @@ from regimes.dataset import build_frame
 from regimes.errors import DataError
 
 
+_NOISE = np.random.default_rng(0)  # every series its own wiggle: never collinear with another
+
+
+def _values(n: int) -> np.ndarray:
+    return np.linspace(1.0, 2.0, n) + _NOISE.normal(0.0, 0.01, n)
+
+
 def quarterly(start: str, n: int, *, drop: tuple[str, ...] = (), nan: tuple[str, ...] = ()):
     index = pd.date_range(start, periods=n, freq="QS-JAN")
-    s = pd.Series(np.linspace(1.0, 2.0, n), index=index)
+    s = pd.Series(_values(n), index=index)
     s[s.index.isin(pd.DatetimeIndex(nan))] = np.nan
     return s.drop(pd.DatetimeIndex(drop))
 
 
 def monthly(start: str, n: int, *, drop: tuple[str, ...] = ()):
     index = pd.date_range(start, periods=n, freq="MS")
-    return pd.Series(np.linspace(1.0, 2.0, n), index=index).drop(pd.DatetimeIndex(drop))
+    return pd.Series(_values(n), index=index).drop(pd.DatetimeIndex(drop))
 
 
 def frame_from(series: dict[str, pd.Series], start: str | None, end: str, frequency: str, **kw):

@@ -48,6 +48,7 @@ MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
 DERIVED = "derived.nc"
 CONFIG = "config.toml"
+DATA = "data.nc"  # a run_dataframe run's own DataFrame columns (reopened for forecasts and LFO)
 TUNING = "tuning.npz"  # the sampler's final positions and tuning: LFO refits warm-start from it
 FIGURES = "figures"
 TMP_PREFIX = ".incomplete-"
@@ -378,6 +379,13 @@ def load_posterior(run_dir: str | Path) -> xr.DataTree:
     """Load `posterior.nc` of a complete run into memory as a DataTree, checked against its
     manifest."""
     return _load_checked(Path(run_dir), POSTERIOR, xr.open_datatree)
+
+
+def load_listed(run_dir: str | Path, name: str) -> xr.Dataset:
+    """A netCDF file of a run (lfo.nc, forecast.nc, data.nc), loaded only once checked against
+    the sha256 its manifest records: a file the manifest does not list (copied in, never written
+    with the run) or whose content differs is a RunError, never read."""
+    return _load_checked(Path(run_dir), name, xr.open_dataset)
 
 
 def _load_checked(run_dir: Path, name: str, opener: Callable[..., Any]) -> Any:

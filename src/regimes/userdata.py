@@ -154,6 +154,17 @@ def variables(exp: Experiment) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _used_columns(exp: Experiment, columns: Mapping[str, pd.Series] | None) -> dict:
+    """The DataFrame columns `exp` names, on nanosecond dates like every other series (so a
+    frame, and its data hash, never depend on the unit the user's index happened to have)."""
+    names = variables(exp)
+    return {
+        k: v.set_axis(pd.DatetimeIndex(v.index).as_unit("ns"))
+        for k, v in (columns or {}).items()
+        if k in names
+    }
+
+
 def column_hash(series: pd.Series) -> str:
     """sha256 of a DataFrame column's dates and values (its label among a run's data inputs)."""
     h = hashlib.sha256()
@@ -186,7 +197,7 @@ def experiment_frame(
     Its attrs record the data inputs (`data_files`: where each file was read; `data_inputs`:
     the sha256 of each file and column), for the run's manifest and reuse key."""
     d = exp.data
-    used = {k: v for k, v in (columns or {}).items() if k in variables(exp)}
+    used = _used_columns(exp, columns)
     with recording_reads() as reads:
         supplied = {**user_series(exp, data_dir, experiment_dir), **used}
         frame = build_frame(
@@ -220,7 +231,7 @@ def data_inputs(
     manifest records them), found by reading its variables without the window's checks: the
     data part of a reuse key. Data that cannot be read give one label naming the problem (a
     run of it fails, so nothing is reused)."""
-    used = {k: v for k, v in (columns or {}).items() if k in variables(exp)}
+    used = _used_columns(exp, columns)
     with recording_reads() as reads:
         try:
             supplied = {**user_series(exp, data_dir, experiment_dir), **used}
