@@ -292,5 +292,8 @@ def source_line(exp: Experiment) -> str:
 
     if exp.outputs.source_note:
         return exp.outputs.source_note
-    publishers = series_publishers([exp.data.target, *exp.data.factors])
-    return "; ".join([*publishers, f"regimes posterior ({exp.name})"])
+    variables = [exp.data.target, *exp.data.factors]
+    own = [v for v in variables if v in exp.data.series]  # never credited to a catalog namesake
+    publishers = series_publishers([v for v in variables if v not in own])
+    mine = [f"own data ({', '.join(own)})"] if own else []
+    return "; ".join([*mine, *publishers, f"regimes posterior ({exp.name})"])

@@ -132,16 +132,18 @@ def _one_per_period(
 def user_series(
     exp: Experiment, data_dir: Path, experiment_dir: Path | None = None
 ) -> dict[str, pd.Series]:
-    """Every series the experiment declares, by name (an empty dict when it declares none);
-    files are looked up beside the experiment file (`experiment_dir`, default: its folder),
-    then in the data directory."""
+    """Every series the experiment declares and uses, by name (an empty dict when it declares
+    none; a declared series no variable refers to is not read); files are looked up beside the
+    experiment file (`experiment_dir`, default: its folder), then in the data directory."""
     base_dirs = [experiment_dir] if experiment_dir is not None else []
     if exp.path:
         base_dirs.append(Path(exp.path).resolve().parent)
     base_dirs.append(Path(data_dir))
+    used = variables(exp)
     return {
         name: read_user_series(spec, name, base_dirs, exp.data.frequency)
         for name, spec in exp.data.series.items()
+        if name in used
     }
 
 
