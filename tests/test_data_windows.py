@@ -16,7 +16,6 @@ from regimes.data import check_data_dir
 from regimes.dataset import build_frame
 from regimes.errors import DataError
 
-
 _NOISE = np.random.default_rng(0)  # every series its own wiggle: never collinear with another
 
 
@@ -89,7 +88,9 @@ def test_monthly_series_starting_after_data_start_is_an_error() -> None:
     y, x = monthly("2000-01-01", 120), monthly("2003-06-01", 80)
     with pytest.raises(DataError, match=r"UNRATE starts 2003-06, after data\.start"):
         frame_from({"GS10": y, "UNRATE": x}, "2001-01", "2008-12", "M")
-    frame = frame_from({"GS10": y, "UNRATE": x}, None, "2008-12", "M")  # "earliest" starts where all exist
+    frame = frame_from(
+        {"GS10": y, "UNRATE": x}, None, "2008-12", "M"
+    )  # "earliest" starts where all exist
     assert frame.attrs["fit_start"] == "2003-06"
 
 

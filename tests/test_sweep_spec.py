@@ -176,7 +176,10 @@ def test_finished_needs_same_key_and_a_verified_run(tmp_path: Path, data_dir: Pa
     earlier, why = finished(task)
     assert earlier is None and "derived.nc" in why
     write_json_atomic(Path(task.folder) / DONE, {**record, "key": "other"})
-    assert finished(task) == (None, "it records no reuse key (written by an older version, or damaged)")
+    assert finished(task) == (
+        None,
+        "it records no reuse key (written by an older version, or damaged)",
+    )
     (Path(task.folder) / DONE).write_text('{"status": "comp', encoding="utf-8")  # truncated
     earlier, why = finished(task)
     assert earlier is None and "corrupt" in why
