@@ -76,13 +76,17 @@ def test_a_resumed_study_recomputes_exactly_what_changed(
     (why,) = [m for m in lines if "running b_mine again" in m]
     assert "the data changed since: data.series.mine" in why
 
-    caplog.clear()  # a reused run damaged: run again, never reused
-    (first / after["a_gold"] / "derived.nc").write_bytes(b"damaged")
+    caplog.clear()  # reused runs damaged (a file, a truncated manifest): run again, no traceback
+    (first / after["b_mine"] / "derived.nc").write_bytes(b"damaged")
+    manifest = first / after["a_gold"] / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:40])
     with caplog.at_level(logging.INFO, logger="regimes.study.runner"):
         run_study(folder, resume=first, **common)
     again = runs_of(first)
-    assert again["a_gold"] != after["a_gold"] and again["b_mine"] == after["b_mine"]
-    assert any("running a_gold again" in m and "fails verification" in m for m in caplog.messages)
+    assert again["a_gold"] != after["a_gold"] and again["b_mine"] != after["b_mine"]
+    for name in ("a_gold", "b_mine"):
+        assert any(f"running {name} again" in m and "fails verification" in m
+                   for m in caplog.messages)  # fmt: skip
 
     other = tmp_path / "other"  # --resume with another study's folder: refused, nothing written
     shutil.copytree(folder, other)
