@@ -874,6 +874,8 @@ PATH_VERBS = [
     ["forecast", "{g}", "--scenario", "{p}", "--horizon", "2"],
     ["report", "{p}"],
     ["compare", "{p}", "{g}"],
+    ["compare", "{g}", "{r}", "--out", "{p}"],
+    ["report", "--compare", "{g}", "{r}", "--out", "{p}"],
     ["sweep", "{p}"],
     ["sweep", "{w}", "--resume", "{p}", "--serial"],
     ["data", "list", "--data-dir", "{p}"],
@@ -903,8 +905,10 @@ def test_odd_paths_never_raise_from_the_command_line(
     experiment.write_bytes(tomli_w.dumps(SHIPPED_DOCS[0]).encode())
     sweep = base / "s.toml"
     sweep.write_text(f'experiment = "{experiment}"\nseeds = [1]\n', encoding="utf-8")
+    other = base / "other" / "exp" / "r"
+    shutil.copytree(good_run, other)
     fill = {"{p}": odd, "{e}": str(experiment), "{g}": str(good_run), "{s}": str(study),
-            "{w}": str(sweep)}  # fmt: skip
+            "{w}": str(sweep), "{r}": str(other)}  # fmt: skip
     argv = [fill.get(a, a) for a in verb]
     monkeypatch.chdir(base)
     before = _listing(project, good_run.parent)

@@ -317,8 +317,10 @@ def _cmd_compare_lfo(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from regimes.compare import compare_runs, format_compare, plot_compare
+    from regimes.results import check_out_root
 
     _distinct_runs(args.run_dirs, "compare")
+    check_out_root(args.out)  # before any refit: the figures go there last
     if args.lfo:
         return _cmd_compare_lfo(args)
     df = compare_runs(args.run_dirs)
@@ -417,7 +419,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from regimes.report import ReportError, write_compare_report, write_report
 
     if args.compare:
+        from regimes.results import check_out_root
+
         _distinct_runs(args.run_dirs, "report --compare")
+        check_out_root(args.out or "compare")
         print(write_compare_report(args.run_dirs, args.out or "compare"))
         return 0
     if args.out:
