@@ -34,6 +34,7 @@ from regimes.data import check_data_dir, load_series
 from regimes.data.sources import clear_cache
 from regimes.errors import DataError, RegimesError
 from regimes.results import CONFIG, DERIVED, MANIFEST, POSTERIOR, open_run
+from test_refused_inputs import EXPERIMENT, table
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "experiments").glob("*.toml")) + sorted(
@@ -617,27 +618,6 @@ def test_run_with_invalid_configs_exits_2_and_writes_nothing(
 # column made constant or collinear, dates at and past pandas' range; sampler sizes, seeds and
 # horizons at and past their bounds; paths too long, with NUL bytes, through files and folders.
 
-USER_EXPERIMENT = f"""name = "mine"
-model = "{ROOT / "models" / "static_fair_value.toml"}"
-[options]
-transform = "level"
-errors = "iid"
-[data]
-target = "asset"
-factors = ["factor"]
-start = "2012-01"
-end = "2019-12"
-[data.series.asset]
-file = "mine.csv"
-frequency = "{{frequency}}"
-[data.series.factor]
-file = "mine.csv"
-frequency = "{{frequency}}"
-[sampler.quick]
-draws = 40
-tune = 40
-chains = 1
-"""
 CELLS = ["inf", "-inf", "+inf", "Infinity", "1e400", "-1e400", "1e300", "1e-300", "1e155",
          "NaN", "nan", "NA", "", ".", "0", "-0", "n/a", "1,5", "0x10", "1_000"]  # fmt: skip
 DATES = ["1677-09-21", "1677-09-22", "1677-10-01", "2262-04-01", "2262-04-11", "2262-04-12",
@@ -658,13 +638,7 @@ csv_ops = st.one_of(
 def user_table(ops: list[tuple]) -> tuple[pd.DataFrame, str, str]:
     """The researcher's file (monthly 2010..2020, an asset priced by a factor) after `ops`,
     and the window end it is fitted to."""
-    rng = np.random.default_rng(11)
-    factor = np.cumsum(rng.normal(0, 1, 132))
-    df = pd.DataFrame({
-        "date": pd.date_range("2010-01-01", periods=132, freq="MS").strftime("%Y-%m-%d"),
-        "asset": 50 + 3 * factor + rng.normal(0, 1, 132),
-        "factor": factor,
-    }).astype(object)  # fmt: skip
+    df = table().astype(object)
     start, end = "2012-01", "2019-12"
     for op in ops:
         if op[0] == "cell":
@@ -686,7 +660,7 @@ def user_table(ops: list[tuple]) -> tuple[pd.DataFrame, str, str]:
 def _user_experiment(folder: Path, ops: list[tuple], frequency: str) -> Path:
     df, start, end = user_table(ops)
     df.to_csv(folder / "mine.csv", index=False)
-    text = USER_EXPERIMENT.replace("{frequency}", frequency)
+    text = EXPERIMENT.replace("{frequency}", frequency)
     text = text.replace('start = "2012-01"', f'start = "{start}"').replace(
         'end = "2019-12"', f'end = "{end}"'
     )

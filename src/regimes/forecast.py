@@ -387,18 +387,12 @@ def ensure_forecast(
     """The run's stored forecast.nc if it is the one its manifest lists and its reuse key is
     the one these scenario files and horizon give now (`forecast_inputs`); else compute and
     store it, telling `log` why in one line."""
-    from regimes.reopen import stored_result_inputs
+    from regimes.reopen import current_result
     from regimes.results import open_run
 
     run = open_run(run_dir)
-    try:
-        ds = load_forecast(run.path)
-    except RegimesError as exc:
-        ds, why = None, f"its {FORECAST_FILE} is not trusted ({str(exc).splitlines()[0]})"
-    else:
-        wanted = forecast_inputs(run, scenarios, horizon)
-        why = "" if ds is None else wanted.change(stored_result_inputs(ds))
-    if ds is not None and not why:
+    ds, why = current_result(run, FORECAST_FILE, forecast_inputs(run, scenarios, horizon))
+    if ds is not None:
         return ds
     if why and log is not None:
         log(f"forecast {run.path}: computing it again: {why}")

@@ -460,18 +460,13 @@ def ensure_lfo(
     """The run's stored LFO if its reuse key is the one these settings give now (the same run,
     settings and code: `lfo_inputs`) and its file is the one the manifest lists; else compute
     and store it, saying why in one log line."""
-    from regimes.reopen import stored_result_inputs
+    from regimes.reopen import current_result
     from regimes.results import open_run
 
     run = open_run(run_dir)
-    try:
-        ds = load_lfo(run.path)
-    except RegimesError as exc:
-        ds, why = None, f"its {LFO_FILE} is not trusted ({str(exc).splitlines()[0]})"
-    else:
-        wanted = lfo_inputs(run, min_train, k_threshold, quick, asset)
-        why = "" if ds is None else wanted.change(stored_result_inputs(ds))
-    if ds is not None and not why:
+    wanted = lfo_inputs(run, min_train, k_threshold, quick, asset)
+    ds, why = current_result(run, LFO_FILE, wanted)
+    if ds is not None:
         return ds
     if why:
         _log(f"lfo {run.path}: computing it again: {why}", quiet)

@@ -17,6 +17,7 @@ from regimes.data import resolve_data_dir
 from regimes.dataset import FitFrame
 from regimes.errors import RegimesError, RunError
 from regimes.families import get_family
+from regimes.files import exists
 from regimes.results import CONFIG, DATA, POSTERIOR, Run, load_listed, open_run
 from regimes.reuse import Inputs, sha256_text
 from regimes.spec import ModelSpec
@@ -143,6 +144,20 @@ def stored_result_inputs(ds: xr.Dataset) -> Inputs | None:
         return Inputs.from_json(json.loads(str(ds.attrs.get("reuse_inputs", ""))))
     except ValueError:
         return None
+
+
+def current_result(run: Run, name: str, wanted: Inputs) -> tuple[xr.Dataset | None, str]:
+    """A result file the run gained later (lfo.nc, forecast.nc) if it is trusted (listed in the
+    manifest with this sha256) and current (its reuse key is `wanted`'s), and ""; else None and
+    why it is not ("" when the run has none)."""
+    if not exists(run.path / name):
+        return None, ""
+    try:
+        ds = load_listed(run.path, name)
+    except RegimesError as exc:
+        return None, f"its {name} is not trusted ({str(exc).splitlines()[0]})"
+    why = wanted.change(stored_result_inputs(ds))
+    return (None, why) if why else (ds, "")
 
 
 def stamp(ds: xr.Dataset, inputs: Inputs) -> xr.Dataset:

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from regimes.config import Strict, format_errors, parse_month, read_toml
 from regimes.errors import ConfigError
+from regimes.files import is_file, missing_reason, shorten
 
 STUDY_FILE = "study.toml"
 
@@ -155,6 +156,9 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
     for i, name in enumerate(
         study.scenarios.files if study.scenarios and experiments is None else []
     ):
-        if not (folder / name).is_file():
-            raise ConfigError(f"{path}: key 'scenarios.files[{i}]': file {folder / name} not found")
+        if not is_file(folder / name):
+            raise ConfigError(
+                f"{path}: key 'scenarios.files[{i}]': file {shorten(str(folder / name))} "
+                f"{missing_reason(folder / name)}"
+            )
     return study
