@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from regimes.config import Strict, format_errors, parse_month, read_toml
 from regimes.errors import ConfigError
 from regimes.files import is_file, missing_reason, shorten
+from regimes.forecast import MAX_HORIZON
 
 STUDY_FILE = "study.toml"
 
@@ -20,7 +21,7 @@ class LFOSettings(Strict):
 
     experiments: list[str] = Field(min_length=2)
     first_scored: str = Field(description='first month scored out of sample, "YYYY-MM"')
-    k_threshold: float = Field(default=0.7, ge=0.0)
+    k_threshold: float = Field(default=0.7, ge=0.0, allow_inf_nan=False)
     quick_refits: bool = True
     asset: str = ""  # panel runs score this asset's own density (vs single-asset models of it)
 
@@ -35,7 +36,7 @@ class ScenarioSettings(Strict):
 
     experiments: list[str] = Field(min_length=1)
     files: list[str] = Field(min_length=1)
-    horizon: int = Field(default=24, ge=1)
+    horizon: int = Field(default=24, ge=1, le=MAX_HORIZON)
 
 
 class Comparison(Strict):
@@ -103,7 +104,7 @@ class QuickSettings(Strict):
     """What `--quick` changes beyond the runs' own quick sampler settings."""
 
     lfo_first_scored: str = ""
-    horizon: int = Field(default=6, ge=1)
+    horizon: int = Field(default=6, ge=1, le=MAX_HORIZON)
 
 
 class Study(Strict):
