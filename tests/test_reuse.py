@@ -129,6 +129,20 @@ def test_a_resumed_sweep_reruns_the_tasks_whose_files_changed(
     rows = {r["id"]: r for r in json.loads((folder / "tasks.json").read_text())["tasks"]}
     assert rows["grid-000"]["reused"] and not rows["grid-001"]["reused"]
 
+    # a task whose run was written but whose record was lost (its worker died in between) is
+    # given its run again, never a second one
+    (folder / "tasks" / "grid-000" / "done.json").unlink()
+    ran.clear()
+    run_sweep(path, executor=SerialExecutor(), resume=folder,
+              on_result=lambda ex, task, rec: ran.append(task.id), **common)  # fmt: skip
+    assert ran == ["grid-000"]
+    done = json.loads((folder / "tasks" / "grid-000" / "done.json").read_text())
+    assert (
+        done["written_earlier"]
+        and done["run_dir"] == rows["grid-000"]["run_dir"].split("grid-000/")[1]
+    )
+    assert len(list((folder / "tasks" / "grid-000" / "runs" / "tiny").iterdir())) == 1
+
 
 def test_a_forecast_nc_not_listed_in_the_manifest_is_never_read(tmp_path: Path) -> None:
     from handmade_runs import derived_of, make_run

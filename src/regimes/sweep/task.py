@@ -208,12 +208,38 @@ def run_task(task: Task) -> dict[str, Any]:
     a complete one is also recorded as `done.json` in the task folder, with its reuse key and
     inputs."""
     job = RunJob(task.id, task.config, str(Path(task.folder) / RUNS), task.data_dir, task.quick)
-    record = {**run_job(job, keep_derived=True), "key": task.key, "inputs": task.inputs}
+    earlier = written_earlier(task)
+    if earlier is not None:  # an attempt whose worker died after writing it: never a second run
+        record = {**start_record(task.id), "status": "complete", "run_dir": str(earlier),
+                  "wall_s": 0.0, "written_earlier": True}  # fmt: skip
+    else:
+        record = run_job(job, keep_derived=True)
+    record = {**record, "key": task.key, "inputs": task.inputs}
     derived = record.pop("derived", None)
     if record["status"] == "complete":
         record["run_dir"] = str(Path(record["run_dir"]).relative_to(task.folder))
         write_json_atomic(Path(task.folder) / DONE, record)
     return {**record, "derived": derived} if derived is not None else record
+
+
+def written_earlier(task: Task) -> Path | None:
+    """A complete run of this task already in its folder under the task's reuse key (a run's
+    own key is the task's), opening verified: written by an attempt whose worker died after the
+    run was in place but before its result arrived. It stands for the task, so Dask's retry of
+    a lost task never writes a second run."""
+    from regimes.errors import RegimesError
+    from regimes.results import open_run
+
+    for run_dir in sorted(Path(task.folder, RUNS).glob("*/*"), reverse=True):
+        if run_dir.name.startswith("."):  # a temporary folder being (or abandoned while) written
+            continue
+        try:
+            run = open_run(run_dir)
+        except RegimesError:
+            continue
+        if run.manifest.get("reuse_key") == task.key:
+            return run_dir
+    return None
 
 
 def finished(task: Task) -> tuple[dict[str, Any] | None, str]:
