@@ -16,17 +16,23 @@ from regimes.data import check_data_dir
 from regimes.dataset import build_frame
 from regimes.errors import DataError
 
+_NOISE = np.random.default_rng(0)  # every series its own wiggle: never collinear with another
+
+
+def _values(n: int) -> np.ndarray:
+    return np.linspace(1.0, 2.0, n) + _NOISE.normal(0.0, 0.01, n)
+
 
 def quarterly(start: str, n: int, *, drop: tuple[str, ...] = (), nan: tuple[str, ...] = ()):
     index = pd.date_range(start, periods=n, freq="QS-JAN")
-    s = pd.Series(np.linspace(1.0, 2.0, n), index=index)
+    s = pd.Series(_values(n), index=index)
     s[s.index.isin(pd.DatetimeIndex(nan))] = np.nan
     return s.drop(pd.DatetimeIndex(drop))
 
 
 def monthly(start: str, n: int, *, drop: tuple[str, ...] = ()):
     index = pd.date_range(start, periods=n, freq="MS")
-    return pd.Series(np.linspace(1.0, 2.0, n), index=index).drop(pd.DatetimeIndex(drop))
+    return pd.Series(_values(n), index=index).drop(pd.DatetimeIndex(drop))
 
 
 def frame_from(series: dict[str, pd.Series], start: str | None, end: str, frequency: str, **kw):
@@ -82,7 +88,9 @@ def test_monthly_series_starting_after_data_start_is_an_error() -> None:
     y, x = monthly("2000-01-01", 120), monthly("2003-06-01", 80)
     with pytest.raises(DataError, match=r"UNRATE starts 2003-06, after data\.start"):
         frame_from({"GS10": y, "UNRATE": x}, "2001-01", "2008-12", "M")
-    frame = frame_from({"GS10": y, "UNRATE": x}, None, "2008-12", "M")  # "earliest" starts where all exist
+    frame = frame_from(
+        {"GS10": y, "UNRATE": x}, None, "2008-12", "M"
+    )  # "earliest" starts where all exist
     assert frame.attrs["fit_start"] == "2003-06"
 
 

@@ -47,13 +47,17 @@ def own_data(n: int = 120) -> pd.DataFrame:
     return pd.DataFrame({"my_asset": 10 + 2 * x + rng.normal(0, 0.5, n), "my_factor": x}, index)
 
 
-def test_run_dataframe_fits_the_users_columns(experiment: Path, tmp_path: Path) -> None:
+def test_run_dataframe_fits_the_users_columns(
+    experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     df = own_data()
     run = run_dataframe(df, experiment, out=tmp_path / "out", quiet=True)
     assert isinstance(run, Run)
     again = open_run(run.path)  # a normal, verified run directory
     derived = again.derived()
-    assert again.manifest["data_dir"] == "DataFrame (in memory)"
+    # the columns it used are kept (data.nc, in the manifest), so it reopens like any run
+    assert "data.nc" in again.manifest["files"]
+    assert set(again.manifest["inputs"]["data"]) == {"DataFrame.my_asset", "DataFrame.my_factor"}
     assert derived.attrs["sample_start"] == "2001-01" and derived.attrs["sample_end"] == "2008-12"
     np.testing.assert_allclose(
         derived["price"].sel(time=slice("2001-01", "2008-12")).values,
@@ -61,6 +65,14 @@ def test_run_dataframe_fits_the_users_columns(experiment: Path, tmp_path: Path) 
     )
     slope = float(derived["coef"].sel(term="my_factor", quantile=0.5))
     assert abs(slope - 2.0) < 0.2  # the simulated sensitivity, recovered
+    # reopened from another working directory: forecast (the issue: "unknown series id")
+    monkeypatch.chdir(tmp_path.parent)
+    from regimes.forecast import forecast_run
+    from regimes.reopen import run_config, run_frame
+
+    assert run_frame(again, run_config(again)).data_hash() == again.manifest["data_hash"]
+    forecast = forecast_run(run.path, horizon=3)
+    assert forecast.sizes["time"] == 3 and np.isfinite(forecast["fair_value"]).all()
 
 
 def test_run_dataframe_refuses_holes_and_bad_indexes(experiment: Path, tmp_path: Path) -> None:

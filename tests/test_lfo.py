@@ -272,14 +272,31 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
 # --- compare --lfo on stored results ---------------------------------------------------------
 
 
-def _run_with_lfo(root: Path, name: str, elpd: np.ndarray, start: str = "2000-01") -> Path:
+def _run_with_lfo(
+    root: Path, name: str, elpd: np.ndarray | None, start: str = "2000-01", stamped: bool = True
+) -> Path:
+    """A handmade run (its own config.toml, no posterior) with an lfo.nc of `elpd` computed, as
+    `compare_lfo` asks, with the default settings (`stamped`: with their reuse key)."""
     from regimes.lfo import LFOResult, lfo_dataset, write_lfo
-    from regimes.results import write_run
+    from regimes.results import CONFIG, write_run
 
-    run_dir = write_run(root, name, "r1", lambda tmp: {})
+    def writer(tmp: Path) -> dict:
+        (tmp / CONFIG).write_text(f'name = "{name}"\n', encoding="utf-8")
+        return {}
+
+    run_dir = write_run(root, name, "r1", writer)
+    if elpd is None:
+        return run_dir
     n = len(elpd)
     result = LFOResult(elpd, np.full(n, 0.1), np.r_[True, np.zeros(n - 1, bool)], 24, 0.7)
-    write_lfo(run_dir, lfo_dataset(result, pd.date_range(start, periods=n, freq="MS")))
+    ds = lfo_dataset(result, pd.date_range(start, periods=n, freq="MS"))
+    if stamped:
+        from regimes.lfo import lfo_inputs
+        from regimes.reopen import stamp
+        from regimes.results import open_run
+
+        ds = stamp(ds, lfo_inputs(open_run(run_dir), None, 0.7, False, None))
+    write_lfo(run_dir, ds)
     return run_dir
 
 
@@ -305,6 +322,68 @@ def test_compare_lfo_ranks_runs_and_checks_months(tmp_path: Path) -> None:
     c = _run_with_lfo(tmp_path, "c", base, start="2000-02")
     with pytest.raises(CompareError, match="score different months"):
         compare_lfo([a, c], quiet=True)
+
+
+def test_an_lfo_nc_copied_in_is_never_trusted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 31: an lfo.nc copied from run B into run A (and edited) ranked A first without a
+    refit. Now a file its manifest does not list is never read: it is computed again (here the
+    handmade runs cannot be refit, so the comparison stops with one error instead of ranking
+    copied numbers)."""
+    import logging
+
+    import xarray as xr
+
+    from regimes.errors import RegimesError
+    from regimes.lfo import compare_lfo, load_lfo
+
+    rng = np.random.default_rng(1)
+    a = _run_with_lfo(tmp_path, "a", None)
+    b = _run_with_lfo(tmp_path, "b", rng.normal(-1.0, 0.5, 40), stamped=False)
+    with xr.open_dataset(b / "lfo.nc", engine="h5netcdf") as ds:
+        forged = ds.load()
+    forged["elpd"] = forged["elpd"] + 10.0  # A would rank first by 400
+    forged.to_netcdf(a / "lfo.nc", engine="h5netcdf")
+    with pytest.raises(RegimesError, match="not listed"):
+        load_lfo(a)
+    with caplog.at_level(logging.INFO, logger="regimes.lfo"), pytest.raises(RegimesError):
+        compare_lfo([a, b])
+    assert "lfo.nc is not trusted" in caplog.text and "computing it again" in caplog.text
+
+
+def test_an_lfo_nc_of_other_settings_or_another_run_is_computed_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored lfo.nc is reused only under its reuse key: the run's own, with these settings
+    (and this code); one listed in the manifest but computed for another run is not."""
+    import logging
+    import shutil
+
+    from regimes.errors import RegimesError
+    from regimes.lfo import ensure_lfo, load_lfo
+
+    a = _run_with_lfo(tmp_path, "a", None)
+    b = _run_with_lfo(tmp_path, "b", np.random.default_rng(1).normal(-1.0, 0.5, 40))
+    # b's own, listed lfo.nc is reused under its settings; other settings compute it again
+    assert float(ensure_lfo(b, quiet=True)["elpd"].sum()) == pytest.approx(
+        float(load_lfo(b)["elpd"].sum())
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="regimes.lfo"), pytest.raises(RegimesError):
+        ensure_lfo(b, k_threshold=0.5)
+    assert "its settings" in caplog.text
+    shutil.copyfile(b / "lfo.nc", a / "lfo.nc")  # listed in a's manifest as well: b's key
+    from regimes.files import sha256_file, write_json_atomic
+    from regimes.results import open_run
+
+    manifest = open_run(a).manifest
+    manifest["files"]["lfo.nc"] = sha256_file(a / "lfo.nc")
+    write_json_atomic(a / "manifest.json", manifest)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="regimes.lfo"), pytest.raises(RegimesError):
+        ensure_lfo(a)
+    assert "its config differs" in caplog.text
 
 
 # --- (e) CLI -------------------------------------------------------------------------------

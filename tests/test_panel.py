@@ -126,9 +126,12 @@ def test_independent_chain_needs_constant_transitions(project: Path) -> None:
 # ------------------------------------------------------------------ frames
 
 
+_NOISE = np.random.default_rng(2)  # every series its own wiggle: a target never collinear
+
+
 def _series(start: str, n: int, value: float = 10.0) -> pd.Series:
     idx = pd.date_range(start, periods=n, freq="MS")
-    return pd.Series(value + np.arange(n, dtype=float), index=idx)
+    return pd.Series(value + np.arange(n, dtype=float) + _NOISE.normal(0, 0.1, n), index=idx)
 
 
 def test_panel_frame_keeps_late_and_gappy_assets_missing(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import tomli_w
 from hypothesis import HealthCheck, example, given, settings
@@ -33,6 +34,7 @@ from regimes.data import check_data_dir, load_series
 from regimes.data.sources import clear_cache
 from regimes.errors import DataError, RegimesError
 from regimes.results import CONFIG, DERIVED, MANIFEST, POSTERIOR, open_run
+from test_refused_inputs import EXPERIMENT, table
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "experiments").glob("*.toml")) + sorted(
@@ -609,3 +611,280 @@ def test_run_with_invalid_configs_exits_2_and_writes_nothing(
     assert not new, new
     assert not out_dir.exists()  # a config error creates nothing at all, not even --out
     assert _listing(results) == before_results
+
+
+# ------------------------------------------------------------------ 5. issue 31: fitted data,
+# bounds and paths. A user's own series file with cells that are not finite, huge or tiny, a
+# column made constant or collinear, dates at and past pandas' range; sampler sizes, seeds and
+# horizons at and past their bounds; paths too long, with NUL bytes, through files and folders.
+
+CELLS = ["inf", "-inf", "+inf", "Infinity", "1e400", "-1e400", "1e300", "1e-300", "1e155",
+         "NaN", "nan", "NA", "", ".", "0", "-0", "n/a", "1,5", "0x10", "1_000"]  # fmt: skip
+DATES = ["1677-09-21", "1677-09-22", "1677-10-01", "2262-04-01", "2262-04-11", "2262-04-12",
+         "1500-01-01", "2300-01-01", "0001-01-01", "9999-12-31", "2015-02-30", "2015-13-01"]  # fmt: skip
+csv_ops = st.one_of(
+    st.tuples(st.just("cell"), st.integers(0, 131), st.sampled_from(["asset", "factor"]),
+              st.sampled_from(CELLS)),
+    st.tuples(st.just("date"), st.integers(0, 131), st.sampled_from(DATES)),
+    st.tuples(st.just("constant"), st.sampled_from(["asset", "factor"]),
+              st.sampled_from([0.0, 1.0, -3.5, 1e300])),
+    st.tuples(st.just("scale"), st.sampled_from(["asset", "factor"]),
+              st.sampled_from([1e-300, 1e-120, 1e-8, 1e8, 1e99, 1e101, 1e300])),
+    st.tuples(st.just("collinear"), st.sampled_from([1.0, -2.0, 1e-6]), st.floats(-5, 5)),
+    st.tuples(st.just("window"), st.sampled_from([*DATES[:8], "2012-01", "2019-12"])),
+)  # fmt: skip
+
+
+def user_table(ops: list[tuple]) -> tuple[pd.DataFrame, str, str]:
+    """The researcher's file (monthly 2010..2020, an asset priced by a factor) after `ops`,
+    and the window end it is fitted to."""
+    df = table().astype(object)
+    start, end = "2012-01", "2019-12"
+    for op in ops:
+        if op[0] == "cell":
+            df.loc[op[1], op[2]] = op[3]
+        elif op[0] == "date":
+            df.loc[op[1], "date"] = op[2]
+        elif op[0] == "constant":
+            df[op[1]] = op[2]
+        elif op[0] == "scale":
+            df[op[1]] = pd.to_numeric(df[op[1]], errors="coerce") * op[2]
+        elif op[0] == "collinear":
+            df["asset"] = op[1] * pd.to_numeric(df["factor"], errors="coerce") + op[2]
+        else:
+            start, end = (op[1][:7], end) if op[1] < "2019" else (start, op[1][:7])
+        df = df.astype(object)  # any cell may take text next
+    return df, start, end
+
+
+def _user_experiment(folder: Path, ops: list[tuple], frequency: str) -> Path:
+    df, start, end = user_table(ops)
+    df.to_csv(folder / "mine.csv", index=False)
+    text = EXPERIMENT.replace("{frequency}", frequency)
+    text = text.replace('start = "2012-01"', f'start = "{start}"').replace(
+        'end = "2019-12"', f'end = "{end}"'
+    )
+    path = folder / "mine.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@_prop(250)
+@given(
+    ops=st.lists(csv_ops, min_size=1, max_size=3), frequency=st.sampled_from(["M", "M", "Q", "D"])
+)
+@example(ops=[("cell", 40, "asset", "inf")], frequency="M")
+@example(ops=[("date", 0, "1500-01-01")], frequency="M")
+@example(ops=[("constant", "factor", 1.0)], frequency="M")
+@example(ops=[("collinear", -2.0, 1.0)], frequency="M")
+@example(ops=[("scale", "asset", 1e300)], frequency="M")
+def test_user_files_fit_or_raise_one_data_error(
+    scratch: Path, data_dir: Path, ops: list[tuple], frequency: str
+) -> None:
+    """Whatever the researcher's file holds, its frame is built or refused with a DataError
+    (or ConfigError for a window the config cannot hold); a frame that is built holds only
+    finite values of a size standardisation handles, and a target and factor that vary and
+    are not collinear over the fit window."""
+    from regimes.data.checks import COLLINEAR, MAGNITUDE_MAX
+    from regimes.userdata import experiment_frame
+
+    folder = Path(tempfile.mkdtemp(dir=scratch))
+    try:
+        exp = load_experiment(_user_experiment(folder, ops, frequency))
+    except RegimesError:
+        return
+    try:
+        frame = experiment_frame(exp, data_dir)
+    except DataError:
+        return
+    window = frame.frame.loc[frame.fit.to_numpy(), ["asset", "factor"]].to_numpy(dtype=float)
+    values = frame.frame.to_numpy(dtype=float)
+    assert np.isfinite(window).all()
+    assert (np.abs(values[np.isfinite(values)]) <= MAGNITUDE_MAX).all() and not np.isinf(
+        values
+    ).any()
+    assert (window.std(axis=0) > 0).all()
+    corr = np.corrcoef(window.T)
+    assert 1 - abs(corr[0, 1]) > COLLINEAR
+
+
+@_prop(25)
+@given(ops=st.lists(csv_ops, min_size=1, max_size=3))
+@example(ops=[("date", 131, "2300-01-01")])
+def test_run_on_unusable_user_files_exits_2_and_writes_nothing(
+    scratch: Path, data_dir: Path, ops: list[tuple]
+) -> None:
+    from regimes.userdata import experiment_frame
+
+    folder = Path(tempfile.mkdtemp(dir=scratch))
+    path = _user_experiment(folder, ops, "M")
+    try:
+        experiment_frame(load_experiment(path), data_dir)
+        return  # usable: `regimes run` would sample
+    except RegimesError:
+        pass
+    out = folder / "out"
+    argv = ["run", str(path), "--quick", "--out", str(out), "--data-dir", str(data_dir)]
+    assert _quiet_main(argv) == 2
+    assert not out.exists()
+
+
+frame_ops = st.one_of(
+    csv_ops,
+    st.tuples(st.just("tz"), st.sampled_from(["UTC", "Europe/Berlin"])),
+    st.tuples(st.just("repeat"), st.integers(0, 131)),
+    st.tuples(st.just("unit"), st.sampled_from(["s", "ms", "us", "ns"])),
+)
+
+
+@_prop(150)
+@given(ops=st.lists(frame_ops, min_size=1, max_size=3))
+@example(ops=[("tz", "UTC")])
+@example(ops=[("repeat", 5)])
+@example(ops=[("cell", 40, "factor", "n/a")])
+def test_dataframes_fit_or_raise_one_data_error(
+    scratch: Path, data_dir: Path, ops: list[tuple]
+) -> None:
+    """`run_dataframe`'s input: the user's DataFrame (time zones, repeated dates, text or
+    non-finite cells, other date units) gives a fit frame or one DataError, never another
+    exception (its checks run before any model; here without the fit)."""
+    from regimes.api import dataframe_inputs
+    from regimes.userdata import experiment_frame
+
+    folder = Path(tempfile.mkdtemp(dir=scratch))
+    path = _user_experiment(folder, [op for op in ops if op[0] in ("cell", "constant", "scale",
+                                                                   "collinear")], "M")  # fmt: skip
+    df, _, _ = user_table([op for op in ops if op[0] in ("cell", "constant", "scale", "collinear")])
+    df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df.pop("date"))))
+    for op in ops:
+        if op[0] == "tz":
+            df = df.tz_localize(op[1]) if df.index.tz is None else df.tz_convert(op[1])
+        elif op[0] == "repeat":
+            df = pd.concat([df, df.iloc[[op[1]]]]).sort_index()
+        elif op[0] == "unit":
+            df.index = df.index.as_unit(op[1])
+    exp = load_experiment(path)
+    try:
+        frame = experiment_frame(exp, data_dir, columns=dataframe_inputs(df, exp))
+    except DataError:
+        return
+    assert np.isfinite(frame.frame.loc[frame.fit.to_numpy()].to_numpy(dtype=float)).all()
+
+
+BOUND_VALUES = [-(2**64), -1, 0, 1, 9, 10, 64, 65, 200, 201, 100_000, 100_001, 10**9, 2**31 - 1,
+                2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64, True, 1.5, "10", float("nan")]  # fmt: skip
+SAMPLER_KEYS = ["draws", "tune", "chains", "cores", "seed", "quick.draws", "quick.tune",
+                "quick.chains", "quick.n_starts"]  # fmt: skip
+
+
+@_prop(200)
+@given(key=st.sampled_from(SAMPLER_KEYS), value=st.sampled_from(BOUND_VALUES) | st.integers(),
+       seed=st.none() | st.sampled_from(BOUND_VALUES) | st.integers())  # fmt: skip
+def test_sampler_bounds_hold_on_load_and_override(
+    project: Path, key: str, value: Any, seed: Any
+) -> None:
+    """Sizes, seeds and the `--seed` override are in bounds or refused with a ConfigError."""
+    from regimes.config import MAX_CHAINS, MAX_DRAWS, MAX_SEED, MAX_STARTS, run_version
+
+    doc = json.loads(json.dumps(SHIPPED_DOCS[0], default=str))
+    table, _, name = f"sampler.{key}".rpartition(".")
+    node = doc
+    for part in table.split("."):
+        node = node.setdefault(part, {})
+    node[name] = value
+    path = project / "experiments" / "bounds.toml"
+    try:
+        path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    except (TypeError, ValueError):  # nan: TOML writes it; an unwritable value is no config
+        return
+    try:
+        exp = run_version(
+            load_experiment(path), quick=isinstance(seed, int) and seed % 2 == 0, seed=seed
+        )
+    except RegimesError:
+        return
+    s, q = exp.sampler, exp.sampler.quick
+    assert 10 <= s.draws <= MAX_DRAWS and 10 <= s.tune <= MAX_DRAWS and 1 <= s.chains <= MAX_CHAINS
+    assert 0 <= s.seed <= MAX_SEED and type(s.seed) is int
+    assert 1 <= q.n_starts <= MAX_STARTS and 10 <= q.draws <= MAX_DRAWS
+
+
+@_prop(60)
+@given(horizon=st.sampled_from([-(2**63), -1, 0, 1201, 10**5, 2**63]) | st.integers(max_value=0))
+def test_forecast_horizons_out_of_bounds_are_refused(good_run: Path, horizon: int) -> None:
+    from regimes.forecast import ForecastError, forecast_run
+
+    with pytest.raises(ForecastError, match="--horizon must be from 1 to 1200"):
+        forecast_run(good_run, horizon=horizon)
+
+
+def _odd_paths(base: Path) -> list[str]:
+    """Paths no file system call may turn into a traceback."""
+    a_file = base / "a_file"
+    a_file.write_text("x\n", encoding="utf-8")
+    loop = base / "loop"
+    if not loop.is_symlink():
+        loop.symlink_to(loop)
+    return [
+        "x" * 5000,
+        str(base / ("y" * 300)),
+        str(base / ("d/" * 2100)) + "z",
+        str(base / "nul\x00name"),
+        str(a_file),
+        str(a_file / "below"),
+        str(loop),
+        str(loop / "below"),
+    ]
+
+
+PATH_VERBS = [
+    ["run", "{p}"],
+    ["run", "{e}", "--out", "{p}"],
+    ["run", "{s}", "--resume", "{p}", "--out", "{p}"],
+    ["run", "{e}", "--data-dir", "{p}"],
+    ["diagnose", "{p}"],
+    ["lfo", "{p}"],
+    ["forecast", "{p}"],
+    ["forecast", "{g}", "--scenario", "{p}", "--horizon", "2"],
+    ["report", "{p}"],
+    ["compare", "{p}", "{g}"],
+    ["compare", "{g}", "{r}", "--out", "{p}"],
+    ["report", "--compare", "{g}", "{r}", "--out", "{p}"],
+    ["sweep", "{p}"],
+    ["sweep", "{w}", "--resume", "{p}", "--serial"],
+    ["data", "list", "--data-dir", "{p}"],
+]
+
+
+@_prop(120)
+@given(verb=st.sampled_from(PATH_VERBS), which=st.integers(0, 7))
+def test_odd_paths_never_raise_from_the_command_line(
+    project: Path, good_run: Path, scratch: Path, verb: list[str], which: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Every verb given a path too long, with a NUL byte, through a file or a link loop: exit
+    0, 1 or 2 (never a traceback, never a sampling run), nothing written outside its folder."""
+    from regimes import api
+
+    def no_fit(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("sampled")
+
+    monkeypatch.setattr(api, "fit_frame", no_fit)
+    base = Path(tempfile.mkdtemp(dir=scratch))
+    odd = _odd_paths(base)[which]
+    study = base / "study"
+    study.mkdir()
+    (study / "study.toml").write_text('title = "t"\n', encoding="utf-8")
+    experiment = project / "experiments" / "odd.toml"
+    experiment.write_bytes(tomli_w.dumps(SHIPPED_DOCS[0]).encode())
+    sweep = base / "s.toml"
+    sweep.write_text(f'experiment = "{experiment}"\nseeds = [1]\n', encoding="utf-8")
+    other = base / "other" / "exp" / "r"
+    shutil.copytree(good_run, other)
+    fill = {"{p}": odd, "{e}": str(experiment), "{g}": str(good_run), "{s}": str(study),
+            "{w}": str(sweep), "{r}": str(other)}  # fmt: skip
+    argv = [fill.get(a, a) for a in verb]
+    monkeypatch.chdir(base)
+    before = _listing(project, good_run.parent)
+    assert _quiet_main(argv) in (0, 1, 2)
+    assert _listing(project, good_run.parent) == before

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from regimes.errors import ConfigError
-from regimes.sweep.expand import data_fingerprint, expand, last_complete_month
+from regimes.sweep.expand import expand, last_complete_month
 from regimes.sweep.spec import load_sweep
 from regimes.sweep.task import DONE, finished, write_json_atomic
 
@@ -144,23 +144,42 @@ def test_task_key_follows_config_and_data(tmp_path: Path, data_dir: Path) -> Non
     (again,) = expand(sweep, tmp_path / "out", data_dir, quick=True)
     (full,) = expand(sweep, tmp_path / "out", data_dir, quick=False)
     assert quick.key == again.key != full.key
+    assert set(quick.inputs["data"]) == {"us_macro_monthly.csv"}  # the files it reads, no other
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy)
-    assert data_fingerprint(copy) == data_fingerprint(data_dir)
-    (copy / "us_macro_monthly.csv").write_text("changed\n", encoding="utf-8")
-    assert data_fingerprint(copy) != data_fingerprint(data_dir)
+    for p in [copy, *copy.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    (moved,) = expand(sweep, tmp_path / "out", copy, quick=True)
+    assert moved.key == quick.key  # keyed by content, wherever the data directory is
+    (copy / "hamilton1989_rgnp_quarterly.csv").write_text("edited\n", encoding="utf-8")
+    (unread,) = expand(sweep, tmp_path / "out", copy, quick=True)
+    assert unread.key == quick.key  # a file the task does not read changes nothing
+    text = (copy / "us_macro_monthly.csv").read_text(encoding="utf-8")
+    (copy / "us_macro_monthly.csv").write_text(text.replace(",1", ",2", 1), encoding="utf-8")
+    (edited,) = expand(sweep, tmp_path / "out", copy, quick=True)
+    assert edited.key != quick.key
 
 
-def test_finished_needs_same_key_and_a_complete_run(tmp_path: Path, data_dir: Path) -> None:
+def test_finished_needs_same_key_and_a_verified_run(tmp_path: Path, data_dir: Path) -> None:
+    from handmade_runs import make_run
+
     path = write_sweep(tmp_path, "seeds = [1]\n")
     (task,) = expand(load_sweep(path), tmp_path / "out", data_dir, quick=True)
-    assert finished(task) is None
-    run = Path(task.folder) / "runs" / "tiny" / "r1"
-    run.mkdir(parents=True)
-    record = {"status": "complete", "key": task.key, "run_dir": "runs/tiny/r1"}
+    assert finished(task) == (None, "")  # never ran: nothing to say
+    record = {"status": "complete", "key": task.key, "run_dir": "runs/exp/r1"}
     write_json_atomic(Path(task.folder) / DONE, record)
-    assert finished(task) is None  # no manifest: the run directory is not complete
-    (run / "manifest.json").write_text("{}", encoding="utf-8")
-    assert finished(task) == record
+    earlier, why = finished(task)
+    assert earlier is None and "fails verification" in why  # no run directory
+    run = make_run(Path(task.folder) / "runs", "r1", 1.0)
+    assert finished(task) == (record, "")
+    (run / "derived.nc").write_bytes(b"damaged")  # a damaged run is never reused
+    earlier, why = finished(task)
+    assert earlier is None and "derived.nc" in why
     write_json_atomic(Path(task.folder) / DONE, {**record, "key": "other"})
-    assert finished(task) is None
+    assert finished(task) == (
+        None,
+        "it records no reuse key (written by an older version, or damaged)",
+    )
+    (Path(task.folder) / DONE).write_text('{"status": "comp', encoding="utf-8")  # truncated
+    earlier, why = finished(task)
+    assert earlier is None and "corrupt" in why

@@ -50,7 +50,8 @@ def folder(tmp_path: Path, repo_root: Path) -> Path:
     rng = np.random.default_rng(3)
     months = pd.date_range("2000-01-31", periods=120, freq="ME")  # month ends: any day works
     x = np.cumsum(rng.normal(0, 1, 120))
-    pd.DataFrame({"date": months.strftime("%Y-%m-%d"), "my_asset": 5 + 2 * x, "factor": x}).to_csv(
+    asset = 5 + 2 * x + rng.normal(0, 0.3, 120)  # never exactly collinear: refused
+    pd.DataFrame({"date": months.strftime("%Y-%m-%d"), "my_asset": asset, "factor": x}).to_csv(
         tmp_path / "mine.csv", index=False
     )
     quarters = pd.date_range("1999-01-01", periods=44, freq="QS")

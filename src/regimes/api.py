@@ -14,18 +14,21 @@ from regimes.config import Experiment, experiment_to_toml, load_experiment, run_
 from regimes.fit import derive_checked, fit_frame
 from regimes.results import (
     CONFIG,
+    DATA,
     DERIVED,
     FIGURES,
     POSTERIOR,
     TUNING,
+    check_out_root,
     new_run_id,
     write_netcdf,
     write_run,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    import pandas as pd
     import xarray as xr
 
 PACKAGES = (
@@ -91,6 +94,7 @@ def run_experiment(
     t0 = time.perf_counter()
     exp: Experiment = run_version(load_experiment(path), quick=quick, seed=seed)
     assert exp.spec is not None
+    check_out_root(out)  # a results root that cannot hold the run is refused before sampling
     data_path = resolve_data_dir(data_dir)
     _log(f"{exp.name}: loading data from {data_path}", quiet)
     frame = experiment_frame(exp, data_path)
@@ -99,7 +103,11 @@ def run_experiment(
         exp,
         frame,
         out=out,
-        provenance={"config_path": str(Path(path)), "quick": quick, "data_dir": str(data_path)},
+        provenance={
+            "config_path": str(Path(path).resolve()),
+            "quick": quick,
+            "data_dir": str(data_path),
+        },
         timing=timing,
         progress=progress,
         figures=figures,
@@ -121,15 +129,20 @@ def fit_and_write(
     report: bool = True,
     quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
+    columns: Mapping[str, pd.Series] | None = None,
 ) -> Path:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
-    into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
-    `run_dataframe`."""
+    into the manifest with the data files read and the run's reuse inputs; `columns` (a
+    DataFrame's) are kept in the run as data.nc, so it reopens; `on_written` as in
+    `run_experiment`. Shared by `run_experiment` and `run_dataframe`."""
     from regimes.compiled import Adaptation
     from regimes.families import get_family
+    from regimes.reopen import columns_dataset, run_inputs
 
     assert exp.spec is not None
+    check_out_root(out)
+    inputs = run_inputs(exp, frame)
     family = get_family(exp.spec.family)
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
@@ -148,6 +161,8 @@ def fit_and_write(
         write_netcdf(tree, tmp / POSTERIOR)
         write_netcdf(derived, tmp / DERIVED)
         (tmp / CONFIG).write_text(experiment_to_toml(exp), encoding="utf-8")
+        if columns:
+            write_netcdf(columns_dataset(columns), tmp / DATA)
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
@@ -172,7 +187,10 @@ def fit_and_write(
                 "backend_used": tree.attrs.get("sampling_backend"),
             },
             "data_dir": provenance["data_dir"],
+            "data_files": frame.attrs.get("data_files", {}),
             "data_hash": frame.data_hash(),
+            "inputs": inputs.to_json(),
+            "reuse_key": inputs.key,
             "data_window": {
                 "fit_start": frame.attrs["fit_start"],
                 "fit_end": frame.attrs["fit_end"],
@@ -219,42 +237,47 @@ def run_dataframe(
     one column per variable the experiment names (`data.target`, `data.factors`, or the `of` of
     a declared transform); columns not named there are ignored, and catalog series are used for
     variables it does not hold. The experiment TOML gives the model, the window and the sampler
-    as usual; the same checks apply (holes, coverage, minimum length), and the manifest records
-    the frame's data hash with `data_dir` = "DataFrame (in memory)"."""
-    import pandas as pd
-
+    as usual; the same checks apply (holes, coverage, minimum length, finite and varying values;
+    an index with a time zone or repeated dates, or text in a column, is refused), and the run
+    keeps the columns it used in data.nc (listed in its manifest with their data hash), so
+    `regimes forecast` and `regimes lfo` reopen it like any run."""
     from regimes.cache import setup_process
     from regimes.data import resolve_data_dir
-    from regimes.errors import DataError
     from regimes.results import open_run
     from regimes.userdata import experiment_frame
 
     setup_process()
-    if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
-        raise DataError(
-            "run_dataframe needs a pandas DataFrame with a DatetimeIndex of period starts "
-            f"(got {type(data).__name__}); e.g. df.index = pd.to_datetime(df['date'])"
-        )
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
-    columns = {str(c): data[c] for c in data.columns}
-    frame = experiment_frame(exp, resolve_data_dir(None), columns=columns)
+    columns = dataframe_inputs(data, exp)
+    data_path = resolve_data_dir(None)
+    frame = experiment_frame(exp, data_path, columns=columns)
     run_dir = fit_and_write(
         exp,
         frame,
         out=out,
         provenance={
-            "config_path": str(Path(experiment)),
+            "config_path": str(Path(experiment).resolve()),
             "quick": quick,
-            "data_dir": "DataFrame (in memory)",
+            "data_dir": str(data_path),
         },
         timing={"data_s": time.perf_counter() - t0},
         progress=progress,
         figures=figures,
         report=report,
         quiet=quiet,
+        columns=columns,
     )
     return open_run(run_dir)
+
+
+def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
+    """The columns of a user's DataFrame that `exp` names, checked (`data.checks`: a
+    DatetimeIndex without time zone or repeated dates, numbers not text), as float series."""
+    from regimes.data.checks import dataframe_columns
+    from regimes.userdata import variables
+
+    return dataframe_columns(data, variables(exp))
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:
@@ -269,5 +292,8 @@ def source_line(exp: Experiment) -> str:
 
     if exp.outputs.source_note:
         return exp.outputs.source_note
-    publishers = series_publishers([exp.data.target, *exp.data.factors])
-    return "; ".join([*publishers, f"regimes posterior ({exp.name})"])
+    variables = [exp.data.target, *exp.data.factors]
+    own = [v for v in variables if v in exp.data.series]  # never credited to a catalog namesake
+    publishers = series_publishers([v for v in variables if v not in own])
+    mine = [f"own data ({', '.join(own)})"] if own else []
+    return "; ".join([*mine, *publishers, f"regimes posterior ({exp.name})"])

@@ -29,7 +29,16 @@ def cache_root() -> Path:
 def configure_compile_caches() -> Path:
     """Point PyTensor, numba and JAX caches at `cache_root()` unless the user set them already."""
     root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # a file in the way, no permission, a bad name
+        from regimes.errors import ConfigError
+
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"compile cache folder {str(root)[:200]} cannot be created ({reason}); point "
+            "REGIMES_CACHE_DIR at a writable folder"
+        ) from None
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "base_compiledir" not in flags:
         extra = f"base_compiledir={root / 'pytensor'}"

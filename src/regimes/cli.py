@@ -6,11 +6,14 @@ line on stderr, and nothing left under a final name."""
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from regimes.errors import RegimesError
+from regimes.files import is_dir, is_file, printable, shorten, usable_name
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
 
 
@@ -251,10 +254,35 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     return 1 if args.strict and not diagnosis.passed else 0
 
 
+def _finite_threshold(value: float) -> float:
+    """`--k-threshold`, a number (NaN would refit every period while looking like a setting)."""
+    if not math.isfinite(value):
+        raise RegimesError(
+            f"--k-threshold must be a finite number (0 for exact LFO; default 0.7); got {value}"
+        )
+    return value
+
+
+def _distinct_runs(run_dirs: Sequence[str], verb: str) -> list[str]:
+    """The run directories of a comparison, each once: a run given twice would be ranked
+    against itself."""
+    seen: dict[str, str] = {}
+    for run_dir in run_dirs:
+        key = os.path.realpath(run_dir) if usable_name(run_dir) else run_dir
+        if key in seen:
+            raise RegimesError(
+                f"{verb}: {shorten(run_dir)} is given twice (as {shorten(seen[key])}); a run "
+                "compared with itself says nothing: pass different runs"
+            )
+        seen[key] = run_dir
+    return list(run_dirs)
+
+
 def _cmd_lfo(args: argparse.Namespace) -> int:
     from regimes.lfo import lfo_run, summary_line, write_lfo
     from regimes.results import open_run
 
+    _finite_threshold(args.k_threshold)
     run = open_run(args.run_dir)
     ds = lfo_run(
         run.path,
@@ -273,6 +301,7 @@ def _cmd_compare_lfo(args: argparse.Namespace) -> int:
     from regimes.compare import plot_compare
     from regimes.lfo import compare_lfo, format_compare_lfo
 
+    _finite_threshold(args.k_threshold)
     df = compare_lfo(
         args.run_dirs,
         min_train=args.min_train,
@@ -288,7 +317,10 @@ def _cmd_compare_lfo(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from regimes.compare import compare_runs, format_compare, plot_compare
+    from regimes.results import check_out_root
 
+    _distinct_runs(args.run_dirs, "compare")
+    check_out_root(args.out)  # before any refit: the figures go there last
     if args.lfo:
         return _cmd_compare_lfo(args)
     df = compare_runs(args.run_dirs)
@@ -316,7 +348,6 @@ def _study_executor(workers: int | None, scheduler: str | None) -> object | None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from regimes.api import run_experiment
     from regimes.study import is_study_folder, run_study
@@ -330,7 +361,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "figures": False if args.no_figures else None,
         "report": not args.no_report,
     }
-    if Path(args.experiment).is_dir():
+    if is_dir(args.experiment):
         if not is_study_folder(args.experiment):
             raise RegimesError(
                 f"{args.experiment} is a folder without a study.toml; pass one experiment .toml "
@@ -388,6 +419,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from regimes.report import ReportError, write_compare_report, write_report
 
     if args.compare:
+        from regimes.results import check_out_root
+
+        _distinct_runs(args.run_dirs, "report --compare")
+        check_out_root(args.out or "compare")
         print(write_compare_report(args.run_dirs, args.out or "compare"))
         return 0
     if args.out:
@@ -398,7 +433,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from regimes.study.runner import rerender_study
 
     for run_dir in args.run_dirs:  # a study folder (with study.json) gets its study.html redone
-        is_study = (Path(run_dir) / STUDY_JSON).is_file()
+        is_study = is_file(Path(run_dir) / STUDY_JSON)
         print(rerender_study(run_dir) if is_study else write_report(run_dir))
     return 0
 
@@ -431,8 +466,8 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
     stopper.verb = args.verb
     from regimes.cache import setup_process
 
-    setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first
     try:
+        setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first
         if args.verb == "run":
             return _cmd_run(args)
         if args.verb == "data":
@@ -453,7 +488,7 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
         if args.debug or stopper.signum:  # after a signal: reported as interrupted by main
             raise
         for line in str(exc).splitlines() or [type(exc).__name__]:  # one line per problem
-            print(f"regimes: error: {line}", file=sys.stderr)
+            print(f"regimes: error: {printable(line)}", file=sys.stderr)
         return 2
     return 1
 

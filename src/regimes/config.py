@@ -20,6 +20,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from regimes.errors import ConfigError
 from regimes.families import get_family
+from regimes.files import is_dir, missing_reason, shorten
+from regimes.files import is_file as _is_file
 from regimes.spec import (
     DEFAULT_QUANTILES,
     PRIOR_DISTRIBUTIONS,
@@ -138,25 +140,34 @@ class DataSection(Strict):
         return parse_month(self.end)
 
 
+# Bounds on the sampler's sizes: beyond them a run asks for more memory than any machine has
+# (draws = 1e9 requested 64 GB of JAX buffers; chains = 10000 passed 6 GB of RSS before sampling)
+MAX_DRAWS = 100_000
+MAX_CHAINS = 64
+MAX_STARTS = 200  # as the families' own `n_starts` option
+MAX_SEED = 2**32 - 1  # an unsigned 32-bit seed, what every backend accepts (and seed + offsets)
+
+
 class QuickSampler(Strict):
     """Sampler settings used with `--quick` (smoke tests)."""
 
-    draws: int = Field(default=150, ge=10)
-    tune: int = Field(default=150, ge=10)
-    chains: int = Field(default=2, ge=1)
-    n_starts: int = Field(default=4, ge=1)  # cap on multi-start optimisations (model option)
+    draws: int = Field(default=150, ge=10, le=MAX_DRAWS)
+    tune: int = Field(default=150, ge=10, le=MAX_DRAWS)
+    chains: int = Field(default=2, ge=1, le=MAX_CHAINS)
+    # cap on multi-start optimisations (model option)
+    n_starts: int = Field(default=4, ge=1, le=MAX_STARTS)
 
 
 class SamplerSection(Strict):
     """NUTS settings; `backend = "auto"` picks the fastest installed sampler."""
 
     backend: Literal["auto", "pymc", "numpyro", "nutpie"] = "auto"
-    draws: int = Field(default=1000, ge=10)
-    tune: int = Field(default=1000, ge=10)
-    chains: int = Field(default=4, ge=1)
-    cores: int | None = Field(default=None, ge=1)
+    draws: int = Field(default=1000, ge=10, le=MAX_DRAWS)
+    tune: int = Field(default=1000, ge=10, le=MAX_DRAWS)
+    chains: int = Field(default=4, ge=1, le=MAX_CHAINS)
+    cores: int | None = Field(default=None, ge=1, le=1024)
     target_accept: float = Field(default=0.9, gt=0.5, lt=1.0)
-    seed: int = Field(default=20261125, ge=0)
+    seed: int = Field(default=20261125, ge=0, le=MAX_SEED)
     # "stack": distinct optima of the multi-start within `mode_gap` of the best each get chains,
     # and the modes are combined by stacking (`regimes.modes`); "best": every chain starts at
     # the best optimum; "smc": tempered sequential Monte Carlo from the prior (`regimes.smc`),
@@ -307,8 +318,11 @@ def known_keys(fields: dict[str, Any], loc: list[str]) -> list[str]:
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file's tables; any file that is not a readable UTF-8 TOML text of modest nesting
     is a ConfigError naming the file."""
-    if not path.is_file():
-        raise ConfigError(f"{what} file not found: {path}")
+    if not _is_file(path):
+        reason = missing_reason(path)
+        if reason == "does not exist":
+            raise ConfigError(f"{what} file not found: {shorten(str(path))}")
+        raise ConfigError(f"{what} file {shorten(str(path))} {reason}")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -361,14 +375,6 @@ def _nesting(value: Any) -> tuple[int, str]:
     return deepest, where or "(top level)"
 
 
-def _is_file(path: Path) -> bool:
-    """`path.is_file()`, False for a name the file system cannot hold (too long, bad bytes)."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
 def find_model_spec(name: str, experiment_path: Path) -> Path:
     """Locate `models/<name>.toml` in the experiment's folder or any folder above it."""
     candidate = Path(name)
@@ -376,14 +382,17 @@ def find_model_spec(name: str, experiment_path: Path) -> Path:
         path = candidate if candidate.is_absolute() else experiment_path.parent / candidate
         if _is_file(path):
             return path.resolve()
-        raise ConfigError(f"{experiment_path}: key 'model': model spec file {path} does not exist")
+        raise ConfigError(
+            f"{experiment_path}: key 'model': model spec file {shorten(str(path))} "
+            f"{missing_reason(path)}"
+        )
     searched = []
     for folder in [experiment_path.parent.resolve(), *experiment_path.parent.resolve().parents]:
         models = folder / "models"
         path = models / f"{name}.toml"
         if _is_file(path):
             return path
-        if models.is_dir():
+        if is_dir(models):
             searched.append(models)
     known = sorted({p.stem for m in searched for p in m.glob("*.toml")})
     where = ", ".join(str(s) for s in searched) or "no models/ folder above the experiment file"
@@ -450,8 +459,14 @@ def run_version(exp: Experiment, *, quick: bool = False, seed: int | None = None
     override applied (so a stored config.toml can be compared with what would run now)."""
     if quick:
         exp = quick_version(exp)
-    if seed is not None:
-        exp = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
+    if seed is not None:  # validated as the config's own seed would be (model_copy checks nothing)
+        try:
+            sampler = SamplerSection.model_validate({**exp.sampler.model_dump(), "seed": seed})
+        except ValidationError:
+            raise ConfigError(
+                f"--seed {seed}: the seed must be a whole number from 0 to {MAX_SEED}"
+            ) from None
+        exp = exp.model_copy(update={"sampler": sampler})
     return exp
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from regimes import factors as fx
 from regimes.data import CATALOG, get_series, load_monthly, load_series
 from regimes.data.catalog import PERIOD_STARTS
+from regimes.data.checks import check_values, check_window
 from regimes.errors import ConfigError, DataError
 from regimes.scaling import Scaling
 
@@ -309,7 +310,8 @@ def build_frame(
 ) -> FitFrame:
     """Assemble target and factors (with any declared `transforms`: name -> spec with `of`,
     `op`, `periods`; `supplied`: the user's own series by name, used before the catalog); check
-    the fit window is complete and long enough. With `assets` (a panel, the target among them)
+    the fit window is complete and long enough, every value finite, the target and factors
+    varying and not collinear there (`regimes.data.checks`). With `assets` (a panel, the target among them)
     the other assets' columns follow the factors: they may start later or have gaps inside the
     window (left NaN); the fit window is the target's and the factors'."""
     load = loader or make_loader(data_dir, frequency)
@@ -353,6 +355,8 @@ def build_frame(
         after &= frame.index <= pd.Timestamp(predict_end)
     keep = in_window | after
     frame, in_window = full.loc[keep], in_window[keep]
+    check_values(frame, label)  # finite, of a size float64 standardisation handles
+    check_window(window, [target, *factors], label)  # varying, not collinear
     actual_end = window.index[-1]
     attrs = {"fit_start": f"{window.index[0]:%Y-%m}", "fit_end": f"{actual_end:%Y-%m}"}
     if assets:

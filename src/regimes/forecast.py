@@ -25,8 +25,9 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,12 @@ from regimes.draws import quantiles
 from regimes.errors import RegimesError
 from regimes.families.base import Fit
 
+if TYPE_CHECKING:
+    from regimes.results import Run
+    from regimes.reuse import Inputs
+
 FORECAST_FILE = "forecast.nc"
+MAX_HORIZON = 1200  # periods ahead (a century of months): beyond, the arrays outgrow memory
 UNCONDITIONAL = "unconditional"
 FIGURE_STEM = "forecast"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -100,10 +106,14 @@ def load_scenario(
     (so one file serves experiments whose factors end in different months) and dropped. With
     `last_observed` (the last month with an observed target) a file starting at or before it is
     in the past. Raises ScenarioError naming the column, row or month at fault, with a fix."""
+    from regimes.files import is_file, missing_reason, shorten
+
     path = Path(path)
     hint = "fix the file (columns: month, " + ", ".join(factors) + "; one row per month)"
-    if not path.is_file():
-        raise ScenarioError(f"scenario file {path} not found; pass a CSV path")
+    if not is_file(path):
+        raise ScenarioError(
+            f"scenario file {shorten(str(path))} {missing_reason(path)}; pass the path of a CSV file"
+        )
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -239,12 +249,13 @@ def forecast_run(
     Returns a Dataset with dims (scenario, time, regime, quantile): `fair_value`,
     `fair_value_by_regime`, `regime_prob` (posterior mean), `regime_prob_q`, and `factor`
     (scenario, time, term), the factor paths used, in natural units."""
-    from regimes.reopen import run_config, run_frame
+    from regimes.reopen import run_config, run_frame, stamp
     from regimes.results import open_run
 
-    if horizon < 1:
-        raise ForecastError(f"horizon must be at least 1; got {horizon}")
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ForecastError(f"--horizon must be from 1 to {MAX_HORIZON} periods; got {horizon}")
     run = open_run(run_dir)
+    inputs = forecast_inputs(run, scenarios, horizon)
     exp = run_config(run)
     spec = exp.spec
     assert spec is not None
@@ -332,7 +343,17 @@ def forecast_run(
             "target": frame.target,
         }
     )
-    return ds
+    return stamp(ds, inputs)
+
+
+def forecast_inputs(run: Run, scenarios: Sequence[str | Path], horizon: int) -> Inputs:
+    """What a run's forecast depends on (`reopen.result_inputs`): the run, the horizon and the
+    scenario files by name and sha256 (a file that cannot be read is named as such)."""
+    from regimes.files import is_file, sha256_file
+    from regimes.reopen import result_inputs
+
+    files = {Path(p).stem: (sha256_file(p) if is_file(p) else f"unreadable {p}") for p in scenarios}
+    return result_inputs(run, {"forecast": {"horizon": horizon, "scenarios": files}})
 
 
 # ------------------------------------------------------------------ run directory outputs
@@ -346,12 +367,39 @@ def write_forecast(run_dir: str | Path, ds: xr.Dataset) -> Path:
 
 
 def load_forecast(run_dir: str | Path) -> xr.Dataset | None:
-    """A run's forecast.nc, or None if it has none yet."""
-    path = Path(run_dir) / FORECAST_FILE
-    if not path.is_file():
+    """A run's forecast.nc, or None if it has none yet; one its manifest does not list or whose
+    sha256 differs (copied in, edited) is a RunError, never read."""
+    from regimes.files import exists
+    from regimes.results import load_listed
+
+    if not exists(Path(run_dir) / FORECAST_FILE):
         return None
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    return load_listed(run_dir, FORECAST_FILE)
+
+
+def ensure_forecast(
+    run_dir: str | Path,
+    scenarios: Sequence[str | Path] = (),
+    horizon: int = 24,
+    *,
+    data_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> xr.Dataset:
+    """The run's stored forecast.nc if it is the one its manifest lists and its reuse key is
+    the one these scenario files and horizon give now (`forecast_inputs`); else compute and
+    store it, telling `log` why in one line."""
+    from regimes.reopen import current_result
+    from regimes.results import open_run
+
+    run = open_run(run_dir)
+    ds, why = current_result(run, FORECAST_FILE, forecast_inputs(run, scenarios, horizon))
+    if ds is not None:
+        return ds
+    if why and log is not None:
+        log(f"forecast {run.path}: computing it again: {why}")
+    ds = forecast_run(run.path, scenarios, horizon, data_dir=data_dir)
+    write_forecast(run.path, ds)
+    return ds
 
 
 def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:

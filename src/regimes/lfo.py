@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from regimes.config import Experiment
     from regimes.dataset import FitFrame
     from regimes.results import Run
+    from regimes.reuse import Inputs
 
 LFO_FILE = "lfo.nc"
 K_THRESHOLD = 0.7
@@ -247,11 +248,12 @@ def lfo_run(
     from regimes.cache import setup_process
     from regimes.compiled import Adaptation
     from regimes.config import quick_version
-    from regimes.reopen import run_config, run_frame
+    from regimes.reopen import run_config, run_frame, stamp
     from regimes.results import TUNING, open_run
 
     setup_process()  # once per process; a no-op after the first call
     run = open_run(run_dir)
+    inputs = lfo_inputs(run, min_train, k_threshold, quick, asset)
     exp = run_config(run)
     if quick:
         exp = quick_version(exp)
@@ -270,7 +272,17 @@ def lfo_run(
         warm_start=Adaptation.load(run.path / TUNING),
     )
     ds.attrs.update({"run": str(run.path.resolve()), "quick": int(quick)})
-    return ds
+    return stamp(ds, inputs)
+
+
+def lfo_inputs(
+    run: Run, min_train: int | None, k_threshold: float, quick: bool, asset: str | None
+) -> Inputs:
+    """What a run's LFO depends on (`reopen.result_inputs`): the run and these settings."""
+    from regimes.reopen import result_inputs
+
+    settings = {"min_train": min_train, "k_threshold": k_threshold, "quick": quick, "asset": asset}
+    return result_inputs(run, {"lfo": settings})
 
 
 def scored_asset(exp: Experiment, asset: str | None) -> str | None:
@@ -427,12 +439,14 @@ def write_lfo(run_dir: str | Path, ds: xr.Dataset) -> Path:
 
 
 def load_lfo(run_dir: str | Path) -> xr.Dataset | None:
-    """A run's lfo.nc, or None if it has none yet."""
-    path = Path(run_dir) / LFO_FILE
-    if not path.is_file():
+    """A run's lfo.nc, or None if it has none yet; one its manifest does not list or whose
+    sha256 differs (copied in from another run, edited) is a RunError, never read."""
+    from regimes.files import exists
+    from regimes.results import load_listed
+
+    if not exists(Path(run_dir) / LFO_FILE):
         return None
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    return load_listed(run_dir, LFO_FILE)
 
 
 def ensure_lfo(
@@ -444,17 +458,19 @@ def ensure_lfo(
     quiet: bool = False,
     asset: str | None = None,
 ) -> xr.Dataset:
-    """The run's stored LFO if it was computed with these settings (the same density scored),
-    else compute and store it."""
-    from regimes.reopen import run_config
+    """The run's stored LFO if its reuse key is the one these settings give now (the same run,
+    settings and code: `lfo_inputs`) and its file is the one the manifest lists; else compute
+    and store it, saying why in one log line."""
+    from regimes.reopen import current_result
     from regimes.results import open_run
 
-    ds = load_lfo(run_dir)
-    wanted = scored_asset(run_config(open_run(run_dir)), asset) if asset else None
-    same_l = ds is not None and (min_train is None or ds.attrs.get("L") == min_train)
-    same_score = ds is not None and ds.attrs.get("scored", "y") == scored_label(wanted)
-    if ds is not None and same_l and same_score and ds.attrs.get("threshold") == k_threshold:
+    run = open_run(run_dir)
+    wanted = lfo_inputs(run, min_train, k_threshold, quick, asset)
+    ds, why = current_result(run, LFO_FILE, wanted)
+    if ds is not None:
         return ds
+    if why:
+        _log(f"lfo {run.path}: computing it again: {why}", quiet)
     ds = lfo_run(
         run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet, asset=asset
     )

@@ -11,13 +11,11 @@ swapped in from another run, edited, truncated or deleted) is refused, never rea
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +26,29 @@ from typing import Any
 import xarray as xr
 
 from regimes.errors import RegimesError, RunError
+from regimes.files import (
+    WriteError,
+    exists,
+    is_dir,
+    is_file,
+    make_dirs,
+    sha256_file,
+    shorten,
+    temporary_dir,
+    usable_name,
+    within,
+    write_atomic,
+    write_json_atomic,
+)
 from regimes.spec import plain_name_problem
+
+__all__ = ["sha256_file"]  # re-exported: the hash every manifest records
 
 MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
 DERIVED = "derived.nc"
 CONFIG = "config.toml"
+DATA = "data.nc"  # a run_dataframe run's own DataFrame columns (reopened for forecasts and LFO)
 TUNING = "tuning.npz"  # the sampler's final positions and tuning: LFO refits warm-start from it
 FIGURES = "figures"
 TMP_PREFIX = ".incomplete-"
@@ -52,13 +67,21 @@ def _reason(exc: BaseException) -> str:
     return (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).splitlines()[0]
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def check_out_root(out_root: str | Path, flag: str = "--out") -> Path:
+    """The results root a run will be written under, checked before any sampling: it (or its
+    nearest existing parent) must be a writable folder; else a RunError naming `flag`."""
+    out = Path(out_root)
+    if not usable_name(out):
+        raise RunError(f"{flag} {shorten(str(out))}: not a usable path (too long, or a NUL byte)")
+    node = out
+    while not exists(node) and node != node.parent:
+        node = node.parent
+    if exists(node) and not is_dir(node):
+        what = f"{node} is a file" if node == out else f"{node}, on the way to it, is a file"
+        raise RunError(f"{flag} {shorten(str(out))}: {what}, not a folder; pass a folder")
+    if exists(node) and not os.access(node, os.W_OK | os.X_OK):
+        raise RunError(f"{flag} {shorten(str(out))}: {node} is not writable; pass another folder")
+    return out
 
 
 def new_run_id(seed: int) -> str:
@@ -85,14 +108,17 @@ def write_run(
         problem = plain_name_problem(name)
         if problem:  # never a path: the run must land directly under out_root/experiment
             raise RunError(f"{what} {name!r} {problem}")
-    parent = Path(out_root) / experiment
-    made_parent = not parent.exists()
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = check_out_root(out_root) / experiment
+    made_parent = not exists(parent)
+    try:
+        make_dirs(parent)
+    except WriteError as exc:
+        raise RunError(str(exc)) from None
     final = parent / run_id
-    if final.exists():
+    if exists(final):
         raise RunError(f"run directory {final} already exists")
     sweep_stale(parent)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + run_id + "-", dir=parent))
+    tmp = temporary_dir(parent, TMP_PREFIX + run_id + "-")
     _OWN_TMP.add(tmp)
     try:
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
@@ -103,7 +129,7 @@ def write_run(
             finish(Run(path=tmp, manifest={**manifest, "files": _hash_tree(tmp)}))
         manifest["files"] = _hash_tree(tmp)
         (tmp / OWNER).unlink()
-        _write_text_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+        write_json_atomic(tmp / MANIFEST, manifest, root=tmp)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -184,13 +210,6 @@ def sweep_stale(parent: Path) -> list[Path]:
     return removed
 
 
-def _write_text_synced(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def write_netcdf(obj: xr.Dataset | xr.DataTree, path: Path) -> None:
     """Write a Dataset or DataTree to netCDF4 (HDF5) via h5netcdf."""
     obj.to_netcdf(path, engine="h5netcdf")
@@ -236,10 +255,15 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     corrupt one is a RunError."""
     path = Path(path)
     manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    if not is_file(manifest_path):
+        if not usable_name(manifest_path):
+            raise RunError(f"{shorten(str(path))}: not a usable path (too long, or a NUL byte)")
+        what = "does not exist" if not exists(path) else f"has no {MANIFEST}"
+        if exists(path) and not is_dir(path):
+            what = "is a file, not a folder"
         raise RunError(
-            f"{path} is not a complete run directory (no {MANIFEST}); pass a folder printed by "
-            "`regimes run`, e.g. results/<experiment>/<run-id>"
+            f"{shorten(str(path))} is not a complete run directory (it {what}); pass a folder "
+            "printed by `regimes run`, e.g. results/<experiment>/<run-id>"
         )
     try:
         manifest = json.loads(manifest_path.read_bytes().decode("utf-8"))
@@ -262,22 +286,13 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _usable_name(target: Path) -> bool:
-    """Whether the file system can look the name up at all (not too long, no NUL bytes)."""
-    try:
-        target.exists()
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def verify_files(path: Path, manifest: dict[str, Any], names: list[str] | None = None) -> None:
     """Check files of a run against the sha256 its manifest records (all listed files, or only
     `names`), hashing each once; a missing, changed or unlisted file is a RunError naming it."""
     files: dict[str, str] = manifest["files"]
     for name in files if names is None else names:
         target = path / name
-        if not _usable_name(target):
+        if not usable_name(target):
             raise RunError(f"{path}/{MANIFEST}: corrupt (lists the file {name[:60]!r}); {DAMAGED}")
         if name not in files:
             if not target.exists():
@@ -286,8 +301,10 @@ def verify_files(path: Path, manifest: dict[str, Any], names: list[str] | None =
                 f"{target}: not listed in {MANIFEST}, so it was not written with the run; "
                 f"{MODIFIED}"
             )
-        if not target.is_file():
+        if not is_file(target):
             raise RunError(f"{target}: missing (listed in {MANIFEST}); {MODIFIED}")
+        if not within(path, target):
+            raise RunError(f"{target}: reached through a symbolic link; {MODIFIED}")
         try:
             digest = sha256_file(target)
         except OSError as exc:
@@ -313,18 +330,34 @@ def _inside_run(name: str) -> bool:
 
 
 def open_run(path: str | Path) -> Run:
-    """Open a run directory: it must have a well-formed manifest with status complete, and every
-    file the manifest lists must be present with the recorded sha256 (each hashed once)."""
+    """Open a run directory: it must have a well-formed manifest with status complete, every
+    file the manifest lists must be present with the recorded sha256 (each hashed once), and it
+    holds no symbolic link (a run is written as plain files; a link would lead reads and later
+    writes out of it)."""
     path = Path(path)
     manifest = read_manifest(path)
+    for inner in _walk(path):
+        if inner.is_symlink():
+            raise RunError(
+                f"{inner}: a symbolic link inside the run directory; a run holds only the files "
+                f"it was written with: remove the link, or {MODIFIED.split('; ')[1]}"
+            )
     verify_files(path, manifest)
     return Run(path=path, manifest=manifest)
+
+
+def _walk(path: Path) -> list[Path]:
+    """Every entry below a folder, links listed but not followed."""
+    out = []
+    for root, dirs, files in os.walk(path):
+        out += [Path(root) / name for name in [*dirs, *files]]
+    return out
 
 
 def _load_netcdf(path: Path, opener: Callable[..., Any]) -> Any:
     """Open a run's netCDF file with `opener` and load it into memory (the file is closed
     afterwards); a missing or corrupt file is a RunError naming it."""
-    if not path.is_file():
+    if not is_file(path):
         raise RunError(f"{path}: missing; {MODIFIED}")
     try:
         with opener(path, engine="h5netcdf") as obj:
@@ -346,6 +379,13 @@ def load_posterior(run_dir: str | Path) -> xr.DataTree:
     """Load `posterior.nc` of a complete run into memory as a DataTree, checked against its
     manifest."""
     return _load_checked(Path(run_dir), POSTERIOR, xr.open_datatree)
+
+
+def load_listed(run_dir: str | Path, name: str) -> xr.Dataset:
+    """A netCDF file of a run (lfo.nc, forecast.nc, data.nc), loaded only once checked against
+    the sha256 its manifest records: a file the manifest does not list (copied in, never written
+    with the run) or whose content differs is a RunError, never read."""
+    return _load_checked(Path(run_dir), name, xr.open_dataset)
 
 
 def _load_checked(run_dir: Path, name: str, opener: Callable[..., Any]) -> Any:
@@ -374,30 +414,21 @@ def add_files_to_run(run_dir: str | Path, writers: dict[str, Callable[[Path], No
             raise RunError(f"cannot add {name!r} to {run.path}: not a file path inside the run")
     done: dict[str, str] = {}
     paths: list[Path] = []
-    for name, writer in writers.items():
-        final = run.path / name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".add-", suffix=final.suffix, dir=final.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            writer(tmp)
-            done[name] = sha256_file(tmp)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        paths.append(final)
-    manifest = dict(run.manifest)
-    manifest["files"] = {**manifest.get("files", {}), **done}
-    fd, tmp_name = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run.path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(manifest, indent=2, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, run.path / MANIFEST)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        for name, writer in writers.items():
+            final = run.path / name
+            make_dirs(final.parent, root=run.path)
+
+            def write(tmp: Path, writer: Callable[[Path], None] = writer, name: str = name) -> None:
+                writer(tmp)
+                done[name] = sha256_file(tmp)
+
+            paths.append(write_atomic(final, write, root=run.path))
+        manifest = dict(run.manifest)
+        manifest["files"] = {**manifest.get("files", {}), **done}
+        write_json_atomic(run.path / MANIFEST, manifest, root=run.path)
+    except WriteError as exc:
+        raise RunError(str(exc)) from None
     return paths
 
 

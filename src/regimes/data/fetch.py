@@ -19,7 +19,6 @@ variables ``REGIMES_FRED_URL`` (a template containing ``{id}``) and ``REGIMES_PI
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -29,7 +28,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -42,6 +40,7 @@ import pandas as pd
 from regimes.data.catalog import FredSource, PinkSheetSource, Series, get_series
 from regimes.data.sources import FETCHED_DIR, fetched_path, fiscal_year_end, resolve_data_dir
 from regimes.errors import DataError
+from regimes.files import make_dirs, write_bytes_atomic
 
 __all__ = [
     "DEFAULT_FRED_URL",
@@ -93,19 +92,10 @@ class Provenance:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes via a temp file and os.replace, so readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write bytes atomically (`regimes.files`), creating the folder, so readers never see a
+    partial file."""
+    make_dirs(path.parent)
+    write_bytes_atomic(path, data)
 
 
 # --------------------------------------------------------------------------- downloading

@@ -16,6 +16,9 @@ A fetched copy (``<data_dir>/fetched/<ID>.csv``) is read only when the snapshot 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,15 @@ import pandas as pd
 
 from regimes.data.catalog import CATALOG, PERIOD_STARTS, Series, get_series
 from regimes.errors import DataError
+from regimes.files import (
+    exists,
+    is_dir,
+    is_file,
+    missing_reason,
+    sha256_file,
+    shorten,
+    usable_name,
+)
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -33,6 +45,8 @@ __all__ = [
     "fetched_path",
     "fiscal_year_end",
     "load_series",
+    "note_read",
+    "recording_reads",
     "resolve_data_dir",
 ]
 
@@ -48,15 +62,53 @@ _DATES: dict[tuple[Path, tuple[int, int], str, str], pd.DatetimeIndex] = {}
 
 
 def resolve_data_dir(value: str | Path | None = None) -> Path:
-    """Pick the data directory: explicit argument, else $REGIMES_DATA_DIR, else the user cache."""
+    """Pick the data directory: explicit argument, else $REGIMES_DATA_DIR, else the user cache;
+    as an absolute path (a run records it, and is reopened from any working directory). A path
+    that exists but is not a folder is a DataError naming where it came from."""
     if value is not None and str(value) != "":
-        return Path(value).expanduser()
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+        path, where = Path(value).expanduser(), "--data-dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        path, where = Path(os.environ[DATA_DIR_ENV]).expanduser(), DATA_DIR_ENV
+    else:
+        import platformdirs
 
-    return Path(platformdirs.user_cache_dir("regimes")) / "data"
+        path, where = Path(platformdirs.user_cache_dir("regimes")) / "data", "the user cache"
+    problem = ""
+    if not usable_name(path):
+        problem = "is not a usable path (too long, or a NUL byte)"
+    elif exists(path) and not is_dir(path):
+        problem = "is a file, not a folder"
+    if problem:
+        raise DataError(f"data directory {shorten(str(path))} ({where}) {problem}; {_HOW_TO_POINT}")
+    return Path(os.path.abspath(path))
+
+
+# label -> (absolute path, sha256) of every data file read inside `recording_reads`
+_READS: ContextVar[dict[str, tuple[str, str]] | None] = ContextVar("regimes_reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[dict[str, tuple[str, str]]]:
+    """Record every data file read inside the block (catalog files by `load_series`, the user's
+    own by `regimes.userdata`): label -> (absolute path, sha256 of the bytes read). The hashes
+    make a result's reuse key (`regimes.reuse`); nested blocks also report to the outer one."""
+    outer = _READS.get()
+    reads: dict[str, tuple[str, str]] = {}
+    token = _READS.set(reads)
+    try:
+        yield reads
+    finally:
+        _READS.reset(token)
+        if outer is not None:
+            for label, value in reads.items():
+                outer.setdefault(label, value)
+
+
+def note_read(label: str, path: Path) -> None:
+    """Record that the data file `path` is read, under `label` (see `recording_reads`)."""
+    reads = _READS.get()
+    if reads is not None and label not in reads:
+        reads[label] = (os.path.abspath(path), sha256_file(path))
 
 
 def fetched_path(data_dir: str | Path, series_id: str) -> Path:
@@ -193,9 +245,11 @@ def _parse_values(raw: pd.Series, dates: pd.DatetimeIndex, series_id: str, path:
 
 def _missing_file_message(series: Series, path: Path, data_dir: Path) -> str:
     """Explain a missing snapshot file and how to get the series."""
-    where = f"data directory {data_dir}"
-    if not data_dir.is_dir():
-        where += " (which does not exist)"
+    where = f"data directory {shorten(str(data_dir))}"
+    if not is_dir(data_dir):
+        where += (
+            f" (which {missing_reason(data_dir).replace('is a folder, not a file', 'is a file')})"
+        )
     if series.downloadable:
         how = f"run `regimes data fetch {series.id}` or {_HOW_TO_POINT}"
     else:
@@ -207,10 +261,10 @@ def _missing_file_message(series: Series, path: Path, data_dir: Path) -> str:
 def _locate(series: Series, data_dir: Path) -> tuple[Path, str, str, str]:
     """Choose the file to read: the snapshot file, else a fetched copy; raise if neither exists."""
     snapshot = data_dir / series.file
-    if snapshot.is_file():
+    if is_file(snapshot):
         return snapshot, series.date_column, series.date_format, series.column
     fetched = fetched_path(data_dir, series.id)
-    if fetched.is_file():
+    if is_file(fetched):
         return fetched, "date", "iso", "value"
     raise DataError(_missing_file_message(series, snapshot, data_dir))
 
@@ -221,6 +275,7 @@ def load_series(series_id: str, data_dir: str | Path | None = None) -> pd.Series
     directory = resolve_data_dir(data_dir)
     path, date_column, date_format, column = _locate(series, directory)
     key, table = _read_table(path)
+    note_read(_relative(path, directory), path)
     for col, role in ((date_column, "date"), (column, "value")):
         if col not in table.columns:
             shown = ", ".join(map(repr, list(table.columns)[:12]))
@@ -231,6 +286,14 @@ def load_series(series_id: str, data_dir: str | Path | None = None) -> pd.Series
             )
     dates = _dates_for(path, key, table, date_column, date_format, series.frequency)
     return _parse_values(table[column], dates, series.id, path, column)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A data file's label: its path inside the data directory (the same in every copy)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def interior_holes(values: pd.Series, frequency: str) -> pd.DatetimeIndex:
@@ -282,7 +345,7 @@ def check_data_dir(
             path = _locate(spec, directory)[0]
             values = load_series(sid, directory)
         except DataError as exc:
-            present = (directory / CATALOG[sid].file).is_file() if sid in CATALOG else False
+            present = is_file(directory / CATALOG[sid].file) if sid in CATALOG else False
             results.append(CheckResult(sid, present, problem=str(exc)))
             continue
         if values.empty:

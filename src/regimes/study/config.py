@@ -10,6 +10,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from regimes.config import Strict, format_errors, parse_month, read_toml
 from regimes.errors import ConfigError
+from regimes.files import is_file, missing_reason, shorten
+from regimes.forecast import MAX_HORIZON
 
 STUDY_FILE = "study.toml"
 
@@ -19,7 +21,7 @@ class LFOSettings(Strict):
 
     experiments: list[str] = Field(min_length=2)
     first_scored: str = Field(description='first month scored out of sample, "YYYY-MM"')
-    k_threshold: float = Field(default=0.7, ge=0.0)
+    k_threshold: float = Field(default=0.7, ge=0.0, allow_inf_nan=False)
     quick_refits: bool = True
     asset: str = ""  # panel runs score this asset's own density (vs single-asset models of it)
 
@@ -34,7 +36,7 @@ class ScenarioSettings(Strict):
 
     experiments: list[str] = Field(min_length=1)
     files: list[str] = Field(min_length=1)
-    horizon: int = Field(default=24, ge=1)
+    horizon: int = Field(default=24, ge=1, le=MAX_HORIZON)
 
 
 class Comparison(Strict):
@@ -102,7 +104,7 @@ class QuickSettings(Strict):
     """What `--quick` changes beyond the runs' own quick sampler settings."""
 
     lfo_first_scored: str = ""
-    horizon: int = Field(default=6, ge=1)
+    horizon: int = Field(default=6, ge=1, le=MAX_HORIZON)
 
 
 class Study(Strict):
@@ -155,6 +157,9 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
     for i, name in enumerate(
         study.scenarios.files if study.scenarios and experiments is None else []
     ):
-        if not (folder / name).is_file():
-            raise ConfigError(f"{path}: key 'scenarios.files[{i}]': file {folder / name} not found")
+        if not is_file(folder / name):
+            raise ConfigError(
+                f"{path}: key 'scenarios.files[{i}]': file {shorten(str(folder / name))} "
+                f"{missing_reason(folder / name)}"
+            )
     return study

@@ -21,7 +21,16 @@ from typing import Any
 import pandas as pd
 
 from regimes.errors import RegimesError
-from regimes.study.config import Study, experiment_files, load_study
+from regimes.files import (
+    is_dir,
+    is_file,
+    make_dirs,
+    read_json,
+    shorten,
+    write_atomic,
+    write_text_atomic,
+)
+from regimes.study.config import STUDY_FILE, Study, experiment_files, load_study
 from regimes.study.result import STUDY_HTML, STUDY_JSON, RunRecord, StudyResult, run_path
 
 log = logging.getLogger(__name__)
@@ -38,9 +47,26 @@ def _log(message: str, quiet: bool) -> None:
 
 def is_study_folder(path: str | Path) -> bool:
     """True when `path` is a folder holding a study.toml (what `regimes run FOLDER` needs)."""
-    from regimes.study.config import STUDY_FILE
+    return is_dir(path) and is_file(Path(path) / STUDY_FILE)
 
-    return Path(path).is_dir() and (Path(path) / STUDY_FILE).is_file()
+
+def resumable(folder: Path, resume: str | Path) -> Path:
+    """The study folder `--resume` names, checked: written by `regimes run` for this study (it
+    has runs/ and the same study.toml as `folder`), else a StudyError saying so."""
+    study_dir = Path(resume)
+    stored = study_dir / STUDY_FILE
+    if not is_dir(study_dir / "runs") or not is_file(stored):
+        raise StudyError(
+            f"--resume {shorten(str(study_dir))}: not a study folder (no runs/ and {STUDY_FILE}); "
+            "pass a folder printed by `regimes run STUDY_FOLDER/`"
+        )
+    if stored.read_bytes() != (folder / STUDY_FILE).read_bytes():
+        raise StudyError(
+            f"--resume {shorten(str(study_dir))}: a folder of another study (its {STUDY_FILE} "
+            f"differs from {folder / STUDY_FILE}); resume it with the study it was run from, or "
+            "drop --resume to start a new study folder"
+        )
+    return study_dir
 
 
 def run_study(
@@ -66,32 +92,32 @@ def run_study(
     `figures` / `report` are passed to every run (`run_experiment`); the study's own figures and
     study.html are written either way.
 
-    `resume`: an earlier (possibly interrupted) study folder of the same study; its runs whose
-    stored config equals the config as it would run now are reused, the others run again, and
-    LFO results stored in reused runs are reused when computed with the same settings."""
-    from regimes.config import load_experiment
+    `resume`: an earlier (possibly interrupted) study folder of the same study (its stored
+    study.toml equal to the folder's, else a StudyError); a run of it is reused only when it
+    opens verified and was computed from the inputs a run would have now (config, code, seed
+    and the sha256 of every data file it read: `regimes.reuse`), the others run again with one
+    log line saying why; LFO results and forecasts stored in reused runs are reused on the same
+    terms."""
+    from regimes.config import load_experiment, run_version
     from regimes.data import resolve_data_dir
-    from regimes.results import new_run_id
+    from regimes.results import check_out_root, new_run_id
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise StudyError(f"{folder} is not a folder")
+    if not is_dir(folder):
+        raise StudyError(f"{shorten(str(folder))} is not a folder")
     study = load_study(folder)
     paths = experiment_files(folder)
-    for p in paths:  # every config must be valid before hours of sampling start
-        load_experiment(p)
+    for p in paths:  # every config (and --seed) must be valid before hours of sampling start
+        run_version(load_experiment(p), quick=quick, seed=seed)
     data_path = resolve_data_dir(data_dir)
     t0 = time.perf_counter()
     if resume is not None:
-        study_dir = Path(resume)
-        if not (study_dir / "runs").is_dir():
-            raise StudyError(f"--resume {study_dir}: not a study folder (it has no runs/ folder)")
+        study_dir = resumable(folder, resume)
     else:
-        study_dir = Path(out) / folder.name / new_run_id(seed if seed is not None else 0)
-    (study_dir / "figures").mkdir(parents=True, exist_ok=True)
-    from regimes.study.config import STUDY_FILE
-
-    shutil.copyfile(folder / STUDY_FILE, study_dir / STUDY_FILE)  # the study config as run
+        study_dir = check_out_root(out) / folder.name / new_run_id(seed if seed is not None else 0)
+    make_dirs(study_dir / "figures")
+    # the study config as run
+    write_atomic(study_dir / STUDY_FILE, lambda tmp: shutil.copyfile(folder / STUDY_FILE, tmp))
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
@@ -137,13 +163,17 @@ class _Runs:
     quiet: bool
 
     def reused(self, path: Path) -> Path | None:
-        """A resumed study's run of `path` whose config is unchanged (logged), else None."""
+        """A resumed study's run of `path` computed from the inputs a run would have now
+        (logged), else None (with one log line saying why it runs again)."""
         if self.resume is None:
             return None
         quick, seed = self.common["quick"], self.common["seed"]
-        reused = _reusable(self.study_dir, path, quick=quick, seed=seed)
+        data_dir = Path(self.common["data_dir"])
+        reused, why = _reusable(self.study_dir, path, data_dir, quick=quick, seed=seed)
         if reused is not None:
             _log(f"study {self.folder.name}: reusing {reused}", self.quiet)
+        elif why:
+            _log(f"study {self.folder.name}: running {path.stem} again: {why}", self.quiet)
         return reused
 
     def here(self, progress: bool) -> None:
@@ -219,7 +249,9 @@ def _failure_message(rec: dict[str, Any], quiet: bool, what: str) -> str:
 
 def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRecord:
     """The record of a complete run of the study (its convergence from the manifest)."""
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    from regimes.results import read_manifest
+
+    manifest = read_manifest(run_dir)
     return RunRecord(
         name,
         "complete",
@@ -229,18 +261,29 @@ def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRe
     )
 
 
-def _reusable(study_dir: Path, path: Path, *, quick: bool, seed: int | None) -> Path | None:
-    """The newest complete run of `path` in a study folder whose config.toml is exactly the
-    config `run_experiment` would store now (same options, priors, data, sampler, quick mode)."""
-    from regimes.config import experiment_to_toml, load_experiment, run_version
-    from regimes.results import CONFIG, MANIFEST
+def _reusable(
+    study_dir: Path, path: Path, data_dir: Path, *, quick: bool, seed: int | None
+) -> tuple[Path | None, str]:
+    """The newest run of `path` in a study folder that opens verified and was computed from the
+    inputs a run would have now (`reopen.inputs_now`: config as stored, code, seed, the data
+    files' sha256), and "" ; else None and why the newest run is not reused ("" without any)."""
+    from regimes.config import load_experiment, run_version
+    from regimes.reopen import inputs_now, reuse_problem
+    from regimes.results import MANIFEST
 
     exp = run_version(load_experiment(path), quick=quick, seed=seed)
-    text = experiment_to_toml(exp)
-    for run in sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True):
-        if (run / MANIFEST).is_file() and (run / CONFIG).read_text(encoding="utf-8") == text:
-            return run
-    return None
+    runs = sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True)
+    runs = [r for r in runs if (r / MANIFEST).exists() and not r.name.startswith(".")]
+    if not runs:
+        return None, ""
+    wanted = inputs_now(exp, data_dir, experiment_dir=path.parent)
+    first = ""
+    for run in runs:
+        why = reuse_problem(run, wanted)
+        if not why:
+            return run, ""
+        first = first or f"{run.name}: {why}"
+    return None, first
 
 
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
@@ -255,7 +298,8 @@ def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) ->
     runs = {name: run_path(res, study_dir, name) for name in asked}
     res.answer = study_answer(study.answer, runs, study_dir / "figures")
     write_page(study, res, study_dir)
-    _atomic_text(study_dir / STUDY_JSON, json.dumps(_jsonable(res), indent=2, default=str) + "\n")
+    text = json.dumps(_jsonable(res), indent=2, default=str) + "\n"
+    write_text_atomic(study_dir / STUDY_JSON, text, root=study_dir)
 
 
 STUDY_OWN = "figures/study_"  # figures drawn (or copied) by study_figures, redrawn on re-render
@@ -268,26 +312,49 @@ def rerender_study(study_dir: str | Path, data_dir: str | Path | None = None) ->
     from regimes.data import resolve_data_dir
 
     study_dir = Path(study_dir)
-    data = json.loads((study_dir / STUDY_JSON).read_text(encoding="utf-8"))
+    data = read_study_json(study_dir)
     study = load_study(study_dir, experiments=set(data["runs"]))
-    res = StudyResult(
-        title=study.title,
-        folder=data["folder"],
-        quick=data["quick"],
-        runs={k: RunRecord(**v) for k, v in data["runs"].items()},
-        lfo=data["lfo"],
-        lfo_note=data["lfo_note"],
-        forecasts=data["forecasts"],
-        figures=[tuple(f) for f in data["figures"]],  # type: ignore[misc]
-        timing=data["timing"],
-    )
+    try:
+        res = StudyResult(
+            title=study.title,
+            folder=data["folder"],
+            quick=data["quick"],
+            runs={k: RunRecord(**v) for k, v in data["runs"].items()},
+            lfo=data["lfo"],
+            lfo_note=data["lfo_note"],
+            forecasts=data["forecasts"],
+            figures=[tuple(f) for f in data["figures"]],  # type: ignore[misc]
+            timing=data["timing"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StudyError(
+            f"{study_dir / STUDY_JSON}: not a study record ({type(exc).__name__}: {exc}); "
+            "run the study again"
+        ) from None
     _render(study, res, study_dir, resolve_data_dir(data_dir))
     return study_dir / STUDY_HTML
 
 
+def read_study_json(study_dir: str | Path) -> dict[str, Any]:
+    """A finished study's study.json, checked for shape (an object whose `runs` maps each
+    experiment to a record with a status); a missing, truncated or corrupt one is a StudyError."""
+    path = Path(study_dir) / STUDY_JSON
+    try:
+        data = read_json(path, "study record")
+    except RegimesError as exc:
+        raise StudyError(f"{exc}; run the study again") from None
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(runs, dict) or not all(
+        isinstance(r, dict) and isinstance(r.get("status"), str) for r in runs.values()
+    ):
+        raise StudyError(f"{path}: not a study record (no 'runs' with a status each); run the "
+                         "study again")  # fmt: skip
+    return data
+
+
 def failed_runs(study_dir: str | Path) -> list[str]:
     """The experiments of a finished study whose runs failed (from its study.json)."""
-    data = json.loads((Path(study_dir) / STUDY_JSON).read_text(encoding="utf-8"))
+    data = read_study_json(study_dir)
     return [name for name, rec in data["runs"].items() if rec["status"] != "complete"]
 
 
@@ -295,12 +362,6 @@ def _jsonable(res: StudyResult) -> dict[str, Any]:
     out = asdict(res)
     out["runs"] = {k: asdict(v) for k, v in res.runs.items()}
     return out
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    from regimes.report.write import atomic_write_bytes
-
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _lfo(
@@ -397,7 +458,7 @@ def _forecasts(
     quiet: bool,
 ) -> None:
     """Fair value and regime probabilities along the scenario paths, for each named run."""
-    from regimes.forecast import forecast_run, write_forecast, write_forecast_figure
+    from regimes.forecast import ensure_forecast, write_forecast_figure
 
     cfg = study.scenarios
     assert cfg is not None
@@ -410,8 +471,9 @@ def _forecasts(
             continue
         _log(f"study: scenario forecasts of {exp} ({horizon} months)", quiet)
         try:
-            ds = forecast_run(run_dir, files, horizon, data_dir=data_path)
-            write_forecast(run_dir, ds)
+            ds = ensure_forecast(
+                run_dir, files, horizon, data_dir=data_path, log=lambda m: _log(m, quiet)
+            )
             figs = write_forecast_figure(run_dir, ds)
         except RegimesError as exc:
             res.forecasts.append({"experiment": exp, "error": str(exc)})
@@ -419,7 +481,7 @@ def _forecasts(
         for p in figs:
             if p.suffix == ".png":
                 dest = study_dir / "figures" / f"{exp}_forecast.png"
-                shutil.copyfile(p, dest)
+                write_atomic(dest, lambda tmp, src=p: shutil.copyfile(src, tmp), root=study_dir)
                 res.figures.append(
                     (
                         str(dest.relative_to(study_dir)),

@@ -5,7 +5,6 @@ atomically as `sweep.nc` into the sweep folder and opened lazily with `open_swee
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RunError
+from regimes.files import write_atomic
 from regimes.results import load_derived
 from regimes.sweep.expand import Task
 
@@ -102,13 +102,7 @@ def combine(
     for var in ds.variables.values():  # int8 flags padded with NaN by the join stay float
         var.encoding = {}
     ds.attrs.update({k: v for k, v in attrs.items() if v is not None})
-    path = sweep_dir / SWEEP_NC
-    tmp = sweep_dir / f".{SWEEP_NC}.{os.getpid()}.tmp"
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    path = write_atomic(sweep_dir / SWEEP_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return path
 
 

@@ -1,11 +1,11 @@
 """A sweep's tasks: one experiment config per origin, seed, grid point or SBC simulation, written into the
 sweep folder (`tasks/<task-id>/task.toml`, the model spec copied to `models/`, so the folder is
-self-contained), each validated before any sampling starts and keyed by a content hash."""
+self-contained), each validated before any sampling starts and keyed by its reuse key (the
+config as run, the code, the seed and the sha256 of every data file it reads: `regimes.reuse`)."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import shutil
@@ -24,6 +24,8 @@ from regimes.config import (
     run_version,
 )
 from regimes.errors import ConfigError
+from regimes.files import is_file, make_dirs, write_atomic, write_text_atomic
+from regimes.reuse import Inputs, sha256_text
 from regimes.sweep.spec import Sweep
 
 TASKS = "tasks"
@@ -40,21 +42,30 @@ class Task:
     coord: Any  # origin "YYYY-MM", seed int, grid index int or SBC simulation int
     config: str  # absolute path of tasks/<id>/task.toml
     folder: str  # absolute path of tasks/<id>/
-    key: str  # sha256 of the resolved config as run and the data directory's files
+    key: str  # the reuse key of `inputs`: a resumed sweep skips a task done under the same key
     data_dir: str
     quick: bool
     labels: dict[str, Any] = field(default_factory=dict)  # grid: dotted key -> value
     sbc: dict[str, Any] = field(default_factory=dict)  # SBC: sim, seed, keep, init, length, ...
+    inputs: dict[str, Any] = field(default_factory=dict)  # `reuse.Inputs`: config, seed, data...
 
 
-def data_fingerprint(data_dir: Path) -> str:
-    """sha256 over every file of the data directory (relative path and content): a task whose
-    data changed is never taken as done."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in Path(data_dir).rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(data_dir)).encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+WINDOW = ("start", "end", "predict_end", "min_obs")  # [data] keys that change no file read
+
+
+def task_inputs(
+    exp: Any, data_dir: Path, settings: dict[str, Any], known: dict[str, dict[str, str]]
+) -> Inputs:
+    """A task's reuse inputs: its config as run, its seed, the sha256 of every data file it
+    reads (found once per distinct `[data]` apart from the window, kept in `known`) and
+    `settings` (an SBC task's simulation)."""
+    from regimes.userdata import data_inputs
+
+    data = exp.data.model_dump(mode="json", exclude=set(WINDOW))
+    which = json.dumps(data, sort_keys=True)
+    if which not in known:
+        known[which] = data_inputs(exp, data_dir)
+    return Inputs(sha256_text(experiment_to_toml(exp)), exp.sampler.seed, known[which], settings)
 
 
 def set_dotted(body: dict[str, Any], key: str, value: Any, where: str) -> None:
@@ -80,13 +91,12 @@ def base_body(sweep: Sweep, sweep_dir: Path) -> dict[str, Any]:
     body = read_toml(path, "experiment config")
     body["name"] = exp.name
     spec_path = find_model_spec(exp.model, path)
-    models = sweep_dir / MODELS
-    models.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec_path, models / spec_path.name)
+    models = make_dirs(sweep_dir / MODELS)
+    write_atomic(models / spec_path.name, lambda tmp: shutil.copyfile(spec_path, tmp))
     body["model"] = spec_path.stem
     for spec in body.get("data", {}).get("series", {}).values():
-        local = path.parent / spec.get("file", "")
-        if "file" in spec and local.is_file():
+        local = path.parent / str(spec.get("file", ""))
+        if "file" in spec and is_file(local):
             spec["file"] = str(local.resolve())
     return body
 
@@ -142,7 +152,7 @@ def expand(sweep: Sweep, sweep_dir: Path, data_dir: Path, *, quick: bool) -> lis
     """Write every task's config into the sweep folder, validate each, and return the tasks."""
     sweep_dir = Path(sweep_dir).resolve()
     body = base_body(sweep, sweep_dir)
-    fingerprint = data_fingerprint(data_dir)
+    known: dict[str, dict[str, str]] = {}  # data inputs by [data] section (window aside)
     tasks = []
     length: int | None = None  # SBC: the simulated series' length, from the first task
     for key, value in sweep.overrides.items():
@@ -151,12 +161,11 @@ def expand(sweep: Sweep, sweep_dir: Path, data_dir: Path, *, quick: bool) -> lis
         task_body = copy.deepcopy(body)
         for key, value in changes.items():
             set_dotted(task_body, key, value, sweep.path)
-        folder = sweep_dir / TASKS / task_id
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = make_dirs(sweep_dir / TASKS / task_id, root=sweep_dir)
         config = folder / TASK_CONFIG
         text = tomli_w.dumps(task_body)
-        if not config.is_file() or config.read_text(encoding="utf-8") != text:
-            config.write_text(text, encoding="utf-8")
+        if not is_file(config) or config.read_text(encoding="utf-8") != text:
+            write_text_atomic(config, text, root=sweep_dir)
         try:
             exp = run_version(load_experiment(config), quick=quick)
         except ConfigError as exc:
@@ -169,12 +178,12 @@ def expand(sweep: Sweep, sweep_dir: Path, data_dir: Path, *, quick: bool) -> lis
             if length is None:
                 length = sbc_length(exp, sweep, data_dir)
             sbc = {**sweep.sbc.model_dump(), "sim": coord, "length": length}
-        content = experiment_to_toml(exp) + fingerprint + json.dumps(sbc, sort_keys=True)
-        key = hashlib.sha256(content.encode()).hexdigest()
+        inputs = task_inputs(exp, data_dir, {"sbc": sbc} if sbc else {}, known)
         labels = changes if sweep.grid is not None else {}
         tasks.append(
-            Task(task_id, coord, str(config), str(folder), key, str(data_dir), quick, labels, sbc)
-        )
+            Task(task_id, coord, str(config), str(folder), inputs.key, str(data_dir), quick,
+                 labels, sbc, inputs.to_json())
+        )  # fmt: skip
     return tasks
 
 

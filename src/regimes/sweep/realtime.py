@@ -19,7 +19,6 @@ well they agree and `relabelled` which origins were permuted."""
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RunError
+from regimes.files import write_atomic
 from regimes.spells import months_between, spell_start
 from regimes.sweep.combine import open_sweep
 from regimes.sweep.spec import HI, LO, Realtime
@@ -171,13 +171,7 @@ def write_realtime(sweep_dir: str | Path, options: Realtime | None = None) -> li
     sweep_dir = Path(sweep_dir)
     with open_sweep(sweep_dir) as ds:
         rt = realtime_dataset(ds, options)
-    path = sweep_dir / REALTIME_NC
-    tmp = sweep_dir / f".{REALTIME_NC}.{os.getpid()}.tmp"
-    try:
-        rt.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    path = write_atomic(sweep_dir / REALTIME_NC, lambda tmp: rt.to_netcdf(tmp, engine="h5netcdf"))
     return [path, *plot_realtime(rt, sweep_dir / "figures")]
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from regimes.errors import RegimesError
+from regimes.files import is_dir, is_file, make_dirs, write_atomic
 from regimes.sweep.combine import task_part
 from regimes.sweep.expand import TASKS, Task, expand
 from regimes.sweep.spec import Sweep, load_sweep
@@ -44,14 +45,13 @@ def _log(message: str, quiet: bool) -> None:
 
 def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Path:
     """The folder a sweep writes into: a new `<out>/<name>/<id>/`, or the one being resumed."""
-    from regimes.results import new_run_id
+    from regimes.results import check_out_root, new_run_id
 
     if resume is None:
-        folder = Path(out) / sweep.name / new_run_id(0)
-        folder.mkdir(parents=True)
-        return folder
+        folder = check_out_root(out) / sweep.name / new_run_id(0)
+        return make_dirs(folder)
     folder = Path(resume)
-    if not (folder / SWEEP_FILE).is_file() or not (folder / TASKS).is_dir():
+    if not is_file(folder / SWEEP_FILE) or not is_dir(folder / TASKS):
         raise SweepError(
             f"--resume {folder}: not a sweep folder (no {SWEEP_FILE} and {TASKS}/); pass a folder "
             "printed by `regimes sweep`"
@@ -84,7 +84,7 @@ def run_sweep(
     sweep = load_sweep(path)
     data_path = resolve_data_dir(data_dir)
     folder = sweep_folder(sweep, out, resume).resolve()
-    shutil.copyfile(sweep.path, folder / SWEEP_FILE)
+    write_atomic(folder / SWEEP_FILE, lambda tmp: shutil.copyfile(sweep.path, tmp))
     t0 = time.perf_counter()
     try:
         tasks = expand(sweep, folder, data_path, quick=quick)
@@ -95,10 +95,12 @@ def run_sweep(
                 folder.parent.rmdir()
         raise
     records: dict[str, dict[str, Any]] = {}
-    for task in tasks:
-        earlier = finished(task) if resume is not None else None
+    for task in tasks if resume is not None else []:
+        earlier, why = finished(task)
         if earlier is not None:
             records[task.id] = {**earlier, "reused": True}
+        elif why:
+            _log(f"sweep {sweep.name}: {task.id} runs again: {why}", quiet)
     todo = [t for t in tasks if t.id not in records]
     state = {"sweep": sweep, "folder": folder, "tasks": tasks, "records": records, "t0": t0}
     _write_tables(state, quick)

@@ -4,7 +4,6 @@ included (error type, message, traceback), so one bad task never stops the other
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -14,7 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from regimes.files import is_file, read_json, write_json_atomic
+from regimes.reuse import Inputs
 from regimes.sweep.expand import Task
+
+__all__ = ["write_json_atomic"]  # re-exported: tasks.json, failures.json, done.json
 
 DONE = "done.json"  # in a task folder: the task's finished run and the key it ran under
 RUNS = "runs"
@@ -202,9 +205,16 @@ def start_record(job_id: str) -> dict[str, Any]:
 def run_task(task: Task) -> dict[str, Any]:
     """Run one sweep task and return its record (run directory relative to the task folder;
     derived.nc's dataset as `derived`, for the combine, so it need not read the file back);
-    a complete one is also recorded as `done.json` in the task folder, with its key."""
+    a complete one is also recorded as `done.json` in the task folder, with its reuse key and
+    inputs."""
     job = RunJob(task.id, task.config, str(Path(task.folder) / RUNS), task.data_dir, task.quick)
-    record = {**run_job(job, keep_derived=True), "key": task.key}
+    earlier = written_earlier(task)
+    if earlier is not None:  # an attempt whose worker died after writing it: never a second run
+        record = {**start_record(task.id), "status": "complete", "run_dir": str(earlier),
+                  "wall_s": 0.0, "written_earlier": True}  # fmt: skip
+    else:
+        record = run_job(job, keep_derived=True)
+    record = {**record, "key": task.key, "inputs": task.inputs}
     derived = record.pop("derived", None)
     if record["status"] == "complete":
         record["run_dir"] = str(Path(record["run_dir"]).relative_to(task.folder))
@@ -212,25 +222,50 @@ def run_task(task: Task) -> dict[str, Any]:
     return {**record, "derived": derived} if derived is not None else record
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to `path` through a temporary file and a rename (never half-written)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def written_earlier(task: Task) -> Path | None:
+    """A complete run of this task already in its folder under the task's reuse key (a run's
+    own key is the task's), opening verified: written by an attempt whose worker died after the
+    run was in place but before its result arrived. It stands for the task, so Dask's retry of
+    a lost task never writes a second run."""
+    from regimes.errors import RegimesError
+    from regimes.results import open_run
+
+    for run_dir in sorted(Path(task.folder, RUNS).glob("*/*"), reverse=True):
+        if run_dir.name.startswith("."):  # a temporary folder being (or abandoned while) written
+            continue
+        try:
+            run = open_run(run_dir)
+        except RegimesError:
+            continue
+        if run.manifest.get("reuse_key") == task.key:
+            return run_dir
+    return None
 
 
-def finished(task: Task) -> dict[str, Any] | None:
-    """The record of an earlier complete run of this task under the same key, or None (no run,
-    another key: config or data changed, or its run directory is gone)."""
+def finished(task: Task) -> tuple[dict[str, Any] | None, str]:
+    """The record of an earlier complete run of this task under the same reuse key whose result
+    is intact (a run directory that opens verified; an SBC task's result file), and ""; else
+    None and why it runs again ("" when it never finished)."""
+    from regimes.errors import RegimesError
+    from regimes.results import open_run
+
+    if not is_file(Path(task.folder) / DONE):
+        return None, ""
     try:
-        record = json.loads((Path(task.folder) / DONE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("key") != task.key:
-        return None
+        record = read_json(Path(task.folder) / DONE, "task record")
+    except RegimesError as exc:
+        return None, str(exc)
+    if not isinstance(record, dict) or record.get("status") != "complete":
+        return None, f"its {DONE} records no complete run"
+    if record.get("key") != task.key:
+        stored = Inputs.from_json(record.get("inputs"))
+        return None, Inputs.from_json(task.inputs).change(stored) or "its reuse key differs"
     result = Path(task.folder) / str(record.get("run_dir", ""))
     # a run task's result is a run directory; an SBC task's, its small result file
-    present = result.is_file() if task.sbc else (result / "manifest.json").is_file()
-    if record.get("status") != "complete" or not present:
-        return None
-    return record
+    if task.sbc:
+        return (record, "") if is_file(result) else (None, f"its result {result} is missing")
+    try:
+        open_run(result)
+    except RegimesError as exc:
+        return None, f"its run fails verification ({str(exc).splitlines()[0]})"
+    return record, ""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from regimes.spec import PriorSpec
 
@@ -13,7 +21,7 @@ class Options(BaseModel):
     """Options of the Markov-switching family."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    k_regimes: int = Field(default=2, ge=1, le=4)
+    k_regimes: StrictInt = Field(default=2, ge=1, le=4)
     regime_names: list[str] | None = None
     switching: list[str] = Field(default_factory=lambda: ["intercept"])
     switching_variance: bool = False
@@ -43,15 +51,13 @@ class Options(BaseModel):
     init: Literal["multistart", "jitter"] = "multistart"
     n_starts: int = Field(default=12, ge=1, le=200)
 
+    @field_validator("regime_names")
+    @classmethod
+    def _names(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return regime_names(value, info)
+
     @model_validator(mode="after")
     def _consistent(self) -> Options:
-        if self.regime_names is not None:
-            if len(self.regime_names) != self.k_regimes:
-                raise ValueError(
-                    f"regime_names has {len(self.regime_names)} names for k_regimes = {self.k_regimes}"
-                )
-            if len(set(self.regime_names)) != len(self.regime_names):
-                raise ValueError("regime_names must be distinct")
         if self.transition == "covariates" and not self.transition_covariates:
             raise ValueError(
                 "transition = 'covariates' needs transition_covariates = [factor names]"
@@ -165,6 +171,23 @@ class Options(BaseModel):
     def names(self) -> list[str]:
         """Regime labels (from the spec, else regime_0, regime_1, ...)."""
         return self.regime_names or [f"regime_{k}" for k in range(self.k_regimes)]
+
+
+def regime_names(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+    """Check `regime_names`: one non-empty, distinct name per regime (`k_regimes`)."""
+    if value is None:
+        return value
+    if any(not name.strip() for name in value):
+        raise ValueError("every regime name must be a non-empty name")
+    if len(set(value)) != len(value):
+        repeated = sorted({n for n in value if value.count(n) > 1})
+        raise ValueError(
+            f"regime_names must be distinct ({', '.join(map(repr, repeated))} repeated)"
+        )
+    k = info.data.get("k_regimes")
+    if k is not None and len(value) != k:
+        raise ValueError(f"regime_names has {len(value)} names for k_regimes = {k}")
+    return value
 
 
 PRIORS: dict[str, PriorSpec] = {

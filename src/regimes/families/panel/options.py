@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from regimes.families.markov.options import PRIORS as MARKOV_PRIORS
 from regimes.families.markov.options import Options as MarkovOptions
+from regimes.families.markov.options import regime_names
 from regimes.spec import PriorSpec
 
 
@@ -15,7 +24,7 @@ class Options(BaseModel):
     """Options of the panel family: several assets, one regime chain (or one chain each)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    k_regimes: int = Field(default=2, ge=1, le=4)
+    k_regimes: StrictInt = Field(default=2, ge=1, le=4)
     regime_names: list[str] | None = None
     # regime name -> the anchor terms that price the assets in that regime; a term absent from a
     # regime's set is structurally zero there for every asset (no parameter), as in the Markov
@@ -34,6 +43,11 @@ class Options(BaseModel):
     sticky: float = Field(default=0.0, ge=0)
     init: Literal["multistart", "jitter"] = "multistart"
     n_starts: int = Field(default=12, ge=1, le=200)
+
+    @field_validator("regime_names")
+    @classmethod
+    def _names(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return regime_names(value, info)
 
     @model_validator(mode="after")
     def _consistent(self) -> Options:
