@@ -10,7 +10,6 @@ run's compiled model, so a worker compiles once and every later simulation only 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import xarray as xr
 from regimes.calibration import fit_simulation, rank_record, ranks
 from regimes.config import load_experiment, run_version
 from regimes.families import get_family
+from regimes.files import write_atomic
 from regimes.sweep.combine import SBC_NC  # in the sweep folder: every simulation along `sim`
 from regimes.sweep.expand import Task
 from regimes.sweep.task import DONE, failure, start_record, write_json_atomic
@@ -57,7 +57,11 @@ def run_sbc_task(task: Task) -> dict[str, Any]:
         return {**record, **failure(exc, t0), "key": task.key}
     write_json_atomic(Path(task.folder) / SBC_JSON, result)
     record.update(
-        status="complete", run_dir=SBC_JSON, wall_s=round(time.perf_counter() - t0, 2), key=task.key
+        status="complete",
+        run_dir=SBC_JSON,
+        wall_s=round(time.perf_counter() - t0, 2),
+        key=task.key,
+        inputs=task.inputs,  # so a resumed sweep can say what changed
     )
     write_json_atomic(Path(task.folder) / DONE, record)
     return record
@@ -150,14 +154,7 @@ def combine_sbc(
     )
     ds.attrs.update({k: v for k, v in attrs.items() if v is not None})
     ds.attrs.update(keep=keep, band=band, length=results[0]["length"], n_sims=len(results))
-    path = sweep_dir / SBC_NC
-    tmp = sweep_dir / f".{SBC_NC}.{os.getpid()}.tmp"
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(sweep_dir / SBC_NC, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def summary_lines(ds: xr.Dataset) -> list[str]:
