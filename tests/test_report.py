@@ -15,6 +15,7 @@ import xarray as xr
 
 from regimes.api import run_experiment
 from regimes.cli import main
+from regimes.config import SHIPPED_MODELS
 from regimes.report import write_report
 from regimes.report.headline import headline_rows
 from regimes.report.sections import caption, figure_order, verdict_section
@@ -54,7 +55,7 @@ def bad_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A deliberately unconverged run: 20 tuning steps and 20 draws of the same static model."""
     root = tmp_path_factory.mktemp("bad")
     (root / "models").mkdir()
-    shutil.copy(ROOT / "models" / "static_fair_value.toml", root / "models")
+    shutil.copy(SHIPPED_MODELS / "static_fair_value.toml", root / "models")
     (root / "experiments").mkdir()
     text = (ROOT / "experiments" / "gold" / "old_framework.toml").read_text(encoding="utf-8")
     text = re.sub(r"\[sampler\].*?(?=\n\[|\Z)", "", text, flags=re.S)

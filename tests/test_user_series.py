@@ -45,8 +45,7 @@ figures = false
 
 
 @pytest.fixture
-def folder(tmp_path: Path, repo_root: Path) -> Path:
-    (tmp_path / "models").symlink_to(repo_root / "models")
+def folder(tmp_path: Path) -> Path:
     rng = np.random.default_rng(3)
     months = pd.date_range("2000-01-31", periods=120, freq="ME")  # month ends: any day works
     x = np.cumsum(rng.normal(0, 1, 120))
