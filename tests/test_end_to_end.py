@@ -167,7 +167,7 @@ def check_ppc_verdict(run, derived) -> None:
 def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
     run_dir = run_experiment(
         path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
-    )  # reports are tested in test_report.py
+    ).path  # reports are tested in test_report.py
     check_run_dir(run_dir, path.stem)
 
 

@@ -248,7 +248,7 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
         progress=False,
         figures=False,
         quiet=True,
-    )
+    ).path
     ll = open_run(run_dir).posterior()["log_likelihood"]
     assert ll.attrs["scale"] == "natural units of the target"
     n = ll.sizes["time"]

@@ -47,7 +47,7 @@ def good_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         progress=False,
         quiet=True,
         figures=True,
-    )
+    ).path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,9 @@ def bad_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     text += "\n[sampler]\ndraws = 20\ntune = 20\nchains = 2\nseed = 7\n"
     path = root / "experiments" / "bad_short.toml"
     path.write_text(text, encoding="utf-8")
-    return run_experiment(path, data_dir=data_dir, out=root / "results", progress=False, quiet=True)
+    return run_experiment(
+        path, data_dir=data_dir, out=root / "results", progress=False, quiet=True
+    ).path
 
 
 def _chromium() -> str:

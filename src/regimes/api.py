@@ -10,7 +10,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regimes.config import Experiment, experiment_to_toml, load_experiment, run_version
+from regimes.config import (
+    DICT_LABEL,
+    Experiment,
+    ExperimentSource,
+    experiment_to_toml,
+    load_experiment,
+    run_version,
+)
 from regimes.fit import derive_checked, fit_frame
 from regimes.results import (
     CONFIG,
@@ -18,7 +25,9 @@ from regimes.results import (
     FIGURES,
     POSTERIOR,
     TUNING,
+    Run,
     new_run_id,
+    read_manifest,
     write_netcdf,
     write_run,
 )
@@ -63,7 +72,7 @@ def _log(message: str, quiet: bool) -> None:
 
 
 def run_experiment(
-    path: str | Path,
+    experiment: ExperimentSource,
     *,
     data_dir: str | Path | None = None,
     out: str | Path = "results",
@@ -74,22 +83,22 @@ def run_experiment(
     report: bool = True,
     quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
-) -> Path:
-    """Validate a config, build the data, fit, and write one complete run directory; return its path.
+) -> Run:
+    """Validate a config, build the data, fit, and write one complete run directory; return the
+    finished `Run` (its directory is `.path`).
 
-    With figures on, `report` also writes report.html (ArviZ plots included) into the run, as
-    part of it: the run directory appears only once every file, the report included, is written.
-    `on_written(run_dir, derived)` is called once it is, with derived.nc's dataset still in
-    memory (a sweep hands it to its combine without reading the file back)."""
-    from regimes.cache import setup_process
-
-    setup_process()  # once per process; a no-op after the first call
+    `experiment` is a TOML file's path, a dict with the same tables or an `Experiment`
+    (`regimes.config.load_experiment`). With figures on, `report` also writes report.html
+    (ArviZ plots included) into the run, as part of it: the run directory appears only once
+    every file, the report included, is written. `on_written(run_dir, derived)` is called once
+    it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
+    reading the file back)."""
     from regimes.data import resolve_data_dir
     from regimes.userdata import experiment_frame
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    exp: Experiment = run_version(load_experiment(path), quick=quick, seed=seed)
+    exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     assert exp.spec is not None
     data_path = resolve_data_dir(data_dir)
     _log(f"{exp.name}: loading data from {data_path}", quiet)
@@ -99,7 +108,7 @@ def run_experiment(
         exp,
         frame,
         out=out,
-        provenance={"config_path": str(Path(path)), "quick": quick, "data_dir": str(data_path)},
+        provenance={"config_path": _config_path(exp), "quick": quick, "data_dir": str(data_path)},
         timing=timing,
         progress=progress,
         figures=figures,
@@ -107,6 +116,11 @@ def run_experiment(
         quiet=quiet,
         on_written=on_written,
     )
+
+
+def _config_path(exp: Experiment) -> str:
+    """Where the experiment came from, for the manifest: its file, or that it was a dict."""
+    return exp.path or DICT_LABEL
 
 
 def fit_and_write(
@@ -121,11 +135,11 @@ def fit_and_write(
     report: bool = True,
     quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
-) -> Path:
+) -> Run:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
     into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
-    `run_dataframe`."""
+    `run_dataframe`; returns the finished `Run`."""
     from regimes.compiled import Adaptation
     from regimes.families import get_family
 
@@ -197,39 +211,39 @@ def fit_and_write(
         f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
         quiet,
     )
-    return run_dir
+    return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
 def run_dataframe(
     data: Any,
-    experiment: str | Path,
+    experiment: ExperimentSource,
     *,
+    data_dir: str | Path | None = None,
     out: str | Path = "results",
     seed: int | None = None,
     quick: bool = False,
-    progress: bool = False,
+    progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
     quiet: bool = False,
-) -> Any:
+) -> Run:
     """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
     run, the same `results.Run` a run directory opens as.
 
     `data` has a DatetimeIndex of month starts (quarter starts with `data.frequency = "Q"`) and
     one column per variable the experiment names (`data.target`, `data.factors`, or the `of` of
-    a declared transform); columns not named there are ignored, and catalog series are used for
-    variables it does not hold. The experiment TOML gives the model, the window and the sampler
-    as usual; the same checks apply (holes, coverage, minimum length), and the manifest records
-    the frame's data hash with `data_dir` = "DataFrame (in memory)"."""
+    a declared transform); columns not named there are ignored, and catalog series (from
+    `data_dir`, default $REGIMES_DATA_DIR, else the user cache) are used for variables it does
+    not hold. `experiment` is a TOML path, a dict with the same tables or an `Experiment`; it
+    gives the model, the window and the sampler as usual; the same checks apply (holes,
+    coverage, minimum length), and the manifest records the frame's data hash and each
+    column's sha256 with `data_dir` = "DataFrame (in memory)"."""
     import pandas as pd
 
-    from regimes.cache import setup_process
     from regimes.data import resolve_data_dir
     from regimes.errors import DataError
-    from regimes.results import open_run
     from regimes.userdata import experiment_frame
 
-    setup_process()
     if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
         raise DataError(
             "run_dataframe needs a pandas DataFrame with a DatetimeIndex of period starts "
@@ -238,13 +252,13 @@ def run_dataframe(
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = {str(c): data[c] for c in data.columns}
-    frame = experiment_frame(exp, resolve_data_dir(None), columns=columns)
-    run_dir = fit_and_write(
+    frame = experiment_frame(exp, resolve_data_dir(data_dir), columns=columns)
+    return fit_and_write(
         exp,
         frame,
         out=out,
         provenance={
-            "config_path": str(Path(experiment)),
+            "config_path": _config_path(exp),
             "quick": quick,
             "data_dir": "DataFrame (in memory)",
         },
@@ -254,7 +268,6 @@ def run_dataframe(
         report=report,
         quiet=quiet,
     )
-    return open_run(run_dir)
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:

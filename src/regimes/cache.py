@@ -2,6 +2,10 @@
 code is cached (PyTensor, numba, JAX: one folder, never scattered), how many XLA host devices
 JAX sees, one BLAS thread per process, and where the `regimes` loggers write.
 
+Only entry points call it (the `regimes` command, a Dask worker's start-up, validation and
+benchmark scripts): library code never does, so a notebook or another program that imports
+`regimes` keeps its own environment, thread limits and logging.
+
 `REGIMES_CACHE_DIR` sets it (CI and the tests point it inside the project's ignored `.cache/`);
 otherwise the per-user cache directory is used. Set before PyTensor is first imported.
 """
@@ -82,8 +86,8 @@ _SETUP: dict[str, Path] = {}
 def setup_process(level: int = logging.INFO) -> Path:
     """The one process-wide setup: compile caches, XLA host devices and BLAS threads (before
     JAX, PyTensor or numpy start), and progress messages of the `regimes` loggers on stderr as
-    `[regimes] ...` lines. Call it once, first thing (the CLI, a worker, a notebook); later calls
-    only change the level."""
+    `[regimes] ...` lines. Entry points call it once, first thing (the CLI, a worker, a script);
+    later calls only change the level. A notebook may call it to get the same set-up."""
     logger = logging.getLogger("regimes")
     logger.setLevel(level)
     if "root" not in _SETUP:

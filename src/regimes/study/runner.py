@@ -168,7 +168,7 @@ class _Runs:
                     quiet=self.quiet,
                     figures=self.figures,
                     report=self.report,
-                )
+                ).path
             except Exception as exc:  # record, go on with the other runs
                 rec = failure(exc, t1)  # the record a worker returns for a failed run
                 msg = _failure_message(rec, self.quiet, f"study {name}: {p.stem}")
