@@ -3,7 +3,7 @@ of another module's private names. Parsed from the source (every import, at modu
 a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails here first.
 
 Layers, lowest first (a module may import its own layer and any below it):
-  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc   (no model, no data, no disk)
+  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, progress  (no model, no data, no disk)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
   3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary
@@ -24,7 +24,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
-     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc"),
+     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.progress"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from handmade_runs import make_switching_run, natural_group
 
+from handmade_runs import make_switching_run, natural_group
 from regimes.cli import main
 from regimes.results import open_run
 
 NOT_CONVERGED = {
     "converged": False,
-    "reasons": ["R-hat above 1.01 for 1 of 9 elements (worst sigma: 1.4000); chains have not mixed"],
+    "reasons": [
+        "R-hat above 1.01 for 1 of 9 elements (worst sigma: 1.4000); chains have not mixed"
+    ],
     "advice": ["about 900 draws per chain would reach the ESS limit (set [sampler] draws = 900)"],
 }
 

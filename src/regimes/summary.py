@@ -320,10 +320,7 @@ def summary_text(s: Summary, short: bool = False) -> str:
     blocks: list[list[list[str]]] = []
     names: list[str] = []
     for quantity, part in s.table.groupby(level="quantity", sort=False):
-        units = next((u for u in part["units"] if u), "")
-        names.append(
-            f"{s.long_names.get(str(quantity), quantity)}" + (f" [{units}]" if units else "")
-        )
+        names.append(_heading(s, str(quantity), part))
         blocks.append(
             [[str(el) or str(quantity), *_cells(row, short)] for (_, el), row in part.iterrows()]
         )
