@@ -94,7 +94,7 @@ def run_experiment(
     it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
     reading the file back)."""
     from regimes.data import resolve_data_dir
-    from regimes.userdata import experiment_frame
+    from regimes.userdata import data_sources, experiment_frame
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -108,7 +108,12 @@ def run_experiment(
         exp,
         frame,
         out=out,
-        provenance={"config_path": _config_path(exp), "quick": quick, "data_dir": str(data_path)},
+        provenance={
+            "config_path": _config_path(exp),
+            "quick": quick,
+            "data_dir": str(data_path),
+            "data_sources": data_sources(exp, data_path),
+        },
         timing=timing,
         progress=progress,
         figures=figures,
@@ -137,8 +142,8 @@ def fit_and_write(
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Run:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
-    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
-    into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
+    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
+    data_sources: what each variable was read from) goes into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
     `run_dataframe`; returns the finished `Run`."""
     from regimes.compiled import Adaptation
     from regimes.families import get_family
@@ -165,16 +170,17 @@ def fit_and_write(
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
-            from regimes.figures import save_figure
+            from regimes.figures import marked, run_mark, save_figure
             from regimes.figures.fair_value import plot_fair_value
             from regimes.figures.ppc import plot_ppc
 
-            source = source_line(exp)
+            source = source_line(exp, provenance.get("data_sources", []))
             log_scale = exp.outputs.log_scale
-            fig = plot_fair_value(derived, log_scale=log_scale, source=source)
-            save_figure(fig, tmp / FIGURES, "fair_value")
-            save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
-            family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
+            with marked(run_mark(provenance["quick"], verdict["converged"])):  # every figure
+                fig = plot_fair_value(derived, log_scale=log_scale, source=source)
+                save_figure(fig, tmp / FIGURES, "fair_value")
+                save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
+                family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -186,6 +192,7 @@ def fit_and_write(
                 "backend_used": tree.attrs.get("sampling_backend"),
             },
             "data_dir": provenance["data_dir"],
+            "data_sources": provenance.get("data_sources", []),
             "data_hash": frame.data_hash(),
             "data_window": {
                 "fit_start": frame.attrs["fit_start"],
@@ -242,7 +249,7 @@ def run_dataframe(
 
     from regimes.data import resolve_data_dir
     from regimes.errors import DataError
-    from regimes.userdata import experiment_frame
+    from regimes.userdata import data_sources, experiment_frame
 
     if not isinstance(data, pd.DataFrame) or not isinstance(data.index, pd.DatetimeIndex):
         raise DataError(
@@ -252,7 +259,8 @@ def run_dataframe(
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = {str(c): data[c] for c in data.columns}
-    frame = experiment_frame(exp, resolve_data_dir(data_dir), columns=columns)
+    data_path = resolve_data_dir(data_dir)
+    frame = experiment_frame(exp, data_path, columns=columns)
     return fit_and_write(
         exp,
         frame,
@@ -261,6 +269,7 @@ def run_dataframe(
             "config_path": _config_path(exp),
             "quick": quick,
             "data_dir": "DataFrame (in memory)",
+            "data_sources": data_sources(exp, data_path, columns=columns),
         },
         timing={"data_s": time.perf_counter() - t0},
         progress=progress,
@@ -275,12 +284,12 @@ def describe_verdict(verdict: dict[str, Any]) -> str:
     return "run did not converge: " + "; ".join(verdict.get("reasons") or ["see regimes diagnose"])
 
 
-def source_line(exp: Experiment) -> str:
-    """A figure's source line: the config's note, else the publishers of the series the
-    experiment actually uses (from the catalog) and the run."""
-    from regimes.dataset import series_publishers
+def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:
+    """A figure's source line: the config's note, else what the data were actually read from
+    (your file or DataFrame column with its sha256, the catalog series' publishers) and the
+    run."""
+    from regimes.userdata import credits
 
     if exp.outputs.source_note:
         return exp.outputs.source_note
-    publishers = series_publishers([exp.data.target, *exp.data.factors])
-    return "; ".join([*publishers, f"regimes posterior ({exp.name})"])
+    return "; ".join([*credits(sources), f"regimes posterior ({exp.name})"])

@@ -249,6 +249,15 @@ class Run:
 
     # ------------------------------------------------------------------ presentation
 
+    @property
+    def figure_mark(self) -> str:
+        """What every figure of this run carries when it is not fit for a memo: "QUICK RUN —
+        not for citation", "NOT CONVERGED", both, or "" (`regimes.figures.run_mark`)."""
+        from regimes.figures import run_mark
+
+        verdict = self.manifest.get("verdict") or {}
+        return run_mark(bool(self.manifest.get("quick")), bool(verdict.get("converged", True)))
+
     def summary(self) -> pd.DataFrame:
         """The run's parameters in natural units as a table (index: quantity, element; columns:
         5%, 50%, 95%, r_hat, ess_bulk, ess_tail, units), the current regime's probability rows

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes.figures import NOT_CONVERGED_MARK, QUICK_MARK
+
 NATURAL = "posterior_natural"  # the posterior.nc group of per-draw parameters in natural units
 LOW, MID, HIGH = 0.05, 0.5, 0.95
 COLUMNS = ["5%", "50%", "95%", "r_hat", "ess_bulk", "ess_tail", "units"]
@@ -27,8 +29,6 @@ SAMPLE_DIMS = ("chain", "draw")
 # derived.nc's parameter quantiles, read when posterior.nc has no natural-units group
 DERIVED_PARAMETERS = ("fair_value_by_regime", "coef", "transition", "expected_duration")
 CURRENT = "regime_prob"  # the quantity of the current-regime rows
-QUICK_MARK = "QUICK RUN — not for citation"
-NOT_CONVERGED_MARK = "NOT CONVERGED"
 
 
 @dataclass(frozen=True)

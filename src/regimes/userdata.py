@@ -5,6 +5,7 @@ periods with the same alignment rules."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +85,22 @@ def read_user_series(spec: UserSeries, name: str, base_dirs: list[Path], frequen
     return to_monthly(series, spec.frequency)
 
 
+def _base_dirs(exp: Experiment, data_dir: Path, experiment_dir: Path | None) -> list[Path]:
+    """Where declared files are looked up: `experiment_dir`, the experiment file's folder, the
+    data directory."""
+    base_dirs = [experiment_dir] if experiment_dir is not None else []
+    if exp.path:
+        base_dirs.append(Path(exp.path).resolve().parent)
+    return [*base_dirs, Path(data_dir)]
+
+
 def user_series(
     exp: Experiment, data_dir: Path, experiment_dir: Path | None = None
 ) -> dict[str, pd.Series]:
     """Every series the experiment declares, by name (an empty dict when it declares none);
     files are looked up beside the experiment file (`experiment_dir`, default: its folder),
     then in the data directory."""
-    base_dirs = [experiment_dir] if experiment_dir is not None else []
-    if exp.path:
-        base_dirs.append(Path(exp.path).resolve().parent)
-    base_dirs.append(Path(data_dir))
+    base_dirs = _base_dirs(exp, data_dir, experiment_dir)
     return {
         name: read_user_series(spec, name, base_dirs, exp.data.frequency)
         for name, spec in exp.data.series.items()
@@ -125,3 +132,79 @@ def experiment_frame(
         assets=d.assets,
         asset_factors=d.asset_factors,
     )
+
+
+def used_variables(exp: Experiment) -> list[str]:
+    """The variables whose data the experiment reads: target, assets and factors, a declared
+    transform replaced by what it is computed from (each named once, in order)."""
+    d = exp.data
+    out: list[str] = []
+    for name in [d.target, *d.assets, *d.factors]:
+        while name in d.transforms:
+            name = d.transforms[name].of
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def column_sha256(series: pd.Series) -> str:
+    """sha256 of a DataFrame column as it was handed over: its dates and values."""
+    h = hashlib.sha256()
+    h.update(np.asarray(pd.DatetimeIndex(series.index).asi8).tobytes())
+    h.update(np.ascontiguousarray(pd.to_numeric(series, errors="coerce").to_numpy(float)).tobytes())
+    return h.hexdigest()
+
+
+def data_sources(
+    exp: Experiment,
+    data_dir: Path,
+    *,
+    experiment_dir: Path | None = None,
+    columns: dict[str, pd.Series] | None = None,
+) -> list[dict[str, str]]:
+    """What each variable's data were actually read from, for the manifest, the report and the
+    figures' source line: a DataFrame column or the researcher's file (with its sha256), which
+    take precedence over a catalog series of the same name exactly as when the frame is built,
+    else the catalog series behind it (id, description, publisher)."""
+    from regimes.data import CATALOG
+    from regimes.dataset import catalog_series
+
+    columns = columns or {}
+    base_dirs = _base_dirs(exp, data_dir, experiment_dir)
+    out: list[dict[str, str]] = []
+    for name in used_variables(exp):
+        if name in columns:
+            out.append({"variable": name, "source": "DataFrame", "column": name,
+                        "sha256": column_sha256(columns[name])})  # fmt: skip
+        elif name in exp.data.series:
+            path = _locate(exp.data.series[name], name, base_dirs)
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            out.append({"variable": name, "source": "file", "file": str(path), "sha256": digest})
+        else:
+            for sid in catalog_series(name):
+                s = CATALOG[sid]
+                out.append({"variable": name, "source": "catalog", "series": sid,
+                            "description": s.description, "publisher": s.publisher})  # fmt: skip
+    return out
+
+
+def credit(source: dict[str, str]) -> str:
+    """One source as a memo credits it: the researcher's own file or DataFrame column with the
+    start of its sha256, else the catalog series' publisher."""
+    digest = source.get("sha256", "")[:12]
+    if source["source"] == "file":
+        return f"your file `{Path(source['file']).name}` (sha256 {digest})"
+    if source["source"] == "DataFrame":
+        return f"your DataFrame column `{source['column']}` (sha256 {digest})"
+    return source.get("publisher", "")
+
+
+def credits(sources: list[dict[str, str]]) -> list[str]:
+    """Each distinct credit of `sources`, in order (a publisher named once)."""
+    out: list[str] = []
+    for source in sources:
+        text = credit(source)
+        if text and text not in out:
+            out.append(text)
+    return out

@@ -136,10 +136,32 @@ def provenance_section(run: Run, derived: xr.Dataset | None) -> str:
         ("factors", ", ".join(factors) or "none"),
     ]
     parts = [kv_table(rows)]
-    if target:
+    sources = m.get("data_sources")
+    if sources:  # what each variable was actually read from (runs since 2026-12)
+        parts.append(table(["variable", "read from", "description", "credit"], _read_from(sources)))
+    elif target:  # older runs: the catalog series behind the variables' names
         used = _series_used(target, factors)
         parts.append(table(["variable", "series", "description", "publisher"], used))
     return section("Data provenance", *parts, id_="provenance")
+
+
+def _read_from(sources: list[dict[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(variable, where it was read from, description, credit) per source of the manifest."""
+    from regimes.userdata import credit
+
+    rows = []
+    for s in sources:
+        if s.get("source") == "file":
+            where, what = f"{s.get('file', '')} (sha256 {s.get('sha256', '')})", "your file"
+        elif s.get("source") == "DataFrame":
+            where, what = (
+                f"column {s.get('column', '')} (sha256 {s.get('sha256', '')})",
+                "your DataFrame",
+            )
+        else:
+            where, what = f"catalog series {s.get('series', '')}", s.get("description", "")
+        rows.append((s.get("variable", ""), where, what, credit(s)))
+    return rows
 
 
 def _fmt(x: float, spec: str) -> str:
