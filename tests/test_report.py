@@ -222,8 +222,18 @@ def test_headline_rows_of_a_switching_run() -> None:
         coords={"time": time, "quantile": q, "regime": ["calm", "fiscal_anchor"]},
     )
     rows = {r[0]: r[1:] for r in headline_rows(ds)}
+    # one month for every row: the latest observed price's (the fair value runs a month longer)
     assert rows["latest price"] == ("2020-03", "120.0 USD")
-    assert rows["fair value"] == ("2020-04", "115.0 (90%: 103.5 to 126.5)")
-    assert rows["P(regime: fiscal anchor)"] == ("2020-04", "0.75 (90%: 0.65 to 0.85)")
-    assert "deviation from fair value" not in rows  # absent from this dataset
+    assert rows["fair value"] == ("2020-03", "110.0 USD (90%: 99.0 to 121.0)")
+    # recomputable from the rows above: 120 / 110 - 1, 120 / 121 - 1, 120 / 99 - 1
+    gap = "deviation from fair value (price / fair value − 1)"
+    assert rows[gap] == ("2020-03", "9.09% (90%: -0.826% to 21.2%)")
+    assert rows["P(regime: fiscal anchor)"] == ("2020-03", "0.70 (90%: 0.60 to 0.80)")
+    rate = ds.assign(price=ds["price"].assign_attrs(units="percent"))  # a rate: levels, pp
+    rows = {r[0]: r[1:] for r in headline_rows(rate)}
+    assert rows["latest level"] == ("2020-03", "120.0 percent")
+    assert rows["gap to fair value (level − fair value)"] == (
+        "2020-03",
+        "10.0 pp (90%: -1 pp to 21.0 pp)",
+    )
     assert headline_rows(xr.Dataset()) == []

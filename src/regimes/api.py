@@ -159,6 +159,7 @@ def fit_and_write(
 
     t2 = time.perf_counter()
     derived, verdict = derive_checked(exp, tree, frame)
+    derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2
     run_id = new_run_id(exp.sampler.seed)
     want_figures = exp.outputs.figures if figures is None else figures
@@ -277,6 +278,24 @@ def run_dataframe(
         report=report,
         quiet=quiet,
     )
+
+
+def cf_attributes(
+    exp: Experiment, derived: xr.Dataset, frame: Any, sources: list[dict[str, str]]
+) -> xr.Dataset:
+    """derived.nc as it is written: CF-style attributes (`regimes.cf`) with a title and the
+    target named in words, in the run's own period."""
+    from regimes.cf import cf_dataset
+    from regimes.userdata import described
+
+    assert exp.spec is not None
+    target = described(exp.data.target, sources)
+    title = (
+        f"{exp.name}: {exp.spec.name} model ({exp.spec.family}) of {target}, fit "
+        f"{frame.attrs['fit_start']} to {frame.attrs['fit_end']}"
+    )
+    period = "quarter" if exp.data.frequency == "Q" else "month"
+    return cf_dataset(derived, title=title, target=target, units=frame.units, period=period)
 
 
 def describe_verdict(verdict: dict[str, Any]) -> str:

@@ -208,3 +208,19 @@ def credits(sources: list[dict[str, str]]) -> list[str]:
         if text and text not in out:
             out.append(text)
     return out
+
+
+def described(name: str, sources: list[dict[str, str]]) -> str:
+    """A variable in words for titles and long names: the catalog series' (or factor's)
+    description up to its first comma ("Federal funds rate"), else its own name: always its own
+    name when it came from your file or DataFrame, whatever the catalog holds under that name."""
+    from regimes import factors as fx
+    from regimes.data import CATALOG
+    from regimes.dataset import catalog_series
+
+    if any(s.get("variable") == name and s.get("source") != "catalog" for s in sources):
+        return name
+    if name in fx.FACTORS:
+        return fx.FACTORS[name].description.split(",")[0]
+    ids = catalog_series(name)
+    return CATALOG[ids[0]].description.split(",")[0] if ids else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,31 @@ def target_label(derived) -> str:
     """Axis label for the target: "name (units)", or the name alone when units are missing."""
     units = target_units(derived)
     return f"{target_name(derived)} ({units})" if units else target_name(derived)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How a target's numbers are named: a price has a fair value and a % deviation from it; a
+    rate or other percent series has a level and a gap to its fair value in percentage points."""
+
+    rate: bool
+    level: str  # its latest observation
+    gap: str  # its distance from fair value, with how it is computed
+    gap_units: str  # "%" or "pp"
+
+    def gap_of(self, price, fair_value):
+        """The distance of `price` from `fair_value` in this vocabulary's units."""
+        return price - fair_value if self.rate else 100.0 * (price / fair_value - 1.0)
+
+
+def vocabulary(units: str) -> Vocabulary:
+    """The vocabulary of a target in `units`: percent (a rate, a growth rate) or anything else
+    (a price, an index)."""
+    if "percent" in units.lower() or "%" in units:
+        return Vocabulary(True, "latest level", "gap to fair value (level − fair value)", "pp")
+    return Vocabulary(
+        False, "latest price", "deviation from fair value (price / fair value − 1)", "%"
+    )
 
 
 def period_word(time) -> str:
