@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regimes.cache import environment_kept
 from regimes.config import (
     DICT_LABEL,
     Experiment,
@@ -71,6 +72,7 @@ def _log(message: str, quiet: bool) -> None:
     (log.debug if quiet else log.info)(message)
 
 
+@environment_kept()  # what it imports may rewrite the environment; the user's process keeps its own
 def run_experiment(
     experiment: ExperimentSource,
     *,
@@ -222,6 +224,7 @@ def fit_and_write(
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
+@environment_kept()
 def run_dataframe(
     data: Any,
     experiment: ExperimentSource,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HOST_DEVICES = 8  # chains numpyro can run side by side whatever the core count
@@ -70,6 +72,22 @@ def limit_blas_threads() -> None:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")
+
+
+@contextmanager
+def environment_kept() -> Iterator[None]:
+    """Leave `os.environ` as it was when the block started: a library call of `regimes` must
+    not change an importing user's process, and some of what it imports does on import (PyMC's
+    JAX module rewrites XLA_FLAGS with its own device count)."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k not in before]:
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 class _Stderr(logging.StreamHandler):

@@ -119,10 +119,13 @@ def period_word(time) -> str:
 
 @contextmanager
 def memo_style():
-    """Apply the memo style (non-interactive backend) for the figures drawn inside the block."""
+    """Apply the memo style for the figures drawn inside the block: with the non-interactive Agg
+    backend when no backend was chosen yet (the command line, a server), else with the one the
+    user's process has (a notebook's inline backend stays, so its own plots still show)."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if matplotlib.get_backend(auto_select=False) is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     with plt.style.context(str(STYLE)):
