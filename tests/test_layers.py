@@ -6,7 +6,7 @@ Layers, lowest first (a module may import its own layer and any below it):
   0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, progress  (no model, no data, no disk)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
-  3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf
+  3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
   4 runs on disk results, reopen
   5 services     lfo, forecast, compare
   6 presentation report/
@@ -28,7 +28,7 @@ LAYERS = [
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit", "regimes.userdata", "regimes.summary", "regimes.cf"),
+     "regimes.fit", "regimes.userdata", "regimes.summary", "regimes.cf", "regimes.advice"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),

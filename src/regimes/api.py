@@ -147,6 +147,7 @@ def fit_and_write(
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
     data_sources: what each variable was read from) goes into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
     `run_dataframe`; returns the finished `Run`."""
+    from regimes.advice import with_advice
     from regimes.compiled import Adaptation
     from regimes.families import get_family
 
@@ -161,6 +162,7 @@ def fit_and_write(
 
     t2 = time.perf_counter()
     derived, verdict = derive_checked(exp, tree, frame)
+    verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
     derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2
     run_id = new_run_id(exp.sampler.seed)
@@ -303,7 +305,10 @@ def cf_attributes(
 
 def describe_verdict(verdict: dict[str, Any]) -> str:
     """One plain sentence on why a run did not pass the convergence gate."""
-    return "run did not converge: " + "; ".join(verdict.get("reasons") or ["see regimes diagnose"])
+    said = (verdict.get("reasons") or ["see regimes diagnose"]) + [
+        f"advice: {a}" for a in verdict.get("advice") or []
+    ]
+    return "run did not converge: " + "; ".join(said)
 
 
 def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:

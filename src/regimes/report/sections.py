@@ -58,7 +58,8 @@ def verdict_section(manifest: dict[str, Any]) -> str:
         detail += "; posterior predictive check: " + (
             "calibrated" if ppc.get("ok") else "FLAGGED — " + "; ".join(ppc.get("reasons") or [])
         )
-    return verdict_banner(bool(verdict["converged"]), verdict.get("reasons") or [], detail)
+    said = (verdict.get("reasons") or []) + [f"advice: {a}" for a in verdict.get("advice") or []]
+    return verdict_banner(bool(verdict["converged"]), said, detail)
 
 
 def _config(run: Run) -> dict[str, Any]:
