@@ -89,3 +89,13 @@ def test_cli_summary_prints_the_table_and_refuses_a_non_run(
     assert capsys.readouterr().out.startswith("quantity,element,5%,50%,95%,r_hat")
     assert main(["summary", str(tmp_path)]) == 2
     assert "regimes: error:" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import regimes
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"regimes {regimes.__version__}"
+    assert regimes.__version__[0].isdigit()

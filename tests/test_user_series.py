@@ -96,7 +96,8 @@ def test_user_file_experiment_runs_from_the_cli(folder: Path, tmp_path: Path) ->
     from regimes.reopen import run_config, run_frame
     from regimes.results import open_run, sha256_file
 
-    run = open_run(proc.stdout.strip().splitlines()[-1])
+    run = open_run(proc.stdout.strip().splitlines()[-1])  # the run directory: the last line
+    assert "QUICK RUN — not for citation" in proc.stdout  # after the short summary
     derived = run.derived()
     slope = float(derived["coef"].sel(term="GS10", quantile=0.5))
     assert abs(slope - 2.0) < 0.05

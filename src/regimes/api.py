@@ -72,7 +72,7 @@ def _log(message: str, quiet: bool) -> None:
     (log.debug if quiet else log.info)(message)
 
 
-@environment_kept()  # what it imports may rewrite the environment; the user's process keeps its own
+@environment_kept()  # what it imports may rewrite the environment: the user's process keeps its
 def run_experiment(
     experiment: ExperimentSource,
     *,
@@ -145,8 +145,9 @@ def fit_and_write(
 ) -> Run:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
     figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
-    data_sources: what each variable was read from) goes into the manifest; `on_written` as in `run_experiment`. Shared by `run_experiment` and
-    `run_dataframe`; returns the finished `Run`."""
+    data_sources: what each variable was read from) goes into the manifest; `on_written` as in
+    `run_experiment`. The verdict gets the gate's advice (`regimes.advice`) and derived.nc its
+    CF-style attributes. Shared by `run_experiment` and `run_dataframe`; returns the `Run`."""
     from regimes.advice import with_advice
     from regimes.compiled import Adaptation
     from regimes.families import get_family

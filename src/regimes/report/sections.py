@@ -123,7 +123,11 @@ def provenance_section(run: Run, derived: xr.Dataset | None) -> str:
     attrs = derived.attrs if derived is not None else {}
     window = m.get("data_window") or {}
     target = str(data.get("target") or attrs.get("target") or "")
-    factors = [f for f in data.get("factors") or str(attrs.get("factors", "")).split(",") if f]
+    stored = attrs.get("factors", "")  # a list since regimes.cf; comma-joined in older runs
+    stored = (
+        stored.split(",") if isinstance(stored, str) else [str(f) for f in np.atleast_1d(stored)]
+    )
+    factors = [f for f in data.get("factors") or stored if f]
     rows = [
         ("data directory", str(m.get("data_dir", "n/a"))),
         ("data hash (sha256)", str(m.get("data_hash") or attrs.get("data_hash") or "n/a")),
