@@ -32,6 +32,22 @@ def interactive() -> bool:
         return False
 
 
+def _bar_class() -> Any:
+    """tqdm's notebook widget in a kernel with ipywidgets, else its text bar (which a notebook
+    shows too; tqdm.auto would warn there without ipywidgets)."""
+    if "ipykernel" in sys.modules:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+
+            return tqdm
+        except ImportError:
+            pass
+    from tqdm import tqdm
+
+    return tqdm
+
+
 def _eta(seconds: float) -> str:
     if seconds != seconds or seconds == float("inf"):  # NaN or unknown
         return "?"
@@ -51,8 +67,7 @@ class Progress:
         self.finished = False
         self.bar = None
         if interactive():
-            from tqdm.auto import tqdm
-
+            tqdm = _bar_class()
             self.bar = tqdm(
                 total=total, desc=label, unit=unit, leave=True, mininterval=0.5, file=sys.stderr
             )
