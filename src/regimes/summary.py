@@ -107,12 +107,11 @@ def natural_rows(natural: xr.Dataset, derived: xr.Dataset) -> tuple[pd.DataFrame
         units = period_units(str(da.attrs.get("units", "")), derived)
         long_names[str(name)] = _with_month(str(da.attrs.get("long_name", name)), month)
         lo, hi = (f"eti90_{b}" for b in ("lb", "ub"))
-        for values in _elements(stats.sel(summary="median")):
-            sel = {d: v for d, v in values.items()}
+        for sel in _elements(stats.sel(summary="median")):
             rows.append(
                 {
                     "quantity": str(name),
-                    "element": _element(values),
+                    "element": _element(sel),
                     "5%": float(stats.sel(summary=lo, **sel)),
                     "50%": float(stats.sel(summary="median", **sel)),
                     "95%": float(stats.sel(summary=hi, **sel)),
