@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from regimes.config import experiment_to_toml, load_experiment, load_model_spec, quick_version
+from regimes.config import (
+    SHIPPED_MODELS,
+    experiment_to_toml,
+    load_experiment,
+    load_model_spec,
+    quick_version,
+)
 from regimes.errors import ConfigError
 
 MODEL = """
@@ -99,7 +105,7 @@ def test_quick_version_shrinks_draws(project: Path) -> None:
         (EXPERIMENT.replace('target = "gold"\n', ""), ["key 'data.target'", "Field required"]),
         (
             EXPERIMENT.replace('model = "m"', 'model = "nope"'),
-            ["key 'model'", "'nope' not found", "known specs: m"],
+            ["key 'model'", "'nope' not found", "known specs: changepoint, m, ms_anchor_ecm"],
         ),
         (EXPERIMENT + '\n[options]\nerors = "iid"\n', ["unknown key 'options.erors'", "allowed"]),
         (EXPERIMENT + '\n[options]\nerrors = "ar2"\n', ["key 'options.errors'", "'ar2'"]),
@@ -165,3 +171,50 @@ def test_shipped_experiments_validate(repo_root: Path) -> None:
             continue
         exp = load_experiment(path)
         assert exp.spec is not None
+
+
+SHIPPED_EXPERIMENT = {
+    "model": "ms_mean",
+    "data": {"target": "USMACRO_FEDFUNDS", "frequency": "Q", "start": "1960-01", "end": "2000-10"},
+}
+
+
+def test_shipped_specs_resolve_outside_any_project(tmp_path: Path) -> None:
+    """An experiment far from the repository (no models/ above it) finds the shipped specs."""
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'model = "ms_mean"\n[data]\ntarget = "USMACRO_FEDFUNDS"\nfrequency = "Q"\n'
+        'start = "1960-01"\nend = "2000-10"\n'
+    )
+    exp = load_experiment(path)
+    assert exp.spec is not None and exp.spec.family == "markov"
+    assert Path(exp.spec.path) == SHIPPED_MODELS / "ms_mean.toml"
+
+
+def test_a_models_folder_overrides_the_shipped_spec(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    shipped = (SHIPPED_MODELS / "ms_mean.toml").read_text()
+    (tmp_path / "models" / "ms_mean.toml").write_text(
+        shipped.replace("n_starts = 12", "n_starts = 2")
+    )
+    exp = load_experiment(SHIPPED_EXPERIMENT, base_dir=tmp_path)
+    assert exp.spec is not None and exp.spec.path == str(tmp_path / "models" / "ms_mean.toml")
+    assert exp.spec.options["n_starts"] == 2
+
+
+def test_an_experiment_as_a_dict_or_an_experiment(tmp_path: Path) -> None:
+    exp = load_experiment(SHIPPED_EXPERIMENT, base_dir=tmp_path)
+    assert exp.name == "experiment" and exp.path == ""
+    assert exp.spec is not None and exp.spec.options["k_regimes"] == 2
+    assert load_experiment(exp) is exp  # already resolved: as it is
+    bare = exp.model_copy(update={"spec": None})
+    again = load_experiment(bare, base_dir=tmp_path)
+    assert again.spec == exp.spec
+
+
+def test_a_bad_dict_names_the_key_without_a_file() -> None:
+    bad = {**SHIPPED_EXPERIMENT, "sampler": {"drws": 10}}
+    with pytest.raises(ConfigError, match=r"^experiment \(dict\): unknown key 'sampler.drws'"):
+        load_experiment(bad)
+    with pytest.raises(ConfigError, match=r"experiment \(dict\): key 'model'.*'nope' not found"):
+        load_experiment({**SHIPPED_EXPERIMENT, "model": "nope"})

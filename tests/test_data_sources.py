@@ -100,7 +100,7 @@ def test_missing_file_names_file_and_remedies(tmp_path: Path) -> None:
     message = str(info.value)
     assert str(tmp_path / "us_macro_monthly.csv") in message
     assert "regimes data fetch GS10" in message
-    assert "--data-dir" in message and "REGIMES_DATA_DIR" in message
+    assert "data_dir=" in message and "REGIMES_DATA_DIR" in message  # the CLI: --data-dir
 
 
 def test_missing_file_of_snapshot_only_series_says_not_downloadable(tmp_path: Path) -> None:

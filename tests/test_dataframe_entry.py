@@ -33,8 +33,7 @@ figures = false
 
 
 @pytest.fixture
-def experiment(tmp_path: Path, repo_root: Path) -> Path:
-    (tmp_path / "models").symlink_to(repo_root / "models")
+def experiment(tmp_path: Path) -> Path:
     path = tmp_path / "mine.toml"
     path.write_text(EXPERIMENT, encoding="utf-8")
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tomllib
@@ -120,13 +119,12 @@ def check_fit_window(run, derived, data: dict) -> None:
 
 def check_ppc_verdict(run, derived) -> None:
     """The stored posterior-predictive verdict is one consistent story: the five checks in
-    `ppc_checks` are what the stored PITs give, a check is flagged (in `ppc_reasons`) exactly
+    `ppc_check` (check, statistic) are what the stored PITs give, a check is flagged (in `ppc_reasons`) exactly
     when it is more than Z_FLAG standard errors from its ideal, `ppc_ok` is 1 exactly when
     nothing is flagged, and the manifest's verdict says the same."""
-    checks = json.loads(derived.attrs["ppc_checks"])
-    assert list(checks) == PPC_CHECKS
-    for c in checks.values():
-        assert set(c) == {"value", "ideal", "z"}
+    checks = derived["ppc_check"]
+    assert list(checks["check"].values) == PPC_CHECKS
+    assert sorted(checks["statistic"].values) == ["ideal", "value", "z"]
     # PITs are scored on the months of the one-step replicates (inside the fit window), NaN after
     rep = run.posterior()["posterior_predictive"]["y"]
     scored = np.isin(derived["time"].values, rep["time"].values)
@@ -147,10 +145,9 @@ def check_ppc_verdict(run, derived) -> None:
     ideals = [0.0, 1.0, 0.0, 0.9, 0.5]
     ses = [1 / np.sqrt(n), 1 / np.sqrt(2 * n), 1 / np.sqrt(n), np.sqrt(0.09 / n), np.sqrt(0.25 / n)]
     zs = [(v - i) / se for v, i, se in zip(values, ideals, ses, strict=True)]
-    stored = list(checks.values())
-    np.testing.assert_allclose([c["value"] for c in stored], values, rtol=0, atol=6e-5)
-    np.testing.assert_allclose([c["ideal"] for c in stored], ideals, rtol=0, atol=0)
-    np.testing.assert_allclose([c["z"] for c in stored], zs, rtol=0, atol=6e-5)
+    np.testing.assert_allclose(checks.sel(statistic="value"), values, rtol=0, atol=6e-5)
+    np.testing.assert_allclose(checks.sel(statistic="ideal"), ideals, rtol=0, atol=0)
+    np.testing.assert_allclose(checks.sel(statistic="z"), zs, rtol=0, atol=6e-5)
     from regimes.ppc import Z_FLAG
 
     flagged = [name for name, zz in zip(PPC_CHECKS, zs, strict=True) if abs(zz) > Z_FLAG]
@@ -167,7 +164,7 @@ def check_ppc_verdict(run, derived) -> None:
 def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
     run_dir = run_experiment(
         path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
-    )  # reports are tested in test_report.py
+    ).path  # reports are tested in test_report.py
     check_run_dir(run_dir, path.stem)
 
 

@@ -17,7 +17,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from regimes.api import cf_attributes
 from regimes.calibration import fit_simulation, scalar_names, scalars
+from regimes.cf import cf_problems
 from regimes.config import Experiment
 from regimes.dataset import FitFrame
 from regimes.families import family_names, get_family
@@ -27,6 +29,7 @@ from regimes.figures import reference_view
 from regimes.fit import derive_checked, fit_frame
 from regimes.forecast import held_scenario, scenario_draws
 from regimes.lfo import lfo_frame
+from regimes.results import write_netcdf
 from regimes.spec import ModelSpec
 
 N_FIT, N_AFTER = 60, 6  # fit-window months, then months with factors only (out of sample)
@@ -124,6 +127,29 @@ def panel_frame(seed: int = 0) -> FitFrame:
 FRAMES = {"panel-shared-level": panel_frame, "panel-anchors-ecm": panel_frame}
 
 
+def assert_cf_on_disk(ds: xr.Dataset, path) -> None:
+    """`ds` written as derived.nc and read back: no departure from the CF-style rules
+    (`regimes.cf.cf_problems`), and cf_xarray finds the time axis and decodes every flag."""
+    import cf_xarray  # noqa: F401  (registers the .cf accessor)
+
+    write_netcdf(ds, path)
+    with xr.open_dataset(path, engine="h5netcdf") as back:
+        assert cf_problems(back) == []
+        assert back.cf.axes["T"] == ["time"] and back.cf.standard_names["time"] == ["time"]
+        flagged = [n for n in back.data_vars if back[n].cf.is_flag_variable]
+        assert "in_sample" in flagged
+        for name in flagged:
+            for meaning in str(back[name].attrs["flag_meanings"]).split():
+                _ = back[name].cf == meaning  # every meaning decodes
+        assert (back["in_sample"].cf == "inside_fit_window").sum() == N_FIT
+        if "regime" in back.dims:
+            assert list(np.atleast_1d(back.attrs["regime_names"])) == list(back["regime"].values)
+            assert back["most_likely_regime"].cf.is_flag_variable
+        assert (
+            back["expected_duration"].attrs["units"] == "months" if "regime" in back.dims else True
+        )
+
+
 def experiment(family: str, options: dict) -> Experiment:
     spec = ModelSpec(family=family, options=options, name="contract")
     get_family(family).validate_spec(spec, where="contract case")
@@ -180,6 +206,9 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert tree["posterior_predictive"]["y"].sizes["time"] == len(scored)
     if "regime" in derived.dims:
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
+
+    # derived.nc as a run writes it: CF-style attributes, read back by a CF parser (cf_xarray)
+    assert_cf_on_disk(cf_attributes(exp, full, frame, []), tmp_path / "derived.nc")
 
     # the family's own figures are written where asked
     paths = family.figures(full, tmp_path, log_scale=False, source="simulated")

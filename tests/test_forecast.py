@@ -25,7 +25,7 @@ def _quick_run(repo_root: Path, data_dir: Path, root: Path, name: str) -> Path:
         progress=False,
         figures=False,
         quiet=True,
-    )
+    ).path
 
 
 @pytest.fixture(scope="module")

@@ -40,11 +40,10 @@ def test_experiment_priors_are_the_documented_ones() -> None:
 @pytest.mark.slow  # the full experiment, 4 x 2000 draws: about 1-2 minutes on 2 cores
 def test_hamilton_posterior_near_published_mle(data_dir: Path, tmp_path: Path) -> None:
     from regimes.api import run_experiment
-    from regimes.results import open_run
 
     path = ROOT / "experiments" / "hamilton_gnp.toml"
-    run = open_run(run_experiment(path, data_dir=data_dir, out=tmp_path, seed=1, progress=False,
-                                  quiet=True, figures=False))  # fmt: skip
+    run = run_experiment(path, data_dir=data_dir, out=tmp_path, seed=1, progress=False,
+                         quiet=True, figures=False)  # fmt: skip
     exp = load_experiment(path)
     frame = build_frame(exp.data.target, exp.data.factors, exp.data.start_ts, exp.data.end_ts,
                         data_dir, frequency=exp.data.frequency)  # fmt: skip

@@ -3,11 +3,12 @@ of another module's private names. Parsed from the source (every import, at modu
 a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails here first.
 
 Layers, lowest first (a module may import its own layer and any below it):
-  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse
-                 (no model, no data; `files`: atomic writes, path checks; `reuse`: reuse keys)
+  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse,
+                 progress (no model, no data; `files`: atomic writes, path checks; `reuse`:
+                 reuse keys; `progress`: sampling progress)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
-  3 inference    config, sampling, compiled, diagnostics, ppc, fit
+  3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
   4 runs on disk results, reopen
   5 services     lfo, forecast, compare
   6 presentation report/
@@ -25,12 +26,13 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
-     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse"),
+     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
+     "regimes.progress"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
      "regimes.scaling"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit", "regimes.userdata", "regimes.calibration"),
+     "regimes.fit", "regimes.userdata", "regimes.calibration", "regimes.summary", "regimes.cf", "regimes.advice"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),

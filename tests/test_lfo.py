@@ -226,6 +226,7 @@ def test_exact_and_approximate_lfo_agree_on_static_ar1() -> None:
 @pytest.mark.slow
 def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Path) -> None:
     from regimes.api import run_experiment
+    from regimes.config import SHIPPED_MODELS
     from regimes.lfo import compare_lfo, ensure_lfo, load_lfo
     from regimes.results import open_run, sha256_file
 
@@ -234,7 +235,7 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
     toml += "\n[sampler.quick]\ndraws = 100\ntune = 100\nchains = 2\n"
     (tmp_path / "models").mkdir()
     for spec in ("ms_mean", "ms_mean_variance"):
-        src = repo_root / "models" / f"{spec}.toml"
+        src = SHIPPED_MODELS / f"{spec}.toml"
         (tmp_path / "models" / f"{spec}.toml").write_text(
             src.read_text().replace("n_starts = 12", "n_starts = 3")
         )
@@ -248,7 +249,7 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
         progress=False,
         figures=False,
         quiet=True,
-    )
+    ).path
     ll = open_run(run_dir).posterior()["log_likelihood"]
     assert ll.attrs["scale"] == "natural units of the target"
     n = ll.sizes["time"]

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from handmade_runs import make_run
 from regimes.cli import main
-from regimes.config import Experiment, load_experiment
+from regimes.config import SHIPPED_MODELS, Experiment, load_experiment
 from regimes.data import check_data_dir, load_series
 from regimes.data.sources import clear_cache
 from regimes.errors import DataError, RegimesError
@@ -158,7 +158,7 @@ def _shipped(path: Path) -> dict[str, Any]:
 
 
 SHIPPED_DOCS = [_shipped(p) for p in SHIPPED]
-MODEL_NAMES = sorted(p.stem for p in (ROOT / "models").glob("*.toml"))
+MODEL_NAMES = sorted(p.stem for p in SHIPPED_MODELS.glob("*.toml"))
 
 scalars = st.one_of(
     st.integers(),
@@ -297,9 +297,10 @@ file_names = st.sampled_from(["e.toml", "gold.toml", ".hidden.toml", "my run.tom
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a copy of the repo's models/ and an experiments/ folder for the configs."""
+    """A folder with a copy of the shipped model specs in models/ and an experiments/ folder
+    for the configs."""
     root = tmp_path_factory.mktemp("project")
-    shutil.copytree(ROOT / "models", root / "models")
+    shutil.copytree(SHIPPED_MODELS, root / "models")
     (root / "experiments").mkdir()
     return root
 

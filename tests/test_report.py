@@ -15,6 +15,7 @@ import xarray as xr
 
 from regimes.api import run_experiment
 from regimes.cli import main
+from regimes.config import SHIPPED_MODELS
 from regimes.report import write_report
 from regimes.report.headline import headline_rows
 from regimes.report.sections import caption, figure_order, verdict_section
@@ -46,7 +47,7 @@ def good_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         progress=False,
         quiet=True,
         figures=True,
-    )
+    ).path
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,16 @@ def bad_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A deliberately unconverged run: 20 tuning steps and 20 draws of the same static model."""
     root = tmp_path_factory.mktemp("bad")
     (root / "models").mkdir()
-    shutil.copy(ROOT / "models" / "static_fair_value.toml", root / "models")
+    shutil.copy(SHIPPED_MODELS / "static_fair_value.toml", root / "models")
     (root / "experiments").mkdir()
     text = (ROOT / "experiments" / "gold" / "old_framework.toml").read_text(encoding="utf-8")
     text = re.sub(r"\[sampler\].*?(?=\n\[|\Z)", "", text, flags=re.S)
     text += "\n[sampler]\ndraws = 20\ntune = 20\nchains = 2\nseed = 7\n"
     path = root / "experiments" / "bad_short.toml"
     path.write_text(text, encoding="utf-8")
-    return run_experiment(path, data_dir=data_dir, out=root / "results", progress=False, quiet=True)
+    return run_experiment(
+        path, data_dir=data_dir, out=root / "results", progress=False, quiet=True
+    ).path
 
 
 def _chromium() -> str:
@@ -219,8 +222,18 @@ def test_headline_rows_of_a_switching_run() -> None:
         coords={"time": time, "quantile": q, "regime": ["calm", "fiscal_anchor"]},
     )
     rows = {r[0]: r[1:] for r in headline_rows(ds)}
+    # one month for every row: the latest observed price's (the fair value runs a month longer)
     assert rows["latest price"] == ("2020-03", "120.0 USD")
-    assert rows["fair value"] == ("2020-04", "115.0 (90%: 103.5 to 126.5)")
-    assert rows["P(regime: fiscal anchor)"] == ("2020-04", "0.75 (90%: 0.65 to 0.85)")
-    assert "deviation from fair value" not in rows  # absent from this dataset
+    assert rows["fair value"] == ("2020-03", "110.0 USD (90%: 99.0 to 121.0)")
+    # recomputable from the rows above: 120 / 110 - 1, 120 / 121 - 1, 120 / 99 - 1
+    gap = "deviation from fair value (price / fair value − 1)"
+    assert rows[gap] == ("2020-03", "9.09% (90%: -0.826% to 21.2%)")
+    assert rows["P(regime: fiscal anchor)"] == ("2020-03", "0.70 (90%: 0.60 to 0.80)")
+    rate = ds.assign(price=ds["price"].assign_attrs(units="percent"))  # a rate: levels, pp
+    rows = {r[0]: r[1:] for r in headline_rows(rate)}
+    assert rows["latest level"] == ("2020-03", "120.0 percent")
+    assert rows["gap to fair value (level − fair value)"] == (
+        "2020-03",
+        "10.0 pp (90%: -1 pp to 21.0 pp)",
+    )
     assert headline_rows(xr.Dataset()) == []

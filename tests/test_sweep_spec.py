@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from regimes.config import SHIPPED_MODELS
 from regimes.errors import ConfigError
 from regimes.sweep.expand import expand, last_complete_month
 from regimes.sweep.spec import load_sweep
@@ -23,7 +24,7 @@ def tiny_experiment(folder: Path) -> Path:
     path = folder / "tiny.toml"
     path.write_text(
         f'''name = "tiny"
-model = "{ROOT / "models" / "static_fair_value.toml"}"
+model = "{SHIPPED_MODELS / "static_fair_value.toml"}"
 [options]
 transform = "level"
 errors = "iid"

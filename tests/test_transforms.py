@@ -44,7 +44,6 @@ def _write(tmp_path: Path, transforms: str) -> Path:
         f'frequency = "Q"\nstart = "1960-01"\nend = "2000-10"\n[data.transforms]\n{transforms}',
         encoding="utf-8",
     )
-    (tmp_path / "models").symlink_to(Path(__file__).resolve().parents[1] / "models")
     return path
 
 

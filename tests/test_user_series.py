@@ -45,8 +45,7 @@ figures = false
 
 
 @pytest.fixture
-def folder(tmp_path: Path, repo_root: Path) -> Path:
-    (tmp_path / "models").symlink_to(repo_root / "models")
+def folder(tmp_path: Path) -> Path:
     rng = np.random.default_rng(3)
     months = pd.date_range("2000-01-31", periods=120, freq="ME")  # month ends: any day works
     x = np.cumsum(rng.normal(0, 1, 120))
@@ -83,19 +82,40 @@ def test_bad_user_files_are_one_clear_error(folder: Path, data_dir: Path) -> Non
 
 
 def test_user_file_experiment_runs_from_the_cli(folder: Path, tmp_path: Path) -> None:
+    """A quick run from the CLI whose factor is your file under a catalog series' name (GS10):
+    the manifest, report.html and every figure's source line credit your file with its sha256,
+    never the catalog's publisher, and every figure carries the quick-run mark."""
+    text = EXPERIMENT.replace("my_factor", "GS10").replace("figures = false", "figures = true")
+    (folder / "mine.toml").write_text(text + "[sampler.quick]\ndraws = 60\ntune = 60\n")
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "regimes.cli", "run", str(folder / "mine.toml"), "--out", str(out),
-         "--no-progress"],
+         "--no-progress", "--quick"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     from regimes.reopen import run_config, run_frame
-    from regimes.results import open_run
+    from regimes.results import open_run, sha256_file
 
-    run = open_run(proc.stdout.strip().splitlines()[-1])
+    run = open_run(proc.stdout.strip().splitlines()[-1])  # the run directory: the last line
+    assert "QUICK RUN — not for citation" in proc.stdout  # after the short summary
     derived = run.derived()
-    slope = float(derived["coef"].sel(term="my_factor", quantile=0.5))
+    slope = float(derived["coef"].sel(term="GS10", quantile=0.5))
     assert abs(slope - 2.0) < 0.05
     frame = run_frame(run, run_config(run))  # the user files are found again, data hash equal
     assert frame.data_hash() == run.manifest["data_hash"]
+
+    digest = sha256_file(folder / "mine.csv")
+    sources = {s["variable"]: s for s in run.manifest["data_sources"]}
+    assert sources["GS10"] == {"variable": "GS10", "source": "file",
+                               "file": str(folder / "mine.csv"), "sha256": digest}  # fmt: skip
+    credit = f"your file `mine.csv` (sha256 {digest[:12]})"
+    publisher = "Federal Reserve"  # GS10's publisher in the catalog: never credited here
+    report = (run.path / "report.html").read_text(encoding="utf-8")
+    assert digest in report and credit in report and publisher not in report
+    svgs = sorted((run.path / "figures").glob("*.svg"))
+    assert {"fair_value", "ppc", "rank", "trace", "forest"} <= {p.stem for p in svgs}
+    source = (run.path / "figures" / "fair_value.svg").read_text(encoding="utf-8")
+    assert f"Source: {credit}" in source and publisher not in source
+    for svg in svgs:  # the text of every figure, as matplotlib keeps it in the SVG
+        assert "QUICK RUN — not for citation" in svg.read_text(encoding="utf-8"), svg.name

@@ -123,11 +123,10 @@ def test_fedfunds_msv_multistart_finds_the_better_mode(data_dir: Path) -> None:
 @pytest.mark.parametrize("name", ["fedfunds"])
 def test_posterior_agrees_with_published_mle(name: str, data_dir: Path, tmp_path: Path) -> None:
     from regimes.api import run_experiment
-    from regimes.results import open_run
 
     ref = FEDFUNDS if name == "fedfunds" else HAMILTON
-    run = open_run(run_experiment(ROOT / "experiments" / f"{name}.toml", data_dir=data_dir,
-                                  out=tmp_path, progress=False, quiet=True, figures=False))  # fmt: skip
+    run = run_experiment(ROOT / "experiments" / f"{name}.toml", data_dir=data_dir,
+                         out=tmp_path, progress=False, quiet=True, figures=False)  # fmt: skip
     exp, frame = _load(name, data_dir)
     s = frame.scaling(markov.Options.model_validate(exp.spec.options).transform)
     post = run.posterior()["posterior"]

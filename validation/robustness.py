@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress=False,
                     quiet=True,
                     figures=False,
-                )
+                ).path
                 v = open_run(run_dir).manifest["verdict"]
                 ok = (
                     v["max_rhat"] <= RHAT_MAX

@@ -36,6 +36,14 @@ def fit_months(derived: xr.Dataset) -> np.ndarray:
     return np.ones(derived.sizes["time"], dtype=bool)
 
 
+def months_per_period(derived: xr.Dataset) -> int:
+    """Months in one period of `derived`'s time axis (3 for a quarterly run): half-lives are
+    reported in months whatever the frequency, so `anchor_half_life_months` means what it says."""
+    from regimes.figures import period_word
+
+    return 3 if period_word(derived["time"].values) == "quarter" else 1
+
+
 def deviation_reversion(dev: np.ndarray) -> dict[str, float]:
     """Dickey–Fuller t statistic, ρ and half-life (months) of a deviation series."""
     dev = np.asarray(dev, dtype=float)
@@ -60,6 +68,7 @@ def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
     ok = np.isfinite(p) & np.isfinite(f) & (p > 0) & (f > 0)
     dev = np.log(p[ok] / f[ok]) if ok.any() else np.array([])
     stats = deviation_reversion(dev)
+    stats["half_life"] *= months_per_period(derived)  # periods -> months
     gap = float(np.median(np.abs(dev))) if dev.size else math.nan
     out: dict[str, Any] = {
         "anchor_df_t": round(stats["df_t"], 3),
@@ -67,7 +76,7 @@ def anchor_check(derived: xr.Dataset) -> dict[str, Any]:
         "anchor_median_gap_pct": round(100 * gap, 3),
     }
     if not np.isfinite(stats["df_t"]):
-        return {**out, "anchor_identified": -1, "anchor_note": "too few months to check"}
+        return {**out, "anchor_identified": -1, "anchor_note": "too few periods to check"}
     if gap < MIN_GAP:
         note = (
             f"the fair value tracks the price (median gap {100 * gap:.2f}%): a fit, not a fair "
@@ -136,6 +145,8 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
     fv = derived["fair_value_by_regime"].sel(quantile=0.5, method="nearest")
     fv = fv.transpose("time", "regime").values.astype(float)
     inside = fit_months(derived)
+    per = months_per_period(derived)
+    word = "quarter" if per == 3 else "month"
     likely = np.where(np.isfinite(prob).all(axis=1), np.nanargmax(np.nan_to_num(prob), axis=1), -1)
     flags, half_lives, notes = [], [], []
     for j, name in enumerate(regimes):
@@ -143,20 +154,21 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
             dev = np.where((price > 0) & (fv[:, j] > 0), np.log(price / fv[:, j]), np.nan)
         held = (likely == j) & inside
         stats = pairs_reversion(dev, held[:-1] & held[1:])
+        stats["half_life"] *= per  # periods -> months
         if not np.isfinite(stats["df_t"]):
             flags.append(-1)
-            notes.append(f"{name}: {stats['n']} month pairs in its spells, too few to check")
+            notes.append(f"{name}: {stats['n']} {word} pairs in its spells, too few to check")
         elif stats["df_t"] >= DF_CRITICAL_5PCT or stats["half_life"] > MAX_HALF_LIFE:
             flags.append(0)
             notes.append(
                 f"{name}: no identified anchor (Dickey–Fuller t {stats['df_t']:.2f} over "
-                f"{stats['n']} months, half-life {stats['half_life']:.0f} months)"
+                f"{stats['n']} {word}s, half-life {stats['half_life']:.0f} months)"
             )
         else:
             flags.append(1)
             notes.append(
                 f"{name}: deviations revert while it holds (half-life "
-                f"{stats['half_life']:.0f} months over {stats['n']} months)"
+                f"{stats['half_life']:.0f} months over {stats['n']} {word}s)"
             )
         half_lives.append(stats["half_life"])
     coords = {"regime": regimes}
@@ -168,8 +180,8 @@ def regime_anchor_check(derived: xr.Dataset) -> xr.Dataset:
         coords=coords,
     )
     out["anchor_identified_by_regime"].attrs = {
-        "meaning": "1: the price reverts to this regime's fair value in the months it holds "
-        "(Dickey–Fuller over those month pairs); 0: no identified anchor; -1: too few months",
+        "meaning": "1: the price reverts to this regime's fair value in the periods it holds "
+        "(Dickey–Fuller over those period pairs); 0: no identified anchor; -1: too few periods",
         "notes": "; ".join(notes),
     }
     out["anchor_half_life_by_regime"].attrs = {"units": "months"}

@@ -10,7 +10,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regimes.config import Experiment, experiment_to_toml, load_experiment, run_version
+from regimes.cache import environment_kept
+from regimes.config import (
+    DICT_LABEL,
+    Experiment,
+    ExperimentSource,
+    experiment_to_toml,
+    load_experiment,
+    run_version,
+)
 from regimes.fit import derive_checked, fit_frame
 from regimes.results import (
     CONFIG,
@@ -19,8 +27,10 @@ from regimes.results import (
     FIGURES,
     POSTERIOR,
     TUNING,
+    Run,
     check_out_root,
     new_run_id,
+    read_manifest,
     write_netcdf,
     write_run,
 )
@@ -65,8 +75,9 @@ def _log(message: str, quiet: bool) -> None:
     (log.debug if quiet else log.info)(message)
 
 
+@environment_kept()  # what it imports may rewrite the environment: the user's process keeps its
 def run_experiment(
-    path: str | Path,
+    experiment: ExperimentSource,
     *,
     data_dir: str | Path | None = None,
     out: str | Path = "results",
@@ -77,22 +88,22 @@ def run_experiment(
     report: bool = True,
     quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
-) -> Path:
-    """Validate a config, build the data, fit, and write one complete run directory; return its path.
+) -> Run:
+    """Validate a config, build the data, fit, and write one complete run directory; return the
+    finished `Run` (its directory is `.path`).
 
-    With figures on, `report` also writes report.html (ArviZ plots included) into the run, as
-    part of it: the run directory appears only once every file, the report included, is written.
-    `on_written(run_dir, derived)` is called once it is, with derived.nc's dataset still in
-    memory (a sweep hands it to its combine without reading the file back)."""
-    from regimes.cache import setup_process
-
-    setup_process()  # once per process; a no-op after the first call
+    `experiment` is a TOML file's path, a dict with the same tables or an `Experiment`
+    (`regimes.config.load_experiment`). With figures on, `report` also writes report.html
+    (ArviZ plots included) into the run, as part of it: the run directory appears only once
+    every file, the report included, is written. `on_written(run_dir, derived)` is called once
+    it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
+    reading the file back)."""
     from regimes.data import resolve_data_dir
-    from regimes.userdata import experiment_frame
+    from regimes.userdata import data_sources, experiment_frame
 
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
-    exp: Experiment = run_version(load_experiment(path), quick=quick, seed=seed)
+    exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     assert exp.spec is not None
     check_out_root(out)  # a results root that cannot hold the run is refused before sampling
     data_path = resolve_data_dir(data_dir)
@@ -104,9 +115,10 @@ def run_experiment(
         frame,
         out=out,
         provenance={
-            "config_path": str(Path(path).resolve()),
+            "config_path": _config_path(exp),
             "quick": quick,
             "data_dir": str(data_path),
+            "data_sources": data_sources(exp, data_path),
         },
         timing=timing,
         progress=progress,
@@ -115,6 +127,12 @@ def run_experiment(
         quiet=quiet,
         on_written=on_written,
     )
+
+
+def _config_path(exp: Experiment) -> str:
+    """Where the experiment came from, for the manifest: its file (resolved, so the run reopens
+    from any directory), or that it was a dict."""
+    return str(Path(exp.path).resolve()) if exp.path else DICT_LABEL
 
 
 def fit_and_write(
@@ -130,12 +148,15 @@ def fit_and_write(
     quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
     columns: Mapping[str, pd.Series] | None = None,
-) -> Path:
+) -> Run:
     """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
-    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir) goes
-    into the manifest with the data files read and the run's reuse inputs; `columns` (a
-    DataFrame's) are kept in the run as data.nc, so it reopens; `on_written` as in
-    `run_experiment`. Shared by `run_experiment` and `run_dataframe`."""
+    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
+    data_sources: what each variable was read from) goes into the manifest with the data files
+    read and the run's reuse inputs; `columns` (a DataFrame's) are kept in the run as data.nc,
+    so it reopens; `on_written` as in `run_experiment`. The verdict gets the gate's advice
+    (`regimes.advice`) and derived.nc its CF-style attributes. Shared by `run_experiment` and
+    `run_dataframe`; returns the `Run`."""
+    from regimes.advice import with_advice
     from regimes.compiled import Adaptation
     from regimes.families import get_family
     from regimes.reopen import columns_dataset, run_inputs
@@ -153,6 +174,8 @@ def fit_and_write(
 
     t2 = time.perf_counter()
     derived, verdict = derive_checked(exp, tree, frame)
+    verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
+    derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2
     run_id = new_run_id(exp.sampler.seed)
     want_figures = exp.outputs.figures if figures is None else figures
@@ -166,16 +189,17 @@ def fit_and_write(
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
-            from regimes.figures import save_figure
+            from regimes.figures import marked, run_mark, save_figure
             from regimes.figures.fair_value import plot_fair_value
             from regimes.figures.ppc import plot_ppc
 
-            source = source_line(exp)
+            source = source_line(exp, provenance.get("data_sources", []))
             log_scale = exp.outputs.log_scale
-            fig = plot_fair_value(derived, log_scale=log_scale, source=source)
-            save_figure(fig, tmp / FIGURES, "fair_value")
-            save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
-            family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
+            with marked(run_mark(provenance["quick"], verdict["converged"])):  # every figure
+                fig = plot_fair_value(derived, log_scale=log_scale, source=source)
+                save_figure(fig, tmp / FIGURES, "fair_value")
+                save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
+                family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
         timing["total_s"] = time.perf_counter() - t0
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -188,6 +212,7 @@ def fit_and_write(
             },
             "data_dir": provenance["data_dir"],
             "data_files": frame.attrs.get("data_files", {}),
+            "data_sources": provenance.get("data_sources", []),
             "data_hash": frame.data_hash(),
             "inputs": inputs.to_json(),
             "reuse_key": inputs.key,
@@ -215,51 +240,53 @@ def fit_and_write(
         f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
         quiet,
     )
-    return run_dir
+    return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
+@environment_kept()
 def run_dataframe(
     data: Any,
-    experiment: str | Path,
+    experiment: ExperimentSource,
     *,
+    data_dir: str | Path | None = None,
     out: str | Path = "results",
     seed: int | None = None,
     quick: bool = False,
-    progress: bool = False,
+    progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
     quiet: bool = False,
-) -> Any:
+) -> Run:
     """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
     run, the same `results.Run` a run directory opens as.
 
     `data` has a DatetimeIndex of month starts (quarter starts with `data.frequency = "Q"`) and
     one column per variable the experiment names (`data.target`, `data.factors`, or the `of` of
-    a declared transform); columns not named there are ignored, and catalog series are used for
-    variables it does not hold. The experiment TOML gives the model, the window and the sampler
-    as usual; the same checks apply (holes, coverage, minimum length, finite and varying values;
-    an index with a time zone or repeated dates, or text in a column, is refused), and the run
-    keeps the columns it used in data.nc (listed in its manifest with their data hash), so
-    `regimes forecast` and `regimes lfo` reopen it like any run."""
-    from regimes.cache import setup_process
+    a declared transform); columns not named there are ignored, and catalog series (from
+    `data_dir`, default $REGIMES_DATA_DIR, else the user cache) are used for variables it does
+    not hold. `experiment` is a TOML path, a dict with the same tables or an `Experiment`; it
+    gives the model, the window and the sampler as usual; the same checks apply (holes,
+    coverage, minimum length, finite and varying values; an index with a time zone or repeated
+    dates, or text in a column, is refused), and the run keeps the columns it used in data.nc
+    (listed in its manifest with their data hash and each column's sha256), so `regimes
+    forecast` and `regimes lfo` reopen it like any run."""
     from regimes.data import resolve_data_dir
-    from regimes.results import open_run
-    from regimes.userdata import experiment_frame
+    from regimes.userdata import data_sources, experiment_frame
 
-    setup_process()
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = dataframe_inputs(data, exp)
-    data_path = resolve_data_dir(None)
+    data_path = resolve_data_dir(data_dir)
     frame = experiment_frame(exp, data_path, columns=columns)
-    run_dir = fit_and_write(
+    return fit_and_write(
         exp,
         frame,
         out=out,
         provenance={
-            "config_path": str(Path(experiment).resolve()),
+            "config_path": _config_path(exp),
             "quick": quick,
             "data_dir": str(data_path),
+            "data_sources": data_sources(exp, data_path, columns=columns),
         },
         timing={"data_s": time.perf_counter() - t0},
         progress=progress,
@@ -268,7 +295,24 @@ def run_dataframe(
         quiet=quiet,
         columns=columns,
     )
-    return open_run(run_dir)
+
+
+def cf_attributes(
+    exp: Experiment, derived: xr.Dataset, frame: Any, sources: list[dict[str, str]]
+) -> xr.Dataset:
+    """derived.nc as it is written: CF-style attributes (`regimes.cf`) with a title and the
+    target named in words, in the run's own period."""
+    from regimes.cf import cf_dataset
+    from regimes.userdata import described
+
+    assert exp.spec is not None
+    target = described(exp.data.target, sources)
+    title = (
+        f"{exp.name}: {exp.spec.name} model ({exp.spec.family}) of {target}, fit "
+        f"{frame.attrs['fit_start']} to {frame.attrs['fit_end']}"
+    )
+    period = "quarter" if exp.data.frequency == "Q" else "month"
+    return cf_dataset(derived, title=title, target=target, units=frame.units, period=period)
 
 
 def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
@@ -282,18 +326,18 @@ def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
 
 def describe_verdict(verdict: dict[str, Any]) -> str:
     """One plain sentence on why a run did not pass the convergence gate."""
-    return "run did not converge: " + "; ".join(verdict.get("reasons") or ["see regimes diagnose"])
+    said = (verdict.get("reasons") or ["see regimes diagnose"]) + [
+        f"advice: {a}" for a in verdict.get("advice") or []
+    ]
+    return "run did not converge: " + "; ".join(said)
 
 
-def source_line(exp: Experiment) -> str:
-    """A figure's source line: the config's note, else the publishers of the series the
-    experiment actually uses (from the catalog) and the run."""
-    from regimes.dataset import series_publishers
+def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:
+    """A figure's source line: the config's note, else what the data were actually read from
+    (your file or DataFrame column with its sha256, the catalog series' publishers) and the
+    run."""
+    from regimes.userdata import credits
 
     if exp.outputs.source_note:
         return exp.outputs.source_note
-    variables = [exp.data.target, *exp.data.factors]
-    own = [v for v in variables if v in exp.data.series]  # never credited to a catalog namesake
-    publishers = series_publishers([v for v in variables if v not in own])
-    mine = [f"own data ({', '.join(own)})"] if own else []
-    return "; ".join([*mine, *publishers, f"regimes posterior ({exp.name})"])
+    return "; ".join([*credits(sources), f"regimes posterior ({exp.name})"])

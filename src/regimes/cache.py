@@ -2,6 +2,10 @@
 code is cached (PyTensor, numba, JAX: one folder, never scattered), how many XLA host devices
 JAX sees, one BLAS thread per process, and where the `regimes` loggers write.
 
+Only entry points call it (the `regimes` command, a Dask worker's start-up, validation and
+benchmark scripts): library code never does, so a notebook or another program that imports
+`regimes` keeps its own environment, thread limits and logging.
+
 `REGIMES_CACHE_DIR` sets it (CI and the tests point it inside the project's ignored `.cache/`);
 otherwise the per-user cache directory is used. Set before PyTensor is first imported.
 """
@@ -11,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HOST_DEVICES = 8  # chains numpyro can run side by side whatever the core count
@@ -77,6 +83,22 @@ def limit_blas_threads() -> None:
         threadpool_limits(1, user_api="blas")
 
 
+@contextmanager
+def environment_kept() -> Iterator[None]:
+    """Leave `os.environ` as it was when the block started: a library call of `regimes` must
+    not change an importing user's process, and some of what it imports does on import (PyMC's
+    JAX module rewrites XLA_FLAGS with its own device count)."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k not in before]:
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
 class _Stderr(logging.StreamHandler):
     """A handler that writes to whatever `sys.stderr` is at the time (test capture included)."""
 
@@ -91,8 +113,8 @@ _SETUP: dict[str, Path] = {}
 def setup_process(level: int = logging.INFO) -> Path:
     """The one process-wide setup: compile caches, XLA host devices and BLAS threads (before
     JAX, PyTensor or numpy start), and progress messages of the `regimes` loggers on stderr as
-    `[regimes] ...` lines. Call it once, first thing (the CLI, a worker, a notebook); later calls
-    only change the level."""
+    `[regimes] ...` lines. Entry points call it once, first thing (the CLI, a worker, a script);
+    later calls only change the level. A notebook may call it to get the same set-up."""
     logger = logging.getLogger("regimes")
     logger.setLevel(level)
     if "root" not in _SETUP:

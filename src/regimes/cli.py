@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import regimes
 from regimes.errors import RegimesError
 from regimes.files import is_dir, is_file, printable, shorten, usable_name
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
@@ -24,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
         "and what is it worth now?",
     )
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"regimes {regimes.__version__}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     run = sub.add_parser("run", help="fit an experiment config and write a run directory")
@@ -44,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="skip report.html (of each run)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="do not print the short summary before the run directory",
+    )
     run.add_argument(
         "--resume",
         metavar="STUDY_DIR",
@@ -72,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--data-dir", help="data directory (default: $REGIMES_DATA_DIR, else the user cache)"
         )
+    summ = sub.add_parser(
+        "summary",
+        help="a run's parameters in natural units with 90% intervals, R-hat and ESS, transitions, "
+        "durations, the current regime and the verdict",
+    )
+    summ.add_argument("run_dir", help="a run directory printed by `regimes run`")
+    summ.add_argument(
+        "--short", action="store_true", help="medians and intervals only (as `regimes run` prints)"
+    )
+    summ.add_argument(
+        "--csv", metavar="FILE", help="also write the table as CSV to FILE ('-': standard output)"
+    )
     diag = sub.add_parser("diagnose", help="convergence and fit diagnostics of a run, as a table")
     diag.add_argument("run_dir", help="a run directory printed by `regimes run`")
     diag.add_argument(
@@ -229,6 +248,20 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from regimes.results import open_run
+
+    run = open_run(args.run_dir)
+    if args.csv == "-":
+        print(run.summary().to_csv(), end="")
+        return 0
+    print(run.summary_text(short=args.short))
+    if args.csv:
+        run.summary().to_csv(args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -381,8 +414,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{flag} applies to a study folder, not to one experiment file "
                 f"({args.experiment}); drop {flag}, or use `regimes sweep` for many fits of it"
             )
-    path = run_experiment(args.experiment, **common)
-    print(path)
+    run = run_experiment(args.experiment, **common)
+    if not args.no_summary:
+        print(run.summary_text(short=True))
+    print(run.path)  # the last line: scripts read the run directory from it
     return 0
 
 
@@ -438,6 +473,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# Errors speak Python (a notebook's keyword arguments); on the command line they name the flags.
+FLAG_OF_KEYWORD = {"data_dir=": "--data-dir"}
+
+
+def command_line_words(line: str) -> str:
+    """An error line as the command line says it: `data_dir=` becomes `--data-dir`."""
+    for keyword, flag in FLAG_OF_KEYWORD.items():
+        line = line.replace(keyword, flag)
+    return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `regimes` command."""
     with Stopper(hard=argv is None) as stopper:
@@ -474,6 +520,8 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
             return _cmd_data(args)
         if args.verb == "diagnose":
             return _cmd_diagnose(args)
+        if args.verb == "summary":
+            return _cmd_summary(args)
         if args.verb == "compare":
             return _cmd_compare(args)
         if args.verb == "report":
@@ -488,7 +536,7 @@ def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
         if args.debug or stopper.signum:  # after a signal: reported as interrupted by main
             raise
         for line in str(exc).splitlines() or [type(exc).__name__]:  # one line per problem
-            print(f"regimes: error: {printable(line)}", file=sys.stderr)
+            print(f"regimes: error: {printable(command_line_words(line))}", file=sys.stderr)
         return 2
     return 1
 

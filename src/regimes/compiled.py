@@ -335,11 +335,12 @@ class CompiledModel:
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
         total = tune + draws
-        every = max(1, total // 10)
+        every = max(1, total // 100)
 
-        def report(step, chain):
-            phase = "tuning" if step < tune else "sampling"
-            _log.info(f"NUTS chain {int(chain) + 1}: step {int(step)}/{total} ({phase})")
+        def report(step, chain, diverging):
+            from regimes.progress import nuts_step
+
+            nuts_step(chain, step, chains, total, tune, diverging)
 
         def run_chain(rng_key, init_params, data, chain, step_size=1.0, inverse_mass=None):
             data = tuple(data)
@@ -357,13 +358,13 @@ class CompiledModel:
             )
 
             def step(state, i):
-                if progress:  # a line every tenth of the run, from the first chain
+                state = sample_kernel(state, model_args=data)
+                if progress:  # every hundredth step of each chain, its last, each divergence
                     jax.lax.cond(
-                        (i % every == 0) & (chain == 0),
-                        lambda: jax.debug.callback(report, i, chain),
+                        (i % every == 0) | (i == total - 1) | (state.diverging & (i >= tune)),
+                        lambda: jax.debug.callback(report, i, chain, state.diverging),
                         lambda: None,
                     )
-                state = sample_kernel(state, model_args=data)
                 fields = (
                     state.z,
                     state.potential_energy,

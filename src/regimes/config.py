@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -264,7 +265,7 @@ def parse_month(value: str) -> pd.Timestamp:
     return pd.Timestamp(year=ts.year, month=ts.month, day=1)
 
 
-def format_errors(path: Path, exc: ValidationError, fields: dict[str, Any]) -> str:
+def format_errors(path: Path | str, exc: ValidationError, fields: dict[str, Any]) -> str:
     """Turn pydantic's errors into lines naming the file, the key, what was expected and found."""
     lines = []
     for err in exc.errors():
@@ -375,16 +376,22 @@ def _nesting(value: Any) -> tuple[int, str]:
     return deepest, where or "(top level)"
 
 
-def find_model_spec(name: str, experiment_path: Path) -> Path:
-    """Locate `models/<name>.toml` in the experiment's folder or any folder above it."""
+SHIPPED_MODELS = Path(__file__).with_name("models")  # the model specs the package ships
+
+
+def find_model_spec(name: str, experiment_path: Path, *, where: str | None = None) -> Path:
+    """Locate model spec `name`: `models/<name>.toml` in the experiment's folder or any folder
+    above it (a researcher's own spec, or an edited copy of a shipped one, wins), else the spec
+    the package ships (`regimes/models/<name>.toml`); a name ending in .toml or holding a `/` is
+    a path relative to the experiment's folder. Errors name `where` (default: the path)."""
+    where = str(experiment_path) if where is None else where
     candidate = Path(name)
     if candidate.suffix == ".toml" or "/" in name:
         path = candidate if candidate.is_absolute() else experiment_path.parent / candidate
         if _is_file(path):
             return path.resolve()
         raise ConfigError(
-            f"{experiment_path}: key 'model': model spec file {shorten(str(path))} "
-            f"{missing_reason(path)}"
+            f"{where}: key 'model': model spec file {shorten(str(path))} {missing_reason(path)}"
         )
     searched = []
     for folder in [experiment_path.parent.resolve(), *experiment_path.parent.resolve().parents]:
@@ -394,12 +401,16 @@ def find_model_spec(name: str, experiment_path: Path) -> Path:
             return path
         if is_dir(models):
             searched.append(models)
+    shipped = SHIPPED_MODELS / f"{name}.toml"
+    if plain_name_problem(name) is None and _is_file(shipped):
+        return shipped
+    searched.append(SHIPPED_MODELS)
     known = sorted({p.stem for m in searched for p in m.glob("*.toml")})
-    where = ", ".join(str(s) for s in searched) or "no models/ folder above the experiment file"
+    folders = ", ".join(str(s) for s in searched)
     hint = difflib.get_close_matches(name, known, n=1)
     suggestion = f" Did you mean '{hint[0]}'?" if hint else ""
     raise ConfigError(
-        f"{experiment_path}: key 'model': model spec '{name}' not found (searched {where}; "
+        f"{where}: key 'model': model spec '{name}' not found (searched {folders}; "
         f"known specs: {', '.join(known) or 'none'}).{suggestion}"
     )
 
@@ -418,9 +429,31 @@ def load_model_spec(path: str | Path) -> ModelSpec:
     return spec
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Load an experiment config, resolve its model spec and merge option and prior overrides."""
-    path = Path(path)
+ExperimentSource = str | Path | Mapping[str, Any] | Experiment  # what an experiment is given as
+DICT_LABEL = "experiment (dict)"  # how errors name an experiment given as a dict
+
+
+def load_experiment(source: ExperimentSource, *, base_dir: str | Path | None = None) -> Experiment:
+    """Load an experiment config, resolve its model spec and merge option and prior overrides.
+
+    `source` is a TOML file's path, a dict with the same tables (in a notebook; its `name`
+    defaults to "experiment"), or an `Experiment` (returned as is once its spec is resolved).
+    A dict's model spec and `[data.series]` files are looked up from `base_dir` (default: the
+    working directory) as a file's are from the file's folder."""
+    if isinstance(source, Experiment):
+        if source.spec is not None:
+            return source
+        folder = Path(source.path).parent if source.path else Path(base_dir or Path.cwd())
+        return _resolved(source, folder / "experiment.toml", source.path or DICT_LABEL)
+    if isinstance(source, Mapping):
+        raw = {"name": "experiment", **source}
+        folder = Path(base_dir or Path.cwd()).resolve()
+        try:
+            exp = Experiment.model_validate({**raw, "path": ""})
+        except ValidationError as exc:
+            raise ConfigError(format_errors(DICT_LABEL, exc, {"__model__": Experiment})) from None
+        return _resolved(exp, folder / "experiment.toml", DICT_LABEL)
+    path = Path(source)
     raw = read_toml(path, "experiment config")
     if "name" not in raw:  # the file name names the results folder: it must be a plain name
         problem = plain_name_problem(path.stem)
@@ -434,12 +467,18 @@ def load_experiment(path: str | Path) -> Experiment:
         exp = Experiment.model_validate({**raw, "path": str(path)})
     except ValidationError as exc:
         raise ConfigError(format_errors(path, exc, {"__model__": Experiment})) from None
-    spec = load_model_spec(find_model_spec(exp.model, path))
+    return _resolved(exp, path, str(path))
+
+
+def _resolved(exp: Experiment, path: Path, where: str) -> Experiment:
+    """`exp` with its model spec found from `path`'s folder (or shipped), options and priors
+    merged in and checked by the family; errors name `where`."""
+    spec = load_model_spec(find_model_spec(exp.model, path, where=where))
     resolved = spec.model_copy(
         update={"options": {**spec.options, **exp.options}, "priors": {**spec.priors, **exp.priors}}
     )
     family = get_family(resolved.family)
-    family.validate_spec(resolved, where=str(path))
+    family.validate_spec(resolved, where=where)
     return exp.model_copy(update={"spec": resolved})
 
 

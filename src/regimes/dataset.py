@@ -183,17 +183,6 @@ def catalog_series(name: str) -> list[str]:
     return found
 
 
-def series_publishers(variables: list[str]) -> list[str]:
-    """The publishers of the catalog series behind `variables`, each named once, in order."""
-    out: list[str] = []
-    for name in variables:
-        for series_id in catalog_series(name):
-            publisher = CATALOG[series_id].publisher
-            if publisher not in out:
-                out.append(publisher)
-    return out
-
-
 @dataclass(frozen=True)
 class FitFrame:
     """Target and factors on a monthly index, with the fit window marked."""

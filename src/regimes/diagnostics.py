@@ -14,6 +14,7 @@ RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3
 DEFAULT_MAX_TREEDEPTH = 10  # PyMC and numpyro NUTS default
+DIVERGENCE_HINT = "raise target_accept or reparametrise"  # regimes.advice may say better
 LP_GAP_MIN = 2.0  # log-density units: a chain this far below the best sits in another mode
 
 
@@ -296,7 +297,7 @@ def diagnose(tree, thresholds: Thresholds | None = None) -> Diagnosis:
     if divergences > th.divergences_max:
         reasons.append(
             f"{divergences} divergent transitions ({divergences / (chains * draws):.1%} of draws); "
-            "the sampler missed part of the posterior, raise target_accept or reparametrise"
+            f"the sampler missed part of the posterior, {DIVERGENCE_HINT}"
         )
     low_bfmi = [(c, b) for c, b in enumerate(bfmi) if not b >= th.bfmi_min]
     if low_bfmi:

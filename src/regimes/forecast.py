@@ -407,7 +407,7 @@ def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
     import shutil
     import tempfile
 
-    from regimes.figures import save_figure
+    from regimes.figures import marked, save_figure
     from regimes.figures.forecast import plot_forecast
     from regimes.reopen import run_config
     from regimes.results import FIGURES, add_files_to_run, open_run
@@ -416,7 +416,8 @@ def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
     exp = run_config(run)
     fig = plot_forecast(run.derived(), ds, log_scale=exp.outputs.log_scale)
     with tempfile.TemporaryDirectory(dir=run.path, prefix=".figure-") as tmp:
-        saved = save_figure(fig, Path(tmp), FIGURE_STEM)
+        with marked(run.figure_mark):
+            saved = save_figure(fig, Path(tmp), FIGURE_STEM)
         writers = {
             f"{FIGURES}/{p.name}": (lambda dst, src=p: shutil.copyfile(src, dst)) for p in saved
         }

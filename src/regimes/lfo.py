@@ -245,13 +245,11 @@ def lfo_run(
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit. `asset`:
     a panel run scores that asset's own density (`score`); a single-asset run ignores it."""
-    from regimes.cache import setup_process
     from regimes.compiled import Adaptation
     from regimes.config import quick_version
     from regimes.reopen import run_config, run_frame, stamp
     from regimes.results import TUNING, open_run
 
-    setup_process()  # once per process; a no-op after the first call
     run = open_run(run_dir)
     inputs = lfo_inputs(run, min_train, k_threshold, quick, asset)
     exp = run_config(run)

@@ -54,7 +54,7 @@ def run_frame(run: Run, exp: Experiment, data_dir: str | Path | None = None) -> 
     if stored and frame.data_hash() != stored:
         raise RunError(
             f"{run.path}: the data in {path} differ from the data this run used (data_hash "
-            f"{frame.data_hash()[:12]} vs {stored[:12]}); pass --data-dir with the snapshot the "
+            f"{frame.data_hash()[:12]} vs {stored[:12]}); pass data_dir= with the snapshot the "
             "run used, or re-run the experiment on the current data"
         )
     return frame

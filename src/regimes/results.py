@@ -17,11 +17,12 @@ import os
 import shutil
 import socket
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
@@ -43,6 +44,11 @@ from regimes.files import (
 from regimes.spec import plain_name_problem
 
 __all__ = ["sha256_file"]  # re-exported: the hash every manifest records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from regimes.summary import Summary
 
 MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
@@ -215,7 +221,7 @@ def write_netcdf(obj: xr.Dataset | xr.DataTree, path: Path) -> None:
     obj.to_netcdf(path, engine="h5netcdf")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Run:
     """A finished run directory and its manifest (its files checked when it was opened)."""
 
@@ -234,6 +240,18 @@ class Run:
         """The full posterior DataTree (`posterior.nc`), loaded into memory."""
         return self._load(POSTERIOR, xr.open_datatree)
 
+    def posterior_group(self, group: str) -> xr.Dataset | None:
+        """One group of `posterior.nc` (e.g. "posterior_natural"), loaded into memory; None when
+        the run's posterior.nc has no such group (or the run has no posterior.nc)."""
+        if not self.has(POSTERIOR):
+            return None
+        path = self.path / POSTERIOR
+        try:
+            with xr.open_dataset(path, engine="h5netcdf", group=group) as ds:
+                return ds.load()
+        except OSError:  # h5netcdf: no such group
+            return None
+
     def _load(self, name: str, opener: Callable[..., Any]) -> Any:
         if not self.has(name):
             raise RunError(f"{self.path}: this run has no {name} (not in its {MANIFEST})")
@@ -247,6 +265,81 @@ class Run:
             return path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise RunError(f"{path}: cannot read the run's config ({_reason(exc)})") from exc
+
+    # ------------------------------------------------------------------ presentation
+
+    @property
+    def figure_mark(self) -> str:
+        """What every figure of this run carries when it is not fit for a memo: "QUICK RUN —
+        not for citation", "NOT CONVERGED", both, or "" (`regimes.figures.run_mark`)."""
+        from regimes.figures import run_mark
+
+        verdict = self.manifest.get("verdict") or {}
+        return run_mark(bool(self.manifest.get("quick")), bool(verdict.get("converged", True)))
+
+    def summary(self) -> pd.DataFrame:
+        """The run's parameters in natural units as a table (index: quantity, element; columns:
+        5%, 50%, 95%, r_hat, ess_bulk, ess_tail, units), the current regime's probability rows
+        last; `summary_text()` prints it with the verdict."""
+        return self._summary().table
+
+    def summary_text(self, short: bool = False) -> str:
+        """The summary as plain text (`regimes summary RUN_DIR`); `short`: medians and 90%
+        intervals only (what `regimes run` prints at its end)."""
+        return self._summary().text(short=short)
+
+    def _summary(self) -> Summary:
+        from regimes.summary import NATURAL, build_summary
+
+        try:
+            config = tomllib.loads(self.config_text)
+        except (RunError, tomllib.TOMLDecodeError):
+            config = {}
+        return build_summary(self.manifest, self.derived(), self.posterior_group(NATURAL), config)
+
+    def __repr__(self) -> str:
+        verdict = self.manifest.get("verdict") or {}
+        state = {True: "converged", False: "NOT CONVERGED"}.get(verdict.get("converged"), "?")
+        quick = ", quick" if self.manifest.get("quick") else ""
+        return f"Run('{self.path}', experiment={self.manifest.get('experiment')!r}, {state}{quick})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's display of the run: where it is, the summary table with its verdict, and
+        thumbnails of its figures."""
+        from html import escape
+
+        from regimes.summary import summary_html
+
+        s = self._summary()
+        bad = not (self.manifest.get("verdict") or {}).get("converged", False)
+        colour = "#b03a2e" if bad or self.manifest.get("quick") else "#2e7d4f"
+        verdict = "<br>".join(escape(v) for v in s.verdict)
+        thumbs = "".join(
+            f'<img src="data:image/png;base64,{_base64(p)}" title="{escape(p.stem)}" '
+            'style="width:240px;margin:2px;border:1px solid #ddd">'
+            for p in sorted((self.path / FIGURES).glob("*.png"))
+            if self.has(f"{FIGURES}/{p.name}")
+        )
+        return (
+            f"<div><p><code>{escape(str(self.path))}</code><br>"
+            + "<br>".join(escape(t) for t in s.title)
+            + f'</p><p style="color:#fff;background:{colour};padding:6px 10px;'
+            f'border-radius:4px">{verdict}</p>{summary_html(s)}<div>{thumbs}</div></div>'
+        )
+
+
+def _base64(path: Path, width: int = 360) -> str:
+    """A figure as a base64 PNG thumbnail `width` pixels wide (for a notebook's display)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.thumbnail((width, width * 4))
+        buffer = io.BytesIO()
+        img.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

@@ -343,10 +343,9 @@ def _sample_smc(
         init = np.stack(draws)
 
         def report(stage: int, beta: float, acc: float, steps: int, chain: int = chain) -> None:
-            _log.info(
-                f"SMC run {chain + 1}/{sampler.chains}: stage {stage + 1}, temperature "
-                f"{beta:.4f}, acceptance {acc:.2f}, {steps} Metropolis steps"
-            )
+            from regimes.progress import smc_stage
+
+            smc_stage(chain, sampler.chains, stage, beta, acc)
 
         runs.append(
             run_smc(kernels, init, data, seed + chain, on_stage=report if progress else None)

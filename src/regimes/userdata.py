@@ -129,16 +129,22 @@ def _one_per_period(
     )
 
 
+def _base_dirs(exp: Experiment, data_dir: Path, experiment_dir: Path | None) -> list[Path]:
+    """Where declared files are looked up: `experiment_dir`, the experiment file's folder, the
+    data directory."""
+    base_dirs = [experiment_dir] if experiment_dir is not None else []
+    if exp.path:
+        base_dirs.append(Path(exp.path).resolve().parent)
+    return [*base_dirs, Path(data_dir)]
+
+
 def user_series(
     exp: Experiment, data_dir: Path, experiment_dir: Path | None = None
 ) -> dict[str, pd.Series]:
     """Every series the experiment declares and uses, by name (an empty dict when it declares
     none; a declared series no variable refers to is not read); files are looked up beside the
     experiment file (`experiment_dir`, default: its folder), then in the data directory."""
-    base_dirs = [experiment_dir] if experiment_dir is not None else []
-    if exp.path:
-        base_dirs.append(Path(exp.path).resolve().parent)
-    base_dirs.append(Path(data_dir))
+    base_dirs = _base_dirs(exp, data_dir, experiment_dir)
     used = variables(exp)
     return {
         name: read_user_series(spec, name, base_dirs, exp.data.frequency)
@@ -222,6 +228,7 @@ def experiment_frame(
     return frame
 
 
+
 def data_inputs(
     exp: Experiment,
     data_dir: Path,
@@ -243,3 +250,87 @@ def data_inputs(
         except RegimesError as exc:
             return {"unreadable": hashlib.sha256(str(exc).encode()).hexdigest()}
     return _inputs(reads, used)["data_inputs"]
+
+
+def used_variables(exp: Experiment) -> list[str]:
+    """The variables whose data the experiment reads: target, assets and factors, a declared
+    transform replaced by what it is computed from (each named once, in order)."""
+    d = exp.data
+    out: list[str] = []
+    for name in [d.target, *d.assets, *d.factors]:
+        while name in d.transforms:
+            name = d.transforms[name].of
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def data_sources(
+    exp: Experiment,
+    data_dir: Path,
+    *,
+    experiment_dir: Path | None = None,
+    columns: dict[str, pd.Series] | None = None,
+) -> list[dict[str, str]]:
+    """What each variable's data were actually read from, for the manifest, the report and the
+    figures' source line: a DataFrame column or the researcher's file (with its sha256), which
+    take precedence over a catalog series of the same name exactly as when the frame is built,
+    else the catalog series behind it (id, description, publisher)."""
+    from regimes.data import CATALOG
+    from regimes.dataset import catalog_series
+
+    columns = columns or {}
+    base_dirs = _base_dirs(exp, data_dir, experiment_dir)
+    out: list[dict[str, str]] = []
+    for name in used_variables(exp):
+        if name in columns:
+            out.append({"variable": name, "source": "DataFrame", "column": name,
+                        "sha256": column_hash(columns[name])})  # fmt: skip
+        elif name in exp.data.series:
+            path = _locate(exp.data.series[name], name, base_dirs)
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            out.append({"variable": name, "source": "file", "file": str(path), "sha256": digest})
+        else:
+            for sid in catalog_series(name):
+                s = CATALOG[sid]
+                out.append({"variable": name, "source": "catalog", "series": sid,
+                            "description": s.description, "publisher": s.publisher})  # fmt: skip
+    return out
+
+
+def credit(source: dict[str, str]) -> str:
+    """One source as a memo credits it: the researcher's own file or DataFrame column with the
+    start of its sha256, else the catalog series' publisher."""
+    digest = source.get("sha256", "")[:12]
+    if source["source"] == "file":
+        return f"your file `{Path(source['file']).name}` (sha256 {digest})"
+    if source["source"] == "DataFrame":
+        return f"your DataFrame column `{source['column']}` (sha256 {digest})"
+    return source.get("publisher", "")
+
+
+def credits(sources: list[dict[str, str]]) -> list[str]:
+    """Each distinct credit of `sources`, in order (a publisher named once)."""
+    out: list[str] = []
+    for source in sources:
+        text = credit(source)
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def described(name: str, sources: list[dict[str, str]]) -> str:
+    """A variable in words for titles and long names: the catalog series' (or factor's)
+    description up to its first comma ("Federal funds rate"), else its own name: always its own
+    name when it came from your file or DataFrame, whatever the catalog holds under that name."""
+    from regimes import factors as fx
+    from regimes.data import CATALOG
+    from regimes.dataset import catalog_series
+
+    if any(s.get("variable") == name and s.get("source") != "catalog" for s in sources):
+        return name
+    if name in fx.FACTORS:
+        return fx.FACTORS[name].description.split(",")[0]
+    ids = catalog_series(name)
+    return CATALOG[ids[0]].description.split(",")[0] if ids else name

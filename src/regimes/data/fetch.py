@@ -61,7 +61,7 @@ FRED_URL_ENV = "REGIMES_FRED_URL"
 PINKSHEET_URL_ENV = "REGIMES_PINKSHEET_URL"
 PINKSHEET_SHEET = "Monthly Prices"
 DEFAULT_MAX_AGE = dt.timedelta(days=1)
-NO_NETWORK_HINT = "no network? use the snapshot in ../shared/data via --data-dir"
+NO_NETWORK_HINT = "no network? use the snapshot in ../shared/data via data_dir="
 USER_AGENT = "regimes-data-fetch/0.1 (+https://github.com/)"
 
 _FRED_MISSING = frozenset({"", "."})
@@ -454,7 +454,7 @@ def fetch_series(
                           for s in not_downloadable)  # fmt: skip
         raise DataError(
             f"cannot download {names}: these series have no public download source; use the "
-            f"snapshot in ../shared/data via --data-dir / REGIMES_DATA_DIR"
+            f"snapshot in ../shared/data via data_dir= / REGIMES_DATA_DIR"
         )
     directory = resolve_data_dir(data_dir)
     raw_dir = directory / FETCHED_DIR / "raw"

@@ -53,7 +53,8 @@ __all__ = [
 DATA_DIR_ENV = "REGIMES_DATA_DIR"
 FETCHED_DIR = "fetched"
 MISSING_MARKERS = frozenset({"", ".", "NA", "NaN", "nan"})
-_HOW_TO_POINT = "point --data-dir / REGIMES_DATA_DIR at a snapshot (e.g. ../shared/data)"
+# errors name the Python keyword `data_dir=`; the command line says `--data-dir` (cli.py)
+_HOW_TO_POINT = "point data_dir= / REGIMES_DATA_DIR at a snapshot (e.g. ../shared/data)"
 
 # Path -> ((mtime_ns, size), table of strings). Each CSV is parsed at most once per process.
 _TABLES: dict[Path, tuple[tuple[int, int], pd.DataFrame]] = {}

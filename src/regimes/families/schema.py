@@ -61,6 +61,12 @@ SCHEMA: tuple[Variable, ...] = (
         meaning="100·(price/fv − 1)",
         panel_dims=(("asset", "time", "quantile"),),
     ),
+    Variable(
+        "deviation",
+        (("time", "quantile"),),
+        meaning="price − fv in the target's units (percentage points for a rate)",
+        panel_dims=(("asset", "time", "quantile"),),
+    ),
     Variable("in_sample", (("time",),), required=True, meaning="1 in the fit window"),
     Variable("factor", (("time", "term"),), required=True, meaning="factors, natural units"),
     Variable("pit", (("time",),), required=True, meaning="one-step PIT (posterior predictive)"),
@@ -113,9 +119,11 @@ def fair_value_variables(
 ) -> dict[str, Any]:
     """The required variables every family derives the same way from its per-draw fair value
     (draws, months of `frame`): `price`, `fair_value` and `deviation_pct` quantiles (NaN where
-    the price is not observed), `factor` and `in_sample`."""
+    the price is not observed), `deviation` (price − fair value in the target's own units: the
+    gap of a rate in percentage points), `factor` and `in_sample`."""
     price = frame.y.to_numpy(dtype=float)
     deviation = 100.0 * (price[None, :] / fair_value_draws - 1.0)
+    gap = price[None, :] - fair_value_draws
     return {
         "price": ("time", price, {"units": frame.units, "long_name": frame.target}),
         "fair_value": (
@@ -124,6 +132,7 @@ def fair_value_variables(
             {"units": frame.units},
         ),
         "deviation_pct": (("time", "quantile"), quantiles_of(deviation, quantiles), {"units": "%"}),
+        "deviation": (("time", "quantile"), quantiles_of(gap, quantiles), {"units": frame.units}),
         "factor": (("time", "term"), frame.X.to_numpy()),
         "in_sample": ("time", frame.fit.to_numpy().astype(np.int8)),
     }

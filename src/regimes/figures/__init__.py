@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 STYLE = Path(__file__).with_name("memo.mplstyle")
 TARGET = "target"  # what a figure calls the modelled series when derived.nc does not name it
+QUICK_MARK = "QUICK RUN — not for citation"
+NOT_CONVERGED_MARK = "NOT CONVERGED"
+_MARK: ContextVar[str] = ContextVar("regimes_figure_mark", default="")
+
+
+def run_mark(quick: bool, converged: bool) -> str:
+    """The mark every figure of a run carries when it is not fit for a memo: a quick run, a run
+    that failed the convergence gate, or both ("" for a full, converged run)."""
+    return " · ".join(
+        text for text, on in ((QUICK_MARK, quick), (NOT_CONVERGED_MARK, not converged)) if on
+    )
+
+
+@contextmanager
+def marked(mark: str) -> Iterator[None]:
+    """Every figure `save_figure` writes inside the block carries `mark` ("" for none)."""
+    token = _MARK.set(mark)
+    try:
+        yield
+    finally:
+        _MARK.reset(token)
+
+
+def stamp(fig, mark: str) -> None:
+    """Write `mark` across the figure (a large diagonal watermark) and in its top-right corner,
+    so no copy of the figure can be pasted without it."""
+    if not mark:
+        return
+    width = fig.get_size_inches()[0]  # the watermark spans about 70% of it
+    fig.text(0.5, 0.5, mark, rotation=20, ha="center", va="center", color="#b03a2e",
+             alpha=0.16, fontsize=min(40.0, 84 * width / len(mark)),
+             fontweight="bold", zorder=1000)  # fmt: skip
+    fig.text(0.995, 0.995, mark, ha="right", va="top", color="#b03a2e", fontsize=8.5,
+             fontweight="bold", zorder=1000)  # fmt: skip
 
 
 def reference_view(derived):
@@ -46,6 +83,31 @@ def target_label(derived) -> str:
     return f"{target_name(derived)} ({units})" if units else target_name(derived)
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """How a target's numbers are named: a price has a fair value and a % deviation from it; a
+    rate or other percent series has a level and a gap to its fair value in percentage points."""
+
+    rate: bool
+    level: str  # its latest observation
+    gap: str  # its distance from fair value, with how it is computed
+    gap_units: str  # "%" or "pp"
+
+    def gap_of(self, price, fair_value):
+        """The distance of `price` from `fair_value` in this vocabulary's units."""
+        return price - fair_value if self.rate else 100.0 * (price / fair_value - 1.0)
+
+
+def vocabulary(units: str) -> Vocabulary:
+    """The vocabulary of a target in `units`: percent (a rate, a growth rate) or anything else
+    (a price, an index)."""
+    if "percent" in units.lower() or "%" in units:
+        return Vocabulary(True, "latest level", "gap to fair value (level − fair value)", "pp")
+    return Vocabulary(
+        False, "latest price", "deviation from fair value (price / fair value − 1)", "%"
+    )
+
+
 def period_word(time) -> str:
     """'quarter' or 'month' from the median spacing of a time axis, for axis labels."""
     t = np.asarray(time, dtype="datetime64[ns]")
@@ -57,10 +119,13 @@ def period_word(time) -> str:
 
 @contextmanager
 def memo_style():
-    """Apply the memo style (non-interactive backend) for the figures drawn inside the block."""
+    """Apply the memo style for the figures drawn inside the block: with the non-interactive Agg
+    backend when no backend was chosen yet (the command line, a server), else with the one the
+    user's process has (a notebook's inline backend stays, so its own plots still show)."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if matplotlib.get_backend(auto_select=False) is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     with plt.style.context(str(STYLE)):
@@ -76,9 +141,11 @@ def quantile_band(ax, time, q, lo: float = 0.05, hi: float = 0.95, **style):
 
 
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files."""
+    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files;
+    inside `marked(...)` the figure carries the mark."""
     import matplotlib.pyplot as plt
 
+    stamp(fig, _MARK.get())
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
     with plt.style.context(str(STYLE)):  # "C0"-style colours resolve when drawn

@@ -9,7 +9,9 @@ import xarray as xr
 
 def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
     """Draw the target (named and in units as derived.nc records them) vs fair value (median,
-    50% and 90% bands); returns the matplotlib Figure."""
+    50% and 90% bands), annotated with the latest observation's distance from fair value in the
+    target's vocabulary (% deviation of a price, percentage-point gap of a rate); returns the
+    matplotlib Figure."""
     from regimes.figures import (
         memo_style,
         period_word,
@@ -17,6 +19,8 @@ def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str
         reference_view,
         target_label,
         target_name,
+        target_units,
+        vocabulary,
     )
 
     derived = reference_view(derived)  # a panel: its reference asset
@@ -52,10 +56,14 @@ def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str
         title = derived.attrs.get("experiment", "fair value")
         ax.set_title(f"{title}: {name} and posterior fair value")
         observed = np.flatnonzero(np.isfinite(derived["price"].values))
-        last = derived["deviation_pct"].isel(time=observed[-1])
+        words = vocabulary(target_units(derived))
+        i = observed[-1]  # the latest observation: price and fair value of the same period
+        price, at = float(derived["price"].values[i]), fv.isel(time=i)
+        mid, lo, hi = (words.gap_of(price, float(at.sel(quantile=q))) for q in (0.5, 0.95, 0.05))
+        spec, u = ("+.2f", " pp") if words.rate else ("+.0f", "%")
+        name = "gap" if words.rate else "deviation"
         ax.annotate(
-            f"{time[observed[-1]]:%Y-%m}: deviation {float(last.sel(quantile=0.5)):+.0f}% "
-            f"(90%: {float(last.sel(quantile=0.05)):+.0f}% to {float(last.sel(quantile=0.95)):+.0f}%)",
+            f"{time[i]:%Y-%m}: {name} {mid:{spec}}{u} (90%: {lo:{spec}}{u} to {hi:{spec}}{u})",
             xy=(0.01, 0.97),
             xycoords="axes fraction",
             va="top",

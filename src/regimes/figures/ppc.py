@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -47,10 +45,11 @@ def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
         axh.set_xlabel("PIT = P(y_rep ≤ y)")
         ok = bool(derived.attrs.get("ppc_ok", 1))
         axh.set_title("calibrated" if ok else "miscalibrated", color="0.2" if ok else "#b2182b")
-        checks = json.loads(derived.attrs.get("ppc_checks", "{}"))
+        checks = derived.get("ppc_check")  # the checks as derived.nc stores them (regimes.cf)
         text = "\n".join(
-            f"{name.replace('PIT normal-score ', 'PIT z ')}: {c['value']:.2f}"
-            for name, c in checks.items()
+            f"{str(name).replace('PIT normal-score ', 'PIT z ')}: "
+            f"{float(checks.sel(check=name, statistic='value')):.2f}"
+            for name in (checks["check"].values if checks is not None else [])
         )
         axh.annotate(text, xy=(0.02, 0.02), xycoords="axes fraction", fontsize=6.5, va="bottom")
         title = derived.attrs.get("experiment", "regimes")

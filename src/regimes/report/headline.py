@@ -1,5 +1,6 @@
-"""Headline numbers of a run from `derived.nc`: the latest price, fair value, deviation and regime
-probabilities, each as a median with its 90% band, as (label, text) rows for report tables."""
+"""Headline numbers of a run from `derived.nc`: the latest observation, its fair value, its distance
+from fair value and the regime probabilities, all of one month, each as a median with its 90%
+band, as (label, month, text) rows for report tables."""
 
 from __future__ import annotations
 
@@ -38,54 +39,48 @@ def _num(x: float, units: str = "") -> str:
     return text + units if units == "%" else f"{text} {units}"
 
 
-def _band(da: xr.DataArray, units: str = "") -> tuple[str, int] | None:
-    """Median and 90% band at the latest time with a finite median, as (text, time index)."""
-    mid = _q(da, MID)
-    if mid is None:
-        return None
-    i = _last_finite(mid)
-    if i is None:
-        return None
-    lo, hi = _q(da, LOW), _q(da, HIGH)
-    text = _num(float(mid.values[i]), units)
-    if lo is not None and hi is not None:
-        pct = "%" if units == "%" else ""
-        text += f" (90%: {_num(float(lo.values[i]), pct)} to {_num(float(hi.values[i]), pct)})"
-    return text, i
-
-
 def headline_rows(derived: xr.Dataset) -> list[tuple[str, str, str]]:
-    """(quantity, month, value) rows of the run's latest numbers; absent variables are skipped."""
-    from regimes.figures import reference_view
+    """(quantity, month, value) rows of the run's latest numbers, all of one month: the latest
+    observation, its fair value (median, 90% band), its distance from fair value in the target's
+    vocabulary (computed from the two rows above, so a reader can check it) and the regime
+    probabilities; absent variables are skipped."""
+    from regimes.figures import reference_view, vocabulary
 
     derived = reference_view(derived)  # a panel: its reference asset's numbers
-    rows: list[tuple[str, str, str]] = []
-    if "price" in derived and derived["price"].dims == ("time",):
-        i = _last_finite(derived["price"])
-        if i is not None:
-            units = derived["price"].attrs.get("units", "")
-            value = _num(float(derived["price"].values[i]), units)
-            rows.append(("latest price", _month(derived, i), value))
-    for name, label in (
-        ("fair_value", "fair value"),
-        ("deviation_pct", "deviation from fair value"),
-    ):
-        if name in derived and set(derived[name].dims) == {"time", "quantile"}:
-            units = "%" if name == "deviation_pct" else derived[name].attrs.get("units", "")
-            got = _band(derived[name].transpose("time", "quantile"), units)
-            if got:
-                rows.append((label, _month(derived, got[1]), got[0]))
-    return rows + _regime_rows(derived)
+    if "price" not in derived or derived["price"].dims != ("time",):
+        return []
+    i = _last_finite(derived["price"])
+    if i is None:
+        return []
+    month, units = _month(derived, i), derived["price"].attrs.get("units", "")
+    words = vocabulary(units)
+    price = float(derived["price"].values[i])
+    rows = [(words.level, month, _num(price, units))]
+    fv = derived.get("fair_value")
+    if fv is not None and set(fv.dims) == {"time", "quantile"}:
+        at = fv.isel(time=i)
+        mid, lo, hi = (_q(at, q) for q in (MID, LOW, HIGH))
+        if mid is not None and np.isfinite(float(mid)):
+            m = float(mid)
+            text = _num(m, units)
+            gap_units = "%" if not words.rate else "pp"
+            gap = _num(words.gap_of(price, m), gap_units)
+            if lo is not None and hi is not None:
+                lo_v, hi_v = float(lo), float(hi)
+                text += f" (90%: {_num(lo_v)} to {_num(hi_v)})"
+                gap += (
+                    f" (90%: {_num(words.gap_of(price, hi_v), gap_units)} to "
+                    f"{_num(words.gap_of(price, lo_v), gap_units)})"
+                )
+            rows += [("fair value", month, text), (words.gap, month, gap)]
+    return rows + _regime_rows(derived, i)
 
 
-def _regime_rows(derived: xr.Dataset) -> list[tuple[str, str, str]]:
-    """Latest probability of each regime with its 90% band (switching models only)."""
+def _regime_rows(derived: xr.Dataset, i: int) -> list[tuple[str, str, str]]:
+    """Each regime's probability at time index `i` with its 90% band (switching models)."""
     if "regime_prob" not in derived or "regime" not in derived.dims:
         return []
     prob = derived["regime_prob"].transpose("time", "regime")
-    i = _last_finite(prob.isel(regime=0))
-    if i is None:
-        return []
     pq = None
     if "regime_prob_q" in derived:
         pq = derived["regime_prob_q"].transpose("time", "regime", "quantile")

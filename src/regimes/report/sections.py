@@ -58,7 +58,8 @@ def verdict_section(manifest: dict[str, Any]) -> str:
         detail += "; posterior predictive check: " + (
             "calibrated" if ppc.get("ok") else "FLAGGED — " + "; ".join(ppc.get("reasons") or [])
         )
-    return verdict_banner(bool(verdict["converged"]), verdict.get("reasons") or [], detail)
+    said = (verdict.get("reasons") or []) + [f"advice: {a}" for a in verdict.get("advice") or []]
+    return verdict_banner(bool(verdict["converged"]), said, detail)
 
 
 def _config(run: Run) -> dict[str, Any]:
@@ -122,7 +123,11 @@ def provenance_section(run: Run, derived: xr.Dataset | None) -> str:
     attrs = derived.attrs if derived is not None else {}
     window = m.get("data_window") or {}
     target = str(data.get("target") or attrs.get("target") or "")
-    factors = [f for f in data.get("factors") or str(attrs.get("factors", "")).split(",") if f]
+    stored = attrs.get("factors", "")  # a list since regimes.cf; comma-joined in older runs
+    stored = (
+        stored.split(",") if isinstance(stored, str) else [str(f) for f in np.atleast_1d(stored)]
+    )
+    factors = [f for f in data.get("factors") or stored if f]
     rows = [
         ("data directory", str(m.get("data_dir", "n/a"))),
         ("data hash (sha256)", str(m.get("data_hash") or attrs.get("data_hash") or "n/a")),
@@ -136,10 +141,32 @@ def provenance_section(run: Run, derived: xr.Dataset | None) -> str:
         ("factors", ", ".join(factors) or "none"),
     ]
     parts = [kv_table(rows)]
-    if target:
+    sources = m.get("data_sources")
+    if sources:  # what each variable was actually read from (runs since 2026-12)
+        parts.append(table(["variable", "read from", "description", "credit"], _read_from(sources)))
+    elif target:  # older runs: the catalog series behind the variables' names
         used = _series_used(target, factors)
         parts.append(table(["variable", "series", "description", "publisher"], used))
     return section("Data provenance", *parts, id_="provenance")
+
+
+def _read_from(sources: list[dict[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(variable, where it was read from, description, credit) per source of the manifest."""
+    from regimes.userdata import credit
+
+    rows = []
+    for s in sources:
+        if s.get("source") == "file":
+            where, what = f"{s.get('file', '')} (sha256 {s.get('sha256', '')})", "your file"
+        elif s.get("source") == "DataFrame":
+            where, what = (
+                f"column {s.get('column', '')} (sha256 {s.get('sha256', '')})",
+                "your DataFrame",
+            )
+        else:
+            where, what = f"catalog series {s.get('series', '')}", s.get("description", "")
+        rows.append((s.get("variable", ""), where, what, credit(s)))
+    return rows
 
 
 def _fmt(x: float, spec: str) -> str:

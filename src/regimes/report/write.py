@@ -14,6 +14,7 @@ from pathlib import Path
 import xarray as xr
 
 from regimes.errors import RegimesError
+from regimes.figures import marked
 from regimes.report import compare_page, sections
 from regimes.report.arviz_figures import diagnostic_figures
 from regimes.report.html import page
@@ -71,14 +72,15 @@ def _load(run: Run) -> tuple[xr.DataTree | None, xr.Dataset | None]:
     return tree, derived
 
 
-def _arviz_figures(run_dir: Path, tree: xr.DataTree | None) -> list[Path]:
-    """Draw the ArviZ figures in a hidden folder of the run, then move each file into figures/
-    with an atomic rename; return the final paths (PNG and SVG)."""
+def _arviz_figures(run_dir: Path, tree: xr.DataTree | None, mark: str) -> list[Path]:
+    """Draw the ArviZ figures (carrying the run's `mark`) in a hidden folder of the run, then
+    move each file into figures/ with an atomic rename; return the final paths (PNG, SVG)."""
     if tree is None or "posterior" not in tree.children:
         return []
     tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
     try:
-        pngs = diagnostic_figures(tree, tmp)
+        with marked(mark):
+            pngs = diagnostic_figures(tree, tmp)
         final = run_dir / FIGURES
         final.mkdir(exist_ok=True)
         moved = []
@@ -113,7 +115,7 @@ def write_report_files(run: Run) -> list[Path]:
     folder of `results.write_run`, whose manifest is written afterwards); return the paths
     written. Gives the same page as `write_report` on the finished run."""
     tree, derived = _load(run)
-    written = _arviz_figures(run.path, tree)
+    written = _arviz_figures(run.path, tree, run.figure_mark)
     out = run.path / REPORT
     atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
     return [*written, out]
@@ -124,7 +126,7 @@ def write_report(run_dir: str | Path) -> Path:
     sha256, in its manifest; the same run always gives a byte-identical page. Return its path."""
     run = open_run(run_dir)
     tree, derived = _load(run)
-    written = _arviz_figures(run.path, tree)
+    written = _arviz_figures(run.path, tree, run.figure_mark)
     if written:  # listed at once, so the run opens even if the page is never written
         update_manifest(run.path, written)
     out = run.path / REPORT

@@ -188,16 +188,19 @@ class _Runs:
             t1 = time.perf_counter()
             reused = self.reused(p)
             try:
-                run_dir = reused or run_experiment(
-                    p,
-                    data_dir=self.common["data_dir"],
-                    out=self.study_dir / "runs",
-                    seed=self.common["seed"],
-                    quick=self.common["quick"],
-                    progress=progress,
-                    quiet=self.quiet,
-                    figures=self.figures,
-                    report=self.report,
+                run_dir = (
+                    reused
+                    or run_experiment(
+                        p,
+                        data_dir=self.common["data_dir"],
+                        out=self.study_dir / "runs",
+                        seed=self.common["seed"],
+                        quick=self.common["quick"],
+                        progress=progress,
+                        quiet=self.quiet,
+                        figures=self.figures,
+                        report=self.report,
+                    ).path
                 )
             except Exception as exc:  # record, go on with the other runs
                 rec = failure(exc, t1)  # the record a worker returns for a failed run

@@ -124,7 +124,7 @@ def run_job(job: RunJob, keep_derived: bool = False) -> dict[str, Any]:
             report=job.report,
             quiet=True,
             on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
-        )
+        ).path
     except Exception as exc:  # recorded, never raised: the other tasks go on
         record.update(failure(exc, t0))
         return record
