@@ -18,12 +18,12 @@ import pytest
 
 from handmade_runs import make_run
 from regimes.cli import main
-from regimes.config import load_experiment, run_version
+from regimes.config import SHIPPED_MODELS, load_experiment, run_version
 from regimes.errors import ConfigError, DataError, RegimesError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = f"""name = "mine"
-model = "{ROOT / "models" / "static_fair_value.toml"}"
+model = "{SHIPPED_MODELS / "static_fair_value.toml"}"
 [options]
 transform = "level"
 errors = "iid"
@@ -272,7 +272,6 @@ def test_a_nan_cell_is_a_missing_value_like_nan_and_na(tmp_path: Path, data_dir:
     ids=["k_regimes = true", "an empty regime name", "repeated regime names"],
 )  # fmt: skip
 def test_regime_options_are_strict(options: str, words: str, tmp_path: Path) -> None:
-    (tmp_path / "models").symlink_to(ROOT / "models")
     path = tmp_path / "e.toml"
     body = '[data]\ntarget = "gold"\nstart = "2000-01"\nend = "2010-12"\n'
     path.write_text(options.replace("[options]", body + "[options]"), encoding="utf-8")
@@ -320,7 +319,7 @@ def test_control_characters_are_never_echoed_raw(tmp_path: Path) -> None:
 
 def test_a_user_series_named_like_a_catalog_id_is_the_users(tmp_path: Path, data_dir: Path) -> None:
     from regimes.api import source_line
-    from regimes.userdata import experiment_frame
+    from regimes.userdata import data_sources, experiment_frame
 
     df = table().rename(columns={"asset": "GOLD"})
     path = experiment(tmp_path, df)
@@ -331,6 +330,6 @@ def test_a_user_series_named_like_a_catalog_id_is_the_users(tmp_path: Path, data
     frame = experiment_frame(exp, data_dir)
     assert frame.units == "my units"  # not the catalog's "USD per troy oz"
     np.testing.assert_allclose(frame.y[frame.fit.to_numpy()].iloc[:3], df["GOLD"].iloc[24:27])
-    line = source_line(exp)
-    assert "own data (GOLD" in line and "Pink Sheet" not in line
+    line = source_line(exp, data_sources(exp, data_dir))
+    assert "your file `" in line and "Pink Sheet" not in line
     assert set(frame.attrs["data_inputs"]) == {"data.series.GOLD", "data.series.factor"}
