@@ -304,9 +304,11 @@ class _Compiled(dict):
 
     def __missing__(self, key: tuple[str, str]):
         layout, mode = key
-        if mode == "default":  # unknown shapes: one function serves (T-1,K,K) and (T,K,K)
-            a, c = pt.vector("li"), pt.matrix("ll")
-            b = pt.matrix("lt") if layout == "static" else pt.tensor3("lt")
+        if mode == "default":  # unknown lengths: one function serves (T-1,K,K) and (T,K,K)
+            a = pt.vector("li", shape=(PT_K,))
+            c = pt.matrix("ll", shape=(None, PT_K))
+            shape = (PT_K, PT_K) if layout == "static" else (None, PT_K, PT_K)
+            b = pt.tensor("lt", shape=shape, dtype="float64")
         else:  # JAX needs static shapes to trace scan (PyMC's JAX samplers provide them)
             a = pt.vector("li", shape=(PT_K,))
             c = pt.matrix("ll", shape=(PT_T, PT_K))
@@ -380,7 +382,7 @@ def test_pytensor_matches_numpy_and_finite_differences(pt_functions, layout, mod
 
 @DEFAULT_SLOW
 def test_pytensor_T_layout_and_longer_series(pt_functions):
-    """The default-backend function has unknown shapes: a (T,K,K) input and a longer series also match."""
+    """The default-backend function has unknown lengths: a (T,K,K) input and a longer series also match."""
     li, lt, ll, _ = make_problem(PT_K, 200, "tvT", seed=8)
     lm, lp, *_ = pt_functions["tv", "default"](li, lt, ll)
     ref = forward_filter(li, lt, ll)
@@ -396,6 +398,56 @@ def test_pytensor_T_layout_and_longer_series(pt_functions):
 def test_pytensor_rejects_bad_ndim():
     with pytest.raises(ValueError, match="log_trans"):
         pt_forward_log_marginal(pt.vector(), pt.vector(), pt.matrix())
+
+
+def test_pytensor_needs_the_number_of_states_as_a_static_shape():
+    """The recursion runs state by state: an unknown state count is refused, naming the shape."""
+    with pytest.raises(ValueError, match="static shape of log_lik"):
+        pt_forward_log_marginal(pt.vector(), pt.matrix(), pt.matrix())
+
+
+def _jax_forward(k: int, t_len: int):
+    """(log p(y), log_pred, grad wrt log_lik) of the JAX-compiled forward pass, static shapes."""
+    a = pt.vector("li", shape=(k,))
+    b = pt.matrix("lt", shape=(k, k))
+    c = pt.matrix("ll", shape=(t_len, k))
+    lm, lp = pt_forward_log_marginal(a, b, c)
+    return pytensor.function([a, b, c], [lm, lp, pytensor.grad(lm, c)], mode="JAX")
+
+
+def test_pytensor_change_point_with_months_hundreds_of_nats_apart():
+    """A change point (regime 1 absorbing: log P[1, 0] = −inf, the initial state certain) with
+    months whose states' densities lie up to 600 nats apart: the probability-space recursion
+    equals the log-space one (values, and the gradient = smoothed probabilities)."""
+    t_len = 40
+    rng = np.random.default_rng(4)
+    li = np.array([0.0, -np.inf])
+    lt = np.array([[np.log(0.97), np.log(0.03)], [-np.inf, 0.0]])
+    ll = rng.normal(size=(t_len, 2)) * 5.0
+    ll[:15, 1] -= 600.0  # early months rule regime 1 out, later ones regime 0
+    ll[25:, 0] -= 600.0
+    lm, lp, g = _jax_forward(2, t_len)(li, lt, ll)
+    ref = forward_filter(li, lt, ll)
+    np.testing.assert_allclose(lm, ref.log_marginal, rtol=1e-12)
+    np.testing.assert_allclose(lp, ref.log_pred, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(g, smooth(li, lt, ll), atol=1e-10)
+
+
+def test_pytensor_underflow_reads_minus_infinity_never_nan():
+    """Where a state ruled out (filtered probability below 1e-308, no way back) is then favoured
+    by more than 708 nats, the month's density underflows: the result is −inf or below the
+    log-space value, never NaN, and later months stay finite."""
+    t_len = 12
+    li = np.array([0.0, np.log(1e-300)])
+    lt = np.array([[np.log(0.5), np.log(0.5)], [-np.inf, 0.0]])
+    ll = np.zeros((t_len, 2))
+    ll[1:4, 0] = -800.0  # regime 0 ruled out, and regime 1 absorbing
+    ll[6, 1] = -900.0  # then one month favours regime 0 by 900 nats
+    lm, lp, _ = _jax_forward(2, t_len)(li, lt, ll)
+    exact = forward_filter(li, lt, ll)
+    assert not np.isnan(lm) and not np.any(np.isnan(lp))
+    assert lm <= exact.log_marginal
+    np.testing.assert_allclose(np.delete(lp, 6), np.delete(exact.log_pred, 6), atol=1e-8)
 
 
 def _expand(log_trans: np.ndarray, k: int, p: int) -> np.ndarray:
