@@ -124,3 +124,31 @@ def test_a_run_that_does_not_reach_the_posterior_raises(monkeypatch: pytest.Monk
     init = np.random.default_rng(0).normal(0, PRIOR_SD, size=(200, 2))
     with pytest.raises(RegimesError, match="raise \\[sampler\\] draws"):
         run_smc(_kernels(), init, [jnp.asarray(CENTRES)], 0)
+
+
+def test_particles_are_evaluated_in_chunks_with_the_same_values() -> None:
+    """`CompiledModel.prior_and_likelihood` runs the particles in cache-sized chunks (the last
+    one padded): every particle's log prior and log likelihood equal the one-at-a-time values,
+    for a count that is not a multiple of the chunk and one smaller than it."""
+    import jax
+    import jax.numpy as jnp
+    import pymc as pm
+
+    from regimes.compiled import PARTICLE_CHUNK, CompiledModel
+
+    with pm.Model() as model:
+        obs = pm.Data("obs", np.array([0.3, -1.2, 2.0, 0.7]))
+        mu = pm.Normal("mu", 0.0, 2.0)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("y", mu, sigma, observed=obs)
+    compiled = CompiledModel.from_model(model)
+    data = [jnp.asarray(d) for d in compiled.data_of(model)]
+    fn = jax.jit(compiled.prior_and_likelihood())
+    for n in (2 * PARTICLE_CHUNK + 3, PARTICLE_CHUNK // 2):
+        x = np.random.default_rng(n).normal(size=(n, 2))
+        lp, ll = fn(jnp.asarray(x), data)
+        assert lp.shape == ll.shape == (n,)
+        for i in (0, n // 2, n - 1):
+            lp_i, ll_i = compiled.split_fn(*compiled.unflatten(jnp.asarray(x[i])), *data)
+            assert float(lp[i]) == pytest.approx(float(lp_i), rel=1e-12)
+            assert float(ll[i]) == pytest.approx(float(ll_i), rel=1e-12)

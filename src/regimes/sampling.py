@@ -323,33 +323,42 @@ def _sample_smc(
 ) -> Any:
     """Tempered SMC (`regimes.smc`) through the compiled model: `sampler.chains` independent
     runs of `sampler.draws` particles each, stored as chains of draws, so R-hat across runs
-    says whether they agree on the modes' weights. `tune` does not apply (tempering adapts)."""
+    says whether they agree on the modes' weights. `tune` does not apply (tempering adapts).
+    The runs share one compilation and go side by side on the machine's cores (each its own
+    seed, so the draws do not depend on how many run at once)."""
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     import jax.numpy as jnp
     from arviz_base import make_attrs
 
     from regimes.compiled import CompiledModel, compiled_for
-    from regimes.smc import run_smc
+    from regimes.smc import compile_kernels, run_smc
 
     compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
     host_data = compiled.data_of(model)
     data = [jnp.asarray(d) for d in host_data]
     kernels = compiled.smc_kernels()
-    runs = []
-    t0 = time.perf_counter()
-    for chain in range(sampler.chains):
-        draws = prior_starts(model, compiled, host_data, sampler.draws, seed + 7919 * chain)
-        init = np.stack(draws)
+    inits = [
+        np.stack(prior_starts(model, compiled, host_data, sampler.draws, seed + 7919 * chain))
+        for chain in range(sampler.chains)
+    ]
 
-        def report(stage: int, beta: float, acc: float, steps: int, chain: int = chain) -> None:
+    def one_run(chain: int) -> Any:
+        def report(stage: int, beta: float, acc: float, steps: int) -> None:
             from regimes.progress import smc_stage
 
             smc_stage(chain, sampler.chains, stage, beta, acc)
 
-        runs.append(
-            run_smc(kernels, init, data, seed + chain, on_stage=report if progress else None)
+        return run_smc(
+            kernels, inits[chain], data, seed + chain, on_stage=report if progress else None
         )
+
+    t0 = time.perf_counter()
+    compile_kernels(kernels, inits[0], data)  # once, before the runs share them
+    workers = min(sampler.chains, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # XLA releases the GIL while it runs
+        runs = list(pool.map(one_run, range(sampler.chains)))
     seconds = time.perf_counter() - t0
     flat = jnp.asarray(np.stack([r.particles for r in runs]))  # (chains, draws, d)
     posterior = compiled.posterior_of(compiled.unflatten(flat), data)

@@ -29,7 +29,7 @@ import numpy as np
 from regimes.errors import RegimesError
 
 TARGET_ESS = 0.5  # effective sample size kept at each tempering step, as a share of particles
-STEPS_PER_CHECK = 6  # Metropolis steps between checks of how far the particles have moved
+STEPS_PER_CHECK = 6  # Metropolis steps (whole-cloud and local in turn) between checks
 MIN_STEPS = 25  # Metropolis steps per stage at least
 MAX_STEPS = 100  # Metropolis steps per stage at most
 MIN_DECORRELATION = 0.01  # stop moving once the correlation with the stage's start falls slower
@@ -155,8 +155,9 @@ def make_kernels(prior_lik: PriorLikelihood) -> dict[str, Callable]:
     particle) and `mutate` (`STEPS_PER_CHECK` Metropolis–Hastings steps of every particle on
     p(θ) p(y | θ)^β). Steps alternate two proposals, each leaving the target invariant: the
     whole cloud's covariance (long moves, between modes) and the covariance of the cluster
-    nearest θ (moves sized to the particle's own mode, `Proposal`). Returns the acceptance of
-    each kind."""
+    nearest θ (moves sized to the particle's own mode, `Proposal`); each step computes only
+    its own proposal's terms (the whole cloud's is symmetric, so it has no Hastings term).
+    Returns the acceptance of each kind."""
     import jax
     import jax.numpy as jnp
 
@@ -178,35 +179,55 @@ def make_kernels(prior_lik: PriorLikelihood) -> dict[str, Callable]:
             u = jnp.einsum("nij,nj->ni", inv_chol[c], to - frm)
             return -0.5 * jnp.sum(u**2, axis=1) / scales[1] ** 2 - log_det[c]
 
-        def step(carry, inputs):
-            x, lp, ll, accepted = carry
-            key, local = inputs
+        def accept(key, state, proposal, log_hastings):
+            x, lp, ll = state
+            lp_new, ll_new = evaluate(proposal, data)
+            log_ratio = tempered(lp_new, ll_new) - tempered(lp, ll) + log_hastings
+            log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+            ok = jnp.log(jax.random.uniform(key, lp.shape)) < log_ratio
+            x = jnp.where(ok[:, None], proposal, x)
+            return (x, jnp.where(ok, lp_new, lp), jnp.where(ok, ll_new, ll)), ok.mean()
+
+        def whole_cloud(state, key):  # symmetric: no Hastings term
             k_move, k_accept = jax.random.split(key)
+            noise = jax.random.normal(k_move, state[0].shape)
+            proposal = state[0] + scales[0] * noise @ whole.T
+            return accept(k_accept, state, proposal, 0.0)
+
+        def local(state, key):  # the nearest cluster's covariance, with its Hastings term
+            k_move, k_accept = jax.random.split(key)
+            x = state[0]
             here = cluster(x)
             noise = jax.random.normal(k_move, x.shape)
-            shape = jnp.where(local, chol[here], whole[None])
-            proposal = x + jnp.where(local, scales[1], scales[0]) * jnp.einsum(
-                "nij,nj->ni", shape, noise
-            )
-            lp_new, ll_new = evaluate(proposal, data)
-            log_ratio = tempered(lp_new, ll_new) - tempered(lp, ll)
+            proposal = x + scales[1] * jnp.einsum("nij,nj->ni", chol[here], noise)
             hastings = log_q(x, proposal, cluster(proposal)) - log_q(proposal, x, here)
-            log_ratio = log_ratio + jnp.where(local, hastings, 0.0)  # the whole cloud's: symmetric
-            log_ratio = jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
-            ok = jnp.log(jax.random.uniform(k_accept, lp.shape)) < log_ratio
-            x = jnp.where(ok[:, None], proposal, x)
-            lp = jnp.where(ok, lp_new, lp)
-            ll = jnp.where(ok, ll_new, ll)
-            return (x, lp, ll, accepted.at[local.astype(int)].add(ok.mean())), None
+            return accept(k_accept, state, proposal, hastings)
 
-        keys = jax.random.split(key, STEPS_PER_CHECK)
-        local = jnp.arange(STEPS_PER_CHECK) % 2 == 1
-        init = (x, lp, ll, jnp.zeros(2))
-        (x, lp, ll, accepted), _ = jax.lax.scan(step, init, (keys, local))
-        counts = jnp.array([STEPS_PER_CHECK - STEPS_PER_CHECK // 2, STEPS_PER_CHECK // 2])
-        return x, lp, ll, accepted / counts
+        def pair(state, key):
+            k_whole, k_local = jax.random.split(key)
+            state, a_whole = whole_cloud(state, k_whole)
+            state, a_local = local(state, k_local)
+            return state, jnp.stack([a_whole, a_local])
+
+        keys = jax.random.split(key, STEPS_PER_CHECK // 2)
+        (x, lp, ll), rates = jax.lax.scan(pair, (x, lp, ll), keys)
+        return x, lp, ll, rates.mean(axis=0)
 
     return {"evaluate": jax.jit(evaluate), "mutate": jax.jit(mutate)}
+
+
+def compile_kernels(kernels: dict[str, Callable], init: np.ndarray, data: list) -> None:
+    """Compile `kernels` for particles shaped like `init` by calling each once, so runs started
+    side by side share one compilation instead of each compiling it."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(init, dtype=float)
+    lp, ll = kernels["evaluate"](x, data)
+    parts = tuple(jnp.asarray(a) for a in fit_proposal(np.asarray(init), CLUSTERS, 0).parts())
+    scales = jnp.ones(2)
+    key = jax.random.PRNGKey(0)  # the argument types `run_smc` passes
+    jax.block_until_ready(kernels["mutate"](key, x, lp, ll, np.float64(0), scales, parts, data))
 
 
 def _mean_abs_correlation(start: np.ndarray, now: np.ndarray) -> float:
@@ -273,7 +294,7 @@ def run_smc(
         while steps < max_steps:
             key, sub = jax.random.split(key)
             xs, lps, lls, acc = kernels["mutate"](
-                sub, xs, lps, lls, beta, jnp.asarray(scales), parts, data
+                sub, xs, lps, lls, np.float64(beta), jnp.asarray(scales), parts, data
             )
             steps += STEPS_PER_CHECK
             accepted.append(np.asarray(acc))
@@ -281,7 +302,7 @@ def run_smc(
             if steps >= MIN_STEPS and corr - now < MIN_DECORRELATION:
                 break
             corr = now
-        x, lp, ll = np.asarray(xs), np.asarray(lps), np.asarray(lls)
+        x, lp, ll = (np.asarray(v, dtype=float) for v in (xs, lps, lls))
         rates = np.mean(accepted, axis=0)  # (whole cloud's, clusters')
         scales *= np.exp(2.0 * (rates - OPTIMAL_ACCEPT))
         acc = float(rates.mean())
