@@ -4,8 +4,8 @@ a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails h
 
 Layers, lowest first (a module may import its own layer and any below it):
   0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse,
-                 progress (no model, no data; `files`: atomic writes, path checks; `reuse`:
-                 reuse keys; `progress`: sampling progress)
+                 progress, timing (no model, no data; `files`: atomic writes, path checks; `reuse`:
+                 reuse keys; `progress`: sampling progress; `timing`: seconds per phase of a run)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
   3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
@@ -27,7 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
      "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
-     "regimes.progress"),
+     "regimes.progress", "regimes.timing"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
      "regimes.scaling"),
     ("regimes.families",),

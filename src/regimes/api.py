@@ -19,7 +19,7 @@ from regimes.config import (
     load_experiment,
     run_version,
 )
-from regimes.fit import derive_checked, fit_frame
+from regimes.fit import derive_checked, fit_frame, import_stack
 from regimes.results import (
     CONFIG,
     DATA,
@@ -34,6 +34,7 @@ from regimes.results import (
     write_netcdf,
     write_run,
 )
+from regimes.timing import phase, recording
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -135,10 +136,25 @@ def _config_path(exp: Experiment) -> str:
     return str(Path(exp.path).resolve()) if exp.path else DICT_LABEL
 
 
-def fit_and_write(
+def fit_and_write(exp: Experiment, frame: Any, **kwargs: Any) -> Run:
+    """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
+    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
+    data_sources: what each variable was read from) goes into the manifest with the data files
+    read and the run's reuse inputs; `columns` (a DataFrame's) are kept in the run as data.nc,
+    so it reopens; `on_written` as in `run_experiment`. The verdict gets the gate's advice
+    (`regimes.advice`) and derived.nc its CF-style attributes. The manifest's timing holds the
+    seconds of each phase (`regimes.timing`: imports, build, compile, multistart, sampling,
+    derive, ppc, netcdf, figures, report). Shared by `run_experiment` and `run_dataframe`;
+    returns the `Run`."""
+    with recording() as phases:
+        return _fit_and_write(exp, frame, phases=phases, **kwargs)
+
+
+def _fit_and_write(
     exp: Experiment,
     frame: Any,
     *,
+    phases: Any,
     out: str | Path = "results",
     provenance: dict[str, Any],
     timing: dict[str, float] | None = None,
@@ -149,13 +165,7 @@ def fit_and_write(
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
     columns: Mapping[str, pd.Series] | None = None,
 ) -> Run:
-    """Fit `exp`'s model to `frame`, derive, check, and write one complete run directory (with
-    figures and report.html unless turned off); `provenance` (config_path, quick, data_dir,
-    data_sources: what each variable was read from) goes into the manifest with the data files
-    read and the run's reuse inputs; `columns` (a DataFrame's) are kept in the run as data.nc,
-    so it reopens; `on_written` as in `run_experiment`. The verdict gets the gate's advice
-    (`regimes.advice`) and derived.nc its CF-style attributes. Shared by `run_experiment` and
-    `run_dataframe`; returns the `Run`."""
+    """`fit_and_write` inside its recording of phases."""
     from regimes.advice import with_advice
     from regimes.compiled import Adaptation
     from regimes.families import get_family
@@ -167,25 +177,29 @@ def fit_and_write(
     family = get_family(exp.spec.family)
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
+    want_figures = exp.outputs.figures if figures is None else figures
+    with phase("imports"):  # the modelling stack, loaded on first use (`regimes --help` needs none)
+        import_stack(figures=want_figures)
     t1 = time.perf_counter()
     tuning = Adaptation()  # filled by the compiled sampler; leave-future-out starts from it
     tree = fit_frame(exp, frame, progress=progress, quiet=quiet, adaptation=tuning)
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    derived, verdict = derive_checked(exp, tree, frame)
-    verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
-    derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
+    with phase("derive"):  # the posterior predictive check inside it is a phase of its own
+        derived, verdict = derive_checked(exp, tree, frame)
+        verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
+        derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2
     run_id = new_run_id(exp.sampler.seed)
-    want_figures = exp.outputs.figures if figures is None else figures
 
     def writer(tmp: Path) -> dict[str, Any]:
-        write_netcdf(tree, tmp / POSTERIOR)
-        write_netcdf(derived, tmp / DERIVED)
+        with phase("netcdf"):
+            write_netcdf(tree, tmp / POSTERIOR)
+            write_netcdf(derived, tmp / DERIVED)
+            if columns:
+                write_netcdf(columns_dataset(columns), tmp / DATA)
         (tmp / CONFIG).write_text(experiment_to_toml(exp), encoding="utf-8")
-        if columns:
-            write_netcdf(columns_dataset(columns), tmp / DATA)
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
@@ -195,12 +209,13 @@ def fit_and_write(
 
             source = source_line(exp, provenance.get("data_sources", []))
             log_scale = exp.outputs.log_scale
-            with marked(run_mark(provenance["quick"], verdict["converged"])):  # every figure
+            mark = marked(run_mark(provenance["quick"], verdict["converged"]))  # every figure
+            with phase("figures"), mark:
                 fig = plot_fair_value(derived, log_scale=log_scale, source=source)
                 save_figure(fig, tmp / FIGURES, "fair_value")
                 save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
                 family.figures(derived, tmp / FIGURES, log_scale=log_scale, source=source)
-        timing["total_s"] = time.perf_counter() - t0
+        finished(timing)
         return {
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "config_path": provenance["config_path"],
@@ -226,18 +241,26 @@ def fit_and_write(
             "timing": timing,
         }
 
+    def finished(timing: dict[str, Any]) -> None:  # the manifest holds this same dict
+        timing["total_s"] = time.perf_counter() - t0
+        timing["phases"] = phases.snapshot() | {"data": round(timing.get("data_s", 0.0), 3)}
+
     finish = None
     if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
         from regimes.report.write import write_report_files  # its manifest and rename
 
-        finish = write_report_files
+        def finish(run: Run) -> None:
+            with phase("report"):
+                write_report_files(run)
+            finished(timing)  # the manifest (written after this) holds this same dict
+
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
     if on_written is not None:
         on_written(run_dir, derived)
     if not verdict["converged"]:
         _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
     _log(
-        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
+        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items() if k != "phases"})})",
         quiet,
     )
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed

@@ -35,6 +35,7 @@ import numpy as np
 
 from regimes.graphs import cached, data_shapes
 from regimes.graphs import constants_digest as graph_constants
+from regimes.timing import phase
 
 _log = logging.getLogger(__name__)
 
@@ -478,7 +479,8 @@ def compiled_for(model, key: str) -> CompiledModel:
     full = f"{key}|{data_shapes(model)}|{constants_digest(model)}"
 
     def make() -> CompiledModel:
-        compiled = CompiledModel.from_model(model)
+        with phase("compile"):
+            compiled = CompiledModel.from_model(model)
         compiled.structure = full
         return compiled
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from regimes.config import Experiment
 from regimes.families.base import Fit
+from regimes.timing import phase
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -19,6 +20,21 @@ if TYPE_CHECKING:
     from regimes.dataset import FitFrame
 
 log = logging.getLogger(__name__)
+
+
+def import_stack(figures: bool = False) -> None:
+    """Load the modelling stack a fit needs (PyMC and its JAX bridge, JAX, numpyro, ArviZ;
+    matplotlib for figures) at once: a run's timing then counts the imports as one phase
+    instead of spreading them over the phases that first need them."""
+    import arviz_base  # noqa: F401
+    import jax  # noqa: F401
+    import numpyro  # noqa: F401
+    import pymc
+    import pymc.sampling.jax  # noqa: F401
+
+    if figures:  # not pyplot: which backend a figure uses is `figures.memo_style`'s choice
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
 
 
 def compile_key(exp: Experiment, frame: FitFrame) -> str:
@@ -71,9 +87,10 @@ def derive_checked(
         derived.attrs["modes"] = combined.attrs["modes_status"]
     if "smc_log_evidence" in tree.attrs:  # tempered SMC: each run's estimate of log p(y)
         derived.attrs["log_evidence_smc"] = float(np.mean(tree.attrs["smc_log_evidence"]))
-    pp, additions, ppc_result = run_checks(
-        family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed
-    )
+    with phase("ppc"):
+        pp, additions, ppc_result = run_checks(
+            family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed
+        )
     tree["posterior_predictive"] = xr.DataTree(pp)
     attrs = {**derived.attrs, **additions.attrs}
     derived = derived.merge(additions)
@@ -123,7 +140,8 @@ def fit_frame(
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    model = family.build(exp.spec, frame)
+    with phase("build"):
+        model = family.build(exp.spec, frame)
     how = (
         f"tempered SMC, {exp.sampler.chains} runs × {exp.sampler.draws} particles"
         if exp.sampler.modes == "smc"
@@ -145,7 +163,8 @@ def fit_frame(
     )
     if log_likelihood:
         if "log_likelihood" not in tree.children:
-            ll = family.log_likelihood(Fit(tree, frame, exp.spec))
+            with phase("log_likelihood"):
+                ll = family.log_likelihood(Fit(tree, frame, exp.spec))
             tree["log_likelihood"] = xr.DataTree(ll)
         ll = tree["log_likelihood"].to_dataset()
         tree["log_likelihood"] = xr.DataTree(family.natural_log_likelihood(ll, frame, exp.spec))

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from regimes.timing import phase
+
 _COMPILED: dict[str, Any] = {}  # the one process-wide cache of compiled functions, by key
 
 
@@ -73,7 +75,8 @@ def compile_function(inputs: list[Any], outputs: Any) -> Any:
     args = [v.type(name=v.name) for v in inputs]  # the inputs, cut from what computes them
     replace = dict(zip(inputs, args, strict=True)) | dict(zip(shared, data, strict=True))
     replaced = clone_replace(outs, replace=replace)
-    fn = pytensor.function([*args, *data], replaced, on_unused_input="ignore", mode="JAX")
+    with phase("compile"):
+        fn = pytensor.function([*args, *data], replaced, on_unused_input="ignore", mode="JAX")
 
     def call(*args: Any) -> Any:
         result = fn(*args, *[v.get_value(borrow=True) for v in shared])

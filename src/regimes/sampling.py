@@ -14,6 +14,7 @@ import numpy as np
 from regimes.compiled import Adaptation, warm_tune
 from regimes.config import SamplerSection
 from regimes.priors import prior_draws
+from regimes.timing import phase
 
 BACKENDS = ("pymc", "numpyro", "nutpie")
 _log = logging.getLogger(__name__)
@@ -237,7 +238,8 @@ def _sample_compiled(
         chain_mode, mode_lps = start.chain_mode, start.mode_log_densities or []
         rows = None
     elif init == "multistart":
-        starts = multistart_compiled(model, compiled, data, n_starts, seed)
+        with phase("multistart"):
+            starts = multistart_compiled(model, compiled, data, n_starts, seed)
         log_densities = starts["log_densities"]
         # every chain starts exactly at the best optimum: no jitter that could throw a chain
         # into another mode
@@ -257,17 +259,18 @@ def _sample_compiled(
         per_var = [compiled.unflatten(row) for row in rows]
         init_values = [np.stack([r[i] for r in per_var]) for i in range(len(per_var[0]))]
     tune = warm_tune(sampler.tune) if warm else sampler.tune
-    posterior, stats, seconds, adapted = compiled.sample(
-        data,
-        init_values,
-        draws=sampler.draws,
-        tune=tune,
-        chains=sampler.chains,
-        target_accept=sampler.target_accept,
-        seed=seed,
-        progress=progress,
-        tuning=(start.step_size, start.inverse_mass) if start is not None else None,
-    )
+    with phase("sampling"):
+        posterior, stats, seconds, adapted = compiled.sample(
+            data,
+            init_values,
+            draws=sampler.draws,
+            tune=tune,
+            chains=sampler.chains,
+            target_accept=sampler.target_accept,
+            seed=seed,
+            progress=progress,
+            tuning=(start.step_size, start.inverse_mass) if start is not None else None,
+        )
     if carry is not None:  # for the next fit of this structure
         carry.structure, carry.position = compiled.structure, adapted.position
         carry.step_size, carry.inverse_mass = adapted.step_size, adapted.inverse_mass
@@ -275,7 +278,8 @@ def _sample_compiled(
     import numpyro
 
     attrs = {"sampling_time": seconds, "tuning_steps": tune}
-    tree = _tree_of(model, posterior, stats, make_attrs(attrs, inference_library=numpyro))
+    with phase("posterior"):
+        tree = _tree_of(model, posterior, stats, make_attrs(attrs, inference_library=numpyro))
     tree.attrs["sampling_backend"] = "numpyro"
     tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
@@ -357,7 +361,7 @@ def _sample_smc(
     t0 = time.perf_counter()
     compile_kernels(kernels, inits[0], data)  # once, before the runs share them
     workers = min(sampler.chains, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # XLA releases the GIL while it runs
+    with phase("sampling"), ThreadPoolExecutor(max_workers=workers) as pool:  # XLA frees the GIL
         runs = list(pool.map(one_run, range(sampler.chains)))
     seconds = time.perf_counter() - t0
     flat = jnp.asarray(np.stack([r.particles for r in runs]))  # (chains, draws, d)
