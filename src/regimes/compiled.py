@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from regimes.graphs import cached, data_shapes
+from regimes.graphs import cached, data_shapes, jaxify
 from regimes.graphs import constants_digest as graph_constants
 from regimes.timing import phase
 
@@ -53,18 +53,6 @@ def _constants_for_other_shared(outputs: list) -> list:
     if not shared:
         return outputs
     return clone_replace(outputs, replace={v: constant(v.get_value(borrow=True)) for v in shared})
-
-
-def _jaxify(inputs: list, outputs: list) -> Callable:
-    """The PyTensor graph `outputs(inputs)` rewritten for JAX and turned into a JAX function."""
-    import pymc.sampling.jax  # noqa: F401  (registers PyMC's JAX forms of its parameter checks)
-    from pytensor.compile import mode
-    from pytensor.graph import FunctionGraph
-    from pytensor.link.jax.dispatch import jax_funcify
-
-    fgraph = FunctionGraph(inputs=inputs, outputs=outputs, clone=True)
-    mode.JAX.optimizer.rewrite(fgraph)
-    return jax_funcify(fgraph)
 
 
 @dataclass
@@ -202,8 +190,8 @@ class CompiledModel:
         replaced = clone_replace(graphs, replace=replace)
         n_sample = len(sample_vars)
 
-        def jaxify(inputs, outputs):
-            return _jaxify(inputs, _constants_for_other_shared(outputs))
+        def to_jax(inputs, outputs):
+            return jaxify(inputs, _constants_for_other_shared(outputs))
 
         values = list(model.value_vars)
         point = model.initial_point()
@@ -212,10 +200,10 @@ class CompiledModel:
             value_shapes=[np.shape(point[v.name]) for v in values],
             data_names=[v.name for v in shared],
             sample_names=[v.name for v in sample_vars],
-            logp_fn=jaxify([*values, *data_inputs], [replaced[0]]),
-            constrain_fn=jaxify([*values, *data_inputs], replaced[1 : 1 + n_sample]),
-            forward_fn=jaxify([*rv_inputs, *data_inputs], replaced[1 + n_sample : -2]),
-            split_fn=jaxify([*values, *data_inputs], replaced[-2:]),
+            logp_fn=to_jax([*values, *data_inputs], [replaced[0]]),
+            constrain_fn=to_jax([*values, *data_inputs], replaced[1 : 1 + n_sample]),
+            forward_fn=to_jax([*rv_inputs, *data_inputs], replaced[1 + n_sample : -2]),
+            split_fn=to_jax([*values, *data_inputs], replaced[-2:]),
         )
 
     # ------------------------------------------------------------------ data

@@ -236,11 +236,12 @@ class ChainFamily(Family):
         y_obs = np.asarray(data.y)[c:, 0]
         n_draws = values[0].shape[0]
         out = np.empty((n_draws, len(y_obs)))
+        size = min(CHUNK, n_draws)  # every batch padded to this: one compilation
         for lo in range(0, n_draws, CHUNK):
             hi = min(lo + CHUNK, n_draws)
-            parts_ = [fn(*[v[i] for v in values]) for i in range(lo, hi)]
-            e = np.stack([q[4][:, 0] for q in parts_])  # (m, n, J) the reference series
-            sig = np.stack([q[5][0] for q in parts_])  # (m, J)
+            batch = fn.batched(*[v[lo:hi] for v in values], size=size)
+            e = batch[4][:, :, 0]  # (m, n, J) the reference series
+            sig = batch[5][:, 0]  # (m, J)
             pred = passes.predicted[lo:hi]
             u = rng.random(pred.shape[:2])[..., None]
             state = np.minimum((np.cumsum(pred, axis=-1) < u).sum(axis=-1), pred.shape[-1] - 1)
@@ -281,7 +282,14 @@ class ChainFamily(Family):
             return passes.P
         fn, _, built = self.compiled(fit.spec, frame)
         values = draw_values(fit.posterior, built.model)
-        return np.stack([fn(*[v[i] for v in values])[3] for i in range(values[0].shape[0])])
+        n_draws = values[0].shape[0]
+        size = min(CHUNK, n_draws)
+        return np.concatenate(
+            [
+                fn.batched(*[v[lo : lo + CHUNK] for v in values], size=size)[3]
+                for lo in range(0, n_draws, CHUNK)
+            ]
+        )
 
     def regime_prob_all(self, fit: Fit, frame: FitFrame) -> np.ndarray:
         """Regime probabilities of every month of `frame` and chain, (D, C, N, K): smoothed in

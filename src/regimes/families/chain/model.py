@@ -5,7 +5,6 @@ sampled. `component_function` compiles those graphs once per structure."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from regimes.families.chain.data import ChainData
 from regimes.families.chain.emissions import EmissionParams, Emissions
 from regimes.families.chain.space import StateSpace
 from regimes.families.chain.transitions import Chain, ChainParams, StationaryInitial, log_clip
+from regimes.graphs import CompiledFunction
 from regimes.spec import PriorSpec
 
 
@@ -152,7 +152,7 @@ def build_chain(
 # ------------------------------------------------------------------ compiled once
 
 
-ComponentFunction = Callable[..., list[np.ndarray]]
+ComponentFunction = CompiledFunction  # one draw's values -> outputs; `.batched` for many
 
 
 def component_function(key: str, model: Any, graphs: ChainGraphs) -> tuple[ComponentFunction, Any]:

@@ -68,12 +68,15 @@ def chain_passes(
     seed: int = 0,
 ) -> ChainPasses:
     """Forward filter, smoother and one FFBS path per draw, from the compiled graphs `fn` at
-    each draw's parameter `values`; `scored` (n, A) marks the months each series is scored."""
+    each draw's parameter `values` (evaluated for `CHUNK` draws at a time in one vmapped call);
+    `scored` (n, A) marks the months each series is scored."""
     n_draws = values[0].shape[0]
     c, k = n_conditioning, space.k
     rng = np.random.default_rng(seed)
-    first = fn(*[v[0] for v in values])
-    n, n_series, _ = first[2].shape
+    size = min(CHUNK, n_draws)  # every batch padded to this: one compilation
+    first = fn.batched(*[v[:size] for v in values], size=size)  # the first batch
+    first_draw = [f[0] for f in first]
+    n, n_series, _ = first_draw[2].shape
     t_fit = n + c
     chains = n_series if per_series else 1
     to_regime = space.to_regime()  # (J, K)
@@ -81,19 +84,19 @@ def chain_passes(
     out: dict[str, Any] = {
         "regime_prob": np.empty((n_draws, chains, t_fit, k)),
         "last_filtered": np.empty((n_draws, chains, k)),
-        "predicted": np.empty((n_draws, n, first[2].shape[2] if not per_series else k)),
+        "predicted": np.empty((n_draws, n, first_draw[2].shape[2] if not per_series else k)),
         "log_pred": np.zeros((n_draws, n)),
         "log_pred_series": np.empty((n_draws, n, n_series)),
         "paths": np.empty((n_draws, t_fit), dtype=np.int8),
-        "P": np.empty((n_draws, *np.shape(first[3]))),
-        "alpha": np.empty((n_draws, *np.shape(first[6]))),
-        "beta": np.empty((n_draws, *np.shape(first[7]))),
+        "P": np.empty((n_draws, *np.shape(first_draw[3]))),
+        "alpha": np.empty((n_draws, *np.shape(first_draw[6]))),
+        "beta": np.empty((n_draws, *np.shape(first_draw[7]))),
     }
     vol = np.empty((n_draws, n, space.n_volatility)) if to_vol is not None else None
     for lo in range(0, n_draws, CHUNK):
         hi = min(lo + CHUNK, n_draws)
-        parts = [first if i == 0 else fn(*[v[i] for v in values]) for i in range(lo, hi)]
-        li, lt, ll, p_all, _, _, alpha, beta = (np.stack([q[j] for q in parts]) for j in range(8))
+        parts = first if lo == 0 else fn.batched(*[v[lo:hi] for v in values], size=size)
+        li, lt, ll, p_all, _, _, alpha, beta = parts
         out["P"][lo:hi], out["alpha"][lo:hi], out["beta"][lo:hi] = p_all, alpha, beta
         for ch in range(chains):
             if per_series:
