@@ -251,7 +251,7 @@ def _fit_and_write(
 
         def finish(run: Run) -> None:
             with phase("report"):
-                write_report_files(run)
+                write_report_files(run, tree, derived)  # as written: not read back
             finished(timing)  # the manifest (written after this) holds this same dict
 
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
@@ -259,10 +259,8 @@ def _fit_and_write(
         on_written(run_dir, derived)
     if not verdict["converged"]:
         _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
-    _log(
-        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items() if k != "phases"})})",
-        quiet,
-    )
+    seconds = {k: round(v, 1) for k, v in timing.items() if k != "phases"}
+    _log(f"{exp.name}: wrote {run_dir} ({json.dumps(seconds)})", quiet)
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 

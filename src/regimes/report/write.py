@@ -110,11 +110,16 @@ def render_report(run: Run, tree: xr.DataTree | None, derived: xr.Dataset | None
     )
 
 
-def write_report_files(run: Run) -> list[Path]:
+def write_report_files(
+    run: Run, tree: xr.DataTree | None = None, derived: xr.Dataset | None = None
+) -> list[Path]:
     """Draw the ArviZ figures and write `report.html` into a run being assembled (the temporary
     folder of `results.write_run`, whose manifest is written afterwards); return the paths
-    written. Gives the same page as `write_report` on the finished run."""
-    tree, derived = _load(run)
+    written. Gives the same page as `write_report` on the finished run. `tree` and `derived`:
+    the run's posterior and derived quantities still in memory (as just written to its
+    netCDF files, which are then not read back); else read from the run."""
+    if tree is None or derived is None:
+        tree, derived = _load(run)
     written = _arviz_figures(run.path, tree, run.figure_mark)
     out = run.path / REPORT
     atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
