@@ -175,8 +175,13 @@ def make_kernels(prior_lik: PriorLikelihood) -> dict[str, Callable]:
             z = (x - loc) / sd
             return jnp.argmin(((z[:, None, :] - centres[None]) ** 2).sum(axis=-1), axis=1)
 
+        def by_cluster(mats, v, c):  # mats[c_n] @ v_n for each particle n: every cluster's
+            # product, then each particle's own (no (n, d, d) gather of per-particle matrices)
+            every = jnp.einsum("cij,nj->nci", mats, v)
+            return jnp.take_along_axis(every, c[:, None, None], axis=1)[:, 0]
+
         def log_q(to, frm, c):  # log N(to; frm, s² L_c L_cᵀ) up to a constant
-            u = jnp.einsum("nij,nj->ni", inv_chol[c], to - frm)
+            u = by_cluster(inv_chol, to - frm, c)
             return -0.5 * jnp.sum(u**2, axis=1) / scales[1] ** 2 - log_det[c]
 
         def accept(key, state, proposal, log_hastings):
@@ -199,7 +204,7 @@ def make_kernels(prior_lik: PriorLikelihood) -> dict[str, Callable]:
             x = state[0]
             here = cluster(x)
             noise = jax.random.normal(k_move, x.shape)
-            proposal = x + scales[1] * jnp.einsum("nij,nj->ni", chol[here], noise)
+            proposal = x + scales[1] * by_cluster(chol, noise, here)
             hastings = log_q(x, proposal, cluster(proposal)) - log_q(proposal, x, here)
             return accept(k_accept, state, proposal, hastings)
 
