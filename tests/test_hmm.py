@@ -497,3 +497,23 @@ def test_lagged_forward_matches_dense_expansion(k, p, layout, mode):
         )
         g_fd[idx] = diff / (2 * eps)
     np.testing.assert_allclose(g_lt, g_fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("layout", ["static", "tv"])
+def test_pytensor_vector_recursion_matches_numpy(monkeypatch, layout):
+    """Above `SCALAR_STATES` states the scaled recursion runs on one vector (the lagged states
+    of an MS-AR(p)); forced here for K = 3: values and gradients as the log-space reference."""
+    import regimes.hmm as hmm_module
+
+    monkeypatch.setattr(hmm_module, "SCALAR_STATES", 0)
+    li, lt, ll, _ = make_problem(PT_K, PT_T, layout, seed=6)
+    a = pt.vector("li", shape=(PT_K,))
+    b = pt.tensor("lt", shape=lt.shape, dtype="float64")
+    c = pt.matrix("ll", shape=(PT_T, PT_K))
+    lm, lp = pt_forward_log_marginal(a, b, c)
+    fn = pytensor.function([a, b, c], [lm, lp, pytensor.grad(lm, c)], mode="JAX")
+    got_lm, got_lp, g_ll = fn(li, lt, ll)
+    ref = forward_filter(li, lt, ll)
+    np.testing.assert_allclose(got_lm, ref.log_marginal, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got_lp, ref.log_pred, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(g_ll, smooth(li, lt, ll), atol=1e-10)

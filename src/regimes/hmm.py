@@ -40,6 +40,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+SCALAR_STATES = 8  # the forward pass runs state by state up to this many states, as a vector above
+
 __all__ = [
     "FilterResult",
     "expected_durations",
@@ -402,8 +404,9 @@ def pt_forward_log_marginal(
     O(J K) instead of the O(J^2) of the equivalent dense (J, J) matrix, which is mostly -inf.
 
     The recursion runs in probability space with the filtered probabilities renormalised every
-    step (the scaled forward algorithm), state by state (K scalars, so that a batch of parameter
-    vectors runs as K arrays, not as an array with a K-long minor axis): every exp and log is
+    step (the scaled forward algorithm), state by state for up to `SCALAR_STATES` states (K
+    scalars: a batch of parameter vectors runs as K arrays, not as an array with a K-long minor
+    axis), as one vector above (a small graph for many lagged states): every exp and log is
     taken once, vectorised over time, outside the scan (each month's likelihoods are scaled by
     their largest, so the largest is 1), and a step is a few multiply-adds, where a log-sum-exp
     recursion takes several exps and logs per state inside the loop (about 2× the whole log
@@ -440,18 +443,25 @@ def pt_forward_log_marginal(
     lik = pt.exp(log_lik - shift[:, None])
     trans = pt.exp(log_trans)
     init = pt.exp(log_init)
+    static = log_trans.ndim == 2
+    if not static:  # log_trans[t] moves t -> t+1; a (T, K, K) input has its last slice ignored
+        trans = trans[: log_lik.shape[0] - 1]
+    recursion = _by_state if n_states <= SCALAR_STATES else _by_vector
+    c0, cs = recursion(init, trans, lik, k, lags, static)
+    log_pred = pt.log(pt.concatenate([c0[None], cs])) + shift
+    return log_pred.sum(), log_pred
+
+
+def _by_state(init, trans, lik, k: int, lags: int, static: bool):
+    """The scaled recursion on one scalar per state (few states): batched over parameter
+    vectors (vmap), each state is one array, with no reductions over a short minor axis.
+    Returns (c_0, c_1..T-1), each month's normaliser."""
+    n_states = k ** (lags + 1)
+    predict = _lagged_scalar_predict(k, lags) if lags else _scalar_predict(k)
     first = [init[j] * lik[0, j] for j in range(n_states)]
     c0 = pt.add(*first) if n_states > 1 else first[0]
-    predict = _lagged_scalar_predict(k, lags) if lags else _scalar_predict(k)
-    static = log_trans.ndim == 2
     n_trans = k * k
-    liks = [lik[1:, j] for j in range(n_states)]
-    if static:
-        trans_seq = []
-    else:  # log_trans[t] moves t -> t+1; a (T, K, K) input has its last slice ignored
-        moved = trans[: log_lik.shape[0] - 1]
-        trans_seq = [moved[:, i, j] for i in range(k) for j in range(k)]
-    trans_fixed = [trans[i, j] for i in range(k) for j in range(k)] if static else []
+    flat = [trans[..., i, j] for i in range(k) for j in range(k)]
 
     def fn(*args):
         lik_t = args[:n_states]
@@ -467,15 +477,48 @@ def pt_forward_log_marginal(
 
     outputs = pytensor.scan(
         fn,
-        sequences=[*liks, *trans_seq],
+        sequences=[*(lik[1:, j] for j in range(n_states)), *([] if static else flat)],
         outputs_info=[*_normalised(first, c0, [init[j] for j in range(n_states)]), None],
-        non_sequences=trans_fixed,
+        non_sequences=flat if static else [],
         strict=True,
         return_updates=False,
     )
-    cs = outputs[-1]
-    log_pred = pt.log(pt.concatenate([c0[None], cs])) + shift
-    return log_pred.sum(), log_pred
+    return c0, outputs[-1]
+
+
+def _by_vector(init, trans, lik, k: int, lags: int, static: bool):
+    """The scaled recursion on the vector of state probabilities (many states, e.g. the 32
+    lagged states of an MS-AR(4): one scalar each would make a graph that takes seconds to
+    build). Returns (c_0, c_1..T-1)."""
+    predict = _lagged_vector_predict(k, lags) if lags else _vector_predict
+    first = init * lik[0]
+    c0 = first.sum()
+
+    def step(lik_t, trans_t, filt_prev):
+        pred = predict(filt_prev, trans_t)
+        joint = pred * lik_t
+        c = joint.sum()
+        return _normalised([joint], c, [pred])[0], c
+
+    if static:
+
+        def fn(lik_t, filt_prev, trans_t):
+            return step(lik_t, trans_t, filt_prev)
+
+    else:
+
+        def fn(lik_t, trans_t, filt_prev):
+            return step(lik_t, trans_t, filt_prev)
+
+    (_, cs) = pytensor.scan(
+        fn,
+        sequences=[lik[1:]] if static else [lik[1:], trans],
+        outputs_info=[_normalised([first], c0, [init])[0], None],
+        non_sequences=[trans] if static else [],
+        strict=True,
+        return_updates=False,
+    )
+    return c0, cs
 
 
 def _normalised(joint: list, c: pt.TensorVariable, fallback: list) -> list:
@@ -492,6 +535,23 @@ def _scalar_predict(k: int):
 
     def predict(filt_prev, p_flat):
         return [pt.add(*(filt_prev[i] * p_flat[i * k + j] for i in range(k))) for j in range(k)]
+
+    return predict
+
+
+def _vector_predict(filt_prev, trans):
+    """One prediction step: pred = filt @ P, as a broadcast product and a sum over from-states."""
+    return (filt_prev[:, None] * trans).sum(axis=0)
+
+
+def _lagged_vector_predict(k: int, p: int):
+    """`_lagged_scalar_predict` on the vector of the K^(p+1) lagged states."""
+    kp = k**p
+    newest = np.arange(kp) // k ** (p - 1)  # s_t of each kept (s_t, ..., s_{t-p+1}) block
+
+    def predict(filt_prev, trans):
+        kept = filt_prev.reshape((kp, k)).sum(axis=1)
+        return (trans.T[:, newest] * kept[None, :]).reshape((kp * k,))
 
     return predict
 
