@@ -39,7 +39,7 @@ from regimes.timing import phase
 
 _log = logging.getLogger(__name__)
 
-PARTICLE_CHUNK = 32  # particles whose log densities SMC evaluates together (cache-sized)
+PARTICLE_CHUNK = 16  # particles whose log densities SMC evaluates together (cache-sized)
 
 
 def _constants_for_other_shared(outputs: list) -> list:

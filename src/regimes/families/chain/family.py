@@ -27,7 +27,7 @@ from regimes.families.chain.model import (
     build_chain,
     component_function,
 )
-from regimes.families.chain.passes import CHUNK, ChainPasses, chain_passes, draw_values
+from regimes.families.chain.passes import ChainPasses, batches, chain_passes, draw_values
 from regimes.families.chain.simulate import simulate_chain
 from regimes.spec import ModelSpec, PriorSpec
 
@@ -236,10 +236,9 @@ class ChainFamily(Family):
         y_obs = np.asarray(data.y)[c:, 0]
         n_draws = values[0].shape[0]
         out = np.empty((n_draws, len(y_obs)))
-        size = min(CHUNK, n_draws)  # every batch padded to this: one compilation
-        for lo in range(0, n_draws, CHUNK):
-            hi = min(lo + CHUNK, n_draws)
-            batch = fn.batched(*[v[lo:hi] for v in values], size=size)
+        spans = batches(n_draws)
+        for lo, hi in spans:  # every batch padded to the first's size: one compilation
+            batch = fn.batched(*[v[lo:hi] for v in values], size=spans[0][1])
             e = batch[4][:, :, 0]  # (m, n, J) the reference series
             sig = batch[5][:, 0]  # (m, J)
             pred = passes.predicted[lo:hi]
@@ -282,13 +281,9 @@ class ChainFamily(Family):
             return passes.P
         fn, _, built = self.compiled(fit.spec, frame)
         values = draw_values(fit.posterior, built.model)
-        n_draws = values[0].shape[0]
-        size = min(CHUNK, n_draws)
+        spans = batches(values[0].shape[0])
         return np.concatenate(
-            [
-                fn.batched(*[v[lo : lo + CHUNK] for v in values], size=size)[3]
-                for lo in range(0, n_draws, CHUNK)
-            ]
+            [fn.batched(*[v[lo:hi] for v in values], size=spans[0][1])[3] for lo, hi in spans]
         )
 
     def regime_prob_all(self, fit: Fit, frame: FitFrame) -> np.ndarray:

@@ -15,7 +15,16 @@ from regimes.draws import stack_draws
 from regimes.families.chain.model import ComponentFunction
 from regimes.families.chain.space import StateSpace
 
-CHUNK = 500  # draws per batch of HMM passes (bounds memory at large T and K^(p+1))
+CHUNK = 500  # draws per batch of HMM passes at most (bounds memory at large T and K^(p+1))
+
+
+def batches(n_draws: int) -> list[tuple[int, int]]:
+    """(lo, hi) of equal batches of at most `CHUNK` draws: the compiled graphs run each batch in
+    one vmapped call padded to the largest, so equal sizes waste (almost) nothing on padding
+    and share one compilation."""
+    count = -(-n_draws // CHUNK)
+    size = -(-n_draws // count)
+    return [(lo, min(lo + size, n_draws)) for lo in range(0, n_draws, size)]
 
 
 def _lse(a: np.ndarray, axis: int) -> np.ndarray:
@@ -73,7 +82,8 @@ def chain_passes(
     n_draws = values[0].shape[0]
     c, k = n_conditioning, space.k
     rng = np.random.default_rng(seed)
-    size = min(CHUNK, n_draws)  # every batch padded to this: one compilation
+    spans = batches(n_draws)
+    size = spans[0][1]  # every batch padded to the first's size: one compilation
     first = fn.batched(*[v[:size] for v in values], size=size)  # the first batch
     first_draw = [f[0] for f in first]
     n, n_series, _ = first_draw[2].shape
@@ -93,8 +103,7 @@ def chain_passes(
         "beta": np.empty((n_draws, *np.shape(first_draw[7]))),
     }
     vol = np.empty((n_draws, n, space.n_volatility)) if to_vol is not None else None
-    for lo in range(0, n_draws, CHUNK):
-        hi = min(lo + CHUNK, n_draws)
+    for lo, hi in spans:
         parts = first if lo == 0 else fn.batched(*[v[lo:hi] for v in values], size=size)
         li, lt, ll, p_all, _, _, alpha, beta = parts
         out["P"][lo:hi], out["alpha"][lo:hi], out["beta"][lo:hi] = p_all, alpha, beta
