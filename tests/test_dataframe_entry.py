@@ -81,3 +81,14 @@ def test_run_dataframe_refuses_holes_and_bad_indexes(experiment: Path, tmp_path:
     with pytest.raises(DataError, match="DatetimeIndex"):
         run_dataframe(own_data().reset_index(), experiment, out=tmp_path / "out", quiet=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_columns_with_a_named_index_are_kept_as_data() -> None:
+    """A DataFrame whose index has a name (e.g. `date`, as read_csv(index_col=...) gives) is
+    stored in data.nc under each column's own date dimension."""
+    from regimes.reopen import columns_dataset
+
+    index = pd.date_range("2000-01-01", periods=4, freq="MS", name="date")
+    ds = columns_dataset({"y": pd.Series([1.0, 2.0, 3.0, 4.0], index=index)})
+    assert ds["column_0"].dims == ("date_0",) and ds["column_0"].attrs["name"] == "y"
+    np.testing.assert_array_equal(ds["date_0"].values, index.values)

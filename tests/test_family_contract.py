@@ -69,6 +69,18 @@ CASES: dict[str, tuple[str, dict]] = {
             "n_starts": 2,
         },
     ),
+    "markov-signed-loadings-volatility": (
+        "markov",
+        {
+            "k_regimes": 2,
+            "regime_names": ["down_x", "up_x"],
+            "form": "loadings",
+            "signs": {"down_x": {"x": "negative"}, "up_x": {"x": "positive"}},
+            "volatility_regimes": 2,
+            "transform": "log",
+            "n_starts": 2,
+        },
+    ),
     "panel-shared-level": ("panel", {"k_regimes": 2, "order_by": "x", "n_starts": 2}),
     "panel-anchors-ecm": (
         "panel",
@@ -237,19 +249,28 @@ def test_family_contract(case: str, tmp_path) -> None:
         fv_draws.quantile(0.5, dim="sample").values, fv.sel(quantile=0.5).values, rtol=1e-6
     )
 
-    # simulate -> fit: data drawn from the model at one posterior draw come back from a fit by
-    # the run's own path (the same compiled model, scaling pinned to the frame's)
+    # simulate -> fit: data drawn from the model at a central posterior draw come back from a
+    # fit by the run's own path (the same compiled model, scaling pinned to the frame's)
     model = family.build(spec, frame)
-    truth = {
-        rv.name: np.asarray(tree["posterior"][rv.name].isel(chain=0, draw=-1).values)
-        for rv in model.free_RVs
-    }
-    assert_recovered(exp, frame, truth, model)
+    assert_recovered(exp, frame, central_draw(tree, model), model)
+
+
+def central_draw(tree, model) -> dict:
+    """The posterior draw nearest the posterior median (in sd units over every free scalar): a
+    typical parameter set, and a valid one (a simplex stays a simplex)."""
+    post = tree["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    values = {rv.name: post[rv.name].transpose("sample", ...).values for rv in model.free_RVs}
+    first = {n: v[0] for n, v in values.items()}
+    flat = scalars(model, first, values)  # (sample, scalar)
+    z = (flat - np.median(flat, axis=0)) / (flat.std(axis=0) + 1e-12)
+    best = int(np.argmin((z**2).sum(axis=1)))
+    return {n: v[best] for n, v in values.items()}
 
 
 def assert_recovered(exp: Experiment, frame: FitFrame, truth: dict, model) -> None:
-    """Every free scalar of `truth` inside the 99% interval of a fit to data simulated from it
-    (one miss allowed: tiny posteriors of 80 draws, seeded)."""
+    """Every free scalar of `truth` within 4 posterior sd of the posterior mean of a fit to data
+    simulated from it (tiny posteriors of 80 draws, seeded). A simulation on
+    the wrong scale misses by tens of sd."""
     family = get_family(exp.spec.family)
     sim = family.simulate(exp.spec, frame, truth, np.random.default_rng(11))
     assert sim.frame.fixed_scaling is not None
@@ -263,9 +284,8 @@ def assert_recovered(exp: Experiment, frame: FitFrame, truth: dict, model) -> No
     values = {
         rv.name: post[rv.name].transpose("chain", "draw", ...).values for rv in model.free_RVs
     }
-    draws = scalars(model, truth, values).reshape(-1, len(scalar_names(model, truth)))
-    lo, hi = np.quantile(draws, [0.005, 0.995], axis=0)
-    true = scalars(model, truth, truth)
-    missed = [n for n, t, a, b in zip(scalar_names(model, truth), true, lo, hi, strict=True)
-              if not a <= t <= b]  # fmt: skip
-    assert len(missed) <= 1, (missed, true, lo, hi)
+    names = scalar_names(model, truth)
+    draws = scalars(model, truth, values).reshape(-1, len(names))
+    z = np.abs(scalars(model, truth, truth) - draws.mean(axis=0)) / (draws.std(axis=0) + 1e-9)
+    missed = {n: round(float(v), 1) for n, v in zip(names, z, strict=True) if v > 4}
+    assert not missed, missed

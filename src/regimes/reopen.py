@@ -66,7 +66,7 @@ def columns_dataset(columns: Mapping[str, pd.Series]) -> xr.Dataset:
     ds = xr.Dataset(attrs={"note": "the DataFrame columns the run was fitted on (run_dataframe)"})
     for i, (name, series) in enumerate(columns.items()):
         dim = f"date_{i}"
-        index = pd.DatetimeIndex(series.index).as_unit("ns")
+        index = pd.DatetimeIndex(series.index).as_unit("ns").rename(None)  # its own dim name
         ds[f"column_{i}"] = xr.DataArray(
             series.to_numpy(dtype=float), dims=dim, coords={dim: index}, attrs={"name": name}
         )

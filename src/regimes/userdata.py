@@ -228,7 +228,6 @@ def experiment_frame(
     return frame
 
 
-
 def data_inputs(
     exp: Experiment,
     data_dir: Path,

@@ -131,10 +131,12 @@ class Family(ABC):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """Draw the target over `frame`'s fit window from the model with free parameters
         `params` (by name, constrained, model scale; e.g. one `draw_params` draw), given the
-        frame's factors and the months the model conditions on."""
+        frame's factors and the months the model conditions on; `latent` plants latent states
+        instead of drawing them (a switching family's `regime` path: a planted shift)."""
 
     def draw_params(
         self, spec: ModelSpec, frame: FitFrame, rng: np.random.Generator

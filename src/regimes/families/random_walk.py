@@ -278,6 +278,7 @@ class RandomWalkFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """Coefficient walks b_t = b_{t−1} + τ ε_t from b_0 (the given `coef0` and steps `z` of
         a non-centred model, else drawn from their priors), then y_t = x_t'b_t + σ ε_t, on the

@@ -142,6 +142,7 @@ class StaticFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """y = a + x'b + u on the model's scale, u iid or AR(1) from its stationary start."""
         opts = self.options(spec)

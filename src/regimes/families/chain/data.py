@@ -32,6 +32,7 @@ class ChainData:
     z: Any  # (T, Q) transition covariates
     z_all: Any  # (N, Q) over every month of the frame (transition paths, forecasts)
     x_all: np.ndarray  # (N, P) anchor terms over every month (fair value)
+    y_all: np.ndarray  # (N, A) every series over every month, model scale (NaN: not observed)
     series: list[str]
     terms: list[str]
     covariates: list[str]
@@ -107,6 +108,7 @@ def chain_data(
         z=zs[fit],
         z_all=zs,
         x_all=xs,
+        y_all=y_std,
         series=series,
         terms=list(terms),
         covariates=list(covariates),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from regimes.draws import quantiles as quantiles_of
+from regimes.spells import spell_start_probability, spell_start_quantiles
 
 
 def break_outputs(prob: np.ndarray, names: list[str], time: pd.DatetimeIndex, q: np.ndarray):
@@ -67,4 +68,37 @@ def chain_variables(
         "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
         "most_likely_regime": ("time", path.astype(str)),
         "switch_prob": ("time", switch),
+    }
+
+
+def spell_variables(
+    paths: np.ndarray, fit: np.ndarray, time: pd.DatetimeIndex, names: list[str], q: np.ndarray
+) -> dict[str, Any]:
+    """derived.nc's answer to "in which regime, since when", from sampled regime paths (D, T)
+    over the fit window (`fit` marks its months among `time`): `spell_start_prob` (time,
+    regime), the posterior probability that the spell holding the latest fit month is in that
+    regime and began in month t, and `spell_start` (regime, quantile), the quantiles of that
+    start month given the regime."""
+    inside = np.flatnonzero(fit)
+    prob_fit = spell_start_probability(paths, len(names))  # (T, K)
+    prob = np.zeros((len(fit), len(names)))
+    prob[inside] = prob_fit
+    fit_time = pd.DatetimeIndex(time[inside])
+    first = f"{fit_time[0]:%Y-%m}"
+    return {
+        "spell_start_prob": (
+            ("time", "regime"),
+            prob,
+            {
+                "long_name": "probability that the current spell is in this regime and began in "
+                "this month",
+                "note": "from one sampled regime path per posterior draw (FFBS); the spell holding "
+                f"the latest fit-window month; mass at {first} means at or before it",
+            },
+        ),
+        "spell_start": (
+            ("regime", "quantile"),
+            spell_start_quantiles(prob_fit, fit_time, q),
+            {"long_name": "start month of the current spell, given that it is in this regime"},
+        ),
     }

@@ -199,6 +199,66 @@ class PooledAnchor(Anchor):
         return AnchorParams(alpha, pm.Deterministic("beta", beta, dims=("asset", "regime", "term")))
 
 
+SIGNS = {"negative": -1.0, "positive": 1.0}  # a declared sign of a (regime, term) loading
+
+
+@dataclass(frozen=True)
+class SignedAnchor(Anchor):
+    """One series, every term switching, regimes told apart by declared signs of their loadings
+    (e.g. the domain's real-rate anchor: real-rate loading negative; fiscal anchor: real-rate
+    loading non-negative, fiscal loading positive), not by an ordering. A signed loading is
+    sign · |b| with a half-normal magnitude (prior `beta_signed`); the others are free (prior
+    `beta`). The intercept switches."""
+
+    k: int
+    terms: Sequence[str]
+    names: Sequence[str]  # regime names, the keys of `signs`
+    signs: dict[str, dict[str, str]]  # regime name -> term -> "negative" | "positive"
+
+    def cells(self) -> tuple[list[tuple[int, int, float]], list[tuple[int, int]]]:
+        """(signed cells (regime, term, sign), free cells (regime, term)) in regime-major order."""
+        signed, free = [], []
+        for k, name in enumerate(self.names):
+            for p, term in enumerate(self.terms):
+                word = self.signs.get(name, {}).get(term)
+                if word is None:
+                    free.append((k, p))
+                else:
+                    signed.append((k, p, SIGNS[word]))
+        return signed, free
+
+    def labels(self) -> tuple[list[str], list[str]]:
+        """Coordinate labels "regime:term" of the signed and the free loadings."""
+        signed, free = self.cells()
+        label = [f"{self.names[k]}:{self.terms[p]}" for k, p, _ in signed]
+        return label, [f"{self.names[k]}:{self.terms[p]}" for k, p in free]
+
+    def declare(self, priors: dict[str, PriorSpec]) -> AnchorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        k, n_terms = self.k, len(self.terms)
+        intercept = make_prior("intercept", priors["intercept"], dims="regime")
+        signed, free = self.cells()
+        beta = pt.zeros(k * n_terms)
+        if signed:  # placed by constant one-hot rows (a product: static shapes for JAX)
+            size = make_prior("beta_signed", priors["beta_signed"], dims="signed_coef")
+            place = np.zeros((len(signed), k * n_terms))
+            for i, (r, p, sign) in enumerate(signed):
+                place[i, r * n_terms + p] = sign
+            beta = beta + pt.dot(size, place)
+        if free:
+            values = make_prior("beta_free", priors["beta"], dims="free_coef")
+            place = np.zeros((len(free), k * n_terms))
+            for i, (r, p) in enumerate(free):
+                place[i, r * n_terms + p] = 1.0
+            beta = beta + pt.dot(values, place)
+        matrix = pm.Deterministic(
+            "beta_switch", beta.reshape((k, n_terms)), dims=("regime", "switch_term")
+        )
+        return AnchorParams(alpha=intercept[None, :] * pt.ones((1, k)), beta=matrix[None])
+
+
 # ------------------------------------------------------------------ scales
 
 
@@ -337,6 +397,12 @@ class Emissions(ABC):
         """e[t, a, j] = y[t, a] (or its change) − its one-step conditional mean in state j:
         (n, A, J). Affine in y[t] with unit slope, so the mean is y − e whatever y[t] holds."""
 
+    def fair_levels(self, alpha: np.ndarray, beta: np.ndarray, data: ChainData) -> np.ndarray:
+        """Each regime's fair value of each series in every month of the frame, model scale,
+        from draws of the anchor's parameters (D, A, K) and (D, A, K, P): (D, N, A, K). Default:
+        the anchor itself, α + x_t'β."""
+        return levels(alpha, beta, data.x_all, data.term_mask)
+
     def log_likelihood(
         self, params: EmissionParams, data: ChainData, space: StateSpace
     ) -> tuple[Any, Any, Any]:
@@ -446,3 +512,38 @@ class ErrorCorrectionEmissions(Emissions):
             for i in range(1, lags + 1):
                 e = e - form.psi[i - 1] * dy[lags - i : -i][:, :, None]
         return e[:, :, space.regime]
+
+
+@dataclass(frozen=True)
+class LoadingsEmissions(Emissions):
+    """Δy_t = a_s + Δx_t'b_s + σ ε_t: each regime owns how the series moves with its drivers'
+    changes this month (a drift a_s and loadings b_s, the anchor's intercept and slopes applied
+    to Δx), so a month's change alone says which regime holds — the form in which an anchor
+    shift is visible month by month. Its fair value is one step ahead: last month's level moved
+    by what the drivers did this month (`fair_levels`), not a long-run level."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_conditioning", 1)
+
+    def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
+        import pytensor.tensor as pt
+
+        a = params.anchor
+        moved = levels(a.alpha, a.beta, data.dx, data.term_mask, pt)  # (T-1, A, K)
+        dy = data.y[1:] - data.y[:-1]
+        return (dy[:, :, None] - moved)[:, :, space.regime]
+
+    def fair_levels(self, alpha: np.ndarray, beta: np.ndarray, data: ChainData) -> np.ndarray:
+        """Last month's observed level moved by the regime's drift and loadings on this month's
+        changes of the drivers; after the last observed month, the previous fair value moved
+        on (a path of the drivers gives the regime's forecast). The frame's first month, which
+        the model conditions on, is its own fair value."""
+        moved = levels(alpha, beta, np.diff(data.x_all, axis=0), data.term_mask)  # (D, N-1, A, K)
+        y = np.asarray(data.y_all)  # (N, A)
+        out = np.full((*moved.shape[:-3], len(y), *moved.shape[-2:]), np.nan)
+        out[..., 0, :, :] = y[0][:, None]
+        for t in range(1, len(y)):
+            known = np.isfinite(y[t - 1])[:, None]  # (A, 1)
+            base = np.where(known, np.nan_to_num(y[t - 1])[:, None], out[..., t - 1, :, :])
+            out[..., t, :, :] = base + moved[..., t - 1, :, :]
+        return out

@@ -19,7 +19,6 @@ from regimes.dataset import FitFrame
 from regimes.draws import per_draw
 from regimes.families.base import NATURAL_SCALE, Family, Fit, Simulation
 from regimes.families.chain.data import ChainData
-from regimes.families.chain.emissions import levels
 from regimes.families.chain.model import (
     ChainGraphs,
     ChainModel,
@@ -115,10 +114,11 @@ class ChainFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
-        """States from the chain, then each month from the model's one-step predictive (see
-        `chain.simulate`); the months the model conditions on and unobserved months of a panel
-        asset stay as in `frame`."""
+        """States from the chain (or the planted `latent["regime"]` path over the fit window),
+        then each month from the model's one-step predictive (see `chain.simulate`); the months
+        the model conditions on and unobserved months of a panel asset stay as in `frame`."""
         fn, owner, built = self.compiled(spec, frame)
         values = [np.asarray(params[rv.name], dtype=float) for rv in built.model.free_RVs]
         parts, data = built.parts, built.data
@@ -132,6 +132,7 @@ class ChainFamily(Family):
             n_conditioning=parts.n_conditioning,
             per_series=parts.per_series,
             rng=rng,
+            regimes=None if latent is None else np.asarray(latent["regime"], dtype=int),
         )
         return Simulation(self._frame_with(frame, data, y), dict(params), {"regime": path})
 
@@ -310,8 +311,9 @@ class ChainFamily(Family):
         """Each series' anchor per regime in natural units, every draw and month of `frame`:
         (D, A, N, K), from the fitted intercepts and loadings."""
         passes = self.passes(fit)
-        data = self.assemble(fit.spec, frame).data
-        mu = levels(passes.alpha, passes.beta, data.x_all, data.term_mask)  # (D, N, A, K)
+        assembled = self.assemble(fit.spec, frame)
+        data = assembled.data
+        mu = assembled.parts.emissions.fair_levels(passes.alpha, passes.beta, data)  # (D,N,A,K)
         mu = np.moveaxis(mu, 1, 2)  # (D, A, N, K)
         scaling = data.scaling
         return np.stack(
