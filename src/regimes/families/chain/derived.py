@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from regimes.draws import quantiles as quantiles_of
+from regimes.reversion import df_regression, eg_critical_value
 from regimes.spells import spell_start_probability, spell_start_quantiles
 
 
@@ -100,5 +101,58 @@ def spell_variables(
             ("regime", "quantile"),
             spell_start_quantiles(prob_fit, fit_time, q),
             {"long_name": "start month of the current spell, given that it is in this regime"},
+        ),
+    }
+
+
+def regime_reversion(
+    fv_k: np.ndarray,
+    price: np.ndarray,
+    paths: np.ndarray,
+    fit: np.ndarray,
+    n_terms: np.ndarray,
+    q: np.ndarray,
+    min_pairs: int = 24,
+) -> dict[str, Any]:
+    """Is each regime's fair value an anchor while that regime holds, read from the draws: in
+    each draw, the Dickey–Fuller regression of the log deviation of the price from that draw's
+    fair value of the regime over the month pairs its sampled path spends in the regime, against
+    the Engle–Granger critical value for the regime's `n_terms` estimated slopes. Returns
+    `anchor_reverts_prob` (regime: the share of draws that reject "no reversion" at 5%; NaN
+    where fewer than `min_pairs` pairs) and `anchor_half_life_q` (regime, quantile; periods).
+    `fv_k` (D, N, K) and `price` (N,) in natural units; `paths` (D, T) over the fit window."""
+    inside = np.flatnonzero(fit)
+    p = np.asarray(price, dtype=float)[inside]
+    fv = fv_k[:, inside]  # (D, T, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.where((p[None, :, None] > 0) & (fv > 0), np.log(p[None, :, None] / fv), np.nan)
+    k = fv_k.shape[-1]
+    prob, half_q, critical = np.full(k, np.nan), np.full((k, len(q)), np.nan), np.full(k, np.nan)
+    for j in range(k):
+        held = paths == j
+        stats = df_regression(dev[..., j], held[:, :-1] & held[:, 1:])
+        enough = stats["n"] >= min_pairs
+        if enough.mean() < 0.5:  # the regime holds too rarely to check in most draws
+            continue
+        critical[j] = eg_critical_value(int(n_terms[j]), int(np.median(stats["n"][enough])))
+        prob[j] = float(np.mean(stats["df_t"][enough] < critical[j]))
+        half_q[j] = np.quantile(stats["half_life"][enough], q)
+    return {
+        "anchor_reverts_prob": (
+            ("regime",),
+            prob,
+            {
+                "long_name": "share of draws in which the price reverts to the regime's fair value "
+                "while the regime holds",
+                "note": "per draw: Dickey-Fuller t of the log deviation over the months its sampled "
+                "path spends in the regime, against the Engle-Granger 5% critical value for the "
+                "regime's estimated slopes (MacKinnon 2010)",
+                "critical_values": critical.tolist(),
+            },
+        ),
+        "anchor_half_life_q": (
+            ("regime", "quantile"),
+            half_q,
+            {"long_name": "half-life of deviations while the regime holds", "units": "periods"},
         ),
     }

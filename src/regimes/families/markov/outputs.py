@@ -11,7 +11,12 @@ import xarray as xr
 from regimes.draws import quantiles as quantiles_of
 from regimes.draws import stack_draws
 from regimes.families.base import Fit
-from regimes.families.chain.derived import break_outputs, chain_variables, spell_variables
+from regimes.families.chain.derived import (
+    break_outputs,
+    chain_variables,
+    regime_reversion,
+    spell_variables,
+)
 from regimes.families.chain.family import ChainFamily
 from regimes.families.markov.options import Options
 from regimes.families.schema import fair_value_variables
@@ -90,6 +95,10 @@ def derived_dataset(family: ChainFamily, fit: Fit, quantiles: list[float]) -> xr
                 "units": f"change in {log_word}{frame.target} per unit of the factor",
             },
         )
+    if opts.form != "loadings":  # is each regime's level fair value an anchor while it holds?
+        n_terms = (passes.beta[:, 0] != 0).any(axis=0).sum(axis=-1)  # (K,) estimated slopes
+        price = frame.y.to_numpy(dtype=float)
+        ds = ds.assign(regime_reversion(fv_k, price, passes.paths, fit_mask, n_terms, q))
     if opts.form == "loadings":  # the drift: each regime's mean monthly change beyond the loadings
         drift = passes.alpha[:, 0] * frame.scaling(opts.transform).y_sd_of()  # (D, K)
         ds["drift"] = (
