@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     summ = sub.add_parser(
         "summary",
-        help="a run's parameters in natural units with 90% intervals, R-hat and ESS, transitions, "
+        help="a run's parameters in natural units with 90%% intervals, R-hat and ESS, transitions, "
         "durations, the current regime and the verdict",
     )
     summ.add_argument("run_dir", help="a run directory printed by `regimes run`")
