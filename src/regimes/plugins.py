@@ -20,8 +20,10 @@ no plugin, and a command that never looks up a factor never imports one.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
+from pathlib import Path
 
 from regimes.errors import ConfigError
 
@@ -30,6 +32,7 @@ FACTORS = "regimes.factors"
 MODELS = "regimes.models"
 STUDIES = "regimes.studies"
 FAMILIES = "regimes.families"
+GROUPS = (SERIES, FACTORS, MODELS, STUDIES, FAMILIES)
 
 
 class PluginError(ConfigError):
@@ -40,6 +43,21 @@ class PluginError(ConfigError):
 def entry_points(group: str) -> list[metadata.EntryPoint]:
     """The installed entry points of `group`, sorted by name (a stable order across runs)."""
     return sorted(metadata.entry_points(group=group), key=lambda ep: (ep.name, ep.value))
+
+
+def plugin_sources() -> dict[str, Path]:
+    """The top-level package (or module) of every installed plugin, by name -> its folder (or
+    file), found without importing it: what a reuse key hashes besides the core's own source."""
+    out: dict[str, Path] = {}
+    for group in GROUPS:
+        for ep in entry_points(group):
+            top = ep.module.split(".")[0]
+            spec = importlib.util.find_spec(top) if top != "regimes" else None
+            if spec is None or top in out:
+                continue
+            where = spec.submodule_search_locations
+            out[top] = Path(next(iter(where))) if where else Path(str(spec.origin))
+    return out
 
 
 def load_group[T](group: str, kind: type[T]) -> list[tuple[str, T]]:
