@@ -327,7 +327,7 @@ def build_frame(
 
 
 def _asset_months(frame: pd.DataFrame, in_window: np.ndarray, assets: list[str]) -> str:
-    """How many fit-window months each asset contributes ("GOLD:317,SILVER:290"); an asset
+    """How many fit-window months each asset contributes ("COPPER:317,SILVER:290"); an asset
     with none is an error naming `data.assets`."""
     counts = {a: int(frame.loc[in_window, a].notna().sum()) for a in assets}
     empty = [a for a, n in counts.items() if n == 0]

@@ -2,9 +2,10 @@
 
 The core knows families, data rules, studies and sweeps; an *application* (a study's catalog
 series, factors, model specs and the page parts that need code) is a package that registers
-them here, the way a third-party model family registers itself. `regimes_gold` in this
-repository is one: the gold anchor study. Every kind of addition has one entry-point group; each
-entry point names one object of the group's kind or a sequence of them:
+them here, the way a third-party model family registers itself (this repository's flagship
+study is one: its package sits beside the core in `src/`, its entry points in pyproject.toml).
+Every kind of addition has one entry-point group; each entry point names one object of the
+group's kind or a sequence of them:
 
 | group | an entry point names | read by |
 | --- | --- | --- |
