@@ -50,10 +50,8 @@ def page_context(study: Study, res: StudyResult, study_dir: Path, data_dir: Path
     """What the page's panels and the brief's rows draw from: the complete runs' derived
     quantities (a panel's as its reference asset) and log-scale choices, the study's
     application and its data directory."""
-    from regimes.study.result import run_path
-
     runs = {e: d for e in res.runs if (d := _derived(res, study_dir, e)) is not None}
-    log_scale = {e: run_log_scale(run_path(res, study_dir, e)) for e in runs}  # type: ignore[arg-type]
+    log_scale = {e: run_log_scale(study_dir / res.runs[e].run_dir) for e in runs}
     app = study_application(study)
     return PageContext(study, runs, log_scale, data_dir, application=app, answer=res.answer)
 
@@ -68,8 +66,7 @@ def brief_rows(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[dict
             if row.compare.kind == "none" and not row.quantity and row.source != "lfo":
                 pass
             elif row.source == "descriptive":
-                kind, _, arg = row.quantity.partition(":")
-                est = ctx.application.quantities[kind](ctx.data(), arg)  # type: ignore[union-attr]
+                est = ctx.quantity(row.quantity)
             elif row.source == "lfo":
                 est = _lfo_estimate(res)
             else:

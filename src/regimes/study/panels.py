@@ -30,6 +30,7 @@ from regimes.figures import (
     target_units,
     vocabulary,
 )
+from regimes.study.quantities import Estimate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,6 +72,13 @@ class PageContext:
         if not self._data:
             self._data.append(self.application.load(self.data_dir))
         return self._data[0]
+
+    def quantity(self, name: str) -> Estimate:
+        """One of the application's quantities read off its data, `KIND:ARGUMENT` (a brief row
+        with source = "descriptive")."""
+        kind, _, arg = name.partition(":")
+        data = self.data()  # names the missing application when there is none
+        return self.application.quantities[kind](data, arg)  # type: ignore[union-attr]
 
     def about_target(self) -> dict[str, xr.Dataset]:
         """The runs of the page's target (`[page] target`, as the experiments name it), or every
