@@ -504,3 +504,78 @@ def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:
         extract(d, "deviation_at:latest:SP500")
     # a quantity that names no asset reads the reference asset (the brief passes panels whole)
     assert extract(panel, "positive_since:a").text == extract(d, "positive_since:a").text
+
+
+def test_a_page_is_drawn_from_its_study_toml_and_application(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    """Without sampling (a hand-made run, re-rendered twice): the page draws the core and
+    application panels `[page] panels` names, puts `[answer] panels` beside the answer, answers
+    a descriptive row from the application's data, words the answer from `[answer]`, and says
+    in place of a panel that fails why it is missing (once, however often it is redrawn)."""
+    from handmade_runs import make_switching_run
+    from regimes.errors import RegimesError
+    from regimes.study.application import APPLICATIONS, Application
+    from regimes.study.panels import PageContext, PanelOutput
+    from regimes.study.runner import rerender_study
+
+    loads: list[Path] = []
+
+    def load(where: Path) -> dict:
+        loads.append(where)
+        return {"n": 7.0}
+
+    def count(ctx: PageContext) -> PanelOutput:
+        return PanelOutput(f"{len(ctx.runs)} run(s); the answer reads {ctx.answer['verdict']}")
+
+    def bars(ctx: PageContext) -> PanelOutput:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.bar([0, 1], [1, ctx.data()["n"]])
+        return PanelOutput("Bars of the application's data.", fig)
+
+    def broken(ctx: PageContext) -> PanelOutput:
+        raise RegimesError("no such data")
+
+    app = Application(
+        "page_test",
+        "a test application",
+        load=load,
+        quantities={"n": lambda data, arg: Estimate(data["n"], data["n"], data["n"], "7")},
+        panels={"count": count, "bars": bars, "broken": broken},
+    )
+    monkeypatch.setitem(APPLICATIONS._registered, "page_test", app)
+    study_dir = tmp_path / "study"
+    make_switching_run(study_dir / "runs")
+    (study_dir / "study.toml").write_text(
+        'title = "t"\napplication = "page_test"\n'
+        '[answer]\nexperiment = "exp"\nregime = "high_rate"\nclaim = "2002-01"\n'
+        'question = "is {subject} high?"\nsubject = "the rate"\npanels = ["count"]\n'
+        '[page]\npanels = ["regime_probabilities", "bars", "broken"]\n'
+        '[[brief]]\nwhat = "n"\nreported = "7"\nsource = "descriptive"\nquantity = "n:x"\n'
+        'compare = { kind = "value", value = 7 }\n'
+    )
+    record = {"experiment": "exp", "status": "complete", "run_dir": "runs/exp/run-d"}
+    (study_dir / "study.json").write_text(json.dumps({
+        "title": "t", "folder": "s", "quick": False, "runs": {"exp": record}, "lfo": [],
+        "lfo_note": "", "forecasts": [], "figures": [], "timing": {},
+    }))  # fmt: skip
+    for _ in range(2):
+        page = rerender_study(study_dir, data_dir=data_dir).read_text()
+    data = json.loads((study_dir / "study.json").read_text())
+    assert data["figures"] == [
+        ["figures/study_regime_probabilities.png", data["figures"][0][1]],
+        ["figures/study_bars.png", "Bars of the application's data."],
+        ["", "broken: not drawn (RegimesError: no such data)"],
+    ]
+    assert (study_dir / "figures" / "study_bars.png").stat().st_size > 1000
+    assert data["brief"][0]["estimate"] == "7" and data["brief"][0]["verdict"] == "agrees"
+    assert loads == [data_dir, data_dir]  # once per page
+    answer = page[page.index('id="answer"') : page.index('id="brief"')]
+    assert "The answer: is the rate high?" in answer
+    assert f"1 run(s); the answer reads {data['answer']['verdict']}" in answer
+    assert data["answer"]["panels"] == [
+        ["", f"1 run(s); the answer reads {data['answer']['verdict']}"]
+    ]
+    assert page.count("broken: not drawn (RegimesError: no such data)") == 1
