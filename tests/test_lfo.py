@@ -230,7 +230,7 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
     from regimes.lfo import compare_lfo, ensure_lfo, load_lfo
     from regimes.results import open_run, sha256_file
 
-    toml = (repo_root / "experiments" / "fedfunds.toml").read_text()
+    toml = (repo_root / "experiments" / "textbook" / "fedfunds.toml").read_text()
     toml = toml.replace('start = "1954-07"', 'start = "1990-01"')
     toml += "\n[sampler.quick]\ndraws = 100\ntune = 100\nchains = 2\n"
     (tmp_path / "models").mkdir()

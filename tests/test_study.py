@@ -18,8 +18,8 @@ import xarray as xr
 from regimes.errors import ConfigError
 from regimes.study import load_study
 from regimes.study.config import Comparison
-from regimes.study.descriptive import Series, gold_top, real_gold_debt_corr
 from regimes.study.quantities import Estimate, extract, judge
+from regimes_gold.descriptive import Series, gold_top, real_gold_debt_corr
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "experiments" / "gold"
@@ -110,6 +110,26 @@ def test_quantities_read_the_right_months() -> None:
         extract(d, "nonsense:a")
 
 
+def test_regime_quantities_read_their_regimes() -> None:
+    """`transition:FROM:TO` and `regime_fair_value:WHEN:REGIME` read the named cell's quantiles
+    (the textbook study's rows against published fits); unknown regimes are named."""
+    d = _derived()
+    q = d["quantile"].values
+    regimes = ["low", "high"]
+    p = np.array([[0.9, 0.1], [0.3, 0.7]])
+    d["transition"] = (("regime", "regime_to", "quantile"), p[:, :, None] + (q - 0.5) / 10)
+    level = np.array([1.0, 5.0])[None, :, None] + 0 * np.arange(6)[:, None, None] + (q - 0.5)
+    d["fair_value_by_regime"] = (("time", "regime", "quantile"), level)
+    d = d.assign_coords(regime=regimes, regime_to=regimes)
+    up = extract(d, "transition:low:high")
+    assert (up.lo, up.median, up.hi) == pytest.approx((0.055, 0.1, 0.145))
+    high = extract(d, "regime_fair_value:latest:high")
+    assert (high.lo, high.median, high.hi) == pytest.approx((4.55, 5.0, 5.45))
+    assert high.note == "at 2020-05"
+    with pytest.raises(ConfigError, match=r"no regime 'mid'; regimes are \['low', 'high'\]"):
+        extract(d, "transition:low:mid")
+
+
 def test_descriptive_extractors_on_known_series() -> None:
     idx = pd.date_range("1970-01-01", "2005-12-01", freq="MS")
     gold = pd.Series(np.where(idx == pd.Timestamp("1980-02-01"), 900.0, 300.0), index=idx)
@@ -142,6 +162,35 @@ def test_study_config_is_checked(tmp_path: Path) -> None:
         ConfigError, match=r"brief\[0\]\.source.*old_framwork.*known: old_framework"
     ):
         load_study(folder)
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ('application = "silver"\n', r"key 'application': no application 'silver' is installed "
+         r"\(installed: gold\)"),
+        ('[[brief]]\nwhat = "x"\nreported = "1"\nsource = "descriptive"\nquantity = "gold_top:1980-01"'
+         '\ncompare = { kind = "value", value = 1 }\n', r"brief\[0\]\.source.*application = NAME"),
+        ('application = "gold"\n[[brief]]\nwhat = "x"\nreported = "1"\nsource = "descriptive"\n'
+         'quantity = "gold_tap:1980-01"\ncompare = { kind = "value", value = 1 }\n',
+         r"brief\[0\]\.quantity.*'gold_tap' is no quantity of application 'gold'"),
+        ('[page]\npanels = ["regime_probabilities", "real_gold_price"]\n',
+         r"page\.panels\[1\]': no panel 'real_gold_price' \(known: regime_probabilities, "),
+        ('[page]\n[[page.figures]]\nexperiment = "ms2_ecm"\nfigure = "regime_ribbon"\n'
+         'caption = "c"\n', r"page\.figures\[0\]\.experiment.*no experiment 'ms2_ecm'"),
+        ('[page]\n[[page.figures]]\nexperiment = "old_framework"\nfigure = "../x"\n'
+         'caption = "c"\n', r"page\.figures\.0\.figure"),
+        ('[answer]\nexperiment = "old_framework"\nregime = "r"\nclaim = "2020-01"\n'
+         'question = "is {asset} there?"\n', r"answer\.question.*\{subject\} and \{regime\}"),
+    ],
+)  # fmt: skip
+def test_study_page_settings_are_checked(tmp_path: Path, extra: str, error: str) -> None:
+    """The application, its quantities and panels, the runs' figures and the answer's wording a
+    study.toml names are checked when it loads, each error naming its key."""
+    shutil.copy(GOLD / "old_framework.toml", tmp_path)
+    (tmp_path / "study.toml").write_text('title = "t"\n' + extra)
+    with pytest.raises(ConfigError, match=error):
+        load_study(tmp_path)
 
 
 def test_study_passes_run_options_to_every_run(
@@ -206,6 +255,7 @@ def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
     study["brief"] = [r for r in study["brief"] if r.get("source") in {*keep, "descriptive", "lfo"}]
     for section in ("lfo", "scenarios"):
         study[section]["experiments"] = [n for n in study[section]["experiments"] if n in keep]
+    study["page"]["figures"] = [f for f in study["page"]["figures"] if f["experiment"] in keep]
     if study.get("answer", {}).get("experiment") not in keep:
         study.pop("answer", None)
     else:
@@ -284,8 +334,11 @@ def test_gold_study_quick_from_the_command_line(
     assert set(answer["passes"]) == {"0.5", "0.9"} and 0 <= answer["latest"]["p"] <= 1
     assert (study_dir / answer["figure"]).stat().st_size > 1000
     assert page.index('id="answer"') < page.index('id="brief"')
-    also = answer["also"]  # the same question asked of ms2_ecm (no anchor sets, one chain)
-    assert [a["experiment"] for a in also] == ["ms2_ecm"] and "latest" in also[0]
+    also = answer["also"]  # the same question asked of the others (the subset: ms2_ecm only)
+    assert [a["experiment"] for a in also] == study.answer.also and also[-1][
+        "experiment"
+    ] == "ms2_ecm"
+    assert all("latest" in a for a in also)
     assert "The same question asked of other models" in page
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
@@ -372,11 +425,18 @@ def test_the_anchor_answer_and_its_verdicts() -> None:
     n = 96  # 2015-01..2022-12; in the fiscal regime from 2021-06 (month 77)
     p = np.where(np.arange(n) >= 77, 0.97, 0.05)
     p[77:80] = [0.55, 0.75, 0.92]  # 0.5 passed at 2021-06, 0.9 at 2021-08
-    claim = AnswerSettings(experiment="anchors", claim="2022-01", tol=12)
+    claim = AnswerSettings(
+        experiment="anchors", regime="fiscal_anchor", claim="2022-01", tol=12,
+        no_anchor="no fiscal anchor found",
+    )  # fmt: skip
     ans = anchor_answer(_anchor_derived(p), claim)
     assert ans["passes"]["0.5"] == {"month": "2021-06", "early": "2021-06", "late": "2021-07"}
     assert ans["passes"]["0.9"]["month"] == "2021-08"
     assert ans["latest"]["month"] == "2022-12" and ans["verdict"] == "agrees", ans
+    # the study's words: its subject (default: the run's target as configured, here none)
+    assert ans["text"].startswith("The target has been in the fiscal_anchor regime since 2021-06")
+    gold = anchor_answer(_anchor_derived(p), claim.model_copy(update={"subject": "gold"}))
+    assert gold["text"].startswith("Gold has been in the fiscal_anchor regime since 2021-06")
     early = anchor_answer(_anchor_derived(p), claim.model_copy(update={"claim": "2017-01"}))
     assert early["verdict"] == "differs" and "outside" in early["text"]
     unconverged = _anchor_derived(p)
@@ -412,7 +472,10 @@ def test_a_panel_answers_for_its_reference_asset() -> None:
         },
     )
     panel.attrs = {"converged": 1, "reference_asset": "gold"}
-    claim = AnswerSettings(experiment="panel_anchors", claim="2021-06", tol=12)
+    claim = AnswerSettings(
+        experiment="panel_anchors", regime="fiscal_anchor", claim="2021-06", tol=12,
+        no_anchor="no fiscal anchor found",
+    )  # fmt: skip
     ans = anchor_answer(panel, claim)
     assert ans["asset"] == "gold" and ans["verdict"] == "no fiscal anchor found"
     assert "(t 0.5)" in ans["text"] and "reverts" not in ans["text"]
@@ -441,3 +504,78 @@ def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:
         extract(d, "deviation_at:latest:SP500")
     # a quantity that names no asset reads the reference asset (the brief passes panels whole)
     assert extract(panel, "positive_since:a").text == extract(d, "positive_since:a").text
+
+
+def test_a_page_is_drawn_from_its_study_toml_and_application(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    """Without sampling (a hand-made run, re-rendered twice): the page draws the core and
+    application panels `[page] panels` names, puts `[answer] panels` beside the answer, answers
+    a descriptive row from the application's data, words the answer from `[answer]`, and says
+    in place of a panel that fails why it is missing (once, however often it is redrawn)."""
+    from handmade_runs import make_switching_run
+    from regimes.errors import RegimesError
+    from regimes.study.application import APPLICATIONS, Application
+    from regimes.study.panels import PageContext, PanelOutput
+    from regimes.study.runner import rerender_study
+
+    loads: list[Path] = []
+
+    def load(where: Path) -> dict:
+        loads.append(where)
+        return {"n": 7.0}
+
+    def count(ctx: PageContext) -> PanelOutput:
+        return PanelOutput(f"{len(ctx.runs)} run(s); the answer reads {ctx.answer['verdict']}")
+
+    def bars(ctx: PageContext) -> PanelOutput:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.bar([0, 1], [1, ctx.data()["n"]])
+        return PanelOutput("Bars of the application's data.", fig)
+
+    def broken(ctx: PageContext) -> PanelOutput:
+        raise RegimesError("no such data")
+
+    app = Application(
+        "page_test",
+        "a test application",
+        load=load,
+        quantities={"n": lambda data, arg: Estimate(data["n"], data["n"], data["n"], "7")},
+        panels={"count": count, "bars": bars, "broken": broken},
+    )
+    monkeypatch.setitem(APPLICATIONS._registered, "page_test", app)
+    study_dir = tmp_path / "study"
+    make_switching_run(study_dir / "runs")
+    (study_dir / "study.toml").write_text(
+        'title = "t"\napplication = "page_test"\n'
+        '[answer]\nexperiment = "exp"\nregime = "high_rate"\nclaim = "2002-01"\n'
+        'question = "is {subject} high?"\nsubject = "the rate"\npanels = ["count"]\n'
+        '[page]\npanels = ["regime_probabilities", "bars", "broken"]\n'
+        '[[brief]]\nwhat = "n"\nreported = "7"\nsource = "descriptive"\nquantity = "n:x"\n'
+        'compare = { kind = "value", value = 7 }\n'
+    )
+    record = {"experiment": "exp", "status": "complete", "run_dir": "runs/exp/run-d"}
+    (study_dir / "study.json").write_text(json.dumps({
+        "title": "t", "folder": "s", "quick": False, "runs": {"exp": record}, "lfo": [],
+        "lfo_note": "", "forecasts": [], "figures": [], "timing": {},
+    }))  # fmt: skip
+    for _ in range(2):
+        page = rerender_study(study_dir, data_dir=data_dir).read_text()
+    data = json.loads((study_dir / "study.json").read_text())
+    assert data["figures"] == [
+        ["figures/study_regime_probabilities.png", data["figures"][0][1]],
+        ["figures/study_bars.png", "Bars of the application's data."],
+        ["", "broken: not drawn (RegimesError: no such data)"],
+    ]
+    assert (study_dir / "figures" / "study_bars.png").stat().st_size > 1000
+    assert data["brief"][0]["estimate"] == "7" and data["brief"][0]["verdict"] == "agrees"
+    assert loads == [data_dir, data_dir]  # once per page
+    answer = page[page.index('id="answer"') : page.index('id="brief"')]
+    assert "The answer: is the rate high?" in answer
+    assert f"1 run(s); the answer reads {data['answer']['verdict']}" in answer
+    assert data["answer"]["panels"] == [
+        ["", f"1 run(s); the answer reads {data['answer']['verdict']}"]
+    ]
+    assert page.count("broken: not drawn (RegimesError: no such data)") == 1

@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
         help="many fits of one experiment (real-time origins, seeds, a grid, SBC simulations) on "
         "Dask, combined along a new dimension",
     )
-    sw.add_argument("sweep", help="a sweep .toml file (e.g. experiments/gold/sweeps/realtime.toml)")
+    sw.add_argument("sweep", help="a sweep .toml file (see docs/sweeps.md)")
     sw.add_argument(
         "--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a local cluster)"
     )

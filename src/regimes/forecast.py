@@ -72,9 +72,8 @@ class Scenario:
 def _known_names() -> set[str]:
     from regimes import factors as fx
     from regimes.data import CATALOG
-    from regimes.dataset import TARGET_ALIASES
 
-    return {n.lower() for n in [*fx.FACTORS, *CATALOG, *TARGET_ALIASES]}
+    return {n.lower() for n in [*fx.FACTORS, *CATALOG]}
 
 
 def _add_months(ts: pd.Timestamp, n: int) -> pd.Timestamp:

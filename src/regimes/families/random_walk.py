@@ -11,10 +11,10 @@ posterior band. The 40-month rolling OLS is computed alongside as the baseline.
 Two exact treatments of the walks (option `states`):
 - "marginal" (default): the walks and b_0 are integrated out by a Kalman filter, NUTS samples
   only τ and σ, and coefficient paths are drawn afterwards per draw by forward-filtering
-  backward-sampling (the kernels are `regimes.kalman`). On gold (σ ≪ τ: the walks pin the
-  data) this is the one that converges.
+  backward-sampling (the kernels are `regimes.kalman`). On the flagship study's price (σ ≪ τ:
+  the walks pin the data) this is the one that converges.
 - "noncentred": NUTS samples b_0, τ and the innovations z (b_t = b_0 + τ·cumsum(z)); fine when
-  the data are weak per period, but it fails on gold (tree depth 10, R-hat ≈ 2).
+  the data are weak per period, but it fails on the flagship study's price (tree depth 10, R-hat ≈ 2).
 Fitted on standardised variables (scale-window mean and sd, as the static family); coefficients
 are reported back in natural units. After the fit window each draw's last coefficients are held
 fixed (the random walk's expectation).

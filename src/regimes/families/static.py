@@ -1,7 +1,7 @@
 """Static fair-value regression: target = a + X·b + u, with iid or AR(1) errors u.
 
 Fair value is the regression part a + X·b (back-transformed for a log target); the error term u
-is the price's deviation from it. Level regressions of gold on macro factors have strongly
+is the price's deviation from it. Level regressions of a price on macro factors have strongly
 autocorrelated residuals: with iid errors the posterior bands on b (and so on fair value) are far
 too narrow, so AR(1) errors are the default. The likelihood is written as the exact sequence of
 one-step conditionals p(y_t | y_{t-1}) (stationary start), so the pointwise log-likelihood is

@@ -67,7 +67,7 @@ def reference_asset(derived) -> str:
 
 def target_name(derived) -> str:
     """The modelled series in its own terms: `derived["price"].attrs["long_name"]` (the target's
-    series id or name, e.g. "gold" or "HAMILTON_RGNP"), else "target"."""
+    series id or name, e.g. "copper" or "HAMILTON_RGNP"), else "target"."""
     name = derived["price"].attrs.get("long_name", "") if "price" in derived else ""
     return str(name) or TARGET
 

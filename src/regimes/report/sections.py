@@ -96,19 +96,14 @@ def run_section(run: Run, derived: xr.Dataset | None) -> str:
 
 
 def _series_used(target: str, factors: list[str]) -> list[tuple[str, str, str, str]]:
-    """(variable, series id, description, publisher) for each catalog series behind the data."""
+    """(variable, series id, description, publisher) for each catalog series behind the data (a
+    variable behind no catalog series: itself, "not in catalog")."""
     from regimes.data import CATALOG
-    from regimes.dataset import FACTOR_INPUTS, TARGET_ALIASES
+    from regimes.dataset import catalog_series
 
     rows = []
     for var in [target, *factors]:
-        ids: list[str] = []
-        if var in FACTOR_INPUTS:
-            ids = [s for s in FACTOR_INPUTS[var].values() if isinstance(s, str)]
-        else:
-            sid = TARGET_ALIASES.get(var, var)
-            ids = [sid if sid in CATALOG else sid.upper()]
-        for sid in ids:
+        for sid in catalog_series(var) or [var]:
             s = CATALOG.get(sid)
             rows.append(
                 (var, sid, s.description if s else "", s.publisher if s else "not in catalog")

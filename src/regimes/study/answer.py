@@ -1,13 +1,15 @@
-"""The study's headline answer: the posterior probability that the target is in one regime (the
-fiscal anchor) month by month, since when it holds at 0.5 and at 0.9 with intervals, and a
-verdict on the research's claimed shift — from one run's `derived.nc`, nothing else.
+"""The study's headline answer: the posterior probability that the target is in one regime month
+by month, since when it holds at 0.5 and at 0.9 with intervals, and a verdict on the research's
+claimed shift — from one run's `derived.nc`, nothing else; worded with the study's own
+`subject` and `no_anchor` (`[answer]` in study.toml).
 
 "Since when" is the first month of the spell that reaches the latest month (`spells.spell_start`
 of the posterior-mean smoothed probability); its interval comes from the same month computed on
 the probability's 95% quantile (the early end) and 5% quantile (the late end). The verdict:
 
-- *no fiscal anchor found* — the price does not revert to that regime's fair value while the
-  regime holds (`anchor_identified_by_regime` = 0: no identified anchor, whatever its label);
+- `no_anchor` (default *no anchor found*) — the price does not revert to that regime's fair
+  value while the regime holds (`anchor_identified_by_regime` = 0: no identified anchor,
+  whatever its label);
 - *differs* — at the latest month the 90% band of the probability lies below 0.5, or the
   shift's interval (widened by `tol` months) excludes the claimed month;
 - *inconclusive* — the band straddles 0.5, or the run did not converge;
@@ -55,8 +57,10 @@ def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, An
     regime, claim = settings.regime, pd.Timestamp(settings.claim)
     asset = reference_asset(derived)  # a panel answers for it, on the shared chain
     derived = reference_view(derived)
+    subject = settings.subject or asset or str(derived.attrs.get("target", "")) or "the target"
     out: dict[str, Any] = {
         "asset": asset,
+        "subject": subject,
         "experiment": settings.experiment,
         "regime": regime,
         "claim": settings.claim,
@@ -89,15 +93,17 @@ def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, An
     flags = derived.get("anchor_identified_by_regime")
     out["identified"] = int(flags.sel(regime=regime)) if flags is not None else -1
     out["converged"] = int(derived.attrs.get("converged", 0))
-    out["verdict"], out["text"] = _verdict(out, claim, settings.tol, flags)
+    out["verdict"], out["text"] = _verdict(out, claim, settings, flags)
     return out
 
 
 def _verdict(
-    ans: dict[str, Any], claim: pd.Timestamp, tol: int, flags: xr.DataArray | None
+    ans: dict[str, Any], claim: pd.Timestamp, settings: AnswerSettings, flags: xr.DataArray | None
 ) -> tuple[str, str]:
     """The verdict and its sentence (see the module docstring)."""
-    regime, latest = ans["regime"], ans["latest"]
+    regime, latest, tol = ans["regime"], ans["latest"], settings.tol
+    subject = ans["subject"]
+    subject_ = subject[:1].upper() + subject[1:]  # at the start of a sentence
     now = (
         f"P({regime}) at {latest['month']}: {latest['p']:.2f} "
         f"(90% band {latest['lo']:.2f}–{latest['hi']:.2f})"
@@ -107,16 +113,16 @@ def _verdict(
         notes = [n for n in flags.attrs.get("notes", "").split("; ") if n.startswith(own)]
         why = notes[0] if notes else f"{regime}: no identified anchor"
         return (
-            "no fiscal anchor found",
+            settings.no_anchor,
             f"The price does not return to the {regime} regime's fair value while it holds "
             f"({why}), so that regime is no anchor, whatever its label; {now}.",
         )
     if latest["hi"] < 0.5:
-        return "differs", f"Gold is not in the {regime} regime now: {now}."
+        return "differs", f"{subject_} is not in the {regime} regime now: {now}."
     if latest["lo"] < 0.5:
         return (
             "inconclusive",
-            f"The data do not tell whether gold is in the {regime} regime: {now}.",
+            f"The data do not tell whether {subject} is in the {regime} regime: {now}.",
         )
     shift = ans["passes"]["0.5"]
     early = pd.Timestamp(shift["early"] or shift["month"])
@@ -124,7 +130,7 @@ def _verdict(
     inside = months_between(early, claim) >= -tol and months_between(claim, late) >= -tol
     band = f"{shift['early'] or '?'} to {shift['late'] or 'not yet at the 5% quantile'}"
     text = (
-        f"Gold has been in the {regime} regime since {shift['month']} (90% interval {band}; "
+        f"{subject_} has been in the {regime} regime since {shift['month']} (90% interval {band}; "
         f"at 0.9 since {ans['passes']['0.9']['month'] or 'never'}); {now}. The research dates "
         f"the shift to {claim:%Y-%m}"
     )
@@ -174,7 +180,8 @@ def study_answer(
     def one(name: str) -> tuple[dict[str, Any], xr.Dataset | None]:
         run_dir = runs.get(name)
         if run_dir is None:
-            failed = {"experiment": name, "regime": settings.regime, "claim": settings.claim}
+            failed = {"experiment": name, "regime": settings.regime, "claim": settings.claim,
+                      "subject": settings.subject or name}  # fmt: skip
             text = f"the run {name} failed, so there is no answer"
             return {**failed, "verdict": "cannot be computed", "text": text}, None
         derived = load_derived(run_dir)

@@ -292,20 +292,31 @@ def _reusable(
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
     """The brief table, the study's figures, study.html and study.json, from finished runs."""
     from regimes.study.answer import study_answer
-    from regimes.study.page import brief_rows, study_figures, write_page
+    from regimes.study.page import (
+        answer_panels,
+        brief_rows,
+        page_context,
+        study_figures,
+        write_page,
+    )
 
-    res.brief = brief_rows(study, res, study_dir, data_path)
-    res.figures = [f for f in res.figures if not f[0].startswith(STUDY_OWN)]
-    res.figures += study_figures(study, res, study_dir, data_path)
     asked = [study.answer.experiment, *study.answer.also] if study.answer else []
     runs = {name: run_path(res, study_dir, name) for name in asked}
     res.answer = study_answer(study.answer, runs, study_dir / "figures")
-    write_page(study, res, study_dir)
+    ctx = page_context(study, res, study_dir, data_path)
+    res.brief = brief_rows(ctx, res, study_dir)
+    res.figures = [f for f in res.figures if f[0] and not f[0].startswith(STUDY_OWN)]
+    res.figures += study_figures(ctx, res, study_dir)
+    if res.answer:
+        res.answer["panels"] = answer_panels(ctx, study_dir)
+    write_page(ctx, res, study_dir)
     text = json.dumps(_jsonable(res), indent=2, default=str) + "\n"
     write_text_atomic(study_dir / STUDY_JSON, text, root=study_dir)
 
 
-STUDY_OWN = "figures/study_"  # figures drawn (or copied) by study_figures, redrawn on re-render
+# figures drawn (or copied) by study_figures, redrawn on re-render (as are the panels'
+# statements, which have no file)
+STUDY_OWN = "figures/study_"
 
 
 def rerender_study(study_dir: str | Path, data_dir: str | Path | None = None) -> Path:

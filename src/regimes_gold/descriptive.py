@@ -1,5 +1,7 @@
-"""The study's analyses that need no sampling: the real gold price since 1871, gold's price tops,
-and how the real gold price moved with the federal debt ratio — read straight from the data."""
+"""The gold study's analyses that need no sampling: the real gold price since 1871, gold's price
+tops, and how the real gold price moved with the federal debt ratio — read straight from the
+data. `load` is the application's data (`regimes_gold.study.APPLICATION`), `EXTRACTORS` its
+quantities for the brief's rows with `source = "descriptive"` (`quantity = "KIND:ARGUMENT"`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from regimes.config import parse_month
+from regimes.dataset import compute_variable, make_loader
 from regimes.errors import ConfigError
 from regimes.study.quantities import Estimate, fmt_value, month_label
 
@@ -28,8 +31,6 @@ class Series:
 
 def load(data_dir: Path) -> Series:
     """Build the descriptive series from the data directory."""
-    from regimes.dataset import compute_variable, make_loader
-
     load_ = make_loader(data_dir)
     debt, gdp = load_("FYGFDPUN"), load_("GDP")
     debt_gdp = (100.0 * debt / (1000.0 * gdp)).dropna().rename("debt_gdp")
@@ -99,13 +100,3 @@ EXTRACTORS: dict[str, Callable[[Series, str], Estimate]] = {
     "real_gold_debt_corr": real_gold_debt_corr,
     "ddri_at": ddri_at,
 }
-
-
-def extract(s: Series, quantity: str) -> Estimate:
-    """Evaluate a descriptive quantity name (`kind:argument`)."""
-    kind, _, arg = quantity.partition(":")
-    if kind not in EXTRACTORS:
-        raise ConfigError(
-            f"unknown descriptive quantity {quantity!r}; known: {', '.join(EXTRACTORS)}"
-        )
-    return EXTRACTORS[kind](s, arg)
