@@ -228,12 +228,12 @@ def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> No
 
 
 # The study test's subset: a static model (the brief's R² and deviation rows), two regime models
-# for the LFO ranking (one the anchor-set model that answers the headline question), the
+# for the LFO ranking (one the loadings model that answers the headline question), the
 # scenario forecasts of one of them, and the 2000-2026 change point sampled by tempered SMC (the
 # brief's break-date row). The whole folder runs under
 # the validation marker (about 10 minutes on 2 cores); every family is sampled in
 # tests/test_family_contract.py, and `test_every_gold_experiment_builds` builds each config.
-CI_SUBSET = ("old_framework_iid", "ms2_ecm", "anchors", "changepoint_2000")
+CI_SUBSET = ("old_framework_iid", "ms2_ecm", "loadings", "changepoint_2000")
 
 
 def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
@@ -331,7 +331,8 @@ def test_gold_study_quick_from_the_command_line(
     assert "data:image/png;base64," in page
     answer = data["answer"]  # the headline, from the anchor-set run
     assert answer["verdict"] in VERDICTS | {"no fiscal anchor found"}, answer
-    assert set(answer["passes"]) == {"0.5", "0.9"} and 0 <= answer["latest"]["p"] <= 1
+    assert set(answer["since"]) >= {"median", "lo", "hi", "near_claim"}
+    assert 0 <= answer["latest"]["p"] <= 1
     assert (study_dir / answer["figure"]).stat().st_size > 1000
     assert page.index('id="answer"') < page.index('id="brief"')
     also = answer["also"]  # the same question asked of the others (the subset: ms2_ecm only)
@@ -398,58 +399,101 @@ def test_break_date_past_the_window_is_open_ended() -> None:
     assert judge(Comparison(kind="month", value="2000-04"), none)[0] == "differs"
 
 
-def _anchor_derived(p_fiscal: np.ndarray, spread: float = 0.1, identified=(1, 1)) -> xr.Dataset:
-    """A two-regime derived.nc: P(fiscal_anchor) month by month with a ±spread band."""
+def _anchor_derived(
+    p_fiscal: np.ndarray, spread: float = 0.1, identified=(1, 1), starts=None
+) -> xr.Dataset:
+    """A two-regime derived.nc: P(fiscal_anchor) month by month with a ±spread band, and the
+    current spell's start from 200 sampled paths, in the fiscal regime from month `starts[i]`
+    (default: wherever P(fiscal) last crossed 0.5) or never (None)."""
+    from regimes.families.chain.derived import spell_variables
+
     time = pd.date_range("2015-01-01", periods=len(p_fiscal), freq="MS")
     prob = np.stack([1 - p_fiscal, p_fiscal], axis=1)
     q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
     prob_q = np.clip(prob[:, :, None] + (q - 0.5)[None, None, :] * 2 * spread, 0, 1)
+    if starts is None:
+        below = np.flatnonzero(p_fiscal < 0.5)
+        starts = [int(below[-1]) + 1 if len(below) else 0] * 200
+    paths = np.zeros((len(starts), len(time)), dtype=int)
+    for i, start in enumerate(starts):
+        if start is not None and start < len(time):
+            paths[i, start:] = 1
+    names = ["real_rate_anchor", "fiscal_anchor"]
+    spells = spell_variables(paths, np.ones(len(time), bool), time, names, q)
     return xr.Dataset(
         {
             "regime_prob": (("time", "regime"), prob),
             "regime_prob_q": (("time", "regime", "quantile"), prob_q),
             "in_sample": ("time", np.ones(len(time), dtype=np.int8)),
             "anchor_identified_by_regime": ("regime", np.array(identified, dtype=np.int8)),
+            **spells,
         },
-        coords={"time": time, "quantile": q, "regime": ["real_rate_anchor", "fiscal_anchor"]},
+        coords={"time": time, "quantile": q, "regime": names},
         attrs={"converged": 1},
     )
 
 
 def test_the_anchor_answer_and_its_verdicts() -> None:
-    """Since when gold is in the fiscal-anchor regime (at 0.5 and 0.9, with intervals from the
-    band) and the verdict on a claimed shift, for each way the answer can come out."""
+    """Since when gold is in the fiscal-anchor regime (the posterior of the current spell's
+    start, from sampled paths) and the verdict on a claimed shift, each way it can come out."""
     from regimes.study.answer import anchor_answer
     from regimes.study.config import AnswerSettings
 
-    n = 96  # 2015-01..2022-12; in the fiscal regime from 2021-06 (month 77)
+    n = 96  # 2015-01..2022-12; in the fiscal regime from about 2021-06 (month 77)
     p = np.where(np.arange(n) >= 77, 0.97, 0.05)
-    p[77:80] = [0.55, 0.75, 0.92]  # 0.5 passed at 2021-06, 0.9 at 2021-08
+    rng = np.random.default_rng(0)
+    starts = list(77 + rng.integers(-2, 3, 200))  # the paths' starts: 2021-04..2021-08
     claim = AnswerSettings(
         experiment="anchors", regime="fiscal_anchor", claim="2022-01", tol=12,
         no_anchor="no fiscal anchor found",
     )  # fmt: skip
-    ans = anchor_answer(_anchor_derived(p), claim)
-    assert ans["passes"]["0.5"] == {"month": "2021-06", "early": "2021-06", "late": "2021-07"}
-    assert ans["passes"]["0.9"]["month"] == "2021-08"
+
+    def answer(p=p, starts=starts, settings=claim, **more):
+        return anchor_answer(_anchor_derived(p, starts=starts, **more), settings)
+
+    ans = answer()
+    assert ans["since"]["median"] == "2021-06" and ans["since"]["prob_now"] == 1.0
+    assert "2021-04" <= ans["since"]["lo"] <= ans["since"]["hi"] <= "2021-08"
+    assert ans["since"]["near_claim"] == 1.0
     assert ans["latest"]["month"] == "2022-12" and ans["verdict"] == "agrees", ans
     # the study's words: its subject (default: the run's target as configured, here none)
     assert ans["text"].startswith("The target has been in the fiscal_anchor regime since 2021-06")
-    gold = anchor_answer(_anchor_derived(p), claim.model_copy(update={"subject": "gold"}))
+    gold = answer(settings=claim.model_copy(update={"subject": "gold"}))
     assert gold["text"].startswith("Gold has been in the fiscal_anchor regime since 2021-06")
-    early = anchor_answer(_anchor_derived(p), claim.model_copy(update={"claim": "2017-01"}))
-    assert early["verdict"] == "differs" and "outside" in early["text"]
-    unconverged = _anchor_derived(p)
+    early = answer(settings=claim.model_copy(update={"claim": "2017-01"}))
+    assert early["verdict"] == "differs" and early["since"]["near_claim"] == 0.0
+    mixed = answer(starts=[40] * 150 + list(starts[:50]))  # a quarter of the mass near the claim
+    assert mixed["verdict"] == "inconclusive" and 0.2 < mixed["since"]["near_claim"] < 0.3
+    unconverged = _anchor_derived(p, starts=starts)
     unconverged.attrs["converged"] = 0
     assert anchor_answer(unconverged, claim)["verdict"] == "inconclusive"
-    no_anchor = anchor_answer(_anchor_derived(p, identified=(1, 0)), claim)
-    assert no_anchor["verdict"] == "no fiscal anchor found"
+    assert answer(identified=(1, 0))["verdict"] == "no fiscal anchor found"
     half = anchor_answer(_anchor_derived(np.full(n, 0.5), spread=0.3), claim)
     assert half["verdict"] == "inconclusive", half
-    out = anchor_answer(_anchor_derived(np.full(n, 0.1)), claim)
-    assert out["verdict"] == "differs" and out["passes"]["0.5"]["month"] == ""
-    other = anchor_answer(_anchor_derived(p), claim.model_copy(update={"regime": "fiscal"}))
-    assert other["verdict"] == "cannot be computed" and "fiscal_anchor" in other["text"]
+    out = answer(p=np.full(n, 0.1), starts=[None] * 200)
+    assert out["verdict"] == "differs" and out["since"]["prob_now"] == 0.0
+
+
+def test_the_power_record_reads_into_the_answer(tmp_path) -> None:
+    """A power Monte Carlo's record: the dated share, the false alarms and the delay, each with
+    its interval; a record of another model, or none, says so instead of inventing numbers."""
+    from regimes.study.power import power_of
+
+    rows = pd.DataFrame({
+        "model": ["loadings"] * 6 + ["anchors"] * 2,
+        "planted": [1, 1, 1, 0, 0, 0, 1, 0],
+        "dated": [1, 1, 0, 0, 0, 0, 0, 0],
+        "claims_shift": [1, 1, 1, 1, 0, 0, 0, 0],
+        "delay_months": [4.0, 8.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    rows.to_csv(tmp_path / "power.csv", index=False)
+    out = power_of(tmp_path / "power.csv", "loadings")
+    assert out["dated"]["k"] == 2 and out["dated"]["n"] == 3
+    assert out["false_alarm"]["k"] == 1 and out["false_alarm"]["n"] == 3
+    assert out["dated"]["lo"] < 2 / 3 < out["dated"]["hi"] and out["delay_median"] == 6.0
+    assert "67% of 3 simulations" in out["text"] and "median 6 months" in out["text"]
+    assert "holds no simulations" in power_of(tmp_path / "power.csv", "ms2_ecm")["text"]
+    assert "No power record" in power_of(tmp_path / "missing.csv", "loadings")["text"]
 
 
 def test_a_panel_answers_for_its_reference_asset() -> None:

@@ -326,6 +326,9 @@ class FactorDef:
     fn: Callable[..., pd.Series]
     recipe: Mapping[str, Source]
     optional: tuple[str, ...] = ()
+    # when month t's value is known to a market: which month's data it holds and when they are
+    # published (a signal can only be priced once it is known)
+    known_at: str = ""
 
     @property
     def inputs(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,13 @@ class Series:
     gold: pd.Series  # USD per troy oz
     debt_gdp: pd.Series  # federal debt held by the public, % of GDP
     ddri: pd.Series  # % of GDP per year
+    # the monthly fiscal-risk signals a market prices each month (see `FISCAL_SIGNALS`)
+    fiscal: dict[str, pd.Series] = field(default_factory=dict)
+
+
+# the monthly, market-priced fiscal-risk signals shown beside the quarterly DDRI (each factor's
+# `known_at` says when month t's value is known)
+FISCAL_SIGNALS = ("ddri_market", "deficit_12m_gdp", "r_minus_g", "bond_fx_divergence")
 
 
 def load(data_dir: Path) -> Series:
@@ -39,6 +46,7 @@ def load(data_dir: Path) -> Series:
         gold=load_("GOLD").dropna(),
         debt_gdp=debt_gdp,
         ddri=compute_variable("ddri", load_).dropna(),
+        fiscal={name: compute_variable(name, load_).dropna() for name in FISCAL_SIGNALS},
     )
 
 

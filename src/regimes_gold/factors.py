@@ -25,6 +25,7 @@ from regimes.factors import (
     iso_date,
     lag_months,
     ols_fit,
+    rolling_12m_sum,
     yoy_pct,
     zscore,
 )
@@ -34,12 +35,15 @@ __all__ = [
     "bond_fx_divergence",
     "ddri",
     "ddri_components",
+    "ddri_market",
     "deficit_to_gdp",
     "equity_in_gold",
     "excess_deficit",
     "gold_copper_gap",
     "gold_copper_implied_only",
     "gold_copper_implied_rate",
+    "mts_12m",
+    "r_minus_g",
     "real_gold_price",
 ]
 
@@ -379,18 +383,100 @@ def equity_in_gold(sp500: pd.Series, gold: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 
 
+def ddri_market(
+    debt: pd.Series,
+    gdp: pd.Series,
+    yield_10y: pd.Series,
+    surplus_12m: pd.Series,
+    interest: pd.Series,
+) -> pd.Series:
+    """DDRI as a market prices it each month, percent of GDP per year: ``100 * (d * (r - g) -
+    pb)`` with ``r`` the 10-year Treasury yield (what new debt costs, percent → fraction) instead
+    of the effective rate on the stock of debt, which lags market rates by years (and so made
+    :func:`ddri` *fall* after 2022 while market rates rose), and ``pb`` from the 12-month sum of
+    the Monthly Treasury Statement balance (``surplus_12m``, millions USD) instead of the annual
+    fiscal-year balance, so it moves every month. ``d``, ``g`` and the interest added back to the
+    balance are as in :func:`ddri_components` (debt millions USD, GDP and interest billions USD
+    SAAR)."""
+    frame = align_inputs(
+        debt=debt, gdp=gdp, yield_10y=yield_10y, surplus_12m=surplus_12m, interest=interest
+    )
+    gdp_bn = frame["gdp"]
+    d = frame["debt"] / 1000.0 / gdp_bn
+    g = gdp_bn / lag_months(gdp_bn, 12) - 1.0
+    pb = (frame["surplus_12m"] / 1000.0 + frame["interest"]) / gdp_bn
+    return (100.0 * (d * (frame["yield_10y"] / 100.0 - g) - pb)).rename("ddri_market")
+
+
+def r_minus_g(yield_10y: pd.Series, gdp: pd.Series) -> pd.Series:
+    """The market's r − g, percentage points: the 10-year Treasury yield minus nominal GDP
+    growth year on year (``100 * (gdp_t / gdp_{t-12} - 1)``). Positive: debt costs more than the
+    economy grows, so a primary balance of zero lets the debt ratio rise."""
+    frame = align_inputs(yield_10y=yield_10y, gdp=gdp)
+    growth = 100.0 * (frame["gdp"] / lag_months(frame["gdp"], 12) - 1.0)
+    return (frame["yield_10y"] - growth).rename("r_minus_g")
+
+
+def mts_12m(load: SeriesLoader) -> pd.Series:
+    """The federal balance over the last 12 months from the Monthly Treasury Statement
+    (MTSDS133FMS, millions USD; surplus positive)."""
+    return rolling_12m_sum(load("MTSDS133FMS"))
+
+
 def fiscal_deficit_gdp(load: SeriesLoader) -> pd.Series:
     """Federal deficit in % of GDP from the fiscal-year balance (FYFSD, 1970+) and nominal GDP."""
     return deficit_to_gdp(load("FYFSD"), load("GDP"))
 
 
+KNOWN_QUARTERLY = (
+    "month t: debt, GDP, interest and the fiscal-year balance of the last period published by then "
+    "(quarters about a month after their end; the fiscal-year balance once a year)"
+)
+KNOWN_MARKET = (
+    "month t: the 10-year yield of t (known at its end) and the Treasury balance of the 12 months "
+    "to t (published about eight business days after t); debt, GDP and interest of the last "
+    "quarter published by then (about a month after each quarter)"
+)
+
 FACTORS: tuple[FactorDef, ...] = (
+    FactorDef(
+        "ddri_market",
+        "debt divergence risk index priced monthly: d*(r-g) - pb with the 10-year yield as r and "
+        "the 12-month Treasury balance as pb",
+        "percent of GDP per year",
+        ddri_market,
+        {
+            "debt": "FYGFDPUN",
+            "gdp": "GDP",
+            "yield_10y": "GS10",
+            "surplus_12m": mts_12m,
+            "interest": "A091RC1Q027SBEA",
+        },
+        known_at=KNOWN_MARKET,
+    ),
+    FactorDef(
+        "deficit_12m_gdp",
+        "federal deficit over the last 12 months (Monthly Treasury Statement), percent of GDP",
+        "percent of GDP",
+        deficit_to_gdp,
+        {"surplus_12m_millions": mts_12m, "gdp_billions": "GDP"},
+        known_at=KNOWN_MARKET,
+    ),
+    FactorDef(
+        "r_minus_g",
+        "10-year Treasury yield minus nominal GDP growth year on year",
+        "percentage points",
+        r_minus_g,
+        {"yield_10y": "GS10", "gdp": "GDP"},
+        known_at="month t: the 10-year yield of t; GDP of the last quarter published by then",
+    ),
     FactorDef(
         "ddri",
         "debt divergence risk index d*(r-g) - pb",
         "percent of GDP per year",
         ddri,
         {"debt": "FYGFDPUN", "gdp": "GDP", "interest": "A091RC1Q027SBEA", "surplus": "FYFSD"},
+        known_at=KNOWN_QUARTERLY,
     ),
     FactorDef(
         "excess_deficit",

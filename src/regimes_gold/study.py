@@ -89,10 +89,46 @@ def ddri_gold(ctx: PageContext) -> PanelOutput:
     return PanelOutput(caption, fig)
 
 
+def fiscal_signals(ctx: PageContext) -> PanelOutput:
+    """The monthly fiscal-risk signals since 2015 beside the quarterly DDRI, each standardised
+    over 2015 onward (sd units) so their moves compare on one axis."""
+    from regimes.factors import FACTORS
+
+    s: descriptive.Series = ctx.data()
+    since = pd.Timestamp("2015-01-01")
+    series = {"ddri": s.ddri, **s.fiscal}
+    with memo_style() as plt:
+        fig, ax = plt.subplots(figsize=(10, 4))
+        for i, (name, values) in enumerate(series.items()):
+            v = values[values.index >= since]
+            if len(v) < 2:
+                continue
+            z = (v - v.mean()) / (v.std() or 1.0)
+            style = {"lw": 2.0, "color": "0.2"} if name == "ddri" else {"lw": 1.1, "color": f"C{i}"}
+            ax.plot(z.index, z.values, label=f"{name} ({FACTORS[name].units})", **style)
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.axvline(pd.Timestamp("2022-01-01"), color="C3", ls="--", lw=0.8, label="2022-01")
+        ax.set_ylabel("sd units since 2015")
+        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+        fig.tight_layout()
+    caption = (
+        "Fiscal-risk signals since 2015, each in sd units over the period: the quarterly DDRI "
+        "(dark; its r is the effective rate on the stock of debt, which lags market rates) beside "
+        "monthly signals a market can price each month: DDRI with the 10-year yield as r and the "
+        "12-month Treasury balance (ddri_market), the 12-month deficit in % of GDP, r − g at the "
+        "10-year yield, and the bond–FX divergence (yields up while the dollar falls)."
+    )
+    return PanelOutput(caption, fig)
+
+
 APPLICATION = Application(
     name="gold",
     description="the gold anchor study: the real gold price, gold's tops, debt and the DDRI",
     load=descriptive.load,
     quantities=descriptive.EXTRACTORS,
-    panels={"real_gold_price": real_gold_price, "ddri_gold": ddri_gold},
+    panels={
+        "real_gold_price": real_gold_price,
+        "ddri_gold": ddri_gold,
+        "fiscal_signals": fiscal_signals,
+    },
 )

@@ -248,41 +248,6 @@ def validate_priors(known: dict[str, PriorSpec], spec: ModelSpec, where: str) ->
             )
 
 
-class ChainFamily(Family):
-    """A family with a marginalised regime chain (markov, panel): chains start at a multi-start
-    optimum (options `init`, `n_starts`), and the per-draw HMM passes of the last posterior are
-    kept, shared by derive, log-likelihood and forecasts of the same fit."""
-
-    def __init__(self) -> None:
-        # keyed by the objects themselves, not their ids, which Python may reuse
-        self._last: tuple[Any, Any, str, Any] | None = None
-
-    def memoised(self, tree: Any, frame: FitFrame, spec: ModelSpec, compute: Any) -> Any:
-        """`compute(tree, frame, spec)`, or its result for the same tree, frame and spec."""
-        key = spec.model_dump_json()
-        last = self._last
-        if last is not None and last[0] is tree and last[1] is frame and last[2] == key:
-            return last[3]
-        result = compute(tree, frame, spec)
-        self._last = (tree, frame, key, result)
-        return result
-
-    def sampling_init(self, spec: ModelSpec) -> tuple[str, int]:
-        """A multi-start optimisation by default (see `sampling.multistart`)."""
-        opts = self.options(spec)
-        return opts.init, opts.n_starts
-
-    def quick_spec(self, spec: ModelSpec, n_starts: int) -> ModelSpec:
-        """At most `n_starts` multi-start optimisations for a quick run."""
-        options = {**spec.options, "n_starts": min(self.options(spec).n_starts, n_starts)}
-        return spec.model_copy(update={"options": options})
-
-    def graph_spec(self, spec: ModelSpec) -> ModelSpec:
-        """Without `init` and `n_starts` (how the multi-start begins, not what is sampled)."""
-        options = {k: v for k, v in spec.options.items() if k not in ("init", "n_starts")}
-        return spec.model_copy(update={"options": options})
-
-
 # ------------------------------------------------------------------ registry
 
 _BUILTIN = {

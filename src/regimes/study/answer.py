@@ -1,19 +1,20 @@
 """The study's headline answer: the posterior probability that the target is in one regime month
-by month, since when it holds at 0.5 and at 0.9 with intervals, and a verdict on the research's
-claimed shift — from one run's `derived.nc`, nothing else; worded with the study's own
-`subject` and `no_anchor` (`[answer]` in study.toml).
+by month, since when the current spell of it holds — a posterior, read from one sampled regime
+path per draw (`spell_start_prob` and `spell_start` in derived.nc) — and a verdict on the
+research's claimed shift, from one run's `derived.nc` and, where the study names one, the power
+record of the design (`[answer] power`); worded with the study's own `subject` and `no_anchor`.
 
-"Since when" is the first month of the spell that reaches the latest month (`spells.spell_start`
-of the posterior-mean smoothed probability); its interval comes from the same month computed on
-the probability's 95% quantile (the early end) and 5% quantile (the late end). The verdict:
+The verdict:
 
 - `no_anchor` (default *no anchor found*) — the price does not revert to that regime's fair
   value while the regime holds (`anchor_identified_by_regime` = 0: no identified anchor,
   whatever its label);
-- *differs* — at the latest month the 90% band of the probability lies below 0.5, or the
-  shift's interval (widened by `tol` months) excludes the claimed month;
-- *inconclusive* — the band straddles 0.5, or the run did not converge;
-- *agrees* — the band lies above 0.5 and the shift's interval (± `tol`) holds the claim.
+- *differs* — at the latest month the 90% band of the probability lies below 0.5, or less than
+  5% of the current spell's start mass lies within `tol` months of the claimed month;
+- *inconclusive* — the band straddles 0.5, the run did not converge, or between 5% and 50% of
+  the start mass lies within `tol` months of the claim;
+- *agrees* — the band lies above 0.5 and at least half the start mass lies within `tol` months
+  of the claim.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ import pandas as pd
 import xarray as xr
 
 from regimes.anchoring import fit_months
-from regimes.spells import months_between, spell_start
 from regimes.study.config import AnswerSettings
+from regimes.study.power import power_of
 
-LEVELS = (0.5, 0.9)
 LO, HI = 0.05, 0.95
+AGREE, DIFFER = 0.5, 0.05  # the start mass within tol months of the claim that agrees / differs
 
 
 def _month(ts: pd.Timestamp) -> str:
@@ -82,19 +83,33 @@ def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, An
         "lo": float(lo[last]),
         "hi": float(hi[last]),
     }
-    out["passes"] = {
-        f"{level:g}": {
-            "month": _month(spell_start(p, time, level)),
-            "early": _month(spell_start(hi, time, level)),
-            "late": _month(spell_start(lo, time, level)),
-        }
-        for level in LEVELS
-    }
+    out["since"] = _since(derived, regime, pd.Timestamp(settings.claim), settings.tol)
     flags = derived.get("anchor_identified_by_regime")
     out["identified"] = int(flags.sel(regime=regime)) if flags is not None else -1
     out["converged"] = int(derived.attrs.get("converged", 0))
     out["verdict"], out["text"] = _verdict(out, claim, settings, flags)
     return out
+
+
+def _since(derived: xr.Dataset, regime: str, claim: pd.Timestamp, tol: int) -> dict[str, Any]:
+    """The current spell's start from the sampled paths: its median and 90% interval given the
+    regime, the probability that the latest month is in the regime, and the share of the start's
+    mass within `tol` months of the claim. Empty for a run written before dates from draws."""
+    if "spell_start_prob" not in derived:
+        return {}
+    prob = derived["spell_start_prob"].sel(regime=regime)
+    now = float(prob.sum())
+    time = pd.DatetimeIndex(derived["time"].values)
+    near = (time >= claim - pd.DateOffset(months=tol)) & (time <= claim + pd.DateOffset(months=tol))
+    q = derived["spell_start"].sel(regime=regime)
+    return {
+        "median": _month(pd.Timestamp(q.sel(quantile=0.5, method="nearest").values)),
+        "lo": _month(pd.Timestamp(q.sel(quantile=LO, method="nearest").values)),
+        "hi": _month(pd.Timestamp(q.sel(quantile=HI, method="nearest").values)),
+        "prob_now": now,
+        "near_claim": float(prob.values[near].sum() / now) if now > 0 else 0.0,
+        "first_month": _month(time[fit_months(derived)][0]),
+    }
 
 
 def _verdict(
@@ -124,26 +139,30 @@ def _verdict(
             "inconclusive",
             f"The data do not tell whether {subject} is in the {regime} regime: {now}.",
         )
-    shift = ans["passes"]["0.5"]
-    early = pd.Timestamp(shift["early"] or shift["month"])
-    late = pd.Timestamp(shift["late"] or latest["month"])
-    inside = months_between(early, claim) >= -tol and months_between(claim, late) >= -tol
-    band = f"{shift['early'] or '?'} to {shift['late'] or 'not yet at the 5% quantile'}"
+    since = ans["since"]
+    if not since:
+        return "cannot be computed", "the run predates dates from draws: run it again"
+    start = since["median"]
+    if start == since["first_month"]:
+        start = f"at least {start} (the start of the window)"
     text = (
-        f"{subject_} has been in the {regime} regime since {shift['month']} (90% interval {band}; "
-        f"at 0.9 since {ans['passes']['0.9']['month'] or 'never'}); {now}. The research dates "
-        f"the shift to {claim:%Y-%m}"
+        f"{subject_} has been in the {regime} regime since {start} (posterior median of the "
+        f"current spell's start; 90% interval {since['lo']} to {since['hi']}); {now}. The "
+        f"research dates the shift to {claim:%Y-%m}: {since['near_claim']:.0%} of the start's "
+        f"posterior mass lies within ± {tol} months of it"
     )
     if not ans["converged"]:
         return "inconclusive", text + "; but the run did not converge, so no verdict."
-    if inside:
-        return "agrees", text + f": inside the interval (± {tol} months)."
-    return "differs", text + f": outside the interval (± {tol} months)."
+    if since["near_claim"] >= AGREE:
+        return "agrees", text + "."
+    if since["near_claim"] < DIFFER:
+        return "differs", text + "."
+    return "inconclusive", text + "."
 
 
 def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> list[Path]:
-    """P(regime) month by month with its 90% band, the 0.5 and 0.9 lines, the claimed month and
-    the start of the current spell (PNG + SVG)."""
+    """P(regime) month by month with its 90% band, the claimed month, and the current spell's
+    start: its posterior median and 90% interval (PNG + SVG)."""
     from regimes.figures import memo_style, save_figure
 
     regime = ans["regime"]
@@ -152,13 +171,13 @@ def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> lis
         fig, ax = plt.subplots(figsize=(10, 3.4))
         ax.fill_between(time, lo, hi, color="C0", alpha=0.25, lw=0, label="90% band")
         ax.plot(time, p, color="C0", lw=1.2, label=f"P({regime})")
-        for level in LEVELS:
-            ax.axhline(level, color="0.5", lw=0.6, ls=":")
+        ax.axhline(0.5, color="0.5", lw=0.6, ls=":")
         ax.axvline(pd.Timestamp(ans["claim"]), color="C3", lw=1, ls="--", label="research's shift")
-        start = ans["passes"]["0.5"]["month"]
-        if start:
-            label = f"mean P ≥ 0.5 since {start}"
-            ax.axvline(pd.Timestamp(start), color="C2", lw=1, label=label)
+        since = ans.get("since") or {}
+        if since.get("median") and since.get("prob_now", 0) >= 0.5:
+            ax.axvspan(pd.Timestamp(since["lo"]), pd.Timestamp(since["hi"]), color="C2",
+                       alpha=0.12, lw=0, label="current spell began (90%)")  # fmt: skip
+            ax.axvline(pd.Timestamp(since["median"]), color="C2", lw=1, label="… its median")
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
         ax.set_title(f"{ans['experiment']}: posterior probability of {regime}, month by month")
@@ -167,11 +186,15 @@ def answer_figure(derived: xr.Dataset, ans: dict[str, Any], folder: Path) -> lis
 
 
 def study_answer(
-    settings: AnswerSettings | None, runs: dict[str, Path | None], figures: Path
+    settings: AnswerSettings | None,
+    runs: dict[str, Path | None],
+    figures: Path,
+    study_dir: Path = Path("."),
 ) -> dict[str, Any]:
     """The answer of a study (`{}` without an `[answer]` section) from its answer run, its
-    figure drawn into `figures`, and under "also" the same answer from each run of
-    `settings.also`. `runs` maps an experiment to its run directory (None when it failed)."""
+    figure drawn into `figures`, the design's power from the record `settings.power` names
+    (relative to the study's folder `study_dir`), and under "also" the same answer from each
+    run of `settings.also`. `runs` maps an experiment to its run directory (None: failed)."""
     from regimes.results import load_derived
 
     if settings is None:
@@ -191,5 +214,8 @@ def study_answer(
     if derived is not None and "latest" in ans:
         answer_figure(derived, ans, figures)
         ans["figure"] = f"{figures.name}/study_answer.png"
+    if settings.power:  # what the design could have detected: the power Monte Carlo's record
+        ans["power"] = power_of(study_dir / settings.power, settings.experiment)
+        ans["text"] += " " + ans["power"]["text"]
     ans["also"] = [one(name)[0] for name in settings.also]
     return ans

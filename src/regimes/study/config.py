@@ -114,6 +114,11 @@ class AnswerSettings(Strict):
         description="the verdict when the target does not revert to the regime's fair value",
     )
     panels: list[str] = Field(default_factory=list, description="panels shown beside the answer")
+    power: str = Field(
+        default="",
+        description="a power Monte Carlo's record for the answer run's model (validation/power.py"
+        " CSV), relative to the study folder: what the design could have detected, beside it",
+    )
 
     @field_validator("claim")
     @classmethod

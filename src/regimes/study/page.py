@@ -204,27 +204,25 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
                f"{verdict}.", VERDICT_CLASS.get(verdict, "")),
         h.para(ans["text"]),
     ]  # fmt: skip
-    if "passes" in ans:
+    since = ans.get("since") or {}
+    if since:
         parts.append(
             h.table(
-                ["threshold", "in the regime since", "90% interval"],
-                (
-                    [
-                        f"P ≥ {level}",
-                        row["month"] or "not now",
-                        f"{row['early'] or '?'} to {row['late'] or 'not yet'}",
-                    ]
-                    for level, row in ans["passes"].items()
-                ),
+                ["the current spell's start (median)", "90% interval",
+                 f"P(latest month in {ans['regime']})",
+                 f"start mass within ± {ans['tol']} months of {ans['claim']}"],
+                [[since["median"] or "—", f"{since['lo']} to {since['hi']}",
+                  f"{since['prob_now']:.2f}", f"{since['near_claim']:.0%}"]],
             )
-        )
+        )  # fmt: skip
     if ans.get("figure") and (study_dir / ans["figure"]).is_file():
         parts.append(
             h.figure(
                 study_dir / ans["figure"],
                 f"{ans['experiment']}: posterior probability that {subject} is in the "
                 f"{ans['regime']} regime, month by month (mean and 90% band); dashed: the "
-                "research's shift.",
+                "research's shift; green: the current spell's start (median and 90% interval, "
+                "from one sampled regime path per draw).",
             )
         )
     parts += _shown(study_dir, ans.get("panels", []))
@@ -232,7 +230,7 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
         parts.append(h.para("The same question asked of other models:"))
         parts.append(
             h.table(
-                ["model", f"P({ans['regime']}) now (90% band)", "mean P ≥ 0.5 since (90%)",
+                ["model", f"P({ans['regime']}) now (90% band)", "in it since (median, 90%)",
                  "verdict"],
                 (_answer_row(row) for row in [ans, *ans["also"]]),
             )
@@ -261,12 +259,16 @@ def _answer_row(ans: dict) -> list[str]:
     )
     if "latest" not in ans:
         return [name, "—", "—", f"{ans['verdict']}: {ans['text']}"]
-    now, since = ans["latest"], ans["passes"]["0.5"]
-    band = f"{since['early'] or '?'} to {since['late'] or 'not yet'}"
+    now, since = ans["latest"], ans.get("since") or {}
+    start = "—"
+    if since.get("prob_now", 0) >= 0.5:
+        start = f"{since['median']} ({since['lo']} to {since['hi']})"
+    elif since:
+        start = f"not now (P {since['prob_now']:.2f})"
     return [
         name,
         f"{now['p']:.2f} ({now['lo']:.2f}–{now['hi']:.2f}) at {now['month']}",
-        f"{since['month']} ({band})" if since["month"] else "not now",
+        start,
         ans["verdict"],
     ]
 

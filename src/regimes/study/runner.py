@@ -302,7 +302,8 @@ def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) ->
 
     asked = [study.answer.experiment, *study.answer.also] if study.answer else []
     runs = {name: run_path(res, study_dir, name) for name in asked}
-    res.answer = study_answer(study.answer, runs, study_dir / "figures")
+    source = Path(study.path).parent if study.path else Path(".")
+    res.answer = study_answer(study.answer, runs, study_dir / "figures", source)
     ctx = page_context(study, res, study_dir, data_path)
     res.brief = brief_rows(ctx, res, study_dir)
     res.figures = [f for f in res.figures if f[0] and not f[0].startswith(STUDY_OWN)]
