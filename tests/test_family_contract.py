@@ -55,6 +55,10 @@ CASES: dict[str, tuple[str, dict]] = {
         "markov",
         {"k_regimes": 2, "transition": "changepoint", "form": "ecm", "n_starts": 2},
     ),
+    "markov-breaks-level": (
+        "markov",
+        {"k_regimes": 2, "transition": "breaks", "switching_variance": True, "n_starts": 2},
+    ),
     "markov-anchors-volatility-ecm": (
         "markov",
         {

@@ -89,14 +89,14 @@ class ChainModel:
         emission, chain = params
         space, c = self.space, self.n_conditioning
         e, sig, log_lik = self.emissions.log_likelihood(emission, data, space)
-        log_p = self.chain.log_matrix(chain, data.z[c:])  # row r: move c + r -> c + r + 1
-        p_all = pt.exp(self.chain.log_matrix(chain, data.z_all))  # every month of the frame
+        log_p = self.chain.log_matrix(chain, data, c)  # row r: move c + r -> c + r + 1
+        p_all = pt.exp(self.chain.log_matrix(chain, data, c, every_month=True))  # every month
         log_init = self.chain.log_initial(chain, log_p)
         if self.per_series:
             log_trans = log_p
         elif space.volatility is not None:  # product chain: log P_a[a, a'] + log P_v[v, v']
             a, v = space.regime, space.volatility
-            log_pv = self.chain.volatility.log_matrix(chain.volatility, None)  # type: ignore[union-attr]
+            log_pv = self.chain.volatility.log_matrix(chain.volatility, data, c)  # type: ignore[union-attr]
             log_trans = log_p[..., a[:, None], a[None, :]] + log_pv[v[:, None], v[None, :]]
             init_v = log_clip(StationaryInitial(space.n_volatility).probabilities(None, log_pv))
             log_init = log_init[a] + init_v[v]

@@ -29,7 +29,9 @@ class Options(BaseModel):
     order_by: str = "intercept"
     transform: Literal["log", "level"] = "level"
     initial: Literal["stationary", "estimated"] = "stationary"
-    transition: Literal["constant", "covariates", "changepoint"] = "constant"
+    # "changepoint": K − 1 breaks left to right, each regime's stay probability a parameter
+    # (a geometric prior on the dates); "breaks": the same with a uniform prior on the dates
+    transition: Literal["constant", "covariates", "changepoint", "breaks"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
     form: Literal["level", "ecm", "loadings"] = "level"
     # regime name -> factor -> "negative" | "positive": declared signs of the regimes' loadings
@@ -68,7 +70,7 @@ class Options(BaseModel):
             )
         if self.transition != "covariates" and self.transition_covariates:
             raise ValueError("transition_covariates is used only with transition = 'covariates'")
-        if self.transition in ("covariates", "changepoint") and self.k_regimes < 2:
+        if self.transition in ("covariates", "changepoint", "breaks") and self.k_regimes < 2:
             raise ValueError(f"transition = {self.transition!r} needs k_regimes >= 2")
         if self.form in ("ecm", "loadings") and self.ar_order:
             raise ValueError(f"form = {self.form!r} already models the dynamics; set ar_order = 0")
@@ -182,7 +184,7 @@ class Options(BaseModel):
                 return False
         if self.signs is not None:  # told apart by the declared signs (checked distinct)
             return False
-        return self.k_regimes > 1 and self.transition != "changepoint"
+        return self.k_regimes > 1 and self.transition not in ("changepoint", "breaks")
 
     @property
     def n_conditioning(self) -> int:

@@ -36,6 +36,7 @@ from regimes.families.chain.transitions import (
     InitialState,
     StationaryInitial,
     Transitions,
+    UniformBreaks,
     moves,
 )
 from regimes.families.markov.options import PRIORS, Options
@@ -92,7 +93,7 @@ def anchor_terms(frame: FitFrame, opts: Options) -> tuple[list[str], list[str], 
 def chain_of(opts: Options) -> Chain:
     """Initial state and transitions the options ask for, and the volatility chain."""
     k = opts.k_regimes
-    if opts.transition == "changepoint":
+    if opts.transition in ("changepoint", "breaks"):
         initial: InitialState = FirstRegimeInitial(k)
     elif opts.initial == "estimated" and k > 1:
         initial = EstimatedInitial(k)
@@ -102,6 +103,7 @@ def chain_of(opts: Options) -> Chain:
         "constant": lambda: ConstantTransitions(k, opts.transition_concentration, opts.sticky),
         "covariates": lambda: CovariateTransitions(k),
         "changepoint": lambda: ChangePointTransitions(k),
+        "breaks": lambda: UniformBreaks(k),
     }[opts.transition]()
     volatility = None
     if opts.volatility_regimes > 1:

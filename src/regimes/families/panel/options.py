@@ -37,7 +37,7 @@ class Options(BaseModel):
     switching_variance: bool = False
     order_by: str = "intercept"
     initial: Literal["stationary", "estimated"] = "stationary"
-    transition: Literal["constant", "covariates", "changepoint"] = "constant"
+    transition: Literal["constant", "covariates", "changepoint", "breaks"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
     transition_concentration: float = Field(default=1.0, gt=0)
     sticky: float = Field(default=0.0, ge=0)
