@@ -229,7 +229,7 @@ def test_uniform_breaks_put_a_uniform_prior_on_the_dates(k: int) -> None:
     n = 30
     frame = frame_of({"y": np.random.default_rng(0).normal(size=n)})
     spec = spec_of({"k_regimes": k, "transition": "breaks", "switching_variance": True})
-    fn, owner, built = markov.FAMILY.compiled(spec, frame)
+    fn, owner, _ = markov.FAMILY.compiled(spec, frame)
     values = markov.FAMILY.draw_params(spec, frame, np.random.default_rng(1))
     li, lt = fn(*[values[rv.name] for rv in owner.free_RVs])[:2]  # (K,), (n, K, K)
     m = n - 1  # moves between the scored months
