@@ -85,7 +85,10 @@ CASES: dict[str, tuple[str, dict]] = {
             "n_starts": 2,
         },
     ),
-    "panel-shared-level": ("panel", {"k_regimes": 2, "order_by": "x", "n_starts": 2}),
+    "panel-shared-level": (
+        "panel",
+        {"k_regimes": 2, "order_by": "x", "noise": "factor", "n_starts": 2},
+    ),
     "panel-anchors-ecm": (
         "panel",
         {

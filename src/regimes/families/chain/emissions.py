@@ -318,7 +318,22 @@ class Noise(ABC):
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, params: dict[str, np.ndarray], shape: tuple) -> Any:
-        """Standardised draws (numpy) given the parameter values by name."""
+        """Standardised draws (numpy) of one series' innovations, given the parameter values by
+        name (its marginal law)."""
+
+    def draw_joint(
+        self, rng: np.random.Generator, params: dict[str, np.ndarray], n: int, n_series: int
+    ) -> Any:
+        """(n, A) standardised draws of every series' innovations in n months (their joint law;
+        default: independent across series)."""
+        return self.draw(rng, params, (n, n_series))
+
+    def joint(self, u: Any, log_sig: Any, mask: Any, params: Any, per_series: Any) -> Any:
+        """(n, J): the log density of a month's innovations of every series jointly, from their
+        standardised values u (n, A, J), log scales (A, J), the scored `mask` (n, A) and the
+        per-series log densities (n, A, J, zero where masked). Default: independent series, the
+        sum of the per-series densities."""
+        return per_series.sum(axis=1)
 
 
 class NormalNoise(Noise):
@@ -357,7 +372,57 @@ class StudentTNoise(Noise):
         return rng.standard_t(np.asarray(params["nu"]), size=shape)
 
 
-NOISE: dict[str, type[Noise]] = {"normal": NormalNoise, "student_t": StudentTNoise}
+class FactorParams(NamedTuple):
+    rho: Any  # (A,) each series' loading on the one common shock (the first series' ≥ 0)
+
+
+class FactorNoise(NormalNoise):
+    """Normal innovations correlated across series through one common shock: u_a = ρ_a f +
+    √(1 − ρ_a²) ε_a, so each series' innovation keeps sd σ_a (its marginal law is Normal) and
+    two series correlate by ρ_a ρ_b. With shocks this correlated (metals in one month), a shared
+    chain that summed independent densities would count one month's news once per series; the
+    joint density counts it once. Missing series drop out of the month's joint density exactly
+    (the one-factor form: Woodbury sums over the observed series). The first series' loading is
+    non-negative (the common shock's sign); the others' prior is `shock_loading`."""
+
+    def declare(self, priors: dict[str, PriorSpec]) -> FactorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        first = pm.Uniform("shock_loading_ref", 0.0, 0.99)
+        rest = make_prior("shock_loading", priors["shock_loading"], dims="asset_rest")
+        return FactorParams(pt.concatenate([first[None], rest]))
+
+    def joint(self, u: Any, log_sig: Any, mask: Any, params: FactorParams, per_series: Any) -> Any:
+        import pytensor.tensor as pt
+
+        rho = params.rho[None, :]  # (1, A)
+        d = 1.0 - rho**2
+        m = mask  # (n, A)
+        s1 = (m * rho**2 / d).sum(axis=1)  # (n,)
+        s2 = (m[:, :, None] * (rho / d)[:, :, None] * u).sum(axis=1)  # (n, J)
+        quad = (m[:, :, None] * u**2 / d[:, :, None]).sum(axis=1)
+        log_det = (m * pt.log(d)).sum(axis=1) + pt.log1p(s1)  # of the observed u's covariance
+        n_obs = m.sum(axis=1)
+        scale = (m[:, :, None] * log_sig[None]).sum(axis=1)  # Σ log σ over the observed series
+        inner = quad - s2**2 / (1.0 + s1)[:, None]
+        return -0.5 * (n_obs * np.log(2 * np.pi) + log_det)[:, None] - 0.5 * inner - scale
+
+    def draw_joint(
+        self, rng: np.random.Generator, params: dict[str, np.ndarray], n: int, n_series: int
+    ) -> Any:
+        rho = np.concatenate(
+            [np.atleast_1d(params["shock_loading_ref"]), np.atleast_1d(params["shock_loading"])]
+        )
+        common = rng.standard_normal((n, 1))
+        return rho * common + np.sqrt(1.0 - rho**2) * rng.standard_normal((n, n_series))
+
+
+NOISE: dict[str, type[Noise]] = {
+    "normal": NormalNoise,
+    "student_t": StudentTNoise,
+    "factor": FactorNoise,
+}
 
 
 # ------------------------------------------------------------------ forms
@@ -405,15 +470,18 @@ class Emissions(ABC):
 
     def log_likelihood(
         self, params: EmissionParams, data: ChainData, space: StateSpace
-    ) -> tuple[Any, Any, Any]:
-        """(innovations (n, A, J), scales (A, J), log densities (n, A, J), zero where a month
-        is not scored)."""
+    ) -> tuple[Any, Any, Any, Any]:
+        """(innovations (n, A, J), scales (A, J), each series' log density (n, A, J), zero where
+        a month is not scored, and the month's joint log density of every series (n, J))."""
         import pytensor.tensor as pt
 
         e = self.innovations(params, data, space)
         sig = self.scales.per_state(params.sigma, space, len(data.series))
-        log_lik = self.noise.log_density(e / sig[None], params.noise) - pt.log(sig)[None]
-        return e, sig, log_lik * scored_mask(data.mask, self.n_conditioning)[:, :, None]
+        u, log_sig = e / sig[None], pt.log(sig)
+        mask = scored_mask(data.mask, self.n_conditioning)
+        per_series = (self.noise.log_density(u, params.noise) - log_sig[None]) * mask[:, :, None]
+        joint = self.noise.joint(u, log_sig, mask, params.noise, per_series)
+        return e, sig, per_series, joint
 
 
 def scored_mask(mask: Any, c: int) -> Any:

@@ -31,6 +31,7 @@ class ChainGraphs:
     scales: Any  # (A, J) their scales
     alpha: Any  # (A, K) the anchors' intercepts
     beta: Any  # (A, K, P) and loadings (model scale)
+    log_joint: Any  # (n, J) the month's log density of every series jointly
     log_p: Any = None  # the regime chain's own log matrices of the scored months (not an output)
 
     def outputs(self) -> list[Any]:
@@ -44,6 +45,7 @@ class ChainGraphs:
             self.scales,
             self.alpha,
             self.beta,
+            self.log_joint,
         ]
 
 
@@ -88,7 +90,7 @@ class ChainModel:
 
         emission, chain = params
         space, c = self.space, self.n_conditioning
-        e, sig, log_lik = self.emissions.log_likelihood(emission, data, space)
+        e, sig, log_lik, log_joint = self.emissions.log_likelihood(emission, data, space)
         log_p = self.chain.log_matrix(chain, data, c)  # row r: move c + r -> c + r + 1
         p_all = pt.exp(self.chain.log_matrix(chain, data, c, every_month=True))  # every month
         log_init = self.chain.log_initial(chain, log_p)
@@ -112,7 +114,9 @@ class ChainModel:
         else:
             log_trans = log_p
         alpha, beta = emission.anchor
-        return ChainGraphs(log_init, log_trans, log_lik, p_all, e, sig, alpha, beta, log_p)
+        return ChainGraphs(
+            log_init, log_trans, log_lik, p_all, e, sig, alpha, beta, log_joint, log_p
+        )
 
 
 def build_chain(
@@ -130,7 +134,7 @@ def build_chain(
         containers = data.containers()
         params = parts.declare(priors)
         graphs = parts.graphs(params, containers)
-        joint = graphs.log_lik.sum(axis=1)
+        joint = graphs.log_joint  # (n, J): every series' month, jointly
         space = parts.space
         if parts.per_series:
             total = sum(

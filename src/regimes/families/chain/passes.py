@@ -93,16 +93,19 @@ def chain_passes(
     for lo in range(0, n_draws, CHUNK):
         hi = min(lo + CHUNK, n_draws)
         parts = [first if i == 0 else fn(*[v[i] for v in values]) for i in range(lo, hi)]
-        li, lt, ll, p_all, _, _, alpha, beta = (np.stack([q[j] for q in parts]) for j in range(8))
+        li, lt, ll, p_all, _, _, alpha, beta, joint = (
+            np.stack([q[j] for q in parts]) for j in range(9)
+        )
         out["P"][lo:hi], out["alpha"][lo:hi], out["beta"][lo:hi] = p_all, alpha, beta
         for ch in range(chains):
             if per_series:
                 li_c, lt_c, own = li[:, ch], lt[:, ch], ll[:, :, ch : ch + 1]
                 lags, regime_of = np.arange(k)[:, None], np.eye(k)
+                ll_c = own[:, :, 0]  # (m, n, K)
             else:
                 li_c, lt_c, own = li, lt, ll
                 lags, regime_of = space.lags, to_regime
-            ll_c = own.sum(axis=2)  # (m, n, J)
+                ll_c = joint  # (m, n, J): every series' month jointly
             log_pred, filt, smoothed, paths = hmm.posterior_draws(rng, li_c, lt_c, ll_c)
             pred = hmm.filter_draws(li_c, lt_c, ll_c).predicted  # (m, n, J)
             out["regime_prob"][lo:hi, ch, c:] = smoothed @ regime_of
@@ -129,6 +132,6 @@ def chain_passes(
     if per_series:
         path = hmm.viterbi(med[0][0], med[1][0], med[2][:, 0])
     else:
-        path = space.regime[hmm.viterbi(med[0], med[1], med[2].sum(axis=1))]
+        path = space.regime[hmm.viterbi(med[0], med[1], med[8])]
     path = np.concatenate([np.full(c, path[0]), path])
     return ChainPasses(viterbi_path=np.asarray(path), volatility_prob=vol, **out)

@@ -73,7 +73,7 @@ def simulate_chain(
         path = _draw_states(rng, log_init, log_trans, n, allowed)
         states = np.repeat(path[:, None], n_series, 1)
     cols = np.arange(n_series)
-    eps = noise.draw(rng, params, (n, n_series))
+    eps = noise.draw_joint(rng, params, n, n_series)
     e = out[4]
     for r in range(n):  # month c + r given the months before it
         if c > 0:  # the mean depends on earlier months (a level form without lags: it does not)
