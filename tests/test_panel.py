@@ -656,7 +656,7 @@ def test_correlated_shocks_match_a_multivariate_normal_by_hand() -> None:
     each asset's own density stays its Normal marginal; and the filter runs on the joint."""
     frame, _ = simulate_panel(3, n_months=40, late_by=12)
     spec = ModelSpec(family="panel", options={"k_regimes": 2, "noise": "factor"}, name="t")
-    fn, model, d = component_function(spec, frame)
+    fn, model, _ = component_function(spec, frame)
     values = _fixed_values(model, np.random.default_rng(4))
     values["shock_loading_ref"] = np.array(0.8)
     values["shock_loading"] = np.array([0.7, 0.6, 0.3, -0.2])

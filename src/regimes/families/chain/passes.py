@@ -31,6 +31,7 @@ class ChainPasses:
     (one shared, or one per series)."""
 
     regime_prob: np.ndarray  # (D, C, T, K) smoothed; the first c months from the first state
+    filtered_prob: np.ndarray  # (D, n, K) filtered p(s_t | y_≤t) of the (reference) chain
     last_filtered: np.ndarray  # (D, C, K) p(s_T | data) at the end of the fit window
     predicted: np.ndarray  # (D, n, J) one-step p(state_t | y_<t) of the (reference) chain
     log_pred: np.ndarray  # (D, n) joint one-step log predictive density of month t
@@ -82,6 +83,7 @@ def chain_passes(
         "regime_prob": np.empty((n_draws, chains, t_fit, k)),
         "last_filtered": np.empty((n_draws, chains, k)),
         "predicted": np.empty((n_draws, n, first[2].shape[2] if not per_series else k)),
+        "filtered_prob": np.empty((n_draws, n, k)),
         "log_pred": np.zeros((n_draws, n)),
         "log_pred_series": np.empty((n_draws, n, n_series)),
         "paths": np.empty((n_draws, t_fit), dtype=np.int8),
@@ -122,6 +124,7 @@ def chain_passes(
                 out["log_pred_series"][lo:hi] = per
             if ch == 0:
                 out["predicted"][lo:hi] = pred
+                out["filtered_prob"][lo:hi] = filt @ regime_of
                 out["paths"][lo:hi, c:] = lags[paths, 0]
                 for t in range(c):
                     out["paths"][lo:hi, t] = lags[paths[:, 0], min(c - t, lags.shape[1] - 1)]
