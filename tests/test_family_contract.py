@@ -169,6 +169,37 @@ def assert_cf_on_disk(ds: xr.Dataset, path) -> None:
         )
 
 
+def assert_arviz_ready(tree: xr.DataTree, frame: FitFrame, path) -> None:
+    """observed_data beside posterior_predictive and log_likelihood (same name, months and
+    natural units: the observations are the frame's own values, and the replicates sit around
+    them), every natural-units parameter with units; then ArviZ's summary, LOO, PPC and LOO-PIT
+    plots run on the file as written."""
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    write_netcdf(tree, path)
+    back = xr.open_datatree(path, engine="h5netcdf").load()
+    obs, rep = back["observed_data"]["y"], back["posterior_predictive"]["y"]
+    ll = back["log_likelihood"]["y"]
+    assert obs.dims == ("time",) and rep.dims == ("chain", "draw", "time") == ll.dims
+    np.testing.assert_array_equal(obs["time"].values, rep["time"].values)
+    np.testing.assert_array_equal(obs["time"].values, ll["time"].values)
+    np.testing.assert_allclose(obs.values, frame.y.reindex(obs["time"].values).to_numpy())
+    assert obs.attrs["units"] == rep.attrs["units"] == frame.units
+    gap = np.abs(rep.median(("chain", "draw")).values - obs.values)
+    assert np.median(gap) < 3 * float(obs.std()), "replicates not on the observations' scale"
+    for name in back["constant_data"].data_vars:  # every dimension named, none `*_dim_0`
+        assert not any(str(d).endswith("_dim_0") for d in back["constant_data"][name].dims)
+    natural = back["posterior_natural"].to_dataset()
+    assert natural.data_vars and all("units" in v.attrs for v in natural.data_vars.values())
+    table = az.summary(back, group="posterior_natural", fmt="xarray", round_to="none")
+    assert np.isfinite(table.sel(summary="mean").to_array()).any()
+    assert np.isfinite(az.loo(back, var_name="y").elpd)
+    az.plot_ppc_dist(back, var_names=["y"])
+    az.plot_loo_pit(back, var_names=["y"])
+    plt.close("all")
+
+
 def experiment(family: str, options: dict) -> Experiment:
     spec = ModelSpec(family=family, options=options, name="contract")
     get_family(family).validate_spec(spec, where="contract case")
@@ -196,6 +227,8 @@ def test_family_contract(case: str, tmp_path) -> None:
 
     # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
     tree = fit_frame(exp, frame, progress=False, quiet=True)
+    lp = tree["sample_stats"]["lp"].values  # every chain moves (a NaN gradient freezes it)
+    assert all(len(np.unique(chain)) > lp.shape[1] // 4 for chain in lp), "a chain is stuck"
     ll = tree["log_likelihood"].to_dataset()
     assert ll.attrs["scale"] == NATURAL_SCALE
     y_ll = ll["y"] if "y" in ll else next(iter(ll.data_vars.values()))
@@ -225,6 +258,9 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert tree["posterior_predictive"]["y"].sizes["time"] == len(scored)
     if "regime" in derived.dims:
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
+
+    # posterior.nc as a run writes it, read back and used by ArviZ as its users would
+    assert_arviz_ready(tree, frame, tmp_path / "posterior.nc")
 
     # derived.nc as a run writes it: CF-style attributes, read back by a CF parser (cf_xarray)
     assert_cf_on_disk(cf_attributes(exp, full, frame, []), tmp_path / "derived.nc")

@@ -246,3 +246,6 @@ def test_uniform_breaks_put_a_uniform_prior_on_the_dates(k: int) -> None:
         np.testing.assert_allclose(first, expected, rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(state[-1], 1.0, rtol=1e-10)  # every path ends in the last regime
     assert [rv.name for rv in owner.free_RVs] == ["intercept", "sigma"]  # no stay parameter
+    # a certain break (hazard 1) leaves no −inf in the filter: the gradient NUTS follows is finite
+    model = markov.FAMILY.build(spec, frame)
+    assert np.isfinite(model.compile_dlogp()(model.initial_point())).all()

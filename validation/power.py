@@ -130,7 +130,7 @@ def realtime_delay(exp, sim_frame, dst: str, at: pd.Timestamp, step: int, seed: 
 
 
 def done_sims(record: Path, model: str) -> set[tuple[int, int]]:
-    if not record.is_file():
+    if not record.is_file() or record.stat().st_size == 0:
         return set()
     rows = pd.read_csv(record)
     return {(int(r.sim), int(r.planted)) for r in rows.itertuples() if r.model == model}
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     at = pd.Timestamp(args.at)
     done = done_sims(record, exp.name)
     record.parent.mkdir(parents=True, exist_ok=True)
-    new = not record.is_file()
+    new = not record.is_file() or record.stat().st_size == 0
     with record.open("a", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         if new:

@@ -60,6 +60,7 @@ def derive_checked(
 
     from regimes.anchoring import anchor_check, regime_anchor_check
     from regimes.families import get_family
+    from regimes.inference_data import arviz_groups
     from regimes.ppc import run_checks
 
     assert exp.spec is not None
@@ -75,6 +76,7 @@ def derive_checked(
         family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed
     )
     tree["posterior_predictive"] = xr.DataTree(pp)
+    arviz_groups(tree, family, fitted)  # observed beside replicates; natural-units parameters
     attrs = {**derived.attrs, **additions.attrs}
     derived = derived.merge(additions)
     derived.attrs = attrs

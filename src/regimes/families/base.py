@@ -192,6 +192,14 @@ class Family(ABC):
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, θ) in natural units: `y` over
         (chain, draw, time) for the scored fit-window months."""
 
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """The fitted parameters in natural units, per draw over (chain, draw, ...), each with
+        `units` and `long_name` (posterior.nc's `posterior_natural` group, which `summary`
+        reads). Default: none (an empty dataset; the summary then reads derived.nc)."""
+        import xarray as xr
+
+        return xr.Dataset()
+
     @abstractmethod
     def fair_value_draws(self, fit: Fit) -> xr.Dataset:
         """Per-draw fair value over every month of `fit.frame`, natural units: `fair_value`

@@ -32,7 +32,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from regimes.dataset import FitFrame
-from regimes.draws import per_draw, stack_draws
+from regimes.draws import by_chain, per_draw, stack_draws
 from regimes.draws import quantiles as quantiles_of
 from regimes.errors import ConfigError
 from regimes.families.base import Family, Fit, Simulation
@@ -173,12 +173,8 @@ def natural_units(
     """Standardised coefficients (..., K; intercept first) to natural units: the factor slopes
     b·sd_y/sd_x (..., K−1) and the intercept on the transformed scale,
     y_mean + sd_y·(a − Σ b·mean_x/sd_x) (...)."""
-    x_mean = np.array([scaling.x_mean[f] for f in factors])
-    x_sd = np.array([scaling.x_sd[f] for f in factors])
     slopes = scaling.slope(coef_std[..., 1:], factors)
-    intercept = scaling.transformed(
-        coef_std[..., 0] - (coef_std[..., 1:] * x_mean / x_sd).sum(axis=-1)
-    )
+    intercept = scaling.intercept(coef_std[..., 0], coef_std[..., 1:], factors)
     return slopes, intercept
 
 
@@ -423,6 +419,45 @@ class RandomWalkFamily(Family):
         """−log(y_sd), and −log(y_t) for a log target, per fit-window month (the static
         family's standardisation)."""
         return target_log_jacobian(frame, self.options(spec).transform)
+
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """σ and each drifting coefficient's monthly step sd τ in natural units, per draw (the
+        paths themselves are derived.nc's `coef`)."""
+        frame, opts, post = fit.frame, self.options(fit.spec), fit.posterior
+        d = design(frame, opts)
+        log = opts.transform == "log"
+        y_name = f"{'log ' if log else ''}{frame.target}"
+        out = {
+            "sigma": by_chain(
+                stack_draws(post, "sigma") * d.scaling.y_sd_of(),
+                post,
+                units="log points" if log else frame.units,
+                long_name="sd of the observation noise",
+            )
+        }
+        if d.varying:
+            tau = stack_draws(post, "tau")
+            steps = np.stack(
+                [
+                    tau[:, j] * d.scaling.y_sd_of()
+                    if term == INTERCEPT
+                    else d.scaling.slope(tau[:, j], [term])
+                    for j, term in enumerate(d.varying)
+                ],
+                axis=1,
+            )
+            out["tau"] = by_chain(
+                steps,
+                post,
+                ("varying_term",),
+                {"varying_term": d.varying},
+                units=f"change in {y_name} (intercept) or in its slope per unit of the factor, "
+                "per period",
+                long_name="sd of each drifting coefficient's step per period",
+            )
+        ds = xr.Dataset(out)
+        ds.attrs["scale"] = f"natural units of {frame.target}"
+        return ds
 
     def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, τ, σ) in natural units: the Kalman

@@ -22,7 +22,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
 from regimes.dataset import FitFrame
-from regimes.draws import per_draw, stack_draws, transform
+from regimes.draws import by_chain, per_draw, stack_draws, transform
 from regimes.draws import quantiles as quantiles_of
 from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
@@ -200,6 +200,47 @@ class StaticFamily(Family):
         )
         if "rho" in post:
             ds.attrs["rho_median"] = float(np.median(stack_draws(post, "rho")))
+        return ds
+
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """Intercept and slopes of y = c + x'b on the target's (transformed) scale, σ in its
+        units, and ρ, per draw."""
+        frame, opts, post = fit.frame, self.options(fit.spec), fit.posterior
+        scaling, factors = frame.scaling(opts.transform), list(frame.factors)
+        log = opts.transform == "log"
+        y_units = f"log {frame.target}" if log else frame.units
+        beta = stack_draws(post, "beta")
+        out = {
+            "intercept": by_chain(
+                scaling.intercept(stack_draws(post, "intercept"), beta, factors),
+                post,
+                units=y_units,
+                long_name=f"{'log ' if log else ''}{frame.target} with every factor at zero",
+            ),
+            "slope": by_chain(
+                scaling.slope(beta, factors),
+                post,
+                ("term",),
+                {"term": factors},
+                units=f"change in {'log ' if log else ''}{frame.target} per unit of the factor",
+                long_name="slope on each factor",
+            ),
+            "sigma": by_chain(
+                stack_draws(post, "sigma") * scaling.y_sd_of(),
+                post,
+                units="log points" if log else frame.units,
+                long_name="sd of the errors' innovations",
+            ),
+        }
+        if "rho" in post:
+            out["rho"] = by_chain(
+                stack_draws(post, "rho"),
+                post,
+                units="1",
+                long_name="AR(1) coefficient of the errors",
+            )
+        ds = xr.Dataset(out)
+        ds.attrs["scale"] = f"natural units of {frame.target}"
         return ds
 
     def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from regimes.families.chain.data import ChainData
 from regimes.families.chain.space import StateSpace
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def levels(alpha: Any, beta: Any, x: Any, term_mask: Any, xp: Any = np) -> Any:
@@ -445,6 +448,9 @@ class Emissions(ABC):
     noise: Noise = field(default_factory=NormalNoise)
 
     n_conditioning: int = 0  # leading months conditioned on (set by each form)
+    # what the anchor's intercept is in natural units: a level of the series ("level": the
+    # anchor at the factors' means) or a change per period ("drift": forms on changes)
+    intercept_kind: ClassVar[str] = "level"
 
     def declare(self, priors: dict[str, PriorSpec]) -> EmissionParams:
         """The anchor's, the scale's, then the form's and the noise's parameters."""
@@ -456,6 +462,11 @@ class Emissions(ABC):
     def declare_form(self, priors: dict[str, PriorSpec]) -> Any:
         """Parameters of the form's dynamics (none for a plain level regression)."""
         return None
+
+    def natural_form(self, post: xr.Dataset) -> dict[str, xr.DataArray]:
+        """The form's own parameters in natural units, per draw (`posterior_natural`): none
+        for a plain level regression."""
+        return {}
 
     @abstractmethod
     def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
@@ -564,6 +575,13 @@ class ErrorCorrectionEmissions(Emissions):
         psi = make_prior("psi", priors["psi"], dims="sr_lag") if lags else None
         return CorrectionParams(speed, gamma, psi)
 
+    def natural_form(self, post: xr.Dataset) -> dict[str, xr.DataArray]:
+        """How fast a gap to the anchor halves: ln 0.5 / ln(1 − speed) periods, per draw."""
+        speed = post["speed"].clip(0.0, 1.0 - 1e-12)
+        half = np.log(0.5) / np.log1p(-speed)
+        half.attrs = {"units": "periods", "long_name": "half-life of a gap to the anchor"}
+        return {"anchor_half_life": half}
+
     def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
         import pytensor.tensor as pt
 
@@ -589,6 +607,8 @@ class LoadingsEmissions(Emissions):
     to Δx), so a month's change alone says which regime holds — the form in which an anchor
     shift is visible month by month. Its fair value is one step ahead: last month's level moved
     by what the drivers did this month (`fair_levels`), not a long-run level."""
+
+    intercept_kind: ClassVar[str] = "drift"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n_conditioning", 1)

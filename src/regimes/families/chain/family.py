@@ -26,6 +26,7 @@ from regimes.families.chain.model import (
     build_chain,
     component_function,
 )
+from regimes.families.chain.natural import natural_parameters
 from regimes.families.chain.passes import CHUNK, ChainPasses, chain_passes, draw_values
 from regimes.families.chain.simulate import simulate_chain
 from regimes.spec import ModelSpec, PriorSpec
@@ -306,6 +307,23 @@ class ChainFamily(Family):
             prob = np.einsum("dck,dckj->dcj", prob, step)
             out[:, :, t] = prob
         return out
+
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """Levels (or drifts), slopes, σ, transition matrix, durations and the form's own
+        parameters in natural units, per draw (`chain.natural`)."""
+        assembled = self.assemble(fit.spec, fit.frame)
+        parts = assembled.parts
+        return natural_parameters(
+            fit.posterior,
+            self.passes(fit),
+            assembled.data,
+            parts.emissions,
+            self.regime_names(fit.spec),
+            target=fit.frame.target,
+            units=fit.frame.units,
+            time_varying=parts.chain.transitions.time_varying,
+            per_series_chain=parts.per_series,
+        )
 
     def anchor_draws(self, fit: Fit, frame: FitFrame) -> np.ndarray:
         """Each series' anchor per regime in natural units, every draw and month of `frame`:

@@ -130,7 +130,7 @@ def build_chain(
     import pymc as pm
     import pytensor.tensor as pt
 
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords={**data.coords, **coords}) as model:
         containers = data.containers()
         params = parts.declare(priors)
         graphs = parts.graphs(params, containers)

@@ -198,8 +198,10 @@ class UniformBreaks(Transitions):
             hazard = pt.concatenate([pt.zeros((c, k)), hazard, pt.zeros((after, k))], axis=0)
         idx = np.arange(k)
         log_p = pt.full((hazard.shape[0], k, k), -np.inf, dtype="float64")
-        log_p = pt.set_subtensor(log_p[:, idx, idx], pt.log1p(-hazard))
-        return pt.set_subtensor(log_p[:, idx[:-1], idx[:-1] + 1], pt.log(hazard[:, :-1]))
+        # finite logs of the certain and impossible moves (a hazard of 1 empties a regime's
+        # column: −inf there turns the filter's gradient into NaN, and NUTS cannot move)
+        log_p = pt.set_subtensor(log_p[:, idx, idx], log_clip(1.0 - hazard))
+        return pt.set_subtensor(log_p[:, idx[:-1], idx[:-1] + 1], log_clip(hazard[:, :-1]))
 
 
 # ------------------------------------------------------------------ initial state
