@@ -163,8 +163,12 @@ def fit_and_write(
 
     assert exp.spec is not None
     check_out_root(out)
-    inputs = run_inputs(exp, frame)
+    inputs = run_inputs(exp, frame)  # the config as asked: choices below follow from it
     family = get_family(exp.spec.family)
+    resolved, choices = family.resolve_spec(exp.spec, frame, exp.sampler.seed)
+    if choices:  # made once on this run's data (e.g. order_by = "auto"), kept in config.toml
+        exp = exp.model_copy(update={"spec": resolved})
+        _log(f"{exp.name}: chose {json.dumps(choices)}", quiet)
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     t1 = time.perf_counter()
@@ -222,6 +226,7 @@ def fit_and_write(
                 "last": f"{frame.time[-1]:%Y-%m}",
             },
             "verdict": verdict,
+            "choices": choices,
             "packages": package_versions(),
             "timing": timing,
         }

@@ -192,6 +192,14 @@ class Family(ABC):
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, θ) in natural units: `y` over
         (chain, draw, time) for the scored fit-window months."""
 
+    def resolve_spec(
+        self, spec: ModelSpec, frame: FitFrame, seed: int
+    ) -> tuple[ModelSpec, dict[str, Any]]:
+        """The spec as a run fits it, with choices left to the data made once on `frame`
+        (e.g. `order_by = "auto"`), and a record of each choice for the manifest. Default:
+        nothing to choose."""
+        return spec, {}
+
     def natural_posterior(self, fit: Fit) -> xr.Dataset:
         """The fitted parameters in natural units, per draw over (chain, draw, ...), each with
         `units` and `long_name` (posterior.nc's `posterior_natural` group, which `summary`

@@ -4,6 +4,7 @@ options (`parts.py`), its derived dataset (`outputs.py`) and figures."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -27,6 +28,15 @@ class MarkovFamily(ChainFamily):
     def assemble(self, spec: ModelSpec, frame: FitFrame) -> Assembled:
         """Parts, data, coordinates and priors the options ask for on this frame."""
         return assemble(spec, frame)
+
+    def resolve_spec(
+        self, spec: ModelSpec, frame: FitFrame, seed: int
+    ) -> tuple[ModelSpec, dict[str, Any]]:
+        """`order_by = "auto"`: the candidate parameter whose regime values lie furthest apart
+        at the multi-start optimum (`markov.ordering`)."""
+        from regimes.families.markov.ordering import resolve_order_by
+
+        return resolve_order_by(self, spec, frame, seed)
 
     def derive(self, fit: Fit, quantiles: list[float]) -> xr.Dataset:
         """Regime probabilities, fair value by regime and mixed, durations, transition matrix,

@@ -16,6 +16,8 @@ from pydantic import (
 
 from regimes.spec import PriorSpec
 
+AUTO = "auto"  # order_by: the parameter that separates the regimes best at the optimum
+
 
 class Options(BaseModel):
     """Options of the Markov-switching family."""
@@ -106,7 +108,7 @@ class Options(BaseModel):
                 f"volatility_names has {len(self.volatility_names)} names for "
                 f"volatility_regimes = {self.volatility_regimes}"
             )
-        if self.identified_by_order:
+        if self.identified_by_order and self.order_by != AUTO:
             if self.order_by == "sigma" and not self.switching_variance:
                 raise ValueError("order_by = 'sigma' needs switching_variance = true")
             known = [*self.switching, *self.anchor_terms]
@@ -162,8 +164,17 @@ class Options(BaseModel):
                 f"with anchors, the regime-specific terms come from the anchor sets; switching "
                 f"may only hold 'intercept' (found {extra})"
             )
-        if self.order_by != "intercept" and self.order_by != "sigma":
-            raise ValueError("with anchors, order_by must be 'intercept' or 'sigma'")
+        if self.order_by not in ("intercept", "sigma", AUTO):
+            raise ValueError("with anchors, order_by must be 'intercept', 'sigma' or 'auto'")
+
+    @property
+    def order_candidates(self) -> list[str]:
+        """The parameters an ordering could act on: the switching terms (the intercept and
+        switching factors, or the anchor terms) and σ when it switches."""
+        terms = [*self.switching, *[t for t in self.anchor_terms if t not in self.switching]]
+        if self.anchors is not None:
+            terms = [t for t in terms if t == "intercept"]
+        return [*terms, *(["sigma"] if self.switching_variance else [])]
 
     @property
     def anchor_terms(self) -> list[str]:

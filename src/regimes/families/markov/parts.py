@@ -39,7 +39,7 @@ from regimes.families.chain.transitions import (
     UniformBreaks,
     moves,
 )
-from regimes.families.markov.options import PRIORS, Options
+from regimes.families.markov.options import AUTO, PRIORS, Options
 from regimes.spec import ModelSpec
 
 
@@ -121,6 +121,12 @@ def emissions_of(opts: Options, terms: list[str], switch: list[str]) -> Emission
     """The anchor, scale, noise law and form the options ask for."""
     k = opts.k_regimes
     order_by = opts.order_by if opts.identified_by_order else None
+    if order_by == AUTO:
+        raise ConfigError(
+            "options.order_by = 'auto' is chosen once per run, on its data (a run resolves it "
+            "and stores the choice in config.toml); outside a run, resolve the spec first with "
+            "family.resolve_spec(spec, frame, seed)"
+        )
     mask = None
     if opts.anchors is not None:
         mask = np.array([[t in opts.anchors[n] for t in switch] for n in opts.names])
