@@ -484,6 +484,8 @@ def test_the_power_record_reads_into_the_answer(tmp_path) -> None:
         "planted": [1, 1, 1, 0, 0, 0, 1, 0],
         "dated": [1, 1, 0, 0, 0, 0, 0, 0],
         "claims_shift": [1, 1, 1, 1, 0, 0, 0, 0],
+        "filtered_delay": [2.0, 3.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+        "realtime": [1, 1, 1, 0, 0, 0, 0, 0],  # the third refitted in real time, never saw it
         "delay_months": [4.0, 8.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
     })  # fmt: skip
     rows.to_csv(tmp_path / "power.csv", index=False)
@@ -492,6 +494,9 @@ def test_the_power_record_reads_into_the_answer(tmp_path) -> None:
     assert out["false_alarm"]["k"] == 1 and out["false_alarm"]["n"] == 3
     assert out["dated"]["lo"] < 2 / 3 < out["dated"]["hi"] and out["delay_median"] == 6.0
     assert "67% of 3 simulations" in out["text"] and "median 6 months" in out["text"]
+    assert out["realtime_seen"]["k"] == 2 and out["realtime_seen"]["n"] == 3
+    assert "saw the shift in 2 of 3 runs" in out["text"]
+    assert out["filtered_delay_median"] == 2.5 and "(2 of 3)" in out["text"]
     assert "holds no simulations" in power_of(tmp_path / "power.csv", "ms2_ecm")["text"]
     assert "No power record" in power_of(tmp_path / "missing.csv", "loadings")["text"]
 

@@ -57,9 +57,9 @@ from regimes.fit import fit_frame, posterior_of  # noqa: E402
 from regimes.results import open_run  # noqa: E402
 from regimes.userdata import experiment_frame  # noqa: E402
 
-FIELDS = ["model", "sim", "planted", "dated_prob", "dated", "end_prob", "claims_shift",
-          "median_start", "filtered_delay", "delay_months", "divergences", "max_rhat",
-          "fit_s"]  # fmt: skip
+FIELDS = ["model", "history", "sim", "planted", "dated_prob", "dated", "end_prob", "claims_shift",
+          "median_start", "filtered_delay", "realtime", "delay_months", "divergences",
+          "max_rhat", "fit_s"]  # fmt: skip
 
 
 def central_draw(tree, model) -> dict[str, np.ndarray]:
@@ -73,13 +73,28 @@ def central_draw(tree, model) -> dict[str, np.ndarray]:
     return {n: v[best] for n, v in values.items()}
 
 
-def planted_path(frame, names: list[str], src: str, dst: str, at: pd.Timestamp | None):
-    """The regime path over the fit window: `src`, then `dst` from `at` (None: no shift)."""
+def planted_path(
+    frame,
+    names: list[str],
+    src: str,
+    dst: str,
+    at: pd.Timestamp,
+    shift: bool,
+    history: np.ndarray | None = None,
+) -> np.ndarray:
+    """The regime path over the fit window: before `at`, `history` (the run's own most likely
+    path) or `src` throughout; from `at` on, `dst` (a shift) or `src` (none)."""
     time = frame.time[frame.fit.to_numpy()]
-    path = np.full(len(time), names.index(src), dtype=int)
-    if at is not None:
-        path[time >= at] = names.index(dst)
+    path = np.full(len(time), names.index(src), dtype=int) if history is None else history.copy()
+    path[time >= at] = names.index(dst if shift else src)
     return path
+
+
+def run_history(run, frame, names: list[str]) -> np.ndarray:
+    """The run's most likely regime path (Viterbi) over the fit window, as regime indices."""
+    derived = run.derived()
+    values = derived["most_likely_regime"].sel(time=frame.time[frame.fit.to_numpy()]).values
+    return np.array([names.index(str(v)) if isinstance(v, str) else int(v) for v in values])
 
 
 def read_answer(derived, dst: str, at: pd.Timestamp, tol: int) -> dict[str, float]:
@@ -129,22 +144,26 @@ def realtime_delay(exp, sim_frame, dst: str, at: pd.Timestamp, step: int, seed: 
     return float("nan")
 
 
-def done_sims(record: Path, model: str) -> set[tuple[int, int]]:
+def done_sims(record: Path, model: str, history: str) -> set[tuple[int, int]]:
     if not record.is_file() or record.stat().st_size == 0:
         return set()
     rows = pd.read_csv(record)
-    return {(int(r.sim), int(r.planted)) for r in rows.itertuples() if r.model == model}
+    return {
+        (int(r.sim), int(r.planted))
+        for r in rows.itertuples()
+        if r.model == model and r.history == history
+    }
 
 
 def summary(record: Path) -> None:
     """The rates with 90% Jeffreys intervals, per model and condition."""
     rows = pd.read_csv(record)
-    for (model, planted), g in rows.groupby(["model", "planted"]):
+    for (model, history, planted), g in rows.groupby(["model", "history", "planted"]):
         n = len(g)
         k = int(g["dated" if planted else "claims_shift"].sum())
         lo, hi = beta_dist.ppf([0.05, 0.95], k + 0.5, n - k + 0.5)
         what = "dated within tolerance" if planted else "false alarm (claims a shift)"
-        line = f"{model} {'shift' if planted else 'none'}: {what} {k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]"
+        line = f"{model} ({history} history) {'shift' if planted else 'none'}: {what} {k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]"
         if planted:
             f = g["filtered_delay"].dropna()
             line += (
@@ -152,9 +171,12 @@ def summary(record: Path) -> None:
                 if len(f)
                 else "; never crossed 0.5 (filtered)"
             )
-            d = g["delay_months"].dropna()
-            if len(d):
-                line += f"; real-time refits: median {d.median():.0f} months over {len(d)} runs that saw it"
+            rt = g[g["realtime"] == 1]
+            d = rt["delay_months"].dropna()
+            if len(rt):
+                line += f"; real-time refits saw it in {len(d)} of {len(rt)} runs" + (
+                    f", after a median {d.median():.0f} months" if len(d) else ""
+                )
         print(line)
 
 
@@ -167,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--to", dest="dst", default="fiscal_anchor")
     ap.add_argument("--at", default="2022-01", help="the planted shift's first month")
     ap.add_argument("--tol", type=int, default=12, help="months either side that date it")
+    ap.add_argument(
+        "--history",
+        choices=["posterior", "plain"],
+        default="posterior",
+        help="before --at: the run's most likely path (posterior; needs --run) or --from throughout",
+    )
     ap.add_argument("--realtime", type=int, default=0, help="shift simulations with refits")
     ap.add_argument("--step", type=int, default=3, help="months between real-time origins")
     ap.add_argument("--draws", type=int, default=500, help="draws (= tuning steps) per chain")
@@ -189,11 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     frame = experiment_frame(exp, data_dir, experiment_dir=args.experiment.parent)
     family = get_family(exp.spec.family)
     model = family.build(exp.spec, frame)
+    if args.history == "posterior" and args.run is None:
+        ap.error("--history posterior reads the run's most likely path: give --run")
     tree = open_run(args.run).posterior() if args.run else fit_frame(exp, frame, progress=False)
     truth = central_draw(tree, model)
     names = list(family.options(exp.spec).names)
     at = pd.Timestamp(args.at)
-    done = done_sims(record, exp.name)
+    history = run_history(open_run(args.run), frame, names) if args.history == "posterior" else None
+    done = done_sims(record, exp.name, args.history)
     record.parent.mkdir(parents=True, exist_ok=True)
     new = not record.is_file() or record.stat().st_size == 0
     with record.open("a", newline="", encoding="utf-8") as fh:
@@ -205,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 if (sim, planted) in done:
                     continue
                 rng = np.random.default_rng([args.seed, sim, planted])
-                path = planted_path(frame, names, args.src, args.dst, at if planted else None)
+                path = planted_path(frame, names, args.src, args.dst, at, bool(planted), history)
                 simulated = family.simulate(exp.spec, frame, truth, rng, {"regime": path})
                 t0 = time.perf_counter()
                 fitted = fit_simulation(exp, frame, rng, truth, simulated)
@@ -216,14 +247,15 @@ def main(argv: list[str] | None = None) -> int:
                 answer["filtered_delay"] = filtered_delay(
                     passes, simulated.frame, names, args.dst, at
                 )
-                delay = float("nan")
-                if planted and sim < args.realtime:
+                delay = float("nan")  # (with realtime = 1: never above 0.5 by the end)
+                realtime = int(bool(planted) and sim < args.realtime)
+                if realtime:
                     delay = realtime_delay(exp, simulated.frame, args.dst, at, args.step, sim)
                 writer.writerow({
-                    "model": exp.name, "sim": sim, "planted": planted, **answer,
+                    "model": exp.name, "history": args.history, "sim": sim, "planted": planted, **answer,
                     "dated": int(answer["dated_prob"] >= 0.5),
                     "claims_shift": int(answer["end_prob"] >= 0.5),
-                    "delay_months": delay, "divergences": fitted.verdict["divergences"],
+                    "realtime": realtime, "delay_months": delay, "divergences": fitted.verdict["divergences"],
                     "max_rhat": fitted.verdict["max_rhat"],
                     "fit_s": round(time.perf_counter() - t0, 1),
                 })  # fmt: skip
