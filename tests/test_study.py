@@ -470,8 +470,29 @@ def test_the_anchor_answer_and_its_verdicts() -> None:
     assert answer(identified=(1, 0))["verdict"] == "no fiscal anchor found"
     half = anchor_answer(_anchor_derived(np.full(n, 0.5), spread=0.3), claim)
     assert half["verdict"] == "inconclusive", half
+    # undecided now, but the draws in the regime say since when: the answer says so too
+    undecided = anchor_answer(_anchor_derived(p * 0 + 0.5, spread=0.3, starts=starts), claim)
+    assert undecided["verdict"] == "inconclusive"
+    assert "If it is, its current spell began 2021-06" in undecided["text"]
+    assert "100% of that start's mass lies within ± 12 months" in undecided["text"]
     out = answer(p=np.full(n, 0.1), starts=[None] * 200)
     assert out["verdict"] == "differs" and out["since"]["prob_now"] == 0.0
+
+
+def test_the_shift_size_is_read_from_the_coefficients() -> None:
+    """The size a power Monte Carlo plants: each term's coefficient in the other regime → the
+    answered one (posterior medians), with the units; terms absent from a regime are skipped."""
+    from regimes.study.answer import shift_size
+
+    coef = np.array(
+        [[[-0.1, -0.09], [0.01, 0.02]], [[np.nan, np.nan], [0.3, 0.4]]]
+    )  # (term, regime, q)
+    derived = xr.Dataset(
+        {"coef": (("term", "regime", "quantile"), coef, {"units": "change in log y"})},
+        coords={"term": ["rr", "fx"], "regime": ["a", "b"], "quantile": [0.5, 0.95]},
+    )
+    assert shift_size(derived, "b") == "rr -0.1 → +0.01 (change in log y)"
+    assert shift_size(derived.drop_vars("coef"), "b") == ""
 
 
 def test_the_power_record_reads_into_the_answer(tmp_path) -> None:

@@ -87,8 +87,27 @@ def anchor_answer(derived: xr.Dataset, settings: AnswerSettings) -> dict[str, An
     flags = derived.get("anchor_identified_by_regime")
     out["identified"] = int(flags.sel(regime=regime)) if flags is not None else -1
     out["converged"] = int(derived.attrs.get("converged", 0))
+    out["size"] = shift_size(derived, regime)
     out["verdict"], out["text"] = _verdict(out, claim, settings, flags)
     return out
+
+
+def shift_size(derived: xr.Dataset, regime: str) -> str:
+    """What a shift into `regime` changes, from the run's coefficients (posterior medians, each
+    other regime → `regime`): the size a power Monte Carlo at this posterior plants."""
+    if "coef" not in derived or "regime" not in derived["coef"].dims:
+        return ""
+    coef = derived["coef"].sel(quantile=0.5, method="nearest")
+    units = str(coef.attrs.get("units", ""))
+    parts = []
+    for term in coef["term"].values:
+        row = coef.sel(term=term)
+        if not np.isfinite(row.values).all():
+            continue
+        others = [r for r in row["regime"].values if str(r) != regime]
+        moves = ", ".join(f"{float(row.sel(regime=o)):+.3g}" for o in others)
+        parts.append(f"{term} {moves} → {float(row.sel(regime=regime)):+.3g}")
+    return f"{'; '.join(parts)} ({units})" if parts else ""
 
 
 def _since(derived: xr.Dataset, regime: str, claim: pd.Timestamp, tol: int) -> dict[str, Any]:
@@ -134,12 +153,16 @@ def _verdict(
         )
     if latest["hi"] < 0.5:
         return "differs", f"{subject_} is not in the {regime} regime now: {now}."
-    if latest["lo"] < 0.5:
-        return (
-            "inconclusive",
-            f"The data do not tell whether {subject} is in the {regime} regime: {now}.",
-        )
     since = ans["since"]
+    if latest["lo"] < 0.5:
+        text = f"The data do not tell whether {subject} is in the {regime} regime: {now}."
+        if since and since.get("median"):  # given that it is: since when (the draws that say so)
+            text += (
+                f" If it is, its current spell began {since['median']} (posterior median; 90% "
+                f"interval {since['lo']} to {since['hi']}), and {since['near_claim']:.0%} of that "
+                f"start's mass lies within ± {tol} months of the research's {claim:%Y-%m}."
+            )
+        return "inconclusive", text
     if not since:
         return "cannot be computed", "the run predates dates from draws: run it again"
     start = since["median"]
@@ -217,5 +240,7 @@ def study_answer(
     if settings.power:  # what the design could have detected: the power Monte Carlo's record
         ans["power"] = power_of(study_dir / settings.power, settings.experiment)
         ans["text"] += " " + ans["power"]["text"]
+        if ans.get("size"):
+            ans["text"] += f" The planted shift moves the coefficients: {ans['size']}."
     ans["also"] = [one(name)[0] for name in settings.also]
     return ans
