@@ -192,7 +192,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     fit_time = frame.time[frame.fit.to_numpy()]
 
     # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
-    tree = fit_frame(exp, frame, progress=False, quiet=True)
+    tree = fit_frame(exp, frame, progress=False)
     ll = tree["log_likelihood"].to_dataset()
     assert ll.attrs["scale"] == NATURAL_SCALE
     y_ll = ll["y"] if "y" in ll else next(iter(ll.data_vars.values()))
@@ -231,7 +231,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert all(p.is_file() and p.parent == tmp_path for p in paths)
 
     # one leave-future-out refit: fitted on all but the last fit month, scoring that month
-    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0, quiet=True)
+    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0)
     assert lfo.attrs["n_refits"] == 1
     assert np.isfinite(lfo["elpd"].values).all() and lfo.sizes["time"] == 1
 

@@ -5,8 +5,9 @@ a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails h
 
 Layers, lowest first (a module may import its own layer and any below it):
   0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse,
-                 progress, plugins (no model, no data; `files`: atomic writes, path checks;
-                 `reuse`: reuse keys; `progress`: sampling progress; `plugins`: entry points)
+                 reversion, progress, plugins, logs (no model, no data; `files`: atomic writes, path
+                 checks; `reuse`: reuse keys; `progress`: sampling progress; `plugins`: entry
+                 points; `logs`: silencing the library's loggers)
   1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
   2 families     families/
   3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
@@ -29,7 +30,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
      "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
-     "regimes.reversion", "regimes.progress", "regimes.plugins"),
+     "regimes.reversion", "regimes.progress", "regimes.plugins", "regimes.logs"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
      "regimes.scaling"),
     ("regimes.families",),

@@ -215,7 +215,7 @@ def test_study_passes_run_options_to_every_run(
         raise RegimesError("not sampled in this test")
 
     monkeypatch.setattr(regimes.api, "run_experiment", fake_run)
-    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False, quiet=True)
+    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False)
     assert [(k["figures"], k["report"]) for k in seen] == [(False, False)]
     assert failed_runs(study_dir) == ["old_framework"]
     assert (study_dir / "study.html").is_file()

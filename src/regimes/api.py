@@ -20,6 +20,7 @@ from regimes.config import (
     run_version,
 )
 from regimes.fit import derive_checked, fit_frame
+from regimes.logs import quiet_keyword
 from regimes.results import (
     CONFIG,
     DATA,
@@ -70,12 +71,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.api` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
 @environment_kept()  # what it imports may rewrite the environment: the user's process keeps its
+@quiet_keyword
 def run_experiment(
     experiment: ExperimentSource,
     *,
@@ -86,7 +83,6 @@ def run_experiment(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Run:
     """Validate a config, build the data, fit, and write one complete run directory; return the
@@ -97,7 +93,8 @@ def run_experiment(
     (ArviZ plots included) into the run, as part of it: the run directory appears only once
     every file, the report included, is written. `on_written(run_dir, derived)` is called once
     it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
-    reading the file back)."""
+    reading the file back). Progress goes to the `regimes` loggers at INFO: `with
+    regimes.logs.quiet():` silences it (`quiet=True` does too, deprecated for one release)."""
     from regimes.data import resolve_data_dir
     from regimes.userdata import data_sources, experiment_frame
 
@@ -107,7 +104,7 @@ def run_experiment(
     assert exp.spec is not None
     check_out_root(out)  # a results root that cannot hold the run is refused before sampling
     data_path = resolve_data_dir(data_dir)
-    _log(f"{exp.name}: loading data from {data_path}", quiet)
+    log.info(f"{exp.name}: loading data from {data_path}")
     frame = experiment_frame(exp, data_path)
     timing["data_s"] = time.perf_counter() - t0
     return fit_and_write(
@@ -124,7 +121,6 @@ def run_experiment(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         on_written=on_written,
     )
 
@@ -145,7 +141,6 @@ def fit_and_write(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
     columns: Mapping[str, pd.Series] | None = None,
 ) -> Run:
@@ -169,7 +164,7 @@ def fit_and_write(
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     t1 = time.perf_counter()
     tuning = Adaptation()  # filled by the compiled sampler; leave-future-out starts from it
-    tree = fit_frame(exp, frame, progress=progress, quiet=quiet, adaptation=tuning)
+    tree = fit_frame(exp, frame, progress=progress, adaptation=tuning)
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -235,15 +230,15 @@ def fit_and_write(
     if on_written is not None:
         on_written(run_dir, derived)
     if not verdict["converged"]:
-        _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
-    _log(
-        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
-        quiet,
+        log.info(f"{exp.name}: WARNING: {describe_verdict(verdict)}")
+    log.info(
+        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})"
     )
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
 @environment_kept()
+@quiet_keyword
 def run_dataframe(
     data: Any,
     experiment: ExperimentSource,
@@ -255,7 +250,6 @@ def run_dataframe(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
 ) -> Run:
     """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
     run, the same `results.Run` a run directory opens as.
@@ -292,7 +286,6 @@ def run_dataframe(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         columns=columns,
     )
 

@@ -6,6 +6,7 @@ line on stderr, and nothing left under a final name."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import regimes
 from regimes.errors import RegimesError
 from regimes.files import is_dir, is_file, printable, shorten, usable_name
+from regimes.logs import quiet
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
 
 
@@ -214,17 +216,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from regimes.sweep.executor import SerialExecutor
 
         executor = SerialExecutor()
-    folder = run_sweep(
-        args.sweep,
-        data_dir=args.data_dir,
-        out=args.out,
-        quick=args.quick,
-        resume=args.resume,
-        executor=executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        quiet=args.quiet,
-    )
+    with quiet() if args.quiet else contextlib.nullcontext():
+        folder = run_sweep(
+            args.sweep,
+            data_dir=args.data_dir,
+            out=args.out,
+            quick=args.quick,
+            resume=args.resume,
+            executor=executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
     from regimes.sweep.realtime import REALTIME_NC, detection_lines
 
     if (folder / REALTIME_NC).is_file():

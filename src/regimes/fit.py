@@ -11,6 +11,7 @@ import numpy as np
 
 from regimes.config import Experiment
 from regimes.families.base import Fit
+from regimes.logs import quiet_keyword
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -103,12 +104,12 @@ def derive_checked(
     return derived, verdict
 
 
+@quiet_keyword
 def fit_frame(
     exp: Experiment,
     frame: FitFrame,
     *,
     progress: bool = True,
-    quiet: bool = False,
     log_likelihood: bool = True,
     adaptation: Adaptation | None = None,
 ) -> xr.DataTree:
@@ -130,14 +131,12 @@ def fit_frame(
         else f"{exp.sampler.chains} chains × {exp.sampler.draws} draws after "
         f"{exp.sampler.tune} tuning steps"
     )
-    (log.debug if quiet else log.info)(
-        f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})"
-    )
+    log.info(f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})")
     init, n_starts = family.sampling_init(exp.spec)
     tree = sample(
         model,
         exp.sampler,
-        progress=progress and not quiet,
+        progress=progress,
         init=init,
         n_starts=n_starts,
         compile_key=compile_key(exp, frame),

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ MAX_HORIZON = 1200  # periods ahead (a century of months): beyond, the arrays ou
 UNCONDITIONAL = "unconditional"
 FIGURE_STEM = "forecast"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+log = logging.getLogger(__name__)
 
 
 class ScenarioError(RegimesError):
@@ -382,11 +385,10 @@ def ensure_forecast(
     horizon: int = 24,
     *,
     data_dir: str | Path | None = None,
-    log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
     """The run's stored forecast.nc if it is the one its manifest lists and its reuse key is
     the one these scenario files and horizon give now (`forecast_inputs`); else compute and
-    store it, telling `log` why in one line."""
+    store it, saying why in one log line."""
     from regimes.reopen import current_result
     from regimes.results import open_run
 
@@ -394,8 +396,8 @@ def ensure_forecast(
     ds, why = current_result(run, FORECAST_FILE, forecast_inputs(run, scenarios, horizon))
     if ds is not None:
         return ds
-    if why and log is not None:
-        log(f"forecast {run.path}: computing it again: {why}")
+    if why:
+        log.info(f"forecast {run.path}: computing it again: {why}")
     ds = forecast_run(run.path, scenarios, horizon, data_dir=data_dir)
     write_forecast(run.path, ds)
     return ds

@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +40,7 @@ from scipy.special import logsumexp
 
 from regimes.errors import RegimesError
 from regimes.families.base import Fit
+from regimes.logs import quiet, quiet_keyword
 
 if TYPE_CHECKING:
     from regimes.compiled import Adaptation
@@ -213,25 +213,12 @@ def score(
     return ll[name].transpose("chain", "draw", "time")
 
 
-@contextmanager
-def _quiet_pymc() -> Iterator[None]:
-    """Silence PyMC's per-fit info lines ("NUTS[numpyro]: ...") so refits print one line each."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.mcmc", "pymc.sampling.jax")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
+# what a refit would say about itself (PyMC's "NUTS[numpyro]: ...", the fit's "sampling ..."):
+# silenced, so refits print one line each
+REFIT_LOGGERS = ("pymc", "pymc.sampling.mcmc", "pymc.sampling.jax", "regimes.fit")
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.lfo` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
+@quiet_keyword
 def lfo_run(
     run_dir: str | Path,
     *,
@@ -239,7 +226,6 @@ def lfo_run(
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
     data_dir: str | Path | None = None,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> xr.Dataset:
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
@@ -265,7 +251,6 @@ def lfo_run(
         k_threshold=k_threshold,
         first_scored=_first_scored(run, fit_time),
         label=f"{exp.name}/{run.manifest.get('run_id', run.path.name)}",
-        quiet=quiet,
         asset=scored,
         warm_start=Adaptation.load(run.path / TUNING),
     )
@@ -301,6 +286,7 @@ def scored_label(asset: str | None) -> str:
     return f"y_asset[{asset}]" if asset else "y"
 
 
+@quiet_keyword
 def lfo_frame(
     exp: Experiment,
     frame: FitFrame,
@@ -309,7 +295,6 @@ def lfo_frame(
     k_threshold: float = K_THRESHOLD,
     first_scored: int = 0,
     label: str = "",
-    quiet: bool = False,
     asset: str | None = None,
     warm_start: Adaptation | None = None,
 ) -> xr.Dataset:
@@ -334,10 +319,9 @@ def lfo_frame(
             f"has {n} periods{cond}); got {L}"
         )
     label = label or exp.name
-    _log(
+    log.info(
         f"lfo {label}: scoring {n - L} periods {fit_time[L]:%Y-%m}..{fit_time[-1]:%Y-%m} "
-        f"after {L} training periods (Pareto k threshold {k_threshold})",
-        quiet,
+        f"after {L} training periods (Pareto k threshold {k_threshold})"
     )
     t_start = time.perf_counter()
     n_refits, why = 0, ""
@@ -354,10 +338,8 @@ def lfo_frame(
         # then reuses one compiled model (`regimes.compiled`)
         padded = get_family(exp.spec.family).weighted_likelihood
         train = truncate(frame, i, score_until=n, padded=True) if padded else truncate(frame, i)
-        with _quiet_pymc():
-            tree = fit_frame(
-                exp_i, train, progress=False, quiet=True, log_likelihood=False, adaptation=carry
-            )
+        with quiet(*REFIT_LOGGERS):
+            tree = fit_frame(exp_i, train, progress=False, log_likelihood=False, adaptation=carry)
         ll = score(exp_i, tree, truncate(frame, i, score_until=n), asset)
         if not np.isin(fit_time[i:].values, ll["time"].values).all():
             raise LFOError(
@@ -369,10 +351,9 @@ def lfo_frame(
         n_refits += 1
         warm = str(tree.attrs.get("init", "")).startswith("warm")
         warm_refits += warm
-        _log(
+        log.info(
             f"lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
-            f"{why}) in {time.perf_counter() - t0:.1f} s{' (warm start)' if warm else ''}",
-            quiet,
+            f"{why}) in {time.perf_counter() - t0:.1f} s{' (warm start)' if warm else ''}"
         )
         return Refit(np.asarray(values, dtype=float), _r_eff(tree))
 
@@ -447,13 +428,13 @@ def load_lfo(run_dir: str | Path) -> xr.Dataset | None:
     return load_listed(run_dir, LFO_FILE)
 
 
+@quiet_keyword
 def ensure_lfo(
     run_dir: str | Path,
     *,
     min_train: int | None = None,
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> xr.Dataset:
     """The run's stored LFO if its reuse key is the one these settings give now (the same run,
@@ -468,10 +449,8 @@ def ensure_lfo(
     if ds is not None:
         return ds
     if why:
-        _log(f"lfo {run.path}: computing it again: {why}", quiet)
-    ds = lfo_run(
-        run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet, asset=asset
-    )
+        log.info(f"lfo {run.path}: computing it again: {why}")
+    ds = lfo_run(run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, asset=asset)
     write_lfo(run_dir, ds)
     return ds
 
@@ -489,13 +468,13 @@ def summary_line(ds: xr.Dataset) -> str:
 # ------------------------------------------------------------------ comparison
 
 
+@quiet_keyword
 def compare_lfo(
     run_dirs: Sequence[str | Path],
     *,
     min_train: int | None = None,
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> pd.DataFrame:
     """Rank runs by elpd_lfo (best first), computing lfo.nc where missing. `asset`: panel runs
@@ -518,7 +497,6 @@ def compare_lfo(
             min_train=min_train,
             k_threshold=k_threshold,
             quick=quick,
-            quiet=quiet,
             asset=asset,
         )
         elpds[label], attrs[label] = ds["elpd"], dict(ds.attrs)

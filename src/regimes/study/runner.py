@@ -30,6 +30,7 @@ from regimes.files import (
     write_atomic,
     write_text_atomic,
 )
+from regimes.logs import quiet_keyword
 from regimes.study.config import STUDY_FILE, Study, experiment_files, load_study
 from regimes.study.result import STUDY_HTML, STUDY_JSON, RunRecord, StudyResult, run_path
 
@@ -38,11 +39,6 @@ log = logging.getLogger(__name__)
 
 class StudyError(RegimesError):
     """A study could not be run as configured."""
-
-
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.study.runner` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
 
 
 def is_study_folder(path: str | Path) -> bool:
@@ -69,6 +65,7 @@ def resumable(folder: Path, resume: str | Path) -> Path:
     return study_dir
 
 
+@quiet_keyword
 def run_study(
     folder: str | Path,
     *,
@@ -77,7 +74,6 @@ def run_study(
     quick: bool = False,
     seed: int | None = None,
     progress: bool = True,
-    quiet: bool = False,
     resume: str | Path | None = None,
     figures: bool | None = None,
     report: bool = True,
@@ -121,7 +117,7 @@ def run_study(
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
-        runs = _Runs(res, study_dir, folder, paths, resume, common, figures, report, quiet)
+        runs = _Runs(res, study_dir, folder, paths, resume, common, figures, report)
         if ex is not None:
             runs.on(ex)
         else:
@@ -129,21 +125,18 @@ def run_study(
         res.timing["runs_s"] = time.perf_counter() - t0
         t2 = time.perf_counter()
         if study.lfo is not None:
-            _lfo(study, res, study_dir, quick, quiet, ex)
+            _lfo(study, res, study_dir, quick, ex)
         res.timing["lfo_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     if study.scenarios is not None:
-        _forecasts(study, res, study_dir, folder, data_path, quick, quiet)
+        _forecasts(study, res, study_dir, folder, data_path, quick)
     res.timing["forecasts_s"] = time.perf_counter() - t3
     res.timing["total_s"] = time.perf_counter() - t0
     _render(study, res, study_dir, data_path)
     failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
     if failed:
-        _log(
-            f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
-            quiet,
-        )
-    _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
+        log.info(f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}")
+    log.info(f"study {folder.name}: wrote {study_dir / STUDY_HTML}")
     return study_dir
 
 
@@ -160,7 +153,6 @@ class _Runs:
     common: dict[str, Any]
     figures: bool | None
     report: bool
-    quiet: bool
 
     def reused(self, path: Path) -> Path | None:
         """A resumed study's run of `path` computed from the inputs a run would have now
@@ -171,9 +163,9 @@ class _Runs:
         data_dir = Path(self.common["data_dir"])
         reused, why = _reusable(self.study_dir, path, data_dir, quick=quick, seed=seed)
         if reused is not None:
-            _log(f"study {self.folder.name}: reusing {reused}", self.quiet)
+            log.info(f"study {self.folder.name}: reusing {reused}")
         elif why:
-            _log(f"study {self.folder.name}: running {path.stem} again: {why}", self.quiet)
+            log.info(f"study {self.folder.name}: running {path.stem} again: {why}")
         return reused
 
     def here(self, progress: bool) -> None:
@@ -184,7 +176,7 @@ class _Runs:
 
         name, paths = self.folder.name, self.paths
         for i, p in enumerate(paths, 1):
-            _log(f"study {name}: run {i}/{len(paths)} {p.stem}", self.quiet)
+            log.info(f"study {name}: run {i}/{len(paths)} {p.stem}")
             t1 = time.perf_counter()
             reused = self.reused(p)
             try:
@@ -197,14 +189,13 @@ class _Runs:
                         seed=self.common["seed"],
                         quick=self.common["quick"],
                         progress=progress,
-                        quiet=self.quiet,
                         figures=self.figures,
                         report=self.report,
                     ).path
                 )
             except Exception as exc:  # record, go on with the other runs
                 rec = failure(exc, t1)  # the record a worker returns for a failed run
-                msg = _failure_message(rec, self.quiet, f"study {name}: {p.stem}")
+                msg = _failure_message(rec, f"study {name}: {p.stem}")
                 self.res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
                 continue
             elapsed = time.perf_counter() - t1
@@ -227,26 +218,26 @@ class _Runs:
             job = RunJob(p.stem, str(p.resolve()), out, figures=self.figures, report=self.report,
                          **self.common)  # fmt: skip
             jobs.append(job)
-        _log(f"study {name}: {len(jobs)} runs on {executor.describe()}", self.quiet)
+        log.info(f"study {name}: {len(jobs)} runs on {executor.describe()}")
         for job, rec in executor.map(run_job, jobs):
             if rec["status"] == "complete":
-                _log(f"study {name}: {job.id} done ({rec['wall_s']:.0f} s)", self.quiet)
+                log.info(f"study {name}: {job.id} done ({rec['wall_s']:.0f} s)")
                 run_dir = Path(rec["run_dir"])
                 outcomes[job.id] = _complete(job.id, run_dir, study_dir, rec["wall_s"])
                 continue
-            msg = _failure_message(rec, self.quiet, f"study {name}: {job.id}")
+            msg = _failure_message(rec, f"study {name}: {job.id}")
             wall = rec.get("wall_s", 0.0)
             outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=wall)
         self.res.runs.update({p.stem: outcomes[p.stem] for p in self.paths})
 
 
-def _failure_message(rec: dict[str, Any], quiet: bool, what: str) -> str:
+def _failure_message(rec: dict[str, Any], what: str) -> str:
     """A failed executor record's message, logged (with the traceback of a non-user error)."""
     err = rec["error"]
     msg = err["message"] if err.get("user_error") else f"{err['type']}: {err['message']}"
-    _log(f"{what} FAILED: {msg}", quiet)
+    log.info(f"{what} FAILED: {msg}")
     if not err.get("user_error"):
-        _log(err["traceback"], quiet)
+        log.info(err["traceback"])
     return msg
 
 
@@ -379,9 +370,7 @@ def _jsonable(res: StudyResult) -> dict[str, Any]:
     return out
 
 
-def _lfo(
-    study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool, executor: Any
-) -> None:
+def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor: Any) -> None:
     """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison.
     With an executor, each run's refits go to a worker first (side by side, stored in the run as
     lfo.nc); the ranking then reads them."""
@@ -410,7 +399,7 @@ def _lfo(
             f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
         )
     L = int(fit_time.get_loc(ts))
-    _log(f"study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
+    log.info(f"study: leave-future-out comparison from {first} ({len(ok)} runs)")
     refit_quick = cfg.quick_refits or quick
     if executor is not None:
         from regimes.sweep.task import LfoJob, lfo_job
@@ -421,16 +410,15 @@ def _lfo(
         ]
         for job, rec in executor.map(lfo_job, jobs):
             if rec["status"] == "complete":
-                _log(f"study: LFO of {job.id} done ({rec['wall_s']:.0f} s)", quiet)
+                log.info(f"study: LFO of {job.id} done ({rec['wall_s']:.0f} s)")
             else:  # the ranking below computes it again here and reports the error
-                _failure_message(rec, quiet, f"study: LFO of {job.id}")
+                _failure_message(rec, f"study: LFO of {job.id}")
     try:
         df = compare_lfo(
             list(ok.values()),
             min_train=L,
             k_threshold=cfg.k_threshold,
             quick=refit_quick,
-            quiet=quiet,
             asset=cfg.asset or None,
         )
     except RegimesError as exc:
@@ -470,7 +458,6 @@ def _forecasts(
     folder: Path,
     data_path: Path,
     quick: bool,
-    quiet: bool,
 ) -> None:
     """Fair value and regime probabilities along the scenario paths, for each named run."""
     from regimes.forecast import ensure_forecast, write_forecast_figure
@@ -484,11 +471,9 @@ def _forecasts(
         if run_dir is None:
             res.forecasts.append({"experiment": exp, "error": "run failed"})
             continue
-        _log(f"study: scenario forecasts of {exp} ({horizon} months)", quiet)
+        log.info(f"study: scenario forecasts of {exp} ({horizon} months)")
         try:
-            ds = ensure_forecast(
-                run_dir, files, horizon, data_dir=data_path, log=lambda m: _log(m, quiet)
-            )
+            ds = ensure_forecast(run_dir, files, horizon, data_dir=data_path)
             figs = write_forecast_figure(run_dir, ds)
         except RegimesError as exc:
             res.forecasts.append({"experiment": exp, "error": str(exc)})

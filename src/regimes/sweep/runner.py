@@ -22,6 +22,7 @@ from typing import Any
 
 from regimes.errors import RegimesError
 from regimes.files import is_dir, is_file, make_dirs, write_atomic
+from regimes.logs import quiet_keyword
 from regimes.sweep.combine import task_part
 from regimes.sweep.expand import TASKS, Task, expand
 from regimes.sweep.spec import Sweep, load_sweep
@@ -36,11 +37,6 @@ FAILURES_JSON = "failures.json"
 
 class SweepError(RegimesError):
     """A sweep could not be run as asked (bad folder to resume, ...)."""
-
-
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.sweep` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
 
 
 def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Path:
@@ -59,6 +55,7 @@ def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Pa
     return folder
 
 
+@quiet_keyword
 def run_sweep(
     path: str | Path,
     *,
@@ -69,7 +66,6 @@ def run_sweep(
     executor: AbstractContextManager[Any] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
-    quiet: bool = False,
     on_result: Callable[[Any, Task, dict[str, Any]], None] | None = None,
 ) -> Path:
     """Run every task of a sweep file and combine the results; return the sweep folder.
@@ -100,7 +96,7 @@ def run_sweep(
         if earlier is not None:
             records[task.id] = {**earlier, "reused": True}
         elif why:
-            _log(f"sweep {sweep.name}: {task.id} runs again: {why}", quiet)
+            log.info(f"sweep {sweep.name}: {task.id} runs again: {why}")
     todo = [t for t in tasks if t.id not in records]
     state = {"sweep": sweep, "folder": folder, "tasks": tasks, "records": records, "t0": t0}
     _write_tables(state, quick)
@@ -110,11 +106,10 @@ def run_sweep(
         executor = SerialExecutor()
     ex = executor or DaskExecutor(scheduler=scheduler, workers=workers)
     with ex as running:
-        _log(
+        log.info(
             f"sweep {sweep.name}: {len(tasks)} tasks along {sweep.dim} "
             f"({len(tasks) - len(todo)} done earlier), running {len(todo)} on "
-            f"{running.describe()}; folder {folder}",
-            quiet,
+            f"{running.describe()}; folder {folder}"
         )
         fn = run_task
         if sweep.sbc is not None:
@@ -129,10 +124,10 @@ def run_sweep(
             if sweep.sbc is None and record["status"] == "complete":
                 with suppress(RegimesError):  # unreadable: the combine reads it again and says so
                     parts[task.id] = task_part(task, record, sweep.dim, folder, derived)
-            _progress(sweep, tasks, records, len(todo), running.slots(), task, record, quiet)
+            _progress(sweep, tasks, records, len(todo), running.slots(), task, record)
             if on_result is not None:
                 on_result(running, task, record)
-    _finish(sweep, folder, tasks, records, quick, quiet, parts)
+    _finish(sweep, folder, tasks, records, quick, parts)
     _write_tables(state, quick)
     return folder
 
@@ -145,7 +140,6 @@ def _progress(
     slots: int,
     task: Task,
     record: dict[str, Any],
-    quiet: bool,
 ) -> None:
     """One line per finished task with the counts done / running / failed."""
     fresh = [r for r in records.values() if not r.get("reused")]
@@ -157,10 +151,9 @@ def _progress(
     else:
         err = record["error"]
         what = f"FAILED ({err['type']}: {err['message'].splitlines()[0] if err['message'] else ''})"
-    _log(
+    log.info(
         f"sweep {sweep.name}: [{done + failed}/{n_todo}] {task.id} {what} | "
-        f"done {done}, running {running}, failed {failed}",
-        quiet,
+        f"done {done}, running {running}, failed {failed}"
     )
 
 
@@ -170,7 +163,6 @@ def _finish(
     tasks: list[Task],
     records: dict[str, dict[str, Any]],
     quick: bool,
-    quiet: bool,
     parts: dict[str, Any],
 ) -> None:
     """Combine into sweep.nc (`parts`: the tasks' parts read so far); for origins sweeps, the
@@ -187,20 +179,20 @@ def _finish(
         "n_failed": len(failed),
     }
     if sweep.sbc is not None:
-        _finish_sbc(sweep, folder, tasks, records, attrs, quiet)
+        _finish_sbc(sweep, folder, tasks, records, attrs)
         return
     path = combine(folder, tasks, records, sweep.dim, attrs, parts)
     if path is None:
-        _log(f"sweep {sweep.name}: no task completed; nothing to combine", quiet)
+        log.info(f"sweep {sweep.name}: no task completed; nothing to combine")
         return
-    _log(f"sweep {sweep.name}: combined {len(tasks) - len(failed)} runs into {path}", quiet)
+    log.info(f"sweep {sweep.name}: combined {len(tasks) - len(failed)} runs into {path}")
     if sweep.dim == "origin":
         from regimes.sweep.realtime import write_realtime
 
         for written in write_realtime(folder, sweep.realtime):
-            _log(f"sweep {sweep.name}: wrote {written}", quiet)
+            log.info(f"sweep {sweep.name}: wrote {written}")
     if failed:
-        _log(f"sweep {sweep.name}: {len(failed)} task(s) failed: {', '.join(failed)}", quiet)
+        log.info(f"sweep {sweep.name}: {len(failed)} task(s) failed: {', '.join(failed)}")
 
 
 def _finish_sbc(
@@ -209,7 +201,6 @@ def _finish_sbc(
     tasks: list[Task],
     records: dict[str, dict[str, Any]],
     attrs: dict[str, Any],
-    quiet: bool,
 ) -> None:
     """SBC: the simulations' ranks into sbc.nc, the uniformity check and its figures."""
     import xarray as xr
@@ -220,18 +211,18 @@ def _finish_sbc(
     assert sweep.sbc is not None
     path = combine_sbc(folder, tasks, records, attrs, sweep.sbc.band)
     if path is None:
-        _log(f"sweep {sweep.name}: no simulation completed; nothing to combine", quiet)
+        log.info(f"sweep {sweep.name}: no simulation completed; nothing to combine")
         return
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         ds.load()
-    _log(f"sweep {sweep.name}: combined {ds.sizes['sim']} simulations into {path}", quiet)
+    log.info(f"sweep {sweep.name}: combined {ds.sizes['sim']} simulations into {path}")
     for line in summary_lines(ds):
-        _log(f"sweep {sweep.name}: {line}", quiet)
+        log.info(f"sweep {sweep.name}: {line}")
     for written in plot_sbc(ds, folder / "figures"):
-        _log(f"sweep {sweep.name}: wrote {written}", quiet)
+        log.info(f"sweep {sweep.name}: wrote {written}")
     if attrs["n_failed"]:
         failed = [t.id for t in tasks if records.get(t.id, {}).get("status") != "complete"]
-        _log(f"sweep {sweep.name}: {len(failed)} simulation(s) failed: {', '.join(failed)}", quiet)
+        log.info(f"sweep {sweep.name}: {len(failed)} simulation(s) failed: {', '.join(failed)}")
 
 
 def _write_tables(state: dict[str, Any], quick: bool) -> None:

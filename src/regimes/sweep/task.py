@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from regimes.files import is_file, read_json, write_json_atomic
+from regimes.logs import quiet
 from regimes.reuse import Inputs
 from regimes.sweep.expand import Task
 
@@ -113,18 +114,18 @@ def run_job(job: RunJob, keep_derived: bool = False) -> dict[str, Any]:
             import pymc  # noqa: F401  level when first imported: import it first)
 
             logging.getLogger("pymc").setLevel(logging.WARNING)
-        run_dir = run_experiment(
-            job.config,
-            data_dir=job.data_dir,
-            out=job.out,
-            seed=job.seed,
-            quick=job.quick,
-            progress=False,
-            figures=job.figures,
-            report=job.report,
-            quiet=True,
-            on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
-        ).path
+        with quiet():  # the run's own lines: a sweep or study says one line per task
+            run_dir = run_experiment(
+                job.config,
+                data_dir=job.data_dir,
+                out=job.out,
+                seed=job.seed,
+                quick=job.quick,
+                progress=False,
+                figures=job.figures,
+                report=job.report,
+                on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
+            ).path
     except Exception as exc:  # recorded, never raised: the other tasks go on
         record.update(failure(exc, t0))
         return record
@@ -156,14 +157,14 @@ def lfo_job(job: LfoJob) -> dict[str, Any]:
     try:
         from regimes.lfo import ensure_lfo
 
-        ds = ensure_lfo(
-            job.run_dir,
-            min_train=job.min_train,
-            k_threshold=job.k_threshold,
-            quick=job.quick,
-            quiet=True,
-            asset=job.asset,
-        )
+        with quiet():
+            ds = ensure_lfo(
+                job.run_dir,
+                min_train=job.min_train,
+                k_threshold=job.k_threshold,
+                quick=job.quick,
+                asset=job.asset,
+            )
     except Exception as exc:  # recorded, never raised: the other runs' refits go on
         record.update(failure(exc, t0))
         return record
