@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import regimes
 from regimes.errors import RegimesError
-from regimes.files import is_dir, is_file, printable, shorten, usable_name
+from regimes.files import is_dir, is_file, printable, shorten, usable_name, write_text_atomic
 from regimes.logs import quiet
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
 
@@ -259,7 +259,13 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         return 0
     print(run.summary_text(short=args.short))
     if args.csv:
-        run.summary().to_csv(args.csv)
+        try:
+            write_text_atomic(args.csv, run.summary().to_csv())
+        except OSError as exc:
+            raise RegimesError(
+                f"--csv {shorten(args.csv)}: cannot be written ({exc.strerror or exc}); name a "
+                "file in an existing, writable folder"
+            ) from None
         print(f"wrote {args.csv}")
     return 0
 

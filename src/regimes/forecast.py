@@ -405,24 +405,20 @@ def ensure_forecast(
 
 def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
     """Draw figures/forecast.png/.svg into the run directory and record them in the manifest."""
-    import shutil
-    import tempfile
-
     from regimes.figures import marked, save_figure
     from regimes.figures.forecast import plot_forecast
     from regimes.reopen import run_config
-    from regimes.results import FIGURES, add_files_to_run, open_run
+    from regimes.results import FIGURES, add_drawn_files, open_run
 
     run = open_run(run_dir)
     exp = run_config(run)
     fig = plot_forecast(run.derived(), ds, log_scale=exp.outputs.log_scale)
-    with tempfile.TemporaryDirectory(dir=run.path, prefix=".figure-") as tmp:
+
+    def draw(folder: Path) -> None:
         with marked(run.figure_mark):
-            saved = save_figure(fig, Path(tmp), FIGURE_STEM)
-        writers = {
-            f"{FIGURES}/{p.name}": (lambda dst, src=p: shutil.copyfile(src, dst)) for p in saved
-        }
-        return add_files_to_run(run.path, writers)
+            save_figure(fig, folder, FIGURE_STEM)
+
+    return add_drawn_files(run.path, FIGURES, draw)
 
 
 def summary(ds: xr.Dataset, horizons: Sequence[int] | None = None) -> str:

@@ -16,11 +16,13 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -528,3 +530,18 @@ def add_files_to_run(run_dir: str | Path, writers: dict[str, Callable[[Path], No
 def add_file_to_run(run_dir: str | Path, name: str, writer: Callable[[Path], None]) -> Path:
     """Add one file to a finished run directory atomically (see `add_files_to_run`)."""
     return add_files_to_run(run_dir, {name: writer})[0]
+
+
+def add_drawn_files(run_dir: str | Path, folder: str, draw: Callable[[Path], object]) -> list[Path]:
+    """Add the files `draw(scratch)` writes into a scratch folder (figures, several at once) to
+    the run's `folder` atomically and record them in its manifest (see `add_files_to_run`);
+    return their paths in the run."""
+    run = open_run(run_dir)
+    with tempfile.TemporaryDirectory(dir=run.path, prefix=".drawing-") as scratch:
+        draw(Path(scratch))
+        made = sorted(p for p in Path(scratch).rglob("*") if p.is_file())
+        writers: dict[str, Callable[[Path], None]] = {
+            f"{folder}/{p.relative_to(scratch).as_posix()}": partial(shutil.copyfile, p)
+            for p in made
+        }
+        return add_files_to_run(run.path, writers) if writers else []

@@ -14,6 +14,7 @@ import xarray as xr
 
 from regimes.errors import RegimesError
 from regimes.figures import target_label, target_units, vocabulary
+from regimes.files import copy_atomic, write_text_atomic
 from regimes.study.config import Study, study_application, study_panels
 from regimes.study.panels import PageContext, draw_panels, run_log_scale
 from regimes.study.quantities import Estimate, extract, judge
@@ -114,8 +115,6 @@ def _lfo_estimate(res: StudyResult) -> Estimate:
 def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[tuple[str, str]]:
     """Draw the panels `[page] panels` names into `figures/` and copy the runs' figures
     `[[page.figures]]` names there (`study_<experiment>_<figure>.png`), in that order."""
-    import shutil
-
     from regimes.study.result import run_path
 
     folder = study_dir / "figures"
@@ -125,7 +124,7 @@ def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[t
         src = run_dir / "figures" / f"{shown.figure}.png" if run_dir is not None else None
         if src is not None and src.is_file():
             dest = folder / f"study_{shown.experiment}_{shown.figure}.png"
-            shutil.copyfile(src, dest)
+            copy_atomic(src, dest)
             out.append((f"figures/{dest.name}", shown.caption))
     return out
 
@@ -276,7 +275,6 @@ def _answer_row(ans: dict) -> list[str]:
 def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
     from regimes.report import html as h
-    from regimes.report.write import atomic_write_bytes
     from regimes.study.result import STUDY_HTML
 
     study = ctx.study
@@ -421,6 +419,4 @@ def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
             id_="runs",
         ),
     ]
-    path = study_dir / STUDY_HTML
-    atomic_write_bytes(path, h.page(study.title, sections).encode("utf-8"))
-    return path
+    return write_text_atomic(study_dir / STUDY_HTML, h.page(study.title, sections))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,12 +21,12 @@ import pandas as pd
 
 from regimes.errors import RegimesError
 from regimes.files import (
+    copy_atomic,
     is_dir,
     is_file,
     make_dirs,
     read_json,
     shorten,
-    write_atomic,
     write_text_atomic,
 )
 from regimes.logs import quiet_keyword
@@ -113,7 +112,7 @@ def run_study(
         study_dir = check_out_root(out) / folder.name / new_run_id(seed if seed is not None else 0)
     make_dirs(study_dir / "figures")
     # the study config as run
-    write_atomic(study_dir / STUDY_FILE, lambda tmp: shutil.copyfile(folder / STUDY_FILE, tmp))
+    copy_atomic(folder / STUDY_FILE, study_dir / STUDY_FILE)
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
@@ -436,19 +435,14 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
         f"({len(fit_time) - L} months), exact {refits} when Pareto k > {cfg.k_threshold}"
         + (f"; missing (run failed): {', '.join(missing)}" if missing else "")
     )
-    for p in plot_compare(df, study_dir / "figures"):
-        if p.suffix == ".png":
-            new = p.with_name("lfo_compare.png")
-            p.replace(new)
-            res.figures.append(
-                (
-                    str(new.relative_to(study_dir)),
-                    "Leave-future-out comparison of the regime models: "
-                    "elpd (higher is better) with its standard error; best model on top.",
-                )
-            )
-        else:
-            p.replace(p.with_name("lfo_compare" + p.suffix))
+    png = plot_compare(df, study_dir / "figures", "lfo_compare")[0]
+    res.figures.append(
+        (
+            str(png.relative_to(study_dir)),
+            "Leave-future-out comparison of the regime models: "
+            "elpd (higher is better) with its standard error; best model on top.",
+        )
+    )
 
 
 def _forecasts(
@@ -481,7 +475,7 @@ def _forecasts(
         for p in figs:
             if p.suffix == ".png":
                 dest = study_dir / "figures" / f"{exp}_forecast.png"
-                write_atomic(dest, lambda tmp, src=p: shutil.copyfile(src, tmp), root=study_dir)
+                copy_atomic(p, dest, root=study_dir)
                 res.figures.append(
                     (
                         str(dest.relative_to(study_dir)),
