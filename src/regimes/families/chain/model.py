@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from regimes import hmm
 from regimes.families.chain.data import ChainData
 from regimes.families.chain.emissions import EmissionParams, Emissions
 from regimes.families.chain.space import StateSpace
@@ -125,6 +124,8 @@ def build_chain(
     as one potential; returns (model, graphs)."""
     import pymc as pm
     import pytensor.tensor as pt
+
+    from regimes import hmm  # deferred: PyTensor, kept off regimes.config's path (the family loads)
 
     with pm.Model(coords=coords) as model:
         containers = data.containers()
