@@ -10,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regimes.advice import with_advice
 from regimes.cache import environment_kept
+from regimes.cf import cf_dataset
+from regimes.compiled import Adaptation
 from regimes.config import (
     DICT_LABEL,
     Experiment,
@@ -19,8 +22,15 @@ from regimes.config import (
     load_experiment,
     run_version,
 )
+from regimes.data import resolve_data_dir
+from regimes.data.checks import dataframe_columns
+from regimes.families import get_family
+from regimes.figures import marked, run_mark, save_figure
+from regimes.figures.fair_value import plot_fair_value
 from regimes.fit import derive_checked, fit_frame
 from regimes.logs import quiet_keyword
+from regimes.reopen import columns_dataset, run_inputs
+from regimes.report.write import write_report_files
 from regimes.results import (
     CONFIG,
     DATA,
@@ -35,6 +45,9 @@ from regimes.results import (
     write_netcdf,
     write_run,
 )
+from regimes.userdata import credits, data_sources, described, experiment_frame, variables
+
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -95,9 +108,6 @@ def run_experiment(
     it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
     reading the file back). Progress goes to the `regimes` loggers at INFO: `with
     regimes.logs.quiet():` silences it (`quiet=True` does too, deprecated for one release)."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
@@ -151,11 +161,6 @@ def fit_and_write(
     so it reopens; `on_written` as in `run_experiment`. The verdict gets the gate's advice
     (`regimes.advice`) and derived.nc its CF-style attributes. Shared by `run_experiment` and
     `run_dataframe`; returns the `Run`."""
-    from regimes.advice import with_advice
-    from regimes.compiled import Adaptation
-    from regimes.families import get_family
-    from regimes.reopen import columns_dataset, run_inputs
-
     assert exp.spec is not None
     check_out_root(out)
     inputs = run_inputs(exp, frame)
@@ -184,8 +189,6 @@ def fit_and_write(
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
-            from regimes.figures import marked, run_mark, save_figure
-            from regimes.figures.fair_value import plot_fair_value
             from regimes.figures.ppc import plot_ppc
 
             source = source_line(exp, provenance.get("data_sources", []))
@@ -223,9 +226,7 @@ def fit_and_write(
 
     finish = None
     if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
-        from regimes.report.write import write_report_files  # its manifest and rename
-
-        finish = write_report_files
+        finish = write_report_files  # its manifest and rename
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
     if on_written is not None:
         on_written(run_dir, derived)
@@ -264,9 +265,6 @@ def run_dataframe(
     dates, or text in a column, is refused), and the run keeps the columns it used in data.nc
     (listed in its manifest with their data hash and each column's sha256), so `regimes
     forecast` and `regimes lfo` reopen it like any run."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = dataframe_inputs(data, exp)
@@ -295,9 +293,6 @@ def cf_attributes(
 ) -> xr.Dataset:
     """derived.nc as it is written: CF-style attributes (`regimes.cf`) with a title and the
     target named in words, in the run's own period."""
-    from regimes.cf import cf_dataset
-    from regimes.userdata import described
-
     assert exp.spec is not None
     target = described(exp.data.target, sources)
     title = (
@@ -311,9 +306,6 @@ def cf_attributes(
 def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
     """The columns of a user's DataFrame that `exp` names, checked (`data.checks`: a
     DatetimeIndex without time zone or repeated dates, numbers not text), as float series."""
-    from regimes.data.checks import dataframe_columns
-    from regimes.userdata import variables
-
     return dataframe_columns(data, variables(exp))
 
 
@@ -329,8 +321,6 @@ def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:
     """A figure's source line: the config's note, else what the data were actually read from
     (your file or DataFrame column with its sha256, the catalog series' publishers) and the
     run."""
-    from regimes.userdata import credits
-
     if exp.outputs.source_note:
         return exp.outputs.source_note
     return "; ".join([*credits(sources), f"regimes posterior ({exp.name})"])

@@ -12,12 +12,17 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import regimes
-from regimes.errors import RegimesError
+from regimes.cache import setup_process
+from regimes.errors import RegimesError, RunError
 from regimes.files import is_dir, is_file, printable, shorten, usable_name, write_text_atomic
 from regimes.logs import quiet
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
+
+# deferred to the functions that use them: SciPy, Dask, xarray, numpy, pandas, pydantic (docs/modules.md#imports)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -271,10 +276,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from regimes.diagnostics import Thresholds, diagnose, table
-    from regimes.errors import RunError
     from regimes.results import POSTERIOR, open_run
 
     run = open_run(args.run_dir)
@@ -470,7 +472,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.out:
         raise ReportError("--out applies only with --compare; report.html goes into the run")
-    from pathlib import Path
 
     from regimes.study import STUDY_JSON
     from regimes.study.runner import rerender_study
@@ -518,7 +519,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
     args = _parser().parse_args(argv)
     stopper.verb = args.verb
-    from regimes.cache import setup_process
 
     try:
         setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first

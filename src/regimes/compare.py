@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from regimes.errors import RegimesError
+from regimes.figures import memo_style, save_figure
+
+# deferred to the functions that use them: ArviZ, xarray (docs/modules.md#imports)
 
 K_BAD = 0.7  # Pareto k above this: the PSIS estimate for that observation is unreliable
 LOG_LIK_VAR = "y"
@@ -163,8 +166,6 @@ def plot_compare(df: pd.DataFrame, out: str | Path, stem: str = "compare") -> li
     """Draw ArviZ's compare plot (elpd differences with se) in memo style; save PNG and SVG
     (`<out>/<stem>.png`, `.svg`)."""
     import arviz as az
-
-    from regimes.figures import memo_style, save_figure
 
     cmp = df.attrs.get("arviz")
     if cmp is None:

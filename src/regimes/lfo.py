@@ -38,12 +38,22 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
+from regimes.compare import CompareError, describe_obs, pointwise_log_lik, run_label
+from regimes.compiled import Adaptation
+from regimes.config import quick_version
+from regimes.dataset import truncate
 from regimes.errors import RegimesError
-from regimes.families.base import Fit
+from regimes.families import get_family
+from regimes.families.base import NATURAL_SCALE, Fit
+from regimes.files import exists
+from regimes.fit import fit_frame
 from regimes.logs import quiet, quiet_keyword
+from regimes.reopen import current_result, result_inputs, run_config, run_frame, stamp
+from regimes.results import TUNING, add_file_to_run, load_listed, open_run, write_netcdf
+
+# deferred to the functions that use them: ArviZ (docs/modules.md#imports)
 
 if TYPE_CHECKING:
-    from regimes.compiled import Adaptation
     from regimes.config import Experiment
     from regimes.dataset import FitFrame
     from regimes.results import Run
@@ -195,8 +205,6 @@ def score(
     draws (the family's `log_likelihood`, put on the natural scale). `asset`: a panel run's
     density of that asset's own month given every asset's past (`y_asset`), comparable with a
     single-asset model of it."""
-    from regimes.families import get_family
-
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     try:
@@ -231,11 +239,6 @@ def lfo_run(
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit. `asset`:
     a panel run scores that asset's own density (`score`); a single-asset run ignores it."""
-    from regimes.compiled import Adaptation
-    from regimes.config import quick_version
-    from regimes.reopen import run_config, run_frame, stamp
-    from regimes.results import TUNING, open_run
-
     run = open_run(run_dir)
     inputs = lfo_inputs(run, min_train, k_threshold, quick, asset)
     exp = run_config(run)
@@ -262,8 +265,6 @@ def lfo_inputs(
     run: Run, min_train: int | None, k_threshold: float, quick: bool, asset: str | None
 ) -> Inputs:
     """What a run's LFO depends on (`reopen.result_inputs`): the run and these settings."""
-    from regimes.reopen import result_inputs
-
     settings = {"min_train": min_train, "k_threshold": k_threshold, "quick": quick, "asset": asset}
     return result_inputs(run, {"lfo": settings})
 
@@ -303,11 +304,6 @@ def lfo_frame(
     `asset`: score a panel's density of that asset (`score`). `warm_start`: the run's own final
     tuning (`tuning.npz`), where the first refit starts instead of a multi-start and full
     warm-up; each later refit starts from the one before."""
-    from regimes.compiled import Adaptation
-    from regimes.dataset import truncate
-    from regimes.families import get_family
-    from regimes.fit import fit_frame
-
     fit_time = frame.time[frame.fit.to_numpy()]
     n = len(fit_time)
     lo = first_scored + 2
@@ -378,8 +374,6 @@ def lfo_frame(
 
 def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
     """Index (in fit months) of the first month with a pointwise log-likelihood in the run."""
-    from regimes.compare import pointwise_log_lik
-
     ll = pointwise_log_lik(run.posterior(), str(run.path))
     start = pd.Timestamp(ll["time"].values[0])
     return int(fit_time.get_loc(start))
@@ -387,8 +381,6 @@ def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
 
 def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
     """The lfo.nc contents: per-month elpd, pareto_k and refit, totals in attrs."""
-    from regimes.families.base import NATURAL_SCALE
-
     k = result.pareto_k[np.isfinite(result.pareto_k)]
     return xr.Dataset(
         {
@@ -412,17 +404,12 @@ def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
 
 def write_lfo(run_dir: str | Path, ds: xr.Dataset) -> Path:
     """Write lfo.nc into a run directory atomically and record it in the manifest."""
-    from regimes.results import add_file_to_run, write_netcdf
-
     return add_file_to_run(run_dir, LFO_FILE, lambda tmp: write_netcdf(ds, tmp))
 
 
 def load_lfo(run_dir: str | Path) -> xr.Dataset | None:
     """A run's lfo.nc, or None if it has none yet; one its manifest does not list or whose
     sha256 differs (copied in from another run, edited) is a RunError, never read."""
-    from regimes.files import exists
-    from regimes.results import load_listed
-
     if not exists(Path(run_dir) / LFO_FILE):
         return None
     return load_listed(run_dir, LFO_FILE)
@@ -440,9 +427,6 @@ def ensure_lfo(
     """The run's stored LFO if its reuse key is the one these settings give now (the same run,
     settings and code: `lfo_inputs`) and its file is the one the manifest lists; else compute
     and store it, saying why in one log line."""
-    from regimes.reopen import current_result
-    from regimes.results import open_run
-
     run = open_run(run_dir)
     wanted = lfo_inputs(run, min_train, k_threshold, quick, asset)
     ds, why = current_result(run, LFO_FILE, wanted)
@@ -482,9 +466,6 @@ def compare_lfo(
 
     Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
     difference), n_refits, max_k. Runs must score the same months (same window and L)."""
-    from regimes.compare import CompareError, describe_obs, run_label
-    from regimes.results import open_run
-
     if len(run_dirs) < 2:
         raise CompareError(f"compare needs at least two run directories, got {len(run_dirs)}")
     elpds: dict[str, xr.DataArray] = {}

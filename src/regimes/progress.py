@@ -18,6 +18,8 @@ from typing import Any
 
 from regimes.logs import silenced
 
+# deferred to the functions that use them: tqdm, ipywidgets (docs/modules.md#imports)
+
 log = logging.getLogger(__name__)
 LINES = 10  # log lines per sampling run when not on a terminal
 _LOCK = threading.Lock()

@@ -27,6 +27,8 @@ from regimes.errors import ConfigError
 from regimes.priors import prior_draws
 from regimes.spec import ModelSpec, PriorSpec
 
+# deferred to the functions that use them: PyMC, xarray (docs/modules.md#imports)
+
 if TYPE_CHECKING:  # the registry and interface stay importable without PyMC (config, CLI)
     import pymc as pm
     import xarray as xr

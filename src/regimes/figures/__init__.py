@@ -12,6 +12,8 @@ import numpy as np
 
 from regimes.files import make_dirs, write_atomic
 
+# deferred to the functions that use them: matplotlib (docs/modules.md#imports)
+
 STYLE = Path(__file__).with_name("memo.mplstyle")
 TARGET = "target"  # what a figure calls the modelled series when derived.nc does not name it
 QUICK_MARK = "QUICK RUN — not for citation"

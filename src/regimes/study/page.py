@@ -13,11 +13,14 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RegimesError
-from regimes.figures import target_label, target_units, vocabulary
+from regimes.figures import reference_view, target_label, target_units, vocabulary
 from regimes.files import copy_atomic, write_text_atomic
+from regimes.report import html as h
+from regimes.results import load_derived
 from regimes.study.config import Study, study_application, study_panels
 from regimes.study.panels import PageContext, draw_panels, run_log_scale
 from regimes.study.quantities import Estimate, extract, judge
+from regimes.study.result import STUDY_HTML, run_path
 
 if TYPE_CHECKING:
     from regimes.study.result import StudyResult
@@ -36,10 +39,6 @@ def _derived(
     """A run's derived.nc (None if it failed); a panel's as its reference asset (the
     experiment's target) unless `reference` is False (the brief's quantities, which may name
     another asset)."""
-    from regimes.figures import reference_view
-    from regimes.results import load_derived
-    from regimes.study.result import run_path
-
     path = run_path(res, study_dir, experiment)
     if path is None:
         return None
@@ -115,8 +114,6 @@ def _lfo_estimate(res: StudyResult) -> Estimate:
 def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[tuple[str, str]]:
     """Draw the panels `[page] panels` names into `figures/` and copy the runs' figures
     `[[page.figures]]` names there (`study_<experiment>_<figure>.png`), in that order."""
-    from regimes.study.result import run_path
-
     folder = study_dir / "figures"
     out = draw_panels(ctx.study.page.panels, study_panels(ctx.study), ctx, folder)
     for shown in ctx.study.page.figures:
@@ -191,8 +188,6 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
     """The headline: the verdict on the claimed anchor shift, its sentence, the probability
     month by month and the panels `[answer] panels` names (empty without an `[answer]` in
     study.toml), headed by the study's own question."""
-    from regimes.report import html as h
-
     ans = res.answer
     if not ans or study.answer is None:
         return ""
@@ -240,8 +235,6 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
 
 def _shown(study_dir: Path, shown: list[tuple[str, str]] | list[list[str]]) -> list[str]:
     """Figures with their captions, and statements (no file) as paragraphs, as page HTML."""
-    from regimes.report import html as h
-
     return [
         h.figure(study_dir / f, cap) if f else h.para(cap)
         for f, cap in shown
@@ -274,9 +267,6 @@ def _answer_row(ans: dict) -> list[str]:
 
 def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
-    from regimes.report import html as h
-    from regimes.study.result import STUDY_HTML
-
     study = ctx.study
     runs = list(res.runs.values())
     failed = [r for r in runs if r.status != "complete"]

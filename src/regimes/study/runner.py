@@ -19,6 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from regimes.api import run_experiment
+from regimes.compare import plot_compare
+from regimes.config import load_experiment, parse_month, run_version
+from regimes.data import resolve_data_dir
 from regimes.errors import RegimesError
 from regimes.files import (
     copy_atomic,
@@ -29,9 +33,22 @@ from regimes.files import (
     shorten,
     write_text_atomic,
 )
+from regimes.forecast import ensure_forecast, write_forecast_figure
 from regimes.logs import quiet_keyword
+from regimes.reopen import inputs_now, reuse_problem
+from regimes.results import MANIFEST, check_out_root, load_derived, new_run_id, read_manifest
 from regimes.study.config import STUDY_FILE, Study, experiment_files, load_study
+from regimes.study.page import (
+    answer_panels,
+    brief_rows,
+    page_context,
+    study_figures,
+    write_page,
+)
 from regimes.study.result import STUDY_HTML, STUDY_JSON, RunRecord, StudyResult, run_path
+from regimes.sweep.task import LfoJob, RunJob, failure, lfo_job, run_job
+
+# deferred to the functions that use them: SciPy, statsmodels (docs/modules.md#imports)
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +110,6 @@ def run_study(
     and the sha256 of every data file it read: `regimes.reuse`), the others run again with one
     log line saying why; LFO results and forecasts stored in reused runs are reused on the same
     terms."""
-    from regimes.config import load_experiment, run_version
-    from regimes.data import resolve_data_dir
-    from regimes.results import check_out_root, new_run_id
-
     folder = Path(folder)
     if not is_dir(folder):
         raise StudyError(f"{shorten(str(folder))} is not a folder")
@@ -170,9 +183,6 @@ class _Runs:
     def here(self, progress: bool) -> None:
         """One after another in this process, recorded in `res.runs`; a failed run is recorded
         and the others go on."""
-        from regimes.api import run_experiment
-        from regimes.sweep.task import failure
-
         name, paths = self.folder.name, self.paths
         for i, p in enumerate(paths, 1):
             log.info(f"study {name}: run {i}/{len(paths)} {p.stem}")
@@ -203,8 +213,6 @@ class _Runs:
     def on(self, executor: Any) -> None:
         """Through a sweep executor (side by side), recorded in `res.runs` in the folder's
         order; reusable runs of a resumed study are not run again."""
-        from regimes.sweep.task import RunJob, run_job
-
         name, study_dir = self.folder.name, self.study_dir
         outcomes: dict[str, RunRecord] = {}
         jobs = []
@@ -242,8 +250,6 @@ def _failure_message(rec: dict[str, Any], what: str) -> str:
 
 def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRecord:
     """The record of a complete run of the study (its convergence from the manifest)."""
-    from regimes.results import read_manifest
-
     manifest = read_manifest(run_dir)
     return RunRecord(
         name,
@@ -260,10 +266,6 @@ def _reusable(
     """The newest run of `path` in a study folder that opens verified and was computed from the
     inputs a run would have now (`reopen.inputs_now`: config as stored, code, seed, the data
     files' sha256), and "" ; else None and why the newest run is not reused ("" without any)."""
-    from regimes.config import load_experiment, run_version
-    from regimes.reopen import inputs_now, reuse_problem
-    from regimes.results import MANIFEST
-
     exp = run_version(load_experiment(path), quick=quick, seed=seed)
     runs = sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True)
     runs = [r for r in runs if (r / MANIFEST).exists() and not r.name.startswith(".")]
@@ -282,13 +284,6 @@ def _reusable(
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
     """The brief table, the study's figures, study.html and study.json, from finished runs."""
     from regimes.study.answer import study_answer
-    from regimes.study.page import (
-        answer_panels,
-        brief_rows,
-        page_context,
-        study_figures,
-        write_page,
-    )
 
     asked = [study.answer.experiment, *study.answer.also] if study.answer else []
     runs = {name: run_path(res, study_dir, name) for name in asked}
@@ -314,8 +309,6 @@ def rerender_study(study_dir: str | Path, data_dir: str | Path | None = None) ->
     """Redo a finished study's table, figures and page from its runs, its stored study.toml and
     the LFO and forecast results in study.json (no sampling): for a changed brief table or
     page. Returns the path of study.html."""
-    from regimes.data import resolve_data_dir
-
     study_dir = Path(study_dir)
     data = read_study_json(study_dir)
     study = load_study(study_dir, experiments=set(data["runs"]))
@@ -373,10 +366,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
     """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison.
     With an executor, each run's refits go to a worker first (side by side, stored in the run as
     lfo.nc); the ranking then reads them."""
-    from regimes.compare import plot_compare
-    from regimes.config import parse_month
     from regimes.lfo import compare_lfo
-    from regimes.results import load_derived
 
     cfg = study.lfo
     assert cfg is not None
@@ -401,8 +391,6 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
     log.info(f"study: leave-future-out comparison from {first} ({len(ok)} runs)")
     refit_quick = cfg.quick_refits or quick
     if executor is not None:
-        from regimes.sweep.task import LfoJob, lfo_job
-
         jobs = [
             LfoJob(e, str(d), L, cfg.k_threshold, refit_quick, cfg.asset or None)
             for e, d in ok.items()
@@ -454,8 +442,6 @@ def _forecasts(
     quick: bool,
 ) -> None:
     """Fair value and regime probabilities along the scenario paths, for each named run."""
-    from regimes.forecast import ensure_forecast, write_forecast_figure
-
     cfg = study.scenarios
     assert cfg is not None
     horizon = min(cfg.horizon, study.quick.horizon) if quick else cfg.horizon

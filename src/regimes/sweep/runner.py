@@ -12,6 +12,7 @@ so an interrupted sweep says what it had done; `--resume` continues it.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -20,13 +21,21 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
+from regimes.data import resolve_data_dir
 from regimes.errors import RegimesError
 from regimes.files import is_dir, is_file, make_dirs, write_atomic
 from regimes.logs import quiet_keyword
-from regimes.sweep.combine import task_part
+from regimes.results import check_out_root, new_run_id
+from regimes.sweep.combine import combine, task_part
 from regimes.sweep.expand import TASKS, Task, expand
+from regimes.sweep.figures import plot_sbc
+from regimes.sweep.realtime import write_realtime
 from regimes.sweep.spec import Sweep, load_sweep
 from regimes.sweep.task import finished, run_task, write_json_atomic
+
+# deferred to the functions that use them: PyMC, PyTensor, SciPy, Dask (docs/modules.md#imports)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +50,6 @@ class SweepError(RegimesError):
 
 def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Path:
     """The folder a sweep writes into: a new `<out>/<name>/<id>/`, or the one being resumed."""
-    from regimes.results import check_out_root, new_run_id
-
     if resume is None:
         folder = check_out_root(out) / sweep.name / new_run_id(0)
         return make_dirs(folder)
@@ -74,7 +81,6 @@ def run_sweep(
     `DaskExecutor(scheduler, workers)`. `on_result(executor, task, record)` is called after each
     finished task (tests use it to kill a worker or interrupt). Failed tasks are recorded in
     tasks.json and failures.json and do not stop the others (`failed_tasks` lists them)."""
-    from regimes.data import resolve_data_dir
     from regimes.sweep.executor import DaskExecutor
 
     sweep = load_sweep(path)
@@ -167,8 +173,6 @@ def _finish(
 ) -> None:
     """Combine into sweep.nc (`parts`: the tasks' parts read so far); for origins sweeps, the
     real-time summary and its figure."""
-    from regimes.sweep.combine import combine
-
     failed = [t.id for t in tasks if records.get(t.id, {}).get("status") != "complete"]
     attrs = {
         "sweep": sweep.name,
@@ -187,8 +191,6 @@ def _finish(
         return
     log.info(f"sweep {sweep.name}: combined {len(tasks) - len(failed)} runs into {path}")
     if sweep.dim == "origin":
-        from regimes.sweep.realtime import write_realtime
-
         for written in write_realtime(folder, sweep.realtime):
             log.info(f"sweep {sweep.name}: wrote {written}")
     if failed:
@@ -203,9 +205,6 @@ def _finish_sbc(
     attrs: dict[str, Any],
 ) -> None:
     """SBC: the simulations' ranks into sbc.nc, the uniformity check and its figures."""
-    import xarray as xr
-
-    from regimes.sweep.figures import plot_sbc
     from regimes.sweep.sbc import combine_sbc, summary_lines
 
     assert sweep.sbc is not None
@@ -265,7 +264,5 @@ def _write_tables(state: dict[str, Any], quick: bool) -> None:
 
 def failed_tasks(sweep_dir: str | Path) -> list[str]:
     """The ids of a sweep's tasks that failed or never finished (from its tasks.json)."""
-    import json
-
     body = json.loads((Path(sweep_dir) / TASKS_JSON).read_text(encoding="utf-8"))
     return [row["id"] for row in body["tasks"] if row["status"] != "complete"]

@@ -12,6 +12,8 @@ import pandas as pd
 from regimes.draws import quantiles as quantiles_of
 from regimes.spells import spell_start_probability, spell_start_quantiles
 
+# deferred to the functions that use them: SciPy, statsmodels (docs/modules.md#imports)
+
 
 def break_outputs(prob: np.ndarray, names: list[str], time: pd.DatetimeIndex, q: np.ndarray):
     """Change-point outputs from left-to-right regime probabilities (D, N, K).

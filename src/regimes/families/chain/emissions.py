@@ -25,6 +25,8 @@ from regimes.families.chain.space import StateSpace
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
 
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
+
 
 def levels(alpha: Any, beta: Any, x: Any, term_mask: Any, xp: Any = np) -> Any:
     """The anchor μ[..., t, a, k] = α[..., a, k] + Σ_p x[t, p] β[..., a, k, p] m[a, p] of every

@@ -14,6 +14,8 @@ from regimes.draws import stack_draws
 from regimes.families.chain.model import ComponentFunction
 from regimes.families.chain.space import StateSpace
 
+# deferred to the functions that use them: PyTensor (docs/modules.md#imports)
+
 CHUNK = 500  # draws per batch of HMM passes (bounds memory at large T and K^(p+1))
 
 

@@ -15,6 +15,8 @@ from regimes.families.markov.outputs import derived_dataset
 from regimes.families.markov.parts import assemble
 from regimes.spec import ModelSpec
 
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
+
 
 class MarkovFamily(ChainFamily):
     """Markov-switching regression with K regimes (see the package docstring)."""
