@@ -50,7 +50,7 @@ def test_run_dataframe_fits_the_users_columns(
     experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     df = own_data()
-    run = run_dataframe(df, experiment, out=tmp_path / "out", quiet=True)
+    run = run_dataframe(df, experiment, out=tmp_path / "out")
     assert isinstance(run, Run)
     again = open_run(run.path)  # a normal, verified run directory
     derived = again.derived()
@@ -77,9 +77,9 @@ def test_run_dataframe_fits_the_users_columns(
 def test_run_dataframe_refuses_holes_and_bad_indexes(experiment: Path, tmp_path: Path) -> None:
     df = own_data().drop(pd.Timestamp("2004-06-01"))
     with pytest.raises(DataError, match=r"my_asset .*2004-06"):
-        run_dataframe(df, experiment, out=tmp_path / "out", quiet=True)
+        run_dataframe(df, experiment, out=tmp_path / "out")
     with pytest.raises(DataError, match="DatetimeIndex"):
-        run_dataframe(own_data().reset_index(), experiment, out=tmp_path / "out", quiet=True)
+        run_dataframe(own_data().reset_index(), experiment, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

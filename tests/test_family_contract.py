@@ -1,8 +1,9 @@
 """The contract every model family passes: build → tiny sample → derive → posterior predictive
 check → one leave-future-out refit → a forecast, with `derived.nc` checked against the declared
 schema (`regimes.families.schema`). Every registered family and every Markov structure
-(constant, covariate-driven, change point) and form (level, AR, error correction) runs here; a
-new family is done when it passes this test.
+(constant, covariate-driven, change point) and form (level, AR, error correction) runs here, and
+so does the example family of docs/adding-a-family.md, built from the doc's own code; a new
+family is done when it passes this test.
 
 The posteriors are tiny (2 chains × 40 draws): this checks shapes, names, units and that every
 hook works together, not statistical quality (the recovery and SBC tests do that).
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from doc_family import doc_module
 from regimes.api import cf_attributes
 from regimes.calibration import fit_simulation, scalar_names, scalars
 from regimes.cf import cf_problems
@@ -99,7 +101,11 @@ CASES: dict[str, tuple[str, dict]] = {
             "n_starts": 2,
         },
     ),
+    # the example family of docs/adding-a-family.md, built and registered by the doc's own code
+    # (the simulated level shift is at 2003-10)
+    "doc-known-break": ("known_break", {"transform": "level", "break_month": "2003-10"}),
 }
+DOC_FAMILY = doc_module().FAMILY
 
 
 def test_every_registered_family_has_a_case() -> None:
@@ -226,7 +232,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     fit_time = frame.time[frame.fit.to_numpy()]
 
     # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
-    tree = fit_frame(exp, frame, progress=False, quiet=True)
+    tree = fit_frame(exp, frame, progress=False)
     lp = tree["sample_stats"]["lp"].values  # every chain moves (a NaN gradient freezes it)
     assert all(len(np.unique(chain)) > lp.shape[1] // 4 for chain in lp), "a chain is stuck"
     ll = tree["log_likelihood"].to_dataset()
@@ -270,7 +276,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert all(p.is_file() and p.parent == tmp_path for p in paths)
 
     # one leave-future-out refit: fitted on all but the last fit month, scoring that month
-    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0, quiet=True)
+    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0)
     assert lfo.attrs["n_refits"] == 1
     assert np.isfinite(lfo["elpd"].values).all() and lfo.sizes["time"] == 1
 

@@ -24,7 +24,6 @@ def _quick_run(repo_root: Path, data_dir: Path, root: Path, name: str) -> Path:
         quick=True,
         progress=False,
         figures=False,
-        quiet=True,
     ).path
 
 

@@ -43,7 +43,7 @@ def test_hamilton_posterior_near_published_mle(data_dir: Path, tmp_path: Path) -
 
     path = ROOT / "experiments" / "textbook" / "hamilton_gnp.toml"
     run = run_experiment(path, data_dir=data_dir, out=tmp_path, seed=1, progress=False,
-                         quiet=True, figures=False)  # fmt: skip
+                         figures=False)  # fmt: skip
     exp = load_experiment(path)
     frame = build_frame(exp.data.target, exp.data.factors, exp.data.start_ts, exp.data.end_ts,
                         data_dir, frequency=exp.data.frequency)  # fmt: skip

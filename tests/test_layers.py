@@ -3,19 +3,10 @@ of another module's private names. The application plugins of this repository (`
 sit above the whole core: a plugin may import the core, the core never a plugin. Parsed from the source (every import, at module level or inside
 a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails here first.
 
-Layers, lowest first (a module may import its own layer and any below it):
-  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse,
-                 progress, plugins (no model, no data; `files`: atomic writes, path checks;
-                 `reuse`: reuse keys; `progress`: sampling progress; `plugins`: entry points)
-  1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
-  2 families     families/
-  3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
-  4 runs on disk results, reopen
-  5 services     lfo, forecast, compare
-  6 presentation report/
-  7 application  api, study/, sweep/   (compose runs, services and pages; sweeps on Dask)
-  8 command line cli
-  9 applications regimes_gold (a plugin: the gold anchor study's series, factors, specs, page)
+Layers, lowest first (a module may import its own layer and any below it): `LAYERS` below,
+each module with its job in docs/modules.md (tests/test_modules_doc.py keeps the two in step):
+0 foundation, 1 data, scaling and plots, 2 families, 3 inference, 4 runs on disk, 5 services,
+6 presentation, 7 application, 8 command line, 9 applications (the plugins).
 """
 
 from __future__ import annotations
@@ -29,12 +20,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
      "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
-     "regimes.reversion", "regimes.progress", "regimes.plugins"),
+     "regimes.reversion", "regimes.progress", "regimes.plugins", "regimes.logs"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
      "regimes.scaling"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit", "regimes.userdata", "regimes.calibration", "regimes.summary", "regimes.cf", "regimes.advice"),
+     "regimes.fit", "regimes.userdata", "regimes.calibration", "regimes.summary", "regimes.cf", "regimes.advice",
+     "regimes.inference_data"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),

@@ -558,7 +558,7 @@ def _fit(frame, options: dict, draws: int, seed: int = 7):
             "spec": spec,
         }
     )
-    return exp, fit_frame(exp, frame, progress=False, quiet=True)
+    return exp, fit_frame(exp, frame, progress=False)
 
 
 def test_short_run_recovers_the_shared_regimes() -> None:

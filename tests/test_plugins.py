@@ -102,7 +102,7 @@ def test_a_plugin_that_cannot_be_used_is_one_clear_error(monkeypatch: pytest.Mon
     dup = metadata.EntryPoint("twin", "regimes_gold.factors:FACTORS", "test")
     monkeypatch.setattr(plugins, "entry_points", lambda group: [dup, dup])
     with pytest.raises(
-        plugins.PluginError, match=r"factor 'ddri' is registered twice \(plugin 'twin' and plugin"
+        plugins.PluginError, match=r"factor '\w+' is registered twice \(plugin 'twin' and plugin"
     ):
         _factors()["ddri"]
 
@@ -117,7 +117,8 @@ def test_a_registry_reads_its_plugins_once_and_takes_registrations(
     monkeypatch.setattr(plugins, "entry_points", lambda group: calls.append(group) or eps)
     reg = _factors()
     assert calls == []
-    assert list(reg)[:2] == ["real_rate", "ddri"] and "excess_deficit" in reg
+    assert list(reg)[0] == "real_rate"  # the core's entry first, then the plugin's
+    assert {"ddri", "excess_deficit"} <= set(reg)
     assert ["ddri"] not in reg  # type: ignore[comparison-overlap]
     mine = FactorDef("ddri", "my own", "percent", FACTORS["inflation"].fn, {"cpi": "CPIAUCSL"})
     assert reg.register(mine) is mine and reg["ddri"] is mine

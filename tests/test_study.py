@@ -198,7 +198,7 @@ def test_study_passes_run_options_to_every_run(
 ) -> None:
     """`regimes run FOLDER --no-figures --no-report` reaches each run; a failed run is recorded
     and the study still writes its page."""
-    import regimes.api
+    import regimes.study.runner
     from regimes.errors import RegimesError
     from regimes.study import run_study
     from regimes.study.runner import failed_runs
@@ -214,8 +214,8 @@ def test_study_passes_run_options_to_every_run(
         seen.append(kwargs)
         raise RegimesError("not sampled in this test")
 
-    monkeypatch.setattr(regimes.api, "run_experiment", fake_run)
-    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False, quiet=True)
+    monkeypatch.setattr(regimes.study.runner, "run_experiment", fake_run)
+    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False)
     assert [(k["figures"], k["report"]) for k in seen] == [(False, False)]
     assert failed_runs(study_dir) == ["old_framework"]
     assert (study_dir / "study.html").is_file()

@@ -24,7 +24,7 @@ def test_textbook_study_renders_both_runs_without_gold(data_dir: Path, tmp_path:
     study = load_study(TEXTBOOK)
     assert study.application == "" and study.answer is None
     study_dir = run_study(
-        TEXTBOOK, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True,
+        TEXTBOOK, data_dir=data_dir, out=tmp_path, quick=True, progress=False,
         report=False,
     )  # fmt: skip
     data = json.loads((study_dir / "study.json").read_text())

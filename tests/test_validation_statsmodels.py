@@ -126,7 +126,7 @@ def test_posterior_agrees_with_published_mle(name: str, data_dir: Path, tmp_path
 
     ref = FEDFUNDS if name == "fedfunds" else HAMILTON
     run = run_experiment(ROOT / "experiments" / "textbook" / f"{name}.toml", data_dir=data_dir,
-                         out=tmp_path, progress=False, quiet=True, figures=False)  # fmt: skip
+                         out=tmp_path, progress=False, figures=False)  # fmt: skip
     exp, frame = _load(f"textbook/{name}", data_dir)
     s = frame.scaling(markov.Options.model_validate(exp.spec.options).transform)
     post = run.posterior()["posterior"]

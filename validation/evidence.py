@@ -39,6 +39,7 @@ from regimes.data import resolve_data_dir  # noqa: E402
 from regimes.families import get_family  # noqa: E402
 from regimes.families.base import Fit  # noqa: E402
 from regimes.fit import fit_frame  # noqa: E402
+from regimes.logs import quiet  # noqa: E402
 from regimes.userdata import experiment_frame  # noqa: E402
 
 FIELDS = ["experiment", "k_regimes", "seed", "particles", "runs", "log_evidence",
@@ -60,7 +61,8 @@ def fit_one(path: Path, seed: int, particles: int | None, runs: int | None, data
     assert exp.spec is not None and exp.sampler.modes == "smc", f"{path}: needs modes = 'smc'"
     frame = experiment_frame(exp, data_dir, experiment_dir=path.parent)
     t0 = time.perf_counter()
-    tree = fit_frame(exp, frame, progress=False, quiet=True, log_likelihood=False)
+    with quiet():
+        tree = fit_frame(exp, frame, progress=False, log_likelihood=False)
     family = get_family(exp.spec.family)
     k = int(family.options(exp.spec).k_regimes)
     dates: dict[str, list[str]] = {}

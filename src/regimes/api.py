@@ -10,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regimes.advice import with_advice
 from regimes.cache import environment_kept
+from regimes.cf import cf_dataset
+from regimes.compiled import Adaptation
 from regimes.config import (
     DICT_LABEL,
     Experiment,
@@ -19,7 +22,15 @@ from regimes.config import (
     load_experiment,
     run_version,
 )
+from regimes.data import resolve_data_dir
+from regimes.data.checks import dataframe_columns
+from regimes.families import get_family
+from regimes.figures import marked, run_mark, save_figure
+from regimes.figures.fair_value import plot_fair_value
 from regimes.fit import derive_checked, fit_frame
+from regimes.logs import quiet_keyword
+from regimes.reopen import columns_dataset, run_inputs
+from regimes.report.write import write_report_files
 from regimes.results import (
     CONFIG,
     DATA,
@@ -34,6 +45,9 @@ from regimes.results import (
     write_netcdf,
     write_run,
 )
+from regimes.userdata import credits, data_sources, described, experiment_frame, variables
+
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -70,12 +84,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.api` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
 @environment_kept()  # what it imports may rewrite the environment: the user's process keeps its
+@quiet_keyword
 def run_experiment(
     experiment: ExperimentSource,
     *,
@@ -86,7 +96,6 @@ def run_experiment(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Run:
     """Validate a config, build the data, fit, and write one complete run directory; return the
@@ -97,17 +106,15 @@ def run_experiment(
     (ArviZ plots included) into the run, as part of it: the run directory appears only once
     every file, the report included, is written. `on_written(run_dir, derived)` is called once
     it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
-    reading the file back)."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
+    reading the file back). Progress goes to the `regimes` loggers at INFO: `with
+    regimes.logs.quiet():` silences it (`quiet=True` does too, deprecated for one release)."""
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     assert exp.spec is not None
     check_out_root(out)  # a results root that cannot hold the run is refused before sampling
     data_path = resolve_data_dir(data_dir)
-    _log(f"{exp.name}: loading data from {data_path}", quiet)
+    log.info(f"{exp.name}: loading data from {data_path}")
     frame = experiment_frame(exp, data_path)
     timing["data_s"] = time.perf_counter() - t0
     return fit_and_write(
@@ -124,9 +131,20 @@ def run_experiment(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         on_written=on_written,
     )
+
+
+def optimum_of(seed: int) -> Callable[[Any, int], dict[str, Any] | None]:
+    """A model's multi-start optimum (`sampling.multistart`) from `n` starts with `seed`: what a
+    family's `resolve_spec` chooses from."""
+
+    def optimum(model: Any, n: int) -> dict[str, Any] | None:
+        from regimes.sampling import multistart
+
+        return multistart(model, n, seed)["best"]
+
+    return optimum
 
 
 def _config_path(exp: Experiment) -> str:
@@ -145,7 +163,6 @@ def fit_and_write(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
     columns: Mapping[str, pd.Series] | None = None,
 ) -> Run:
@@ -156,24 +173,19 @@ def fit_and_write(
     so it reopens; `on_written` as in `run_experiment`. The verdict gets the gate's advice
     (`regimes.advice`) and derived.nc its CF-style attributes. Shared by `run_experiment` and
     `run_dataframe`; returns the `Run`."""
-    from regimes.advice import with_advice
-    from regimes.compiled import Adaptation
-    from regimes.families import get_family
-    from regimes.reopen import columns_dataset, run_inputs
-
     assert exp.spec is not None
     check_out_root(out)
     inputs = run_inputs(exp, frame)  # the config as asked: choices below follow from it
     family = get_family(exp.spec.family)
-    resolved, choices = family.resolve_spec(exp.spec, frame, exp.sampler.seed)
+    resolved, choices = family.resolve_spec(exp.spec, frame, optimum_of(exp.sampler.seed))
     if choices:  # made once on this run's data (e.g. order_by = "auto"), kept in config.toml
         exp = exp.model_copy(update={"spec": resolved})
-        _log(f"{exp.name}: chose {json.dumps(choices)}", quiet)
+        log.info(f"{exp.name}: chose {json.dumps(choices)}")
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     t1 = time.perf_counter()
     tuning = Adaptation()  # filled by the compiled sampler; leave-future-out starts from it
-    tree = fit_frame(exp, frame, progress=progress, quiet=quiet, adaptation=tuning)
+    tree = fit_frame(exp, frame, progress=progress, adaptation=tuning)
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -193,8 +205,6 @@ def fit_and_write(
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
-            from regimes.figures import marked, run_mark, save_figure
-            from regimes.figures.fair_value import plot_fair_value
             from regimes.figures.ppc import plot_ppc
 
             source = source_line(exp, provenance.get("data_sources", []))
@@ -233,22 +243,20 @@ def fit_and_write(
 
     finish = None
     if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
-        from regimes.report.write import write_report_files  # its manifest and rename
-
-        finish = write_report_files
+        finish = write_report_files  # its manifest and rename
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)
     if on_written is not None:
         on_written(run_dir, derived)
     if not verdict["converged"]:
-        _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
-    _log(
-        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})",
-        quiet,
+        log.info(f"{exp.name}: WARNING: {describe_verdict(verdict)}")
+    log.info(
+        f"{exp.name}: wrote {run_dir} ({json.dumps({k: round(v, 1) for k, v in timing.items()})})"
     )
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
 @environment_kept()
+@quiet_keyword
 def run_dataframe(
     data: Any,
     experiment: ExperimentSource,
@@ -260,7 +268,6 @@ def run_dataframe(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
 ) -> Run:
     """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
     run, the same `results.Run` a run directory opens as.
@@ -275,9 +282,6 @@ def run_dataframe(
     dates, or text in a column, is refused), and the run keeps the columns it used in data.nc
     (listed in its manifest with their data hash and each column's sha256), so `regimes
     forecast` and `regimes lfo` reopen it like any run."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = dataframe_inputs(data, exp)
@@ -297,7 +301,6 @@ def run_dataframe(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         columns=columns,
     )
 
@@ -307,9 +310,6 @@ def cf_attributes(
 ) -> xr.Dataset:
     """derived.nc as it is written: CF-style attributes (`regimes.cf`) with a title and the
     target named in words, in the run's own period."""
-    from regimes.cf import cf_dataset
-    from regimes.userdata import described
-
     assert exp.spec is not None
     target = described(exp.data.target, sources)
     title = (
@@ -323,9 +323,6 @@ def cf_attributes(
 def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
     """The columns of a user's DataFrame that `exp` names, checked (`data.checks`: a
     DatetimeIndex without time zone or repeated dates, numbers not text), as float series."""
-    from regimes.data.checks import dataframe_columns
-    from regimes.userdata import variables
-
     return dataframe_columns(data, variables(exp))
 
 
@@ -341,8 +338,6 @@ def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:
     """A figure's source line: the config's note, else what the data were actually read from
     (your file or DataFrame column with its sha256, the catalog series' publishers) and the
     run."""
-    from regimes.userdata import credits
-
     if exp.outputs.source_note:
         return exp.outputs.source_note
     return "; ".join([*credits(sources), f"regimes posterior ({exp.name})"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from regimes.config import Experiment
+from regimes.config import Experiment, experiment_to_toml
 from regimes.data import resolve_data_dir
 from regimes.dataset import FitFrame
 from regimes.errors import RegimesError, RunError
@@ -89,8 +89,6 @@ def stored_columns(run: Run) -> dict[str, pd.Series]:
 def run_inputs(exp: Experiment, frame: FitFrame) -> Inputs:
     """What a run of `exp` on `frame` is computed from: its config as stored (config.toml), its
     seed and the data inputs the frame read (`userdata.experiment_frame`)."""
-    from regimes.config import experiment_to_toml
-
     return Inputs(
         sha256_text(experiment_to_toml(exp)), exp.sampler.seed, frame.attrs["data_inputs"]
     )
@@ -98,8 +96,6 @@ def run_inputs(exp: Experiment, frame: FitFrame) -> Inputs:
 
 def inputs_now(exp: Experiment, data_dir: Path, experiment_dir: Path | None = None) -> Inputs:
     """What a run of `exp` would be computed from now (the data read afresh, no fit)."""
-    from regimes.config import experiment_to_toml
-
     data = data_inputs(exp, data_dir, experiment_dir=experiment_dir)
     return Inputs(sha256_text(experiment_to_toml(exp)), exp.sampler.seed, data)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from regimes.factors import FACTORS
 from regimes.figures import memo_style
 from regimes.study.application import Application
 from regimes.study.panels import PageContext, PanelOutput
@@ -92,8 +93,6 @@ def ddri_gold(ctx: PageContext) -> PanelOutput:
 def fiscal_signals(ctx: PageContext) -> PanelOutput:
     """The monthly fiscal-risk signals since 2015 beside the quarterly DDRI, each standardised
     over 2015 onward (sd units) so their moves compare on one axis."""
-    from regimes.factors import FACTORS
-
     s: descriptive.Series = ctx.data()
     since = pd.Timestamp("2015-01-01")
     series = {"ddri": s.ddri, **s.fiscal}

@@ -27,6 +27,8 @@ from regimes.errors import ConfigError
 from regimes.priors import prior_draws
 from regimes.spec import ModelSpec, PriorSpec
 
+# deferred to the functions that use them: PyMC, xarray (docs/modules.md#imports)
+
 if TYPE_CHECKING:  # the registry and interface stay importable without PyMC (config, CLI)
     import pymc as pm
     import xarray as xr
@@ -193,11 +195,15 @@ class Family(ABC):
         (chain, draw, time) for the scored fit-window months."""
 
     def resolve_spec(
-        self, spec: ModelSpec, frame: FitFrame, seed: int
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        optimum: Callable[[Any, int], dict[str, Any] | None],
     ) -> tuple[ModelSpec, dict[str, Any]]:
-        """The spec as a run fits it, with choices left to the data made once on `frame`
-        (e.g. `order_by = "auto"`), and a record of each choice for the manifest. Default:
-        nothing to choose."""
+        """The spec as a run fits it, with choices left to the data made once on `frame` (e.g.
+        `order_by = "auto"`; `optimum(model, n_starts)` gives a model's multi-start optimum,
+        supplied by the caller so families need no sampler), and a record of each choice for
+        the manifest. Default: nothing to choose."""
         return spec, {}
 
     def natural_posterior(self, fit: Fit) -> xr.Dataset:

@@ -38,10 +38,13 @@ from regimes.errors import ConfigError
 from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
 from regimes.families.static import bayes_r2, ols_r2, target_log_jacobian, with_target
+from regimes.figures import save_figure
 from regimes.kalman import kalman_filter, pt_kalman_loglik, sample_states
 from regimes.priors import make_prior
 from regimes.scaling import Scaling
 from regimes.spec import ModelSpec, PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor, matplotlib, Pillow (docs/modules.md#imports)
 
 INTERCEPT = "intercept"
 
@@ -510,7 +513,6 @@ class RandomWalkFamily(Family):
         self, derived: xr.Dataset, folder: Path, *, log_scale: bool, source: str
     ) -> list[Path]:
         """The coefficient paths with their bands against the rolling OLS (`coef_paths`)."""
-        from regimes.figures import save_figure
         from regimes.figures.coefficients import plot_coefficients
 
         fig = plot_coefficients(derived, source=source)

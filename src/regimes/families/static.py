@@ -29,6 +29,8 @@ from regimes.families.schema import fair_value_variables
 from regimes.priors import make_prior
 from regimes.spec import ModelSpec, PriorSpec
 
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
+
 
 class Options(BaseModel):
     """Options of the static family."""

@@ -13,10 +13,14 @@ import pandas as pd
 import xarray as xr
 
 from regimes.errors import RegimesError
-from regimes.figures import target_label, target_units, vocabulary
+from regimes.figures import reference_view, target_label, target_units, vocabulary
+from regimes.files import copy_atomic, write_text_atomic
+from regimes.report import html as h
+from regimes.results import load_derived
 from regimes.study.config import Study, study_application, study_panels
 from regimes.study.panels import PageContext, draw_panels, run_log_scale
 from regimes.study.quantities import Estimate, extract, judge
+from regimes.study.result import STUDY_HTML, run_path
 
 if TYPE_CHECKING:
     from regimes.study.result import StudyResult
@@ -35,10 +39,6 @@ def _derived(
     """A run's derived.nc (None if it failed); a panel's as its reference asset (the
     experiment's target) unless `reference` is False (the brief's quantities, which may name
     another asset)."""
-    from regimes.figures import reference_view
-    from regimes.results import load_derived
-    from regimes.study.result import run_path
-
     path = run_path(res, study_dir, experiment)
     if path is None:
         return None
@@ -114,10 +114,6 @@ def _lfo_estimate(res: StudyResult) -> Estimate:
 def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[tuple[str, str]]:
     """Draw the panels `[page] panels` names into `figures/` and copy the runs' figures
     `[[page.figures]]` names there (`study_<experiment>_<figure>.png`), in that order."""
-    import shutil
-
-    from regimes.study.result import run_path
-
     folder = study_dir / "figures"
     out = draw_panels(ctx.study.page.panels, study_panels(ctx.study), ctx, folder)
     for shown in ctx.study.page.figures:
@@ -125,7 +121,7 @@ def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[t
         src = run_dir / "figures" / f"{shown.figure}.png" if run_dir is not None else None
         if src is not None and src.is_file():
             dest = folder / f"study_{shown.experiment}_{shown.figure}.png"
-            shutil.copyfile(src, dest)
+            copy_atomic(src, dest)
             out.append((f"figures/{dest.name}", shown.caption))
     return out
 
@@ -192,8 +188,6 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
     """The headline: the verdict on the claimed anchor shift, its sentence, the probability
     month by month and the panels `[answer] panels` names (empty without an `[answer]` in
     study.toml), headed by the study's own question."""
-    from regimes.report import html as h
-
     ans = res.answer
     if not ans or study.answer is None:
         return ""
@@ -241,8 +235,6 @@ def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
 
 def _shown(study_dir: Path, shown: list[tuple[str, str]] | list[list[str]]) -> list[str]:
     """Figures with their captions, and statements (no file) as paragraphs, as page HTML."""
-    from regimes.report import html as h
-
     return [
         h.figure(study_dir / f, cap) if f else h.para(cap)
         for f, cap in shown
@@ -275,10 +267,6 @@ def _answer_row(ans: dict) -> list[str]:
 
 def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
-    from regimes.report import html as h
-    from regimes.report.write import atomic_write_bytes
-    from regimes.study.result import STUDY_HTML
-
     study = ctx.study
     runs = list(res.runs.values())
     failed = [r for r in runs if r.status != "complete"]
@@ -421,6 +409,4 @@ def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
             id_="runs",
         ),
     ]
-    path = study_dir / STUDY_HTML
-    atomic_write_bytes(path, h.page(study.title, sections).encode("utf-8"))
-    return path
+    return write_text_atomic(study_dir / STUDY_HTML, h.page(study.title, sections))

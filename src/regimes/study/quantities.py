@@ -20,6 +20,7 @@ import xarray as xr
 
 from regimes.config import parse_month
 from regimes.errors import ConfigError
+from regimes.figures import reference_view
 
 if TYPE_CHECKING:
     from regimes.study.config import Comparison
@@ -275,8 +276,6 @@ PER_ASSET = {"deviation_at"}  # kinds that read a panel's assets themselves (`WH
 def extract(derived: xr.Dataset, quantity: str) -> Estimate:
     """Evaluate a quantity name (`kind` or `kind:argument`) on a run's derived.nc; on a panel
     run, kinds that name no asset read its reference asset (`figures.reference_view`)."""
-    from regimes.figures import reference_view
-
     kind, _, arg = quantity.partition(":")
     if kind not in EXTRACTORS:
         raise ConfigError(f"unknown quantity {quantity!r}; known kinds: {', '.join(EXTRACTORS)}")

@@ -16,6 +16,8 @@ from regimes.dataset import FitFrame
 from regimes.errors import ConfigError
 from regimes.scaling import Scaling
 
+# deferred to the functions that use them: PyMC (docs/modules.md#imports)
+
 # the arrays that enter the likelihood: `pm.Data` containers, so a refit on new data of the same
 # shapes reuses the compiled model (`regimes.compiled`)
 DATA_FIELDS = ("y", "mask", "x", "dx", "term_mask", "z", "z_all")

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from regimes.draws import quantiles as quantiles_of
-from regimes.reversion import df_regression, eg_critical_value
 from regimes.spells import spell_start_probability, spell_start_quantiles
+
+# deferred to the functions that use them: SciPy, statsmodels (docs/modules.md#imports)
 
 
 def break_outputs(prob: np.ndarray, names: list[str], time: pd.DatetimeIndex, q: np.ndarray):
@@ -121,6 +122,9 @@ def regime_reversion(
     `anchor_reverts_prob` (regime: the share of draws that reject "no reversion" at 5%; NaN
     where fewer than `min_pairs` pairs) and `anchor_half_life_q` (regime, quantile; periods).
     `fv_k` (D, N, K) and `price` (N,) in natural units; `paths` (D, T) over the fit window."""
+    # deferred: statsmodels and scipy, kept off regimes.config's path (the family loads)
+    from regimes.reversion import df_regression, eg_critical_value
+
     inside = np.flatnonzero(fit)
     p = np.asarray(price, dtype=float)[inside]
     fv = fv_k[:, inside]  # (D, T, K)

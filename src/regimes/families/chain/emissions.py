@@ -25,6 +25,7 @@ from regimes.families.chain.space import StateSpace
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
 
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
 if TYPE_CHECKING:
     import xarray as xr
 

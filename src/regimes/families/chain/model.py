@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from regimes import hmm
 from regimes.families.chain.data import ChainData
 from regimes.families.chain.emissions import EmissionParams, Emissions
 from regimes.families.chain.space import StateSpace
 from regimes.families.chain.transitions import Chain, ChainParams, StationaryInitial, log_clip
+from regimes.graphs import cached, compile_function, constants_digest, data_shapes
 from regimes.spec import PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ def build_chain(
     import pymc as pm
     import pytensor.tensor as pt
 
+    from regimes import hmm  # deferred: PyTensor, kept off regimes.config's path (the family loads)
+
     with pm.Model(coords={**data.coords, **coords}) as model:
         containers = data.containers()
         params = parts.declare(priors)
@@ -165,8 +169,6 @@ def component_function(key: str, model: Any, graphs: ChainGraphs) -> tuple[Compo
     process. Returns (function, the model whose data containers it reads): a later model of the
     same structure on new data copies its data into that model's containers, so the function
     computes on the new data without compiling again."""
-    from regimes.graphs import cached, compile_function, constants_digest, data_shapes
-
     outputs = graphs.outputs()
     full = f"chain|{key}|{data_shapes(model)}|{constants_digest(outputs)}"
     fn, owner = cached(full, lambda: (compile_function(model.free_RVs, outputs), model))

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from regimes import hmm
 from regimes.draws import stack_draws
 from regimes.families.chain.model import ComponentFunction
 from regimes.families.chain.space import StateSpace
+
+# deferred to the functions that use them: PyTensor (docs/modules.md#imports)
 
 CHUNK = 500  # draws per batch of HMM passes (bounds memory at large T and K^(p+1))
 
@@ -70,6 +71,8 @@ def chain_passes(
 ) -> ChainPasses:
     """Forward filter, smoother and one FFBS path per draw, from the compiled graphs `fn` at
     each draw's parameter `values`; `scored` (n, A) marks the months each series is scored."""
+    from regimes import hmm  # deferred: PyTensor, kept off regimes.config's path (the family loads)
+
     n_draws = values[0].shape[0]
     c, k = n_conditioning, space.k
     rng = np.random.default_rng(seed)

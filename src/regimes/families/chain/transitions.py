@@ -18,6 +18,8 @@ import numpy as np
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
 
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
+
 
 def moves(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Off-diagonal (from, to) index pairs: the moves a covariate-driven chain parametrises."""

@@ -10,6 +10,7 @@ ordering only relabels the regimes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,14 @@ def closest_gap(values: np.ndarray) -> float:
 
 
 def resolve_order_by(
-    family: Family, spec: ModelSpec, frame: FitFrame, seed: int
+    family: Family,
+    spec: ModelSpec,
+    frame: FitFrame,
+    optimum: Callable[[Any, int], dict[str, np.ndarray] | None],
 ) -> tuple[ModelSpec, dict[str, Any]]:
     """`spec` with `order_by = "auto"` replaced by the best-separating candidate, and the record
-    of the choice (every candidate's closest gap at the optimum); other specs unchanged."""
-    from regimes.sampling import multistart
-
+    of the choice (every candidate's closest gap at the optimum that `optimum(model, n_starts)`
+    finds); other specs unchanged."""
     opts = family.options(spec)
     if opts.order_by != AUTO:
         return spec, {}
@@ -49,9 +52,9 @@ def resolve_order_by(
     gaps: dict[str, float] = {}
     if opts.identified_by_order and len(candidates) > 1:
         trial = with_order(spec, candidates[0])
-        found = multistart(family.build(trial, frame), opts.n_starts, seed)
+        best = optimum(family.build(trial, frame), opts.n_starts) or {}
         for candidate in candidates:
-            values = regime_values(found["best"] or {}, candidate, opts.k_regimes)
+            values = regime_values(best, candidate, opts.k_regimes)
             if values is not None:
                 gaps[candidate] = round(closest_gap(values), 4)
     chosen = max(gaps, key=lambda c: gaps[c]) if gaps else candidates[0]
