@@ -397,3 +397,27 @@ def test_cli_lfo_on_a_non_run_folder_is_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("regimes: error:")
     assert "not a complete run directory" in lines[0]
+
+
+def test_runs_on_different_windows_compare_from_their_own_counts(tmp_path, monkeypatch) -> None:
+    """compare_lfo takes one training count per run (a study's runs may start in different
+    months and reach its first scored month at different counts): each run's LFO gets its own."""
+    import regimes.lfo as lfo_module
+    from handmade_runs import make_run
+
+    a = make_run(tmp_path, "20260101T000000Z-s1-aaaaaa", 1.0)
+    b = make_run(tmp_path, "20260101T000000Z-s2-bbbbbb", 2.0)
+    seen = {}
+    time = pd.date_range("2020-01-01", periods=4, freq="MS")
+
+    def fake(path, *, min_train, **_):
+        seen[Path(path).name] = min_train
+        elpd = xr.DataArray(np.full(4, -1.0 * min_train / 100), dims="time", coords={"time": time})
+        return xr.Dataset({"elpd": elpd}, attrs={"n_refits": 0, "max_k": 0.1, "se": 0.5})
+
+    monkeypatch.setattr(lfo_module, "ensure_lfo", fake)
+    table = lfo_module.compare_lfo([a, b], min_train={str(a): 100, str(b): 91})
+    assert seen == {a.name: 100, b.name: 91}
+    assert len(table) == 2
+    lfo_module.compare_lfo([a, b], min_train=50)
+    assert seen == {a.name: 50, b.name: 50}

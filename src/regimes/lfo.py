@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -456,13 +456,15 @@ def summary_line(ds: xr.Dataset) -> str:
 def compare_lfo(
     run_dirs: Sequence[str | Path],
     *,
-    min_train: int | None = None,
+    min_train: int | Mapping[str, int] | None = None,
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
     asset: str | None = None,
 ) -> pd.DataFrame:
     """Rank runs by elpd_lfo (best first), computing lfo.nc where missing. `asset`: panel runs
-    score that asset's own density, so they compare with single-asset models of it.
+    score that asset's own density, so they compare with single-asset models of it. `min_train`
+    is one count for every run, or one per run directory (runs whose windows start in different
+    months reach the same first scored month at different counts).
 
     Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
     difference), n_refits, max_k. Runs must score the same months (same window and L)."""
@@ -475,7 +477,7 @@ def compare_lfo(
         label = run_label(run, set(elpds))
         ds = ensure_lfo(
             run.path,
-            min_train=min_train,
+            min_train=min_train.get(str(path)) if isinstance(min_train, Mapping) else min_train,
             k_threshold=k_threshold,
             quick=quick,
             asset=asset,

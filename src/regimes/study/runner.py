@@ -379,20 +379,24 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
     first = (
         study.quick.lfo_first_scored if quick and study.quick.lfo_first_scored else cfg.first_scored
     )
-    derived = load_derived(next(iter(ok.values())))
-    fit_time = pd.DatetimeIndex(derived["time"].values[derived["in_sample"].values.astype(bool)])
     ts = parse_month(first)
-    if ts not in fit_time:
-        raise StudyError(
-            f"{study.path}: lfo.first_scored {first} is outside the fit window "
-            f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
+    trained: dict[str, int] = {}  # per run: its fit-window months before the first scored one
+    for e, d in ok.items():  # (windows may start in different months)
+        derived = load_derived(d)
+        fit_time = pd.DatetimeIndex(
+            derived["time"].values[derived["in_sample"].values.astype(bool)]
         )
-    L = int(fit_time.get_loc(ts))
+        if ts not in fit_time:
+            raise StudyError(
+                f"{study.path}: lfo.first_scored {first} is outside {e}'s fit window "
+                f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
+            )
+        trained[e] = int(fit_time.get_loc(ts))
     log.info(f"study: leave-future-out comparison from {first} ({len(ok)} runs)")
     refit_quick = cfg.quick_refits or quick
     if executor is not None:
         jobs = [
-            LfoJob(e, str(d), L, cfg.k_threshold, refit_quick, cfg.asset or None)
+            LfoJob(e, str(d), trained[e], cfg.k_threshold, refit_quick, cfg.asset or None)
             for e, d in ok.items()
         ]
         for job, rec in executor.map(lfo_job, jobs):
@@ -403,7 +407,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
     try:
         df = compare_lfo(
             list(ok.values()),
-            min_train=L,
+            min_train={str(d): trained[e] for e, d in ok.items()},
             k_threshold=cfg.k_threshold,
             quick=refit_quick,
             asset=cfg.asset or None,
@@ -420,7 +424,7 @@ def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor:
     refits = "quick-sampler refits" if refit_quick else "full refits"
     res.lfo_note = (
         f"approximate 1-step-ahead LFO scored {first}..{fit_time[-1]:%Y-%m} "
-        f"({len(fit_time) - L} months), exact {refits} when Pareto k > {cfg.k_threshold}"
+        f"({len(fit_time) - trained[e]} months), exact {refits} when Pareto k > {cfg.k_threshold}"
         + (f"; missing (run failed): {', '.join(missing)}" if missing else "")
     )
     png = plot_compare(df, study_dir / "figures", "lfo_compare")[0]
