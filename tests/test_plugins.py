@@ -117,7 +117,7 @@ def test_a_registry_reads_its_plugins_once_and_takes_registrations(
     monkeypatch.setattr(plugins, "entry_points", lambda group: calls.append(group) or eps)
     reg = _factors()
     assert calls == []
-    assert list(reg)[0] == "real_rate"  # the core's entry first, then the plugin's
+    assert next(iter(reg)) == "real_rate"  # the core's entry first, then the plugin's
     assert {"ddri", "excess_deficit"} <= set(reg)
     assert ["ddri"] not in reg  # type: ignore[comparison-overlap]
     mine = FactorDef("ddri", "my own", "percent", FACTORS["inflation"].fn, {"cpi": "CPIAUCSL"})
