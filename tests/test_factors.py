@@ -430,6 +430,9 @@ def test_registry_keys_recipes_and_signatures():
         "gold_copper_implied_rate",
         "real_gold_price",
         "equity_in_gold",
+        "ddri_market",
+        "deficit_12m_gdp",
+        "r_minus_g",
     }
     assert {f.name for f in G.FACTORS} == gold
     assert set(F.FACTORS) == core | gold
@@ -497,8 +500,9 @@ def test_compute_factor_errors():
     with pytest.raises(ConfigError) as info:
         F.compute_factor("gold_price", {})
     known = (
-        "bond_fx_divergence, ddri, dollar, equity_in_gold, excess_deficit, gold_copper_gap, "
-        "gold_copper_implied_rate, inflation, rate_cut_expectations, real_gold_price, real_rate"
+        "bond_fx_divergence, ddri, ddri_market, deficit_12m_gdp, dollar, equity_in_gold, "
+        "excess_deficit, gold_copper_gap, gold_copper_implied_rate, inflation, r_minus_g, "
+        "rate_cut_expectations, real_gold_price, real_rate"
     )
     assert str(info.value) == f"unknown factor 'gold_price'; known factors: {known}"
     assert info.value.__cause__ is None
