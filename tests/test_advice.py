@@ -74,3 +74,69 @@ def test_rhat_or_ess_alone_says_how_many_draws() -> None:
     assert draws_advice({**verdict, "divergences": 3}, chains=2, draws=150) is None
     assert draws_advice({**verdict, "chains_agree": False}, chains=2, draws=150) is None
     assert draws_advice({**verdict, "converged": True}, chains=2, draws=150) is None
+
+
+def test_order_by_auto_picks_the_parameter_that_separates_the_regimes() -> None:
+    """Two regimes with one intercept and opposite slopes on x: "auto" orders them by x (the
+    intercepts coincide, so an intercept ordering would cut through the posterior); the run's
+    manifest keeps every candidate's gap. A spec left at "auto" is refused outside a run."""
+    import pandas as pd
+    import pytest
+
+    from regimes.api import optimum_of
+    from regimes.dataset import FitFrame
+    from regimes.errors import ConfigError
+    from regimes.families import get_family
+    from regimes.spec import ModelSpec
+
+    rng = np.random.default_rng(3)
+    n = 160
+    x = rng.normal(size=n)
+    regime = (np.arange(n) // 40) % 2  # spells of 40 months
+    y = np.where(regime == 0, -1.5, 1.5) * x + 0.3 * rng.normal(size=n)
+    index = pd.date_range("2000-01-01", periods=n, freq="MS")
+    frame = FitFrame(
+        "y", ("x",), pd.DataFrame({"y": y, "x": x}, index=index),
+        pd.Series(True, index=index), units="u",
+        attrs={"fit_start": "2000-01", "fit_end": f"{index[-1]:%Y-%m}"},
+    )  # fmt: skip
+    family = get_family("markov")
+    options = {"k_regimes": 2, "switching": ["intercept", "x"], "order_by": "auto", "n_starts": 4}
+    spec = ModelSpec(family="markov", options=options, name="auto")
+    family.validate_spec(spec, where="test")
+    with pytest.raises(ConfigError, match="order_by = 'auto'"):
+        family.build(spec, frame)
+    optimum = optimum_of(1)
+    resolved, record = family.resolve_spec(spec, frame, optimum)
+    assert resolved.options["order_by"] == "x"
+    gaps = record["order_by"]["closest_gap_at_optimum"]
+    assert set(gaps) == {"intercept", "x"} and gaps["x"] > 5 * gaps["intercept"]
+    fixed = ModelSpec(family="markov", options={**options, "order_by": "intercept"}, name="f")
+    assert family.resolve_spec(fixed, frame, optimum) == (fixed, {})
+
+
+def test_a_run_records_its_automatic_ordering(tmp_path) -> None:
+    """A quick run with order_by = "auto": the manifest keeps the choice, config.toml the spec
+    as fitted (so a rerun of it or a leave-future-out refit fits the same model)."""
+    import tomllib
+
+    import pandas as pd
+
+    from regimes.api import run_dataframe
+
+    rng = np.random.default_rng(5)
+    n = 96
+    index = pd.date_range("2000-01-01", periods=n, freq="MS")
+    y = np.where((np.arange(n) // 24) % 2 == 0, 0.0, 3.0) + rng.normal(0, 0.5, n)
+    experiment = {
+        "name": "auto_order",
+        "model": "ms_mean",
+        "options": {"order_by": "auto", "n_starts": 2},
+        "data": {"target": "y", "start": "2000-01", "end": f"{index[-1]:%Y-%m}"},
+        "sampler": {"draws": 40, "tune": 40, "chains": 2},
+        "outputs": {"figures": False},
+    }
+    run = run_dataframe(pd.DataFrame({"y": y}, index=index), experiment, out=tmp_path)
+    assert run.manifest["choices"]["order_by"]["chosen"] == "intercept"  # σ does not switch
+    fitted = tomllib.loads((run.path / "config.toml").read_text(encoding="utf-8"))
+    assert fitted["resolved_model"]["options"]["order_by"] == "intercept"

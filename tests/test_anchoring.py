@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from regimes.anchoring import anchor_check, deviation_reversion
@@ -18,6 +19,15 @@ def derived_of(price: np.ndarray, fair: np.ndarray) -> xr.Dataset:
          "in_sample": ("time", np.ones(len(price), dtype=bool))},
         coords={"time": time, "quantile": [0.05, 0.5, 0.95]},
     )  # fmt: skip
+
+
+def derived_with(dev: np.ndarray, n_factors: int) -> xr.Dataset:
+    """A fair value 100 (the price 100·exp(dev)) whose `coef` holds `n_factors` estimated
+    slopes."""
+    ds = derived_of(100.0 * np.exp(dev), np.full(len(dev), 100.0))
+    terms = [f"f{i}" for i in range(max(n_factors, 1))]
+    coef = np.full((len(terms), 3), np.nan if n_factors == 0 else 1.0)
+    return ds.assign(coef=(("term", "quantile"), coef)).assign_coords(term=terms)
 
 
 def ar1(rng: np.random.Generator, rho: float, n: int, sd: float = 0.05) -> np.ndarray:
@@ -93,3 +103,55 @@ def test_each_regime_is_checked_on_its_own_spells() -> None:
     assert "b: no identified anchor" in notes and "c: 2 month pairs in its spells" in notes
     single = derived_of(price, fair_a)  # no regimes: nothing to check
     assert not regime_anchor_check(single).data_vars
+
+
+def test_engle_granger_critical_values_are_mackinnons() -> None:
+    """MacKinnon (2010) asymptotic 5% (and 1%) values with a constant: −2.8615 for a deviation
+    from a level (Dickey–Fuller), −3.3361 with one estimated slope, −3.7407 with two; the finite
+    sample value is more negative."""
+    from regimes.reversion import eg_critical_value
+
+    big = 10**7
+    assert eg_critical_value(0, big) == pytest.approx(-2.86154, abs=2e-3)
+    assert eg_critical_value(1, big) == pytest.approx(-3.33613, abs=2e-3)
+    assert eg_critical_value(2, big) == pytest.approx(-3.74066, abs=2e-3)
+    assert eg_critical_value(2, big, level=0.01) == pytest.approx(-4.29374, abs=2e-3)
+    assert eg_critical_value(2, 100) < eg_critical_value(2, big)
+
+
+def test_a_fair_value_with_two_factors_needs_the_engle_granger_value() -> None:
+    """A deviation whose Dickey–Fuller t lies between −3.75 and −2.86 passes the old level test
+    but not the Engle–Granger one once the fair value has two estimated slopes."""
+    rng = np.random.default_rng(0)
+    n = 300
+    dev = np.zeros(n)
+    for t in range(1, n):
+        dev[t] = 0.93 * dev[t - 1] + rng.normal(0, 0.05)
+    t_stat = deviation_reversion(dev)["df_t"]
+    assert -3.75 < t_stat < -2.86, t_stat  # the seed gives a borderline reversion
+    with_slopes = derived_with(dev, n_factors=2)
+    without = derived_with(dev, n_factors=0)
+    assert anchor_check(without)["anchor_identified"] == 1
+    assert anchor_check(with_slopes)["anchor_identified"] == 0
+    assert anchor_check(with_slopes)["anchor_critical_value"] < -3.7
+
+
+def test_regimes_are_checked_on_the_months_their_sampled_paths_hold() -> None:
+    """Per draw: regime 0's deviations revert (AR(1), ρ = 0.7), regime 1's are a random walk;
+    the sampled paths say which months are whose."""
+    from regimes.families.chain.derived import regime_reversion
+
+    rng = np.random.default_rng(0)
+    n, d = 240, 50
+    truth = (np.arange(n) >= 120).astype(int)
+    ar, walk = np.zeros(n), np.cumsum(rng.normal(0, 0.05, n))
+    for t in range(1, n):
+        ar[t] = 0.7 * ar[t - 1] + rng.normal(0, 0.05)
+    price = np.full(n, 100.0)
+    fv = np.empty((d, n, 2))
+    fv[:, :, 0] = price / np.exp(ar)  # log(price / fv) = the deviation
+    fv[:, :, 1] = price / np.exp(walk)
+    paths = np.repeat(truth[None], d, axis=0)
+    out = regime_reversion(fv, price, paths, np.ones(n, bool), np.array([1, 1]), np.array([0.5]))
+    prob = out["anchor_reverts_prob"][1]
+    assert prob[0] == 1.0 and prob[1] == 0.0

@@ -142,7 +142,6 @@ def test_a_sweep_on_a_started_cluster_survives_a_killed_worker(
         out=tmp_path / "local",
         quick=True,
         executor=DaskExecutor(workers=2, cores=2),
-        quiet=True,
     )
     remote_values, local_values = _values(folder), _values(local)
     assert remote_values.keys() == local_values.keys() and "fair_value" in remote_values

@@ -174,7 +174,12 @@ def test_a_runs_stored_tuning_warm_starts_a_quick_refit(tmp_path) -> None:
             {
                 "name": "t",
                 "model": "t",
-                "data": {"target": "y", "factors": ["x", "z"], "start": "2010-01", "end": "2013-12"},
+                "data": {
+                    "target": "y",
+                    "factors": ["x", "z"],
+                    "start": "2010-01",
+                    "end": "2013-12",
+                },
                 "spec": spec,
             }
         )
@@ -243,6 +248,8 @@ def test_a_warm_started_refit_samples_the_same_posterior() -> None:
     assert int(warm["sample_stats"]["diverging"].sum()) == 0
 
     other = family.build(spec, frame_of(2, n=40))  # other shapes: another compiled structure
-    assert not sample(other, sampler, compile_key="warm-test", adaptation=carry).attrs[
-        "init"
-    ].startswith("warm")
+    assert (
+        not sample(other, sampler, compile_key="warm-test", adaptation=carry)
+        .attrs["init"]
+        .startswith("warm")
+    )

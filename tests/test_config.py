@@ -105,7 +105,7 @@ def test_quick_version_shrinks_draws(project: Path) -> None:
         (EXPERIMENT.replace('target = "gold"\n', ""), ["key 'data.target'", "Field required"]),
         (
             EXPERIMENT.replace('model = "m"', 'model = "nope"'),
-            ["key 'model'", "'nope' not found", "known specs: changepoint, m, ms_anchor_ecm"],
+            ["key 'model'", "'nope' not found", "known specs: changepoint, ecm_breaks, m, ms_anchor_ecm"],
         ),
         (EXPERIMENT + '\n[options]\nerors = "iid"\n', ["unknown key 'options.erors'", "allowed"]),
         (EXPERIMENT + '\n[options]\nerrors = "ar2"\n', ["key 'options.errors'", "'ar2'"]),

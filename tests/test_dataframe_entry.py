@@ -50,7 +50,7 @@ def test_run_dataframe_fits_the_users_columns(
     experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     df = own_data()
-    run = run_dataframe(df, experiment, out=tmp_path / "out", quiet=True)
+    run = run_dataframe(df, experiment, out=tmp_path / "out")
     assert isinstance(run, Run)
     again = open_run(run.path)  # a normal, verified run directory
     derived = again.derived()
@@ -77,7 +77,18 @@ def test_run_dataframe_fits_the_users_columns(
 def test_run_dataframe_refuses_holes_and_bad_indexes(experiment: Path, tmp_path: Path) -> None:
     df = own_data().drop(pd.Timestamp("2004-06-01"))
     with pytest.raises(DataError, match=r"my_asset .*2004-06"):
-        run_dataframe(df, experiment, out=tmp_path / "out", quiet=True)
+        run_dataframe(df, experiment, out=tmp_path / "out")
     with pytest.raises(DataError, match="DatetimeIndex"):
-        run_dataframe(own_data().reset_index(), experiment, out=tmp_path / "out", quiet=True)
+        run_dataframe(own_data().reset_index(), experiment, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_columns_with_a_named_index_are_kept_as_data() -> None:
+    """A DataFrame whose index has a name (e.g. `date`, as read_csv(index_col=...) gives) is
+    stored in data.nc under each column's own date dimension."""
+    from regimes.reopen import columns_dataset
+
+    index = pd.date_range("2000-01-01", periods=4, freq="MS", name="date")
+    ds = columns_dataset({"y": pd.Series([1.0, 2.0, 3.0, 4.0], index=index)})
+    assert ds["column_0"].dims == ("date_0",) and ds["column_0"].attrs["name"] == "y"
+    np.testing.assert_array_equal(ds["date_0"].values, index.values)

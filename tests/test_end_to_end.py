@@ -163,7 +163,7 @@ def check_ppc_verdict(run, derived) -> None:
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_experiment_runs_quick(path: Path, data_dir: Path, tmp_path: Path) -> None:
     run_dir = run_experiment(
-        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, quiet=True, report=False
+        path, data_dir=data_dir, out=tmp_path, quick=True, progress=False, report=False
     ).path  # reports are tested in test_report.py
     check_run_dir(run_dir, path.stem)
 

@@ -14,6 +14,7 @@ import pytest
 
 from regimes import factors as F
 from regimes.errors import ConfigError, DataError
+from regimes_gold import factors as G
 
 
 def monthly(values, start="2000-01-01", name=None) -> pd.Series:
@@ -173,7 +174,7 @@ def test_ddri_round_numbers():
     debt = monthly([1_000_000.0] * 12 + [1_040_000.0] * 2, start="2010-01-01")  # millions USD
     interest = monthly([50.0] * 12 + [52.0] * 2, start="2010-01-01")  # bn USD SAAR
     surplus = monthly([-72_000.0] * 14, start="2010-01-01")  # millions USD, deficit 72 bn
-    out = F.ddri(debt, gdp, interest, surplus)
+    out = G.ddri(debt, gdp, interest, surplus)
     assert out.name == "ddri"
     assert out.iloc[:12].isna().all()  # no GDP 12 months earlier
     d = (1_040_000 / 1000) / 1040  # 1.0
@@ -183,7 +184,7 @@ def test_ddri_round_numbers():
     expected = 100 * (d * (r - g) - pb)  # 1.0 + 1.923... = 2.923...
     assert expected == pytest.approx(100 * (0.01 + 20 / 1040))
     np.testing.assert_allclose(out.iloc[12:].to_numpy(), expected)
-    comp = F.ddri_components(debt, gdp, interest, surplus)
+    comp = G.ddri_components(debt, gdp, interest, surplus)
     assert comp["d"].iloc[0] == pytest.approx(1.0)  # 1,000,000 mn / 1,000 bn
     assert comp["r"].iloc[0] == pytest.approx(0.05)  # 50 bn / 1,000 bn
     assert comp["pb"].iloc[0] == pytest.approx((-72 + 50) / 1000)
@@ -192,7 +193,7 @@ def test_ddri_round_numbers():
 def test_deficit_to_gdp_sign_and_units():
     surplus = monthly([-1_500_000.0, 300_000.0])  # millions USD over 12 months
     gdp = monthly([30_000.0, 30_000.0])  # billions USD SAAR
-    out = F.deficit_to_gdp(surplus, gdp)
+    out = G.deficit_to_gdp(surplus, gdp)
     # deficit of 1,500 bn over GDP 30,000 bn = 5 %; a surplus is a negative deficit
     np.testing.assert_allclose(out.to_numpy(), [100 * 1500 / 30000, -100 * 300 / 30000])
     assert out.name == "deficit_gdp"
@@ -214,7 +215,7 @@ def _excess_deficit_inputs():
 
 def test_excess_deficit_recovers_known_residual():
     deficit, unemployment, indpro, e = _excess_deficit_inputs()
-    out = F.excess_deficit(deficit, unemployment, indpro, window=2)
+    out = G.excess_deficit(deficit, unemployment, indpro, window=2)
     coefs = out.attrs["coefficients"]
     assert coefs["intercept"] == pytest.approx(2.0)
     assert coefs["unemployment"] == pytest.approx(0.5)
@@ -244,7 +245,7 @@ def test_excess_deficit_expanding_min_obs_and_no_look_ahead():
     deficit = monthly(np.concatenate([np.full(12, np.nan), y]))
     unemployment = monthly(np.concatenate([np.full(12, np.nan), u]))
     indpro = monthly(ip_full)
-    out = F.excess_deficit(deficit, unemployment, indpro, window=3, expanding=True, min_obs=60)
+    out = G.excess_deficit(deficit, unemployment, indpro, window=3, expanding=True, min_obs=60)
     # first residual at the 60th common month (position 12 + 59), smoothed over 3 months
     first = 12 + 59 + 2
     assert out.iloc[:first].isna().all()
@@ -254,7 +255,7 @@ def test_excess_deficit_expanding_min_obs_and_no_look_ahead():
     # changing the last value leaves every earlier output unchanged
     deficit2 = deficit.copy()
     deficit2.iloc[-1] += 10.0
-    out2 = F.excess_deficit(deficit2, unemployment, indpro, window=3, expanding=True)
+    out2 = G.excess_deficit(deficit2, unemployment, indpro, window=3, expanding=True)
     pd.testing.assert_series_equal(out.iloc[:-1], out2.iloc[:-1])
     assert out2.iloc[-1] != pytest.approx(0.0)
 
@@ -267,7 +268,7 @@ def test_excess_deficit_expanding_min_obs_and_no_look_ahead():
 def test_bond_fx_divergence_sign_and_value():
     yields = monthly([2.0, 2.1, 2.0, 2.1, 2.5])  # yields jump up at the end
     dollar = monthly([100.0, 101.0, 100.0, 101.0, 95.0])  # while the dollar falls
-    out = F.bond_fx_divergence(yields, dollar, window=4)
+    out = G.bond_fx_divergence(yields, dollar, window=4)
     assert out.iloc[:3].isna().all()
     assert out.iloc[-1] > 0
     wy = np.array([2.1, 2.0, 2.1, 2.5])
@@ -276,7 +277,7 @@ def test_bond_fx_divergence_sign_and_value():
     zd = (wd[-1] - wd.mean()) / wd.std(ddof=1)
     assert out.iloc[-1] == pytest.approx(zy - zd)
     # yields up together with the dollar up (the normal pattern) -> negative
-    same = F.bond_fx_divergence(yields, monthly([100.0, 101.0, 100.0, 101.0, 110.0]), window=4)
+    same = G.bond_fx_divergence(yields, monthly([100.0, 101.0, 100.0, 101.0, 110.0]), window=4)
     assert same.iloc[-1] < 0
 
 
@@ -284,7 +285,7 @@ def test_bond_fx_divergence_residual_method():
     rng = np.random.default_rng(0)
     yields = monthly(2 + np.cumsum(rng.normal(0, 0.1, 12)))
     dollar = monthly(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 12))))
-    out = F.bond_fx_divergence(yields, dollar, window=6, method="residual")
+    out = G.bond_fx_divergence(yields, dollar, window=6, method="residual")
     assert out.iloc[:5].isna().all()
     # hand check at the last date: OLS of window-standardised log dollar on window-standardised
     # yield over the last 6 months, minus the residual at the last month
@@ -298,9 +299,9 @@ def test_bond_fx_divergence_residual_method():
     # sign: yields up and dollar down at the end -> positive
     y2 = monthly([2.0, 2.1, 2.0, 2.2, 2.1, 2.2, 2.8])
     d2 = monthly([100.0, 101.0, 100.0, 102.0, 101.0, 102.0, 94.0])
-    assert F.bond_fx_divergence(y2, d2, window=6, method="residual").iloc[-1] > 0
+    assert G.bond_fx_divergence(y2, d2, window=6, method="residual").iloc[-1] > 0
     with pytest.raises(ValueError, match="method"):
-        F.bond_fx_divergence(y2, d2, window=6, method="nope")
+        G.bond_fx_divergence(y2, d2, window=6, method="nope")
 
 
 @pytest.mark.parametrize("method", ["zdiff", "residual"])
@@ -308,11 +309,11 @@ def test_bond_fx_divergence_no_look_ahead(method):
     rng = np.random.default_rng(1)
     yields = monthly(3 + np.cumsum(rng.normal(0, 0.1, 30)))
     dollar = monthly(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 30))))
-    base = F.bond_fx_divergence(yields, dollar, window=8, method=method)
+    base = G.bond_fx_divergence(yields, dollar, window=8, method=method)
     y2, d2 = yields.copy(), dollar.copy()
     y2.iloc[-1] += 1.0
     d2.iloc[-1] *= 0.9
-    changed = F.bond_fx_divergence(y2, d2, window=8, method=method)
+    changed = G.bond_fx_divergence(y2, d2, window=8, method=method)
     pd.testing.assert_series_equal(base.iloc[:-1], changed.iloc[:-1])
     assert changed.iloc[-1] != pytest.approx(base.iloc[-1])
 
@@ -337,7 +338,7 @@ def _gold_copper_inputs():
 
 def test_gold_copper_recovers_coefficients_exactly():
     yld, gold, copper = _gold_copper_inputs()
-    res = F.gold_copper_implied_rate(yld, gold, copper)
+    res = G.gold_copper_implied_rate(yld, gold, copper)
     assert list(res.columns) == ["implied_rate", "gap_bp"]
     assert res.attrs["coef_gold_bp_per_usd_oz"] == pytest.approx(-0.2)
     assert res.attrs["coef_copper_bp_per_usd_t"] == pytest.approx(0.0225)
@@ -352,14 +353,14 @@ def test_gold_copper_fit_window_and_out_of_sample_gap():
     yld, gold, copper = _gold_copper_inputs()
     yld = yld.copy()
     yld.iloc[-1] += 6.6  # actual yield 660 bp above the relation after the fit window
-    res = F.gold_copper_implied_rate(yld, gold, copper, end=yld.index[-2])
+    res = G.gold_copper_implied_rate(yld, gold, copper, end=yld.index[-2])
     assert res.attrs["fit_end"] == yld.index[-2].date().isoformat()
     assert res.attrs["nobs"] == 13
     assert res.attrs["coef_gold_bp_per_usd_oz"] == pytest.approx(-0.2)
     # implied at the last month: 4.0 - 0.002*2600 + 0.000225*9700 = 4.0 - 5.2 + 2.1825 = 0.9825
     assert res["implied_rate"].iloc[-1] == pytest.approx(0.9825)
     assert res["gap_bp"].iloc[-1] == pytest.approx(660.0)
-    gap = F.gold_copper_gap(yld, gold, copper, end=yld.index[-2])
+    gap = G.gold_copper_gap(yld, gold, copper, end=yld.index[-2])
     assert gap.name == "gold_copper_gap"
     assert gap.iloc[-1] == pytest.approx(660.0)
 
@@ -378,20 +379,20 @@ def test_real_gold_price_base_year_equals_100():
     )
     cpi = monthly(cpi_vals, start="1929-07-01")
     gold = monthly([20.67] * 24, start="1929-07-01")
-    out = F.real_gold_price(gold, cpi)
+    out = G.real_gold_price(gold, cpi)
     assert out.loc["1930-01-01":"1930-12-01"].mean() == pytest.approx(100.0)
     base = np.mean([20.67 / c for c in cpi_vals[6:18]])
     assert out.iloc[0] == pytest.approx(100 * (20.67 / 17.0) / base)
     assert out.iloc[-1] == pytest.approx(100 * (20.67 / 15.2) / base)
     assert out.attrs["base_year"] == 1930
     with pytest.raises(DataError, match="base year 1950"):
-        F.real_gold_price(gold, cpi, base_year=1950)
+        G.real_gold_price(gold, cpi, base_year=1950)
 
 
 def test_real_gold_price_starts_where_cpi_starts():
     gold = monthly([20.0] * 36, start="1869-01-01")
     cpi = monthly([10.0] * 12, start="1871-01-01").reindex(gold.index)
-    out = F.real_gold_price(gold, cpi, base_year=1871)
+    out = G.real_gold_price(gold, cpi, base_year=1871)
     assert out.loc[:"1870-12-01"].isna().all()
     np.testing.assert_allclose(out.loc["1871-01-01":].to_numpy(), 100.0)
 
@@ -399,7 +400,7 @@ def test_real_gold_price_starts_where_cpi_starts():
 def test_equity_in_gold_and_rate_cut_expectations():
     sp = monthly([4000.0, 5000.0])
     gold = monthly([2000.0, 2500.0])
-    np.testing.assert_allclose(F.equity_in_gold(sp, gold).to_numpy(), [4000 / 2000, 5000 / 2500])
+    np.testing.assert_allclose(G.equity_in_gold(sp, gold).to_numpy(), [4000 / 2000, 5000 / 2500])
     gs1 = monthly([4.0, 5.25])
     ff = monthly([5.25, 5.25])
     rce = F.rate_cut_expectations(gs1, ff)
@@ -413,12 +414,15 @@ def test_equity_in_gold_and_rate_cut_expectations():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_registry_keys_and_inputs_match_signatures():
+def test_registry_keys_recipes_and_signatures():
+    """The core's factors and the gold plugin's (through its entry point) are registered by name;
+    each recipe names the function's series parameters in order, from catalog series."""
     import inspect
 
-    assert set(F.FACTORS) == {
-        "real_rate",
-        "dollar",
+    from regimes.data import CATALOG
+
+    core = {"real_rate", "dollar", "rate_cut_expectations", "inflation"}
+    gold = {
         "ddri",
         "excess_deficit",
         "bond_fx_divergence",
@@ -426,14 +430,43 @@ def test_registry_keys_and_inputs_match_signatures():
         "gold_copper_implied_rate",
         "real_gold_price",
         "equity_in_gold",
-        "rate_cut_expectations",
-        "inflation",
+        "ddri_market",
+        "deficit_12m_gdp",
+        "r_minus_g",
     }
+    assert {f.name for f in G.FACTORS} == gold
+    assert set(F.FACTORS) == core | gold
     for key, fdef in F.FACTORS.items():
         assert fdef.name == key
         params = list(inspect.signature(fdef.fn).parameters)
-        assert list(fdef.inputs) == params[: len(fdef.inputs)], key
+        assert list(fdef.recipe) == params[: len(fdef.recipe)], key
+        assert list(fdef.inputs) == [p for p in fdef.recipe if p not in fdef.optional]
+        assert all(src in CATALOG for src in fdef.recipe.values() if isinstance(src, str)), key
         assert fdef.units and fdef.description
+
+
+def test_factor_series_reads_its_recipe_through_the_loader():
+    """A recipe's catalog inputs come through the loader; another factor's (`factor_input`)
+    through its own recipe: the bond-FX divergence reads GS10 and the dollar's two indices."""
+    n = 80
+    t = np.arange(n)
+    data = {
+        "GS10": monthly(3 + np.sin(t / 7)),
+        "DTWEXBGS": monthly(100 + 5 * np.cos(t / 5)),
+        "TWEXBMTH": monthly(90 + 4 * np.cos(t / 5)),
+    }
+    reads: list[str] = []
+
+    def load(sid: str) -> pd.Series:
+        reads.append(sid)
+        return data[sid]
+
+    out = F.factor_series("bond_fx_divergence", load)
+    assert reads == ["GS10", "DTWEXBGS", "TWEXBMTH"]
+    assert out.name == "bond_fx_divergence" and out.attrs["units"] == "z-score units"
+    dollar = F.dollar_index(data["DTWEXBGS"], data["TWEXBMTH"])
+    direct = G.bond_fx_divergence(data["GS10"], dollar)
+    np.testing.assert_allclose(out.to_numpy(), direct.to_numpy(), equal_nan=True)
 
 
 def test_compute_factor_runs_and_names_result():
@@ -467,8 +500,9 @@ def test_compute_factor_errors():
     with pytest.raises(ConfigError) as info:
         F.compute_factor("gold_price", {})
     known = (
-        "bond_fx_divergence, ddri, dollar, equity_in_gold, excess_deficit, gold_copper_gap, "
-        "gold_copper_implied_rate, inflation, rate_cut_expectations, real_gold_price, real_rate"
+        "bond_fx_divergence, ddri, ddri_market, deficit_12m_gdp, dollar, equity_in_gold, "
+        "excess_deficit, gold_copper_gap, gold_copper_implied_rate, inflation, r_minus_g, "
+        "rate_cut_expectations, real_gold_price, real_rate"
     )
     assert str(info.value) == f"unknown factor 'gold_price'; known factors: {known}"
     assert info.value.__cause__ is None

@@ -1,8 +1,9 @@
 """The contract every model family passes: build → tiny sample → derive → posterior predictive
 check → one leave-future-out refit → a forecast, with `derived.nc` checked against the declared
 schema (`regimes.families.schema`). Every registered family and every Markov structure
-(constant, covariate-driven, change point) and form (level, AR, error correction) runs here; a
-new family is done when it passes this test.
+(constant, covariate-driven, change point) and form (level, AR, error correction) runs here, and
+so does the example family of docs/adding-a-family.md, built from the doc's own code; a new
+family is done when it passes this test.
 
 The posteriors are tiny (2 chains × 40 draws): this checks shapes, names, units and that every
 hook works together, not statistical quality (the recovery and SBC tests do that).
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from doc_family import doc_module
 from regimes.api import cf_attributes
 from regimes.calibration import fit_simulation, scalar_names, scalars
 from regimes.cf import cf_problems
@@ -55,6 +57,10 @@ CASES: dict[str, tuple[str, dict]] = {
         "markov",
         {"k_regimes": 2, "transition": "changepoint", "form": "ecm", "n_starts": 2},
     ),
+    "markov-breaks-level": (
+        "markov",
+        {"k_regimes": 2, "transition": "breaks", "switching_variance": True, "n_starts": 2},
+    ),
     "markov-anchors-volatility-ecm": (
         "markov",
         {
@@ -69,7 +75,22 @@ CASES: dict[str, tuple[str, dict]] = {
             "n_starts": 2,
         },
     ),
-    "panel-shared-level": ("panel", {"k_regimes": 2, "order_by": "x", "n_starts": 2}),
+    "markov-signed-loadings-volatility": (
+        "markov",
+        {
+            "k_regimes": 2,
+            "regime_names": ["down_x", "up_x"],
+            "form": "loadings",
+            "signs": {"down_x": {"x": "negative"}, "up_x": {"x": "positive"}},
+            "volatility_regimes": 2,
+            "transform": "log",
+            "n_starts": 2,
+        },
+    ),
+    "panel-shared-level": (
+        "panel",
+        {"k_regimes": 2, "order_by": "x", "noise": "factor", "n_starts": 2},
+    ),
     "panel-anchors-ecm": (
         "panel",
         {
@@ -80,7 +101,11 @@ CASES: dict[str, tuple[str, dict]] = {
             "n_starts": 2,
         },
     ),
+    # the example family of docs/adding-a-family.md, built and registered by the doc's own code
+    # (the simulated level shift is at 2003-10)
+    "doc-known-break": ("known_break", {"transform": "level", "break_month": "2003-10"}),
 }
+DOC_FAMILY = doc_module().FAMILY
 
 
 def test_every_registered_family_has_a_case() -> None:
@@ -150,6 +175,37 @@ def assert_cf_on_disk(ds: xr.Dataset, path) -> None:
         )
 
 
+def assert_arviz_ready(tree: xr.DataTree, frame: FitFrame, path) -> None:
+    """observed_data beside posterior_predictive and log_likelihood (same name, months and
+    natural units: the observations are the frame's own values, and the replicates sit around
+    them), every natural-units parameter with units; then ArviZ's summary, LOO, PPC and LOO-PIT
+    plots run on the file as written."""
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    write_netcdf(tree, path)
+    back = xr.open_datatree(path, engine="h5netcdf").load()
+    obs, rep = back["observed_data"]["y"], back["posterior_predictive"]["y"]
+    ll = back["log_likelihood"]["y"]
+    assert obs.dims == ("time",) and rep.dims == ("chain", "draw", "time") == ll.dims
+    np.testing.assert_array_equal(obs["time"].values, rep["time"].values)
+    np.testing.assert_array_equal(obs["time"].values, ll["time"].values)
+    np.testing.assert_allclose(obs.values, frame.y.reindex(obs["time"].values).to_numpy())
+    assert obs.attrs["units"] == rep.attrs["units"] == frame.units
+    gap = np.abs(rep.median(("chain", "draw")).values - obs.values)
+    assert np.median(gap) < 3 * float(obs.std()), "replicates not on the observations' scale"
+    for name in back["constant_data"].data_vars:  # every dimension named, none `*_dim_0`
+        assert not any(str(d).endswith("_dim_0") for d in back["constant_data"][name].dims)
+    natural = back["posterior_natural"].to_dataset()
+    assert natural.data_vars and all("units" in v.attrs for v in natural.data_vars.values())
+    table = az.summary(back, group="posterior_natural", fmt="xarray", round_to="none")
+    assert np.isfinite(table.sel(summary="mean").to_array()).any()
+    assert np.isfinite(az.loo(back, var_name="y").elpd)
+    az.plot_ppc_dist(back, var_names=["y"])
+    az.plot_loo_pit(back, var_names=["y"])
+    plt.close("all")
+
+
 def experiment(family: str, options: dict) -> Experiment:
     spec = ModelSpec(family=family, options=options, name="contract")
     get_family(family).validate_spec(spec, where="contract case")
@@ -176,7 +232,9 @@ def test_family_contract(case: str, tmp_path) -> None:
     fit_time = frame.time[frame.fit.to_numpy()]
 
     # build and sample: a log-likelihood in natural units over (a suffix of) the fit window
-    tree = fit_frame(exp, frame, progress=False, quiet=True)
+    tree = fit_frame(exp, frame, progress=False)
+    lp = tree["sample_stats"]["lp"].values  # every chain moves (a NaN gradient freezes it)
+    assert all(len(np.unique(chain)) > lp.shape[1] // 4 for chain in lp), "a chain is stuck"
     ll = tree["log_likelihood"].to_dataset()
     assert ll.attrs["scale"] == NATURAL_SCALE
     y_ll = ll["y"] if "y" in ll else next(iter(ll.data_vars.values()))
@@ -207,6 +265,9 @@ def test_family_contract(case: str, tmp_path) -> None:
     if "regime" in derived.dims:
         np.testing.assert_allclose(derived["regime_prob"].sum("regime"), 1.0, atol=1e-9)
 
+    # posterior.nc as a run writes it, read back and used by ArviZ as its users would
+    assert_arviz_ready(tree, frame, tmp_path / "posterior.nc")
+
     # derived.nc as a run writes it: CF-style attributes, read back by a CF parser (cf_xarray)
     assert_cf_on_disk(cf_attributes(exp, full, frame, []), tmp_path / "derived.nc")
 
@@ -215,7 +276,7 @@ def test_family_contract(case: str, tmp_path) -> None:
     assert all(p.is_file() and p.parent == tmp_path for p in paths)
 
     # one leave-future-out refit: fitted on all but the last fit month, scoring that month
-    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0, quiet=True)
+    lfo = lfo_frame(exp, frame, min_train=len(fit_time) - 1, k_threshold=0.0)
     assert lfo.attrs["n_refits"] == 1
     assert np.isfinite(lfo["elpd"].values).all() and lfo.sizes["time"] == 1
 
@@ -237,19 +298,28 @@ def test_family_contract(case: str, tmp_path) -> None:
         fv_draws.quantile(0.5, dim="sample").values, fv.sel(quantile=0.5).values, rtol=1e-6
     )
 
-    # simulate -> fit: data drawn from the model at one posterior draw come back from a fit by
-    # the run's own path (the same compiled model, scaling pinned to the frame's)
+    # simulate -> fit: data drawn from the model at a central posterior draw come back from a
+    # fit by the run's own path (the same compiled model, scaling pinned to the frame's)
     model = family.build(spec, frame)
-    truth = {
-        rv.name: np.asarray(tree["posterior"][rv.name].isel(chain=0, draw=-1).values)
-        for rv in model.free_RVs
-    }
-    assert_recovered(exp, frame, truth, model)
+    assert_recovered(exp, frame, central_draw(tree, model), model)
+
+
+def central_draw(tree, model) -> dict:
+    """The posterior draw nearest the posterior median (in sd units over every free scalar): a
+    typical parameter set, and a valid one (a simplex stays a simplex)."""
+    post = tree["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    values = {rv.name: post[rv.name].transpose("sample", ...).values for rv in model.free_RVs}
+    first = {n: v[0] for n, v in values.items()}
+    flat = scalars(model, first, values)  # (sample, scalar)
+    z = (flat - np.median(flat, axis=0)) / (flat.std(axis=0) + 1e-12)
+    best = int(np.argmin((z**2).sum(axis=1)))
+    return {n: v[best] for n, v in values.items()}
 
 
 def assert_recovered(exp: Experiment, frame: FitFrame, truth: dict, model) -> None:
-    """Every free scalar of `truth` inside the 99% interval of a fit to data simulated from it
-    (one miss allowed: tiny posteriors of 80 draws, seeded)."""
+    """Every free scalar of `truth` within 4 posterior sd of the posterior mean of a fit to data
+    simulated from it (tiny posteriors of 80 draws, seeded). A simulation on
+    the wrong scale misses by tens of sd."""
     family = get_family(exp.spec.family)
     sim = family.simulate(exp.spec, frame, truth, np.random.default_rng(11))
     assert sim.frame.fixed_scaling is not None
@@ -263,9 +333,8 @@ def assert_recovered(exp: Experiment, frame: FitFrame, truth: dict, model) -> No
     values = {
         rv.name: post[rv.name].transpose("chain", "draw", ...).values for rv in model.free_RVs
     }
-    draws = scalars(model, truth, values).reshape(-1, len(scalar_names(model, truth)))
-    lo, hi = np.quantile(draws, [0.005, 0.995], axis=0)
-    true = scalars(model, truth, truth)
-    missed = [n for n, t, a, b in zip(scalar_names(model, truth), true, lo, hi, strict=True)
-              if not a <= t <= b]  # fmt: skip
-    assert len(missed) <= 1, (missed, true, lo, hi)
+    names = scalar_names(model, truth)
+    draws = scalars(model, truth, values).reshape(-1, len(names))
+    z = np.abs(scalars(model, truth, truth) - draws.mean(axis=0)) / (draws.std(axis=0) + 1e-9)
+    missed = {n: round(float(v), 1) for n, v in zip(names, z, strict=True) if v > 4}
+    assert not missed, missed

@@ -24,13 +24,12 @@ def _quick_run(repo_root: Path, data_dir: Path, root: Path, name: str) -> Path:
         quick=True,
         progress=False,
         figures=False,
-        quiet=True,
     ).path
 
 
 @pytest.fixture(scope="module")
 def fedfunds_run(repo_root, data_dir, tmp_path_factory) -> Path:
-    return _quick_run(repo_root, data_dir, tmp_path_factory.mktemp("ff"), "fedfunds")
+    return _quick_run(repo_root, data_dir, tmp_path_factory.mktemp("ff"), "textbook/fedfunds")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Hamilton (1989) MS-AR(4) on US real GNP: the posterior of `experiments/hamilton_gnp.toml`
+"""Hamilton (1989) MS-AR(4) on US real GNP: the posterior of `experiments/textbook/hamilton_gnp.toml`
 against the published MLE (EViews, as pinned in statsmodels' tests).
 
 The switching model beats a linear AR(4) on this sample by only 2.4 log-likelihood points, so
@@ -29,7 +29,7 @@ Z_MAX = 1.5
 
 def test_experiment_priors_are_the_documented_ones() -> None:
     """Sticky Dirichlet(10, 2) rows and the recession/expansion mean priors (fast, no data)."""
-    exp = load_experiment(ROOT / "experiments" / "hamilton_gnp.toml")
+    exp = load_experiment(ROOT / "experiments" / "textbook" / "hamilton_gnp.toml")
     opts = markov.Options.model_validate(exp.spec.options)
     rows = dirichlet_rows(opts.k_regimes, opts.transition_concentration, opts.sticky)
     np.testing.assert_allclose(rows, [[10, 2], [2, 10]])
@@ -41,9 +41,9 @@ def test_experiment_priors_are_the_documented_ones() -> None:
 def test_hamilton_posterior_near_published_mle(data_dir: Path, tmp_path: Path) -> None:
     from regimes.api import run_experiment
 
-    path = ROOT / "experiments" / "hamilton_gnp.toml"
+    path = ROOT / "experiments" / "textbook" / "hamilton_gnp.toml"
     run = run_experiment(path, data_dir=data_dir, out=tmp_path, seed=1, progress=False,
-                         quiet=True, figures=False)  # fmt: skip
+                         figures=False)  # fmt: skip
     exp = load_experiment(path)
     frame = build_frame(exp.data.target, exp.data.factors, exp.data.start_ts, exp.data.end_ts,
                         data_dir, frequency=exp.data.frequency)  # fmt: skip

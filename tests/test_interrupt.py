@@ -181,7 +181,5 @@ def test_the_report_is_part_of_the_atomic_write(
     monkeypatch.setattr(report_write, "render_report", interrupted)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(
-            EXPERIMENT, data_dir=data_dir, out=out, quick=True, progress=False, quiet=True
-        )
+        run_experiment(EXPERIMENT, data_dir=data_dir, out=out, quick=True, progress=False)
     assert [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".")] == []

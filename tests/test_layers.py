@@ -1,19 +1,12 @@
 """The package's modules form layers that only point down, with no import cycles and no imports
-of another module's private names. Parsed from the source (every import, at module level or inside
+of another module's private names. The application plugins of this repository (`regimes_gold`)
+sit above the whole core: a plugin may import the core, the core never a plugin. Parsed from the source (every import, at module level or inside
 a function; `if TYPE_CHECKING:` blocks excepted), so a new upward import fails here first.
 
-Layers, lowest first (a module may import its own layer and any below it):
-  0 foundation   errors, spec, draws, cache, signals, hmm, kalman, graphs, spells, smc, files, reuse,
-                 progress, timing (no model, no data; `files`: atomic writes, path checks; `reuse`:
-                 reuse keys; `progress`: sampling progress; `timing`: seconds per phase of a run)
-  1 data, plots  data/, factors, dataset, priors, figures/      (figures: pure plots of datasets)
-  2 families     families/
-  3 inference    config, sampling, compiled, diagnostics, ppc, fit, summary, cf, advice
-  4 runs on disk results, reopen
-  5 services     lfo, forecast, compare
-  6 presentation report/
-  7 application  api, study/, sweep/   (compose runs, services and pages; sweeps on Dask)
-  8 command line cli
+Layers, lowest first (a module may import its own layer and any below it): `LAYERS` below,
+each module with its job in docs/modules.md (tests/test_modules_doc.py keeps the two in step):
+0 foundation, 1 data, scaling and plots, 2 families, 3 inference, 4 runs on disk, 5 services,
+6 presentation, 7 application, 8 command line, 9 applications (the plugins).
 """
 
 from __future__ import annotations
@@ -27,23 +20,27 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
      "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
-     "regimes.progress", "regimes.timing"),
+     "regimes.reversion", "regimes.progress", "regimes.plugins", "regimes.logs",
+     "regimes.timing"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
      "regimes.scaling"),
     ("regimes.families",),
     ("regimes.config", "regimes.sampling", "regimes.compiled", "regimes.anchoring", "regimes.modes", "regimes.diagnostics", "regimes.ppc",
-     "regimes.fit", "regimes.userdata", "regimes.calibration", "regimes.summary", "regimes.cf", "regimes.advice"),
+     "regimes.fit", "regimes.userdata", "regimes.calibration", "regimes.summary", "regimes.cf", "regimes.advice",
+     "regimes.inference_data"),
     ("regimes.results", "regimes.reopen"),
     ("regimes.lfo", "regimes.forecast", "regimes.compare"),
     ("regimes.report",),
     ("regimes.api", "regimes.study", "regimes.sweep"),
     ("regimes.cli",),
+    ("regimes_gold",),
 ]  # fmt: skip
+PACKAGES = ("regimes", "regimes_gold")  # the core and the plugins checked with it
 
 
 def modules() -> dict[str, Path]:
     out = {}
-    for path in (SRC / "regimes").rglob("*.py"):
+    for path in (p for package in PACKAGES for p in (SRC / package).rglob("*.py")):
         parts = list(path.relative_to(SRC).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -87,7 +84,7 @@ def parse_imports(source: str) -> list[tuple[str, str, int]]:
         if id(node) in type_only:
             continue
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] != "regimes":
+            if node.module.split(".")[0] not in PACKAGES:
                 continue
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
@@ -95,7 +92,7 @@ def parse_imports(source: str) -> list[tuple[str, str, int]]:
                 out.append((target, "" if sub in MODULES else alias.name, node.lineno))
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] == "regimes":
+                if alias.name.split(".")[0] in PACKAGES:
                     out.append((_owner(alias.name), "", node.lineno))
     return out
 
@@ -105,17 +102,17 @@ GRAPH = {m: imports(m) for m in MODULES}
 
 def test_every_module_has_a_layer() -> None:
     for module in MODULES:
-        if module != "regimes":
+        if module not in PACKAGES:
             layer_of(module)
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "regimes"))
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m not in PACKAGES))
 def test_imports_point_down(module: str) -> None:
     mine = layer_of(module)
     upward = [
         f"line {line}: {target} (layer {layer_of(target)})"
         for target, _, line in GRAPH[module]
-        if target != "regimes" and layer_of(target) > mine
+        if target not in PACKAGES and layer_of(target) > mine
     ]
     assert not upward, f"{module} (layer {mine}) imports upward: {upward}"
 
@@ -163,14 +160,17 @@ def test_no_import_cycles() -> None:
 
 
 def test_the_checker_sees_what_it_must() -> None:
-    """The checks can fail: a lazy upward import, a private name and a type-only import."""
+    """The checks can fail: a lazy upward import, a private name, a type-only import and the
+    core importing a plugin."""
     source = (
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from regimes.api import run_experiment\n"
         "def f():\n    from regimes.cli import main\n    from regimes.hmm import _lse\n"
+        "    import regimes_gold.factors\n"
     )
     found = parse_imports(source)
     assert ("regimes.cli", "main", 5) in found
     assert ("regimes.hmm", "_lse", 6) in found
+    assert ("regimes_gold.factors", "", 7) in found
     assert all(target != "regimes.api" for target, _, _ in found)  # type-only: not an edge
-    assert layer_of("regimes.hmm") < layer_of("regimes.cli")
+    assert layer_of("regimes.hmm") < layer_of("regimes.cli") < layer_of("regimes_gold.factors")

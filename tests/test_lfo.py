@@ -208,8 +208,8 @@ def test_exact_and_approximate_lfo_agree_on_static_ar1() -> None:
         u[t] = 0.5 * u[t - 1] + rng.normal(0, 0.3)
     frame = _frame(1.0 + 0.8 * x + u, x)
     exp = _experiment("static", {"transform": "level", "errors": "ar1"})
-    exact = lfo_frame(exp, frame, min_train=L, k_threshold=0.0, quiet=True)
-    approx = lfo_frame(exp, frame, min_train=L, quiet=True)
+    exact = lfo_frame(exp, frame, min_train=L, k_threshold=0.0)
+    approx = lfo_frame(exp, frame, min_train=L)
     assert exact.attrs["n_refits"] == T - L and exact["refit"].all()
     assert approx.attrs["n_refits"] >= 1 and approx.attrs["max_k"] <= 0.7
     # The two differ by the Monte Carlo error of different fits (400 draws each, ~0.02 per
@@ -230,7 +230,7 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
     from regimes.lfo import compare_lfo, ensure_lfo, load_lfo
     from regimes.results import open_run, sha256_file
 
-    toml = (repo_root / "experiments" / "fedfunds.toml").read_text()
+    toml = (repo_root / "experiments" / "textbook" / "fedfunds.toml").read_text()
     toml = toml.replace('start = "1954-07"', 'start = "1990-01"')
     toml += "\n[sampler.quick]\ndraws = 100\ntune = 100\nchains = 2\n"
     (tmp_path / "models").mkdir()
@@ -248,12 +248,11 @@ def test_markov_run_lfo_end_to_end(tmp_path: Path, data_dir: Path, repo_root: Pa
         quick=True,
         progress=False,
         figures=False,
-        quiet=True,
     ).path
     ll = open_run(run_dir).posterior()["log_likelihood"]
     assert ll.attrs["scale"] == "natural units of the target"
     n = ll.sizes["time"]
-    ds = ensure_lfo(run_dir, min_train=n - 4, quiet=True)
+    ds = ensure_lfo(run_dir, min_train=n - 4)
     assert ds.sizes["time"] == 4 and ds.attrs["L"] == n - 4
     assert np.isfinite(ds["elpd"]).all() and ds["refit"].values[0]
     manifest = open_run(run_dir).manifest
@@ -312,7 +311,7 @@ def test_compare_lfo_ranks_runs_and_checks_months(tmp_path: Path) -> None:
     a = _run_with_lfo(tmp_path, "a", base)
     b = _run_with_lfo(tmp_path, "b", better)
     assert open_run(a).manifest["files"]["lfo.nc"] == sha256_file(a / "lfo.nc")
-    df = compare_lfo([a, b], quiet=True)
+    df = compare_lfo([a, b])
     assert list(df.index) == ["b/r1", "a/r1"] and list(df["rank"]) == [0, 1]
     diff = better - base
     assert df.loc["a/r1", "elpd_diff"] == pytest.approx(diff.sum())
@@ -322,7 +321,7 @@ def test_compare_lfo_ranks_runs_and_checks_months(tmp_path: Path) -> None:
     assert {p.suffix for p in plot_compare(df, tmp_path / "cmp")} == {".png", ".svg"}
     c = _run_with_lfo(tmp_path, "c", base, start="2000-02")
     with pytest.raises(CompareError, match="score different months"):
-        compare_lfo([a, c], quiet=True)
+        compare_lfo([a, c])
 
 
 def test_an_lfo_nc_copied_in_is_never_trusted(
@@ -367,9 +366,7 @@ def test_an_lfo_nc_of_other_settings_or_another_run_is_computed_again(
     a = _run_with_lfo(tmp_path, "a", None)
     b = _run_with_lfo(tmp_path, "b", np.random.default_rng(1).normal(-1.0, 0.5, 40))
     # b's own, listed lfo.nc is reused under its settings; other settings compute it again
-    assert float(ensure_lfo(b, quiet=True)["elpd"].sum()) == pytest.approx(
-        float(load_lfo(b)["elpd"].sum())
-    )
+    assert float(ensure_lfo(b)["elpd"].sum()) == pytest.approx(float(load_lfo(b)["elpd"].sum()))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="regimes.lfo"), pytest.raises(RegimesError):
         ensure_lfo(b, k_threshold=0.5)
@@ -400,3 +397,27 @@ def test_cli_lfo_on_a_non_run_folder_is_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("regimes: error:")
     assert "not a complete run directory" in lines[0]
+
+
+def test_runs_on_different_windows_compare_from_their_own_counts(tmp_path, monkeypatch) -> None:
+    """compare_lfo takes one training count per run (a study's runs may start in different
+    months and reach its first scored month at different counts): each run's LFO gets its own."""
+    import regimes.lfo as lfo_module
+    from handmade_runs import make_run
+
+    a = make_run(tmp_path, "20260101T000000Z-s1-aaaaaa", 1.0)
+    b = make_run(tmp_path, "20260101T000000Z-s2-bbbbbb", 2.0)
+    seen = {}
+    time = pd.date_range("2020-01-01", periods=4, freq="MS")
+
+    def fake(path, *, min_train, **_):
+        seen[Path(path).name] = min_train
+        elpd = xr.DataArray(np.full(4, -1.0 * min_train / 100), dims="time", coords={"time": time})
+        return xr.Dataset({"elpd": elpd}, attrs={"n_refits": 0, "max_k": 0.1, "se": 0.5})
+
+    monkeypatch.setattr(lfo_module, "ensure_lfo", fake)
+    table = lfo_module.compare_lfo([a, b], min_train={str(a): 100, str(b): 91})
+    assert seen == {a.name: 100, b.name: 91}
+    assert len(table) == 2
+    lfo_module.compare_lfo([a, b], min_train=50)
+    assert seen == {a.name: 50, b.name: 50}

@@ -217,3 +217,35 @@ def test_ecm_mode_recovers_regime_anchors() -> None:
 def test_ecm_rejects_ar_terms() -> None:
     with pytest.raises(ValueError, match="ecm"):
         markov.Options.model_validate({"form": "ecm", "ar_order": 1})
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_uniform_breaks_put_a_uniform_prior_on_the_dates(k: int) -> None:
+    """transition = "breaks": with a flat likelihood the chain's own matrices give every set of
+    k − 1 break months the same probability (one break: 1/m per move; two: P(first break at
+    move i) = (m − 1 − i) / C(m, 2)), and exactly k − 1 breaks happen."""
+    from math import comb
+
+    n = 30
+    frame = frame_of({"y": np.random.default_rng(0).normal(size=n)})
+    spec = spec_of({"k_regimes": k, "transition": "breaks", "switching_variance": True})
+    fn, owner, _ = markov.FAMILY.compiled(spec, frame)
+    values = markov.FAMILY.draw_params(spec, frame, np.random.default_rng(1))
+    li, lt = fn(*[values[rv.name] for rv in owner.free_RVs])[:2]  # (K,), (n, K, K)
+    m = n - 1  # moves between the scored months
+    state = np.exp(li)
+    first = np.zeros(m)
+    for r in range(m):
+        step = np.exp(lt[r])
+        first[r] = state[0] * step[0, 1]  # leaving regime 0 at move r
+        state = state @ step
+    if k == 2:
+        np.testing.assert_allclose(first, np.full(m, 1 / m), rtol=1e-10)
+    else:
+        expected = np.array([(m - 1 - i) / comb(m, 2) for i in range(m)])
+        np.testing.assert_allclose(first, expected, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(state[-1], 1.0, rtol=1e-10)  # every path ends in the last regime
+    assert [rv.name for rv in owner.free_RVs] == ["intercept", "sigma"]  # no stay parameter
+    # a certain break (hazard 1) leaves no −inf in the filter: the gradient NUTS follows is finite
+    model = markov.FAMILY.build(spec, frame)
+    assert np.isfinite(model.compile_dlogp()(model.initial_point())).all()

@@ -40,8 +40,7 @@ def _state():
 BEFORE = STATE + "import numpy\n_before = _state()"
 AFTER = """
 table = run.summary()
-rows = table.loc["regime_mean"] if "regime_mean" in table.index.get_level_values(0) \\
-    else table.loc["fair_value_by_regime"]
+rows = table.loc["level"]  # each regime's level in natural units (posterior_natural)
 print("RESULT " + _json.dumps({"before": _before, "after": _state(),
       "means": {r: [float(rows.loc[r, "5%"]), float(rows.loc[r, "95%"])] for r in rows.index}}))
 """

@@ -558,7 +558,7 @@ def _fit(frame, options: dict, draws: int, seed: int = 7):
             "spec": spec,
         }
     )
-    return exp, fit_frame(exp, frame, progress=False, quiet=True)
+    return exp, fit_frame(exp, frame, progress=False)
 
 
 def test_short_run_recovers_the_shared_regimes() -> None:
@@ -648,3 +648,36 @@ def test_lfo_scores_one_assets_own_density() -> None:
     assert scored_asset(panel, "asset1") == "asset1" and scored_asset(single, "asset1") is None
     with pytest.raises(LFOError, match="'gold' is not one of the panel's assets"):
         scored_asset(panel, "gold")
+
+
+def test_correlated_shocks_match_a_multivariate_normal_by_hand() -> None:
+    """noise = "factor": each month's joint log density of the observed assets (missing ones
+    dropped) equals a multivariate Normal with covariance diag(σ)(diag(1 − ρ²) + ρρ')diag(σ);
+    each asset's own density stays its Normal marginal; and the filter runs on the joint."""
+    frame, _ = simulate_panel(3, n_months=40, late_by=12)
+    spec = ModelSpec(family="panel", options={"k_regimes": 2, "noise": "factor"}, name="t")
+    fn, model, _ = component_function(spec, frame)
+    values = _fixed_values(model, np.random.default_rng(4))
+    values["shock_loading_ref"] = np.array(0.8)
+    values["shock_loading"] = np.array([0.7, 0.6, 0.3, -0.2])
+    args = [values[rv.name] for rv in model.free_RVs]
+    out = fn(*args)
+    e, sig, per_series, joint = out[4], out[5], out[2], out[8]  # (n, A, J), (A, J), ..., (n, J)
+    rho = np.array([0.8, 0.7, 0.6, 0.3, -0.2])
+    corr = np.diag(1 - rho**2) + np.outer(rho, rho)
+    observed = np.isfinite(frame.Y.to_numpy()[frame.fit.to_numpy()])
+    for t in (0, 5, 20, 39):  # months with and without the late assets
+        seen = observed[t]
+        for j in range(2):
+            cov = np.outer(sig[:, j], sig[:, j]) * corr
+            expected = stats.multivariate_normal.logpdf(e[t, seen, j], cov=cov[np.ix_(seen, seen)])
+            np.testing.assert_allclose(joint[t, j], expected, rtol=1e-10)
+            marginal = stats.norm.logpdf(e[t, seen, j], scale=sig[seen, j])
+            np.testing.assert_allclose(per_series[t, seen, j], marginal, rtol=1e-10)
+    # the model's likelihood is the filter on the joint, not on the sum of the marginals
+    expected = hmm.forward_filter(out[0], out[1], joint).log_marginal
+    potential = compile_function(model.free_RVs, model.potentials[0])(*args)
+    np.testing.assert_allclose(potential, expected, rtol=1e-10)
+    assert (
+        abs(expected - hmm.forward_filter(out[0], out[1], per_series.sum(axis=1)).log_marginal) > 1
+    )

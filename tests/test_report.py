@@ -45,7 +45,6 @@ def good_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         quick=True,
         out=tmp_path_factory.mktemp("runs"),
         progress=False,
-        quiet=True,
         figures=True,
     ).path
 
@@ -62,9 +61,7 @@ def bad_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     text += "\n[sampler]\ndraws = 20\ntune = 20\nchains = 2\nseed = 7\n"
     path = root / "experiments" / "bad_short.toml"
     path.write_text(text, encoding="utf-8")
-    return run_experiment(
-        path, data_dir=data_dir, out=root / "results", progress=False, quiet=True
-    ).path
+    return run_experiment(path, data_dir=data_dir, out=root / "results", progress=False).path
 
 
 def _chromium() -> str:

@@ -111,7 +111,7 @@ def test_a_resumed_sweep_reruns_the_tasks_whose_files_changed(
     own_file(tmp_path)
     path = tmp_path / "s.toml"
     path.write_text('experiment = "tiny.toml"\n[grid]\n"data.target" = ["gold", "mine"]\n')
-    common = {"data_dir": data_dir, "out": tmp_path / "r", "quick": True, "quiet": True}
+    common = {"data_dir": data_dir, "out": tmp_path / "r", "quick": True}
     folder = run_sweep(path, executor=SerialExecutor(), **common)
     own_file(tmp_path, shift=50.0)
     ran: list[str] = []
@@ -121,7 +121,7 @@ def test_a_resumed_sweep_reruns_the_tasks_whose_files_changed(
             executor=SerialExecutor(),
             resume=folder,
             on_result=lambda ex, task, rec: ran.append(task.id),
-            **{**common, "quiet": False},
+            **common,
         )
     assert ran == ["grid-001"]  # the task of target "mine" only
     assert any("grid-001 runs again: the data changed since: data.series.mine" in m

@@ -1,10 +1,11 @@
 """Issue 31, items 4 and 5: writes stay inside a run directory (never through a symbolic link
 out of it) and honour the umask (colleagues and Dask workers on a shared file system read the
 results); a run reopens from any working directory, its data found again by the absolute paths
-it recorded."""
+it recorded. Issue 27: every file is written atomically by the one helper (`regimes.files`)."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import os
@@ -17,7 +18,11 @@ import pytest
 from handmade_runs import derived_of, make_run
 from regimes.cli import main
 from regimes.errors import RunError
-from regimes.results import add_file_to_run, write_netcdf, write_run
+from regimes.figures import save_figure
+from regimes.report import write_report
+from regimes.results import add_file_to_run, open_run, write_netcdf, write_run
+
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @contextlib.contextmanager
@@ -47,6 +52,65 @@ def test_runs_and_files_added_later_honour_the_umask(
     assert mode(run) == folder and mode(run / "figures") == folder
     for path in (run / "manifest.json", run / "derived.nc", added):
         assert mode(path) == file, path
+
+
+def test_a_report_added_later_honours_the_umask_and_is_listed(tmp_path: Path) -> None:
+    """report.html had its own atomic write that set 0o644 whatever the umask (a group could not
+    replace a colleague's report); it now goes through `regimes.files` like every file."""
+    with umask(0o002):
+        run = make_run(tmp_path, "r1", 1.0)
+        report = write_report(run)
+    files = open_run(run).manifest["files"]  # opens: everything written is listed, unchanged
+    drawn = [
+        run / name for name in files if name.startswith("figures/") and "fair_value" not in name
+    ]
+    assert drawn and "report.html" in files
+    for path in (report, *drawn):
+        assert mode(path) == 0o664, path
+    assert not [p for p in run.rglob("*") if p.name.startswith(".")]  # no scratch left behind
+
+
+def test_a_figure_that_fails_half_way_leaves_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots()
+    first = save_figure(fig, tmp_path, "f")
+    before = [p.read_bytes() for p in first]
+    fig, _ = plt.subplots()
+
+    def broken(path: Path, **how: object) -> None:
+        Path(path).write_bytes(b"half a")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fig, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_figure(fig, tmp_path, "f")
+    assert [p.read_bytes() for p in first] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
+
+
+ATOMIC = {"regimes/files.py", "regimes/results.py"}  # the helper; write_run's staged folder
+
+
+def test_one_atomic_write_mechanism() -> None:
+    """Only `regimes.files` (and `results.write_run`, which renames a whole run folder into
+    place) renames temporary files into place; every other module calls them."""
+    calls = {"replace", "rename", "mkstemp", "mkdtemp", "NamedTemporaryFile"}
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        name = path.relative_to(SRC).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in calls
+                and ast.unparse(node.func.value) in {"os", "tempfile"}
+                and name not in ATOMIC
+            ):
+                found.append(f"{name}:{node.lineno} {ast.unparse(node.func)}")
+    assert not found, found
 
 
 def _run_without_figures(root: Path) -> Path:

@@ -18,8 +18,8 @@ import xarray as xr
 from regimes.errors import ConfigError
 from regimes.study import load_study
 from regimes.study.config import Comparison
-from regimes.study.descriptive import Series, gold_top, real_gold_debt_corr
 from regimes.study.quantities import Estimate, extract, judge
+from regimes_gold.descriptive import Series, gold_top, real_gold_debt_corr
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "experiments" / "gold"
@@ -110,6 +110,26 @@ def test_quantities_read_the_right_months() -> None:
         extract(d, "nonsense:a")
 
 
+def test_regime_quantities_read_their_regimes() -> None:
+    """`transition:FROM:TO` and `regime_fair_value:WHEN:REGIME` read the named cell's quantiles
+    (the textbook study's rows against published fits); unknown regimes are named."""
+    d = _derived()
+    q = d["quantile"].values
+    regimes = ["low", "high"]
+    p = np.array([[0.9, 0.1], [0.3, 0.7]])
+    d["transition"] = (("regime", "regime_to", "quantile"), p[:, :, None] + (q - 0.5) / 10)
+    level = np.array([1.0, 5.0])[None, :, None] + 0 * np.arange(6)[:, None, None] + (q - 0.5)
+    d["fair_value_by_regime"] = (("time", "regime", "quantile"), level)
+    d = d.assign_coords(regime=regimes, regime_to=regimes)
+    up = extract(d, "transition:low:high")
+    assert (up.lo, up.median, up.hi) == pytest.approx((0.055, 0.1, 0.145))
+    high = extract(d, "regime_fair_value:latest:high")
+    assert (high.lo, high.median, high.hi) == pytest.approx((4.55, 5.0, 5.45))
+    assert high.note == "at 2020-05"
+    with pytest.raises(ConfigError, match=r"no regime 'mid'; regimes are \['low', 'high'\]"):
+        extract(d, "transition:low:mid")
+
+
 def test_descriptive_extractors_on_known_series() -> None:
     idx = pd.date_range("1970-01-01", "2005-12-01", freq="MS")
     gold = pd.Series(np.where(idx == pd.Timestamp("1980-02-01"), 900.0, 300.0), index=idx)
@@ -144,12 +164,41 @@ def test_study_config_is_checked(tmp_path: Path) -> None:
         load_study(folder)
 
 
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ('application = "silver"\n', r"key 'application': no application 'silver' is installed "
+         r"\(installed: gold\)"),
+        ('[[brief]]\nwhat = "x"\nreported = "1"\nsource = "descriptive"\nquantity = "gold_top:1980-01"'
+         '\ncompare = { kind = "value", value = 1 }\n', r"brief\[0\]\.source.*application = NAME"),
+        ('application = "gold"\n[[brief]]\nwhat = "x"\nreported = "1"\nsource = "descriptive"\n'
+         'quantity = "gold_tap:1980-01"\ncompare = { kind = "value", value = 1 }\n',
+         r"brief\[0\]\.quantity.*'gold_tap' is no quantity of application 'gold'"),
+        ('[page]\npanels = ["regime_probabilities", "real_gold_price"]\n',
+         r"page\.panels\[1\]': no panel 'real_gold_price' \(known: regime_probabilities, "),
+        ('[page]\n[[page.figures]]\nexperiment = "ms2_ecm"\nfigure = "regime_ribbon"\n'
+         'caption = "c"\n', r"page\.figures\[0\]\.experiment.*no experiment 'ms2_ecm'"),
+        ('[page]\n[[page.figures]]\nexperiment = "old_framework"\nfigure = "../x"\n'
+         'caption = "c"\n', r"page\.figures\.0\.figure"),
+        ('[answer]\nexperiment = "old_framework"\nregime = "r"\nclaim = "2020-01"\n'
+         'question = "is {asset} there?"\n', r"answer\.question.*\{subject\} and \{regime\}"),
+    ],
+)  # fmt: skip
+def test_study_page_settings_are_checked(tmp_path: Path, extra: str, error: str) -> None:
+    """The application, its quantities and panels, the runs' figures and the answer's wording a
+    study.toml names are checked when it loads, each error naming its key."""
+    shutil.copy(GOLD / "old_framework.toml", tmp_path)
+    (tmp_path / "study.toml").write_text('title = "t"\n' + extra)
+    with pytest.raises(ConfigError, match=error):
+        load_study(tmp_path)
+
+
 def test_study_passes_run_options_to_every_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`regimes run FOLDER --no-figures --no-report` reaches each run; a failed run is recorded
     and the study still writes its page."""
-    import regimes.api
+    import regimes.study.runner
     from regimes.errors import RegimesError
     from regimes.study import run_study
     from regimes.study.runner import failed_runs
@@ -165,8 +214,8 @@ def test_study_passes_run_options_to_every_run(
         seen.append(kwargs)
         raise RegimesError("not sampled in this test")
 
-    monkeypatch.setattr(regimes.api, "run_experiment", fake_run)
-    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False, quiet=True)
+    monkeypatch.setattr(regimes.study.runner, "run_experiment", fake_run)
+    study_dir = run_study(folder, out=tmp_path / "out", figures=False, report=False)
     assert [(k["figures"], k["report"]) for k in seen] == [(False, False)]
     assert failed_runs(study_dir) == ["old_framework"]
     assert (study_dir / "study.html").is_file()
@@ -179,12 +228,12 @@ def test_run_on_folder_without_study_toml_is_a_clear_error(tmp_path: Path) -> No
 
 
 # The study test's subset: a static model (the brief's R² and deviation rows), two regime models
-# for the LFO ranking (one the anchor-set model that answers the headline question), the
+# for the LFO ranking (one the loadings model that answers the headline question), the
 # scenario forecasts of one of them, and the 2000-2026 change point sampled by tempered SMC (the
 # brief's break-date row). The whole folder runs under
 # the validation marker (about 10 minutes on 2 cores); every family is sampled in
 # tests/test_family_contract.py, and `test_every_gold_experiment_builds` builds each config.
-CI_SUBSET = ("old_framework_iid", "ms2_ecm", "anchors", "changepoint_2000")
+CI_SUBSET = ("old_framework_iid", "ms2_ecm", "loadings", "changepoint_2000")
 
 
 def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
@@ -206,6 +255,7 @@ def subset_study(gold: Path, keep: tuple[str, ...], root: Path) -> Path:
     study["brief"] = [r for r in study["brief"] if r.get("source") in {*keep, "descriptive", "lfo"}]
     for section in ("lfo", "scenarios"):
         study[section]["experiments"] = [n for n in study[section]["experiments"] if n in keep]
+    study["page"]["figures"] = [f for f in study["page"]["figures"] if f["experiment"] in keep]
     if study.get("answer", {}).get("experiment") not in keep:
         study.pop("answer", None)
     else:
@@ -281,11 +331,15 @@ def test_gold_study_quick_from_the_command_line(
     assert "data:image/png;base64," in page
     answer = data["answer"]  # the headline, from the anchor-set run
     assert answer["verdict"] in VERDICTS | {"no fiscal anchor found"}, answer
-    assert set(answer["passes"]) == {"0.5", "0.9"} and 0 <= answer["latest"]["p"] <= 1
+    assert set(answer["since"]) >= {"median", "lo", "hi", "near_claim"}
+    assert 0 <= answer["latest"]["p"] <= 1
     assert (study_dir / answer["figure"]).stat().st_size > 1000
     assert page.index('id="answer"') < page.index('id="brief"')
-    also = answer["also"]  # the same question asked of ms2_ecm (no anchor sets, one chain)
-    assert [a["experiment"] for a in also] == ["ms2_ecm"] and "latest" in also[0]
+    also = answer["also"]  # the same question asked of the others (the subset: ms2_ecm only)
+    assert [a["experiment"] for a in also] == study.answer.also and also[-1][
+        "experiment"
+    ] == "ms2_ecm"
+    assert all("latest" in a for a in also)
     assert "The same question asked of other models" in page
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
@@ -345,51 +399,127 @@ def test_break_date_past_the_window_is_open_ended() -> None:
     assert judge(Comparison(kind="month", value="2000-04"), none)[0] == "differs"
 
 
-def _anchor_derived(p_fiscal: np.ndarray, spread: float = 0.1, identified=(1, 1)) -> xr.Dataset:
-    """A two-regime derived.nc: P(fiscal_anchor) month by month with a ±spread band."""
+def _anchor_derived(
+    p_fiscal: np.ndarray, spread: float = 0.1, identified=(1, 1), starts=None
+) -> xr.Dataset:
+    """A two-regime derived.nc: P(fiscal_anchor) month by month with a ±spread band, and the
+    current spell's start from 200 sampled paths, in the fiscal regime from month `starts[i]`
+    (default: wherever P(fiscal) last crossed 0.5) or never (None)."""
+    from regimes.families.chain.derived import spell_variables
+
     time = pd.date_range("2015-01-01", periods=len(p_fiscal), freq="MS")
     prob = np.stack([1 - p_fiscal, p_fiscal], axis=1)
     q = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
     prob_q = np.clip(prob[:, :, None] + (q - 0.5)[None, None, :] * 2 * spread, 0, 1)
+    if starts is None:
+        below = np.flatnonzero(p_fiscal < 0.5)
+        starts = [int(below[-1]) + 1 if len(below) else 0] * 200
+    paths = np.zeros((len(starts), len(time)), dtype=int)
+    for i, start in enumerate(starts):
+        if start is not None and start < len(time):
+            paths[i, start:] = 1
+    names = ["real_rate_anchor", "fiscal_anchor"]
+    spells = spell_variables(paths, np.ones(len(time), bool), time, names, q)
     return xr.Dataset(
         {
             "regime_prob": (("time", "regime"), prob),
             "regime_prob_q": (("time", "regime", "quantile"), prob_q),
             "in_sample": ("time", np.ones(len(time), dtype=np.int8)),
             "anchor_identified_by_regime": ("regime", np.array(identified, dtype=np.int8)),
+            **spells,
         },
-        coords={"time": time, "quantile": q, "regime": ["real_rate_anchor", "fiscal_anchor"]},
+        coords={"time": time, "quantile": q, "regime": names},
         attrs={"converged": 1},
     )
 
 
 def test_the_anchor_answer_and_its_verdicts() -> None:
-    """Since when gold is in the fiscal-anchor regime (at 0.5 and 0.9, with intervals from the
-    band) and the verdict on a claimed shift, for each way the answer can come out."""
+    """Since when gold is in the fiscal-anchor regime (the posterior of the current spell's
+    start, from sampled paths) and the verdict on a claimed shift, each way it can come out."""
     from regimes.study.answer import anchor_answer
     from regimes.study.config import AnswerSettings
 
-    n = 96  # 2015-01..2022-12; in the fiscal regime from 2021-06 (month 77)
+    n = 96  # 2015-01..2022-12; in the fiscal regime from about 2021-06 (month 77)
     p = np.where(np.arange(n) >= 77, 0.97, 0.05)
-    p[77:80] = [0.55, 0.75, 0.92]  # 0.5 passed at 2021-06, 0.9 at 2021-08
-    claim = AnswerSettings(experiment="anchors", claim="2022-01", tol=12)
-    ans = anchor_answer(_anchor_derived(p), claim)
-    assert ans["passes"]["0.5"] == {"month": "2021-06", "early": "2021-06", "late": "2021-07"}
-    assert ans["passes"]["0.9"]["month"] == "2021-08"
+    rng = np.random.default_rng(0)
+    starts = list(77 + rng.integers(-2, 3, 200))  # the paths' starts: 2021-04..2021-08
+    claim = AnswerSettings(
+        experiment="anchors", regime="fiscal_anchor", claim="2022-01", tol=12,
+        no_anchor="no fiscal anchor found",
+    )  # fmt: skip
+
+    def answer(p=p, starts=starts, settings=claim, **more):
+        return anchor_answer(_anchor_derived(p, starts=starts, **more), settings)
+
+    ans = answer()
+    assert ans["since"]["median"] == "2021-06" and ans["since"]["prob_now"] == 1.0
+    assert "2021-04" <= ans["since"]["lo"] <= ans["since"]["hi"] <= "2021-08"
+    assert ans["since"]["near_claim"] == 1.0
     assert ans["latest"]["month"] == "2022-12" and ans["verdict"] == "agrees", ans
-    early = anchor_answer(_anchor_derived(p), claim.model_copy(update={"claim": "2017-01"}))
-    assert early["verdict"] == "differs" and "outside" in early["text"]
-    unconverged = _anchor_derived(p)
+    # the study's words: its subject (default: the run's target as configured, here none)
+    assert ans["text"].startswith("The target has been in the fiscal_anchor regime since 2021-06")
+    gold = answer(settings=claim.model_copy(update={"subject": "gold"}))
+    assert gold["text"].startswith("Gold has been in the fiscal_anchor regime since 2021-06")
+    early = answer(settings=claim.model_copy(update={"claim": "2017-01"}))
+    assert early["verdict"] == "differs" and early["since"]["near_claim"] == 0.0
+    mixed = answer(starts=[40] * 150 + list(starts[:50]))  # a quarter of the mass near the claim
+    assert mixed["verdict"] == "inconclusive" and 0.2 < mixed["since"]["near_claim"] < 0.3
+    unconverged = _anchor_derived(p, starts=starts)
     unconverged.attrs["converged"] = 0
     assert anchor_answer(unconverged, claim)["verdict"] == "inconclusive"
-    no_anchor = anchor_answer(_anchor_derived(p, identified=(1, 0)), claim)
-    assert no_anchor["verdict"] == "no fiscal anchor found"
+    assert answer(identified=(1, 0))["verdict"] == "no fiscal anchor found"
     half = anchor_answer(_anchor_derived(np.full(n, 0.5), spread=0.3), claim)
     assert half["verdict"] == "inconclusive", half
-    out = anchor_answer(_anchor_derived(np.full(n, 0.1)), claim)
-    assert out["verdict"] == "differs" and out["passes"]["0.5"]["month"] == ""
-    other = anchor_answer(_anchor_derived(p), claim.model_copy(update={"regime": "fiscal"}))
-    assert other["verdict"] == "cannot be computed" and "fiscal_anchor" in other["text"]
+    # undecided now, but the draws in the regime say since when: the answer says so too
+    undecided = anchor_answer(_anchor_derived(p * 0 + 0.5, spread=0.3, starts=starts), claim)
+    assert undecided["verdict"] == "inconclusive"
+    assert "If it is, its current spell began 2021-06" in undecided["text"]
+    assert "100% of that start's mass lies within ± 12 months" in undecided["text"]
+    out = answer(p=np.full(n, 0.1), starts=[None] * 200)
+    assert out["verdict"] == "differs" and out["since"]["prob_now"] == 0.0
+
+
+def test_the_shift_size_is_read_from_the_coefficients() -> None:
+    """The size a power Monte Carlo plants: each term's coefficient in the other regime → the
+    answered one (posterior medians), with the units; terms absent from a regime are skipped."""
+    from regimes.study.answer import shift_size
+
+    coef = np.array(
+        [[[-0.1, -0.09], [0.01, 0.02]], [[np.nan, np.nan], [0.3, 0.4]]]
+    )  # (term, regime, q)
+    derived = xr.Dataset(
+        {"coef": (("term", "regime", "quantile"), coef, {"units": "change in log y"})},
+        coords={"term": ["rr", "fx"], "regime": ["a", "b"], "quantile": [0.5, 0.95]},
+    )
+    assert shift_size(derived, "b") == "rr -0.1 → +0.01 (change in log y)"
+    assert shift_size(derived.drop_vars("coef"), "b") == ""
+
+
+def test_the_power_record_reads_into_the_answer(tmp_path) -> None:
+    """A power Monte Carlo's record: the dated share, the false alarms and the delay, each with
+    its interval; a record of another model, or none, says so instead of inventing numbers."""
+    from regimes.study.power import power_of
+
+    rows = pd.DataFrame({
+        "model": ["loadings"] * 6 + ["anchors"] * 2,
+        "planted": [1, 1, 1, 0, 0, 0, 1, 0],
+        "dated": [1, 1, 0, 0, 0, 0, 0, 0],
+        "claims_shift": [1, 1, 1, 1, 0, 0, 0, 0],
+        "filtered_delay": [2.0, 3.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+        "realtime": [1, 1, 1, 0, 0, 0, 0, 0],  # the third refitted in real time, never saw it
+        "delay_months": [4.0, 8.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    rows.to_csv(tmp_path / "power.csv", index=False)
+    out = power_of(tmp_path / "power.csv", "loadings")
+    assert out["dated"]["k"] == 2 and out["dated"]["n"] == 3
+    assert out["false_alarm"]["k"] == 1 and out["false_alarm"]["n"] == 3
+    assert out["dated"]["lo"] < 2 / 3 < out["dated"]["hi"] and out["delay_median"] == 6.0
+    assert "67% of 3 simulations" in out["text"] and "median 6 months" in out["text"]
+    assert out["realtime_seen"]["k"] == 2 and out["realtime_seen"]["n"] == 3
+    assert "saw the shift in 2 of 3 runs" in out["text"]
+    assert out["filtered_delay_median"] == 2.5 and "(2 of 3)" in out["text"]
+    assert "holds no simulations" in power_of(tmp_path / "power.csv", "ms2_ecm")["text"]
+    assert "No power record" in power_of(tmp_path / "missing.csv", "loadings")["text"]
 
 
 def test_a_panel_answers_for_its_reference_asset() -> None:
@@ -412,7 +542,10 @@ def test_a_panel_answers_for_its_reference_asset() -> None:
         },
     )
     panel.attrs = {"converged": 1, "reference_asset": "gold"}
-    claim = AnswerSettings(experiment="panel_anchors", claim="2021-06", tol=12)
+    claim = AnswerSettings(
+        experiment="panel_anchors", regime="fiscal_anchor", claim="2021-06", tol=12,
+        no_anchor="no fiscal anchor found",
+    )  # fmt: skip
     ans = anchor_answer(panel, claim)
     assert ans["asset"] == "gold" and ans["verdict"] == "no fiscal anchor found"
     assert "(t 0.5)" in ans["text"] and "reverts" not in ans["text"]
@@ -441,3 +574,78 @@ def test_a_panel_assets_deviation_is_read_at_its_own_latest_month() -> None:
         extract(d, "deviation_at:latest:SP500")
     # a quantity that names no asset reads the reference asset (the brief passes panels whole)
     assert extract(panel, "positive_since:a").text == extract(d, "positive_since:a").text
+
+
+def test_a_page_is_drawn_from_its_study_toml_and_application(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    """Without sampling (a hand-made run, re-rendered twice): the page draws the core and
+    application panels `[page] panels` names, puts `[answer] panels` beside the answer, answers
+    a descriptive row from the application's data, words the answer from `[answer]`, and says
+    in place of a panel that fails why it is missing (once, however often it is redrawn)."""
+    from handmade_runs import make_switching_run
+    from regimes.errors import RegimesError
+    from regimes.study.application import APPLICATIONS, Application
+    from regimes.study.panels import PageContext, PanelOutput
+    from regimes.study.runner import rerender_study
+
+    loads: list[Path] = []
+
+    def load(where: Path) -> dict:
+        loads.append(where)
+        return {"n": 7.0}
+
+    def count(ctx: PageContext) -> PanelOutput:
+        return PanelOutput(f"{len(ctx.runs)} run(s); the answer reads {ctx.answer['verdict']}")
+
+    def bars(ctx: PageContext) -> PanelOutput:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.bar([0, 1], [1, ctx.data()["n"]])
+        return PanelOutput("Bars of the application's data.", fig)
+
+    def broken(ctx: PageContext) -> PanelOutput:
+        raise RegimesError("no such data")
+
+    app = Application(
+        "page_test",
+        "a test application",
+        load=load,
+        quantities={"n": lambda data, arg: Estimate(data["n"], data["n"], data["n"], "7")},
+        panels={"count": count, "bars": bars, "broken": broken},
+    )
+    monkeypatch.setitem(APPLICATIONS._registered, "page_test", app)
+    study_dir = tmp_path / "study"
+    make_switching_run(study_dir / "runs")
+    (study_dir / "study.toml").write_text(
+        'title = "t"\napplication = "page_test"\n'
+        '[answer]\nexperiment = "exp"\nregime = "high_rate"\nclaim = "2002-01"\n'
+        'question = "is {subject} high?"\nsubject = "the rate"\npanels = ["count"]\n'
+        '[page]\npanels = ["regime_probabilities", "bars", "broken"]\n'
+        '[[brief]]\nwhat = "n"\nreported = "7"\nsource = "descriptive"\nquantity = "n:x"\n'
+        'compare = { kind = "value", value = 7 }\n'
+    )
+    record = {"experiment": "exp", "status": "complete", "run_dir": "runs/exp/run-d"}
+    (study_dir / "study.json").write_text(json.dumps({
+        "title": "t", "folder": "s", "quick": False, "runs": {"exp": record}, "lfo": [],
+        "lfo_note": "", "forecasts": [], "figures": [], "timing": {},
+    }))  # fmt: skip
+    for _ in range(2):
+        page = rerender_study(study_dir, data_dir=data_dir).read_text()
+    data = json.loads((study_dir / "study.json").read_text())
+    assert data["figures"] == [
+        ["figures/study_regime_probabilities.png", data["figures"][0][1]],
+        ["figures/study_bars.png", "Bars of the application's data."],
+        ["", "broken: not drawn (RegimesError: no such data)"],
+    ]
+    assert (study_dir / "figures" / "study_bars.png").stat().st_size > 1000
+    assert data["brief"][0]["estimate"] == "7" and data["brief"][0]["verdict"] == "agrees"
+    assert loads == [data_dir, data_dir]  # once per page
+    answer = page[page.index('id="answer"') : page.index('id="brief"')]
+    assert "The answer: is the rate high?" in answer
+    assert f"1 run(s); the answer reads {data['answer']['verdict']}" in answer
+    assert data["answer"]["panels"] == [
+        ["", f"1 run(s); the answer reads {data['answer']['verdict']}"]
+    ]
+    assert page.count("broken: not drawn (RegimesError: no such data)") == 1

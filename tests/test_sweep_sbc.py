@@ -28,7 +28,7 @@ def tasks_json(folder: Path) -> dict:
 def test_quick_sbc_sweep_ranks_combine_and_resume(tmp_path: Path, data_dir: Path) -> None:
     keep = load_sweep(QUICK).sbc.keep  # type: ignore[union-attr]
     folder = run_sweep(
-        QUICK, data_dir=data_dir, out=tmp_path, quick=True, executor=SerialExecutor(), quiet=True
+        QUICK, data_dir=data_dir, out=tmp_path, quick=True, executor=SerialExecutor()
     )
     assert tasks_json(folder)["counts"] == {"complete": 4, "failed": 0, "pending": 0}
     with open_sweep(folder) as ds:  # sbc.nc, lazily
@@ -48,7 +48,7 @@ def test_quick_sbc_sweep_ranks_combine_and_resume(tmp_path: Path, data_dir: Path
     for name in ("sbc_ranks", "sbc_ecdf"):
         assert (folder / "figures" / f"{name}.png").is_file()
     again = run_sweep(  # resumed: every simulation is reused, the same ranks come back
-        QUICK, data_dir=data_dir, resume=folder, quick=True, executor=SerialExecutor(), quiet=True
+        QUICK, data_dir=data_dir, resume=folder, quick=True, executor=SerialExecutor()
     )
     assert all(row["reused"] for row in tasks_json(again)["tasks"])
     with open_sweep(again) as ds2:
@@ -62,9 +62,7 @@ def test_a_shifted_posterior_is_flagged(tmp_path: Path, data_dir: Path) -> None:
     body = body.replace('"sbc_markov_k2.toml"', f'"{QUICK.parent / "sbc_markov_k2.toml"}"')
     path = tmp_path / "shifted.toml"
     path.write_text(body.replace("sims = 4", "sims = 8\nshift = 5.0"), encoding="utf-8")
-    folder = run_sweep(
-        path, data_dir=data_dir, out=tmp_path, quick=True, executor=SerialExecutor(), quiet=True
-    )
+    folder = run_sweep(path, data_dir=data_dir, out=tmp_path, quick=True, executor=SerialExecutor())
     with open_sweep(folder) as ds:
         assert (ds["rank"].values == 0).all()
         assert (ds["uniform"].values == 0).all()

@@ -70,7 +70,7 @@ def _natural_llf(parts, s) -> float:
 
 
 def test_fedfunds_likelihood_and_smoother_match_reference_at_mle(data_dir: Path) -> None:
-    exp, frame = _load("fedfunds", data_dir)
+    exp, frame = _load("textbook/fedfunds", data_dir)
     parts, d = _at(exp, frame, FEDFUNDS, FEDFUNDS["sigma"])
     assert _natural_llf(parts, d) == pytest.approx(FEDFUNDS["llf"], abs=1e-3)
     mod = sm.tsa.MarkovRegression(frame.y.to_numpy(), k_regimes=2)
@@ -80,7 +80,7 @@ def test_fedfunds_likelihood_and_smoother_match_reference_at_mle(data_dir: Path)
 
 
 def test_hamilton_ar4_likelihood_and_smoother_match_reference_at_mle(data_dir: Path) -> None:
-    exp, frame = _load("hamilton_gnp", data_dir)
+    exp, frame = _load("textbook/hamilton_gnp", data_dir)
     parts, d = _at(exp, frame, HAMILTON, HAMILTON["sigma"])
     assert _natural_llf(parts, d) == pytest.approx(HAMILTON["llf"], abs=1e-3)
     mod = sm.tsa.MarkovAutoregression(frame.y.to_numpy(), k_regimes=2, order=4, switching_ar=False)
@@ -125,9 +125,9 @@ def test_posterior_agrees_with_published_mle(name: str, data_dir: Path, tmp_path
     from regimes.api import run_experiment
 
     ref = FEDFUNDS if name == "fedfunds" else HAMILTON
-    run = run_experiment(ROOT / "experiments" / f"{name}.toml", data_dir=data_dir,
-                         out=tmp_path, progress=False, quiet=True, figures=False)  # fmt: skip
-    exp, frame = _load(name, data_dir)
+    run = run_experiment(ROOT / "experiments" / "textbook" / f"{name}.toml", data_dir=data_dir,
+                         out=tmp_path, progress=False, figures=False)  # fmt: skip
+    exp, frame = _load(f"textbook/{name}", data_dir)
     s = frame.scaling(markov.Options.model_validate(exp.spec.options).transform)
     post = run.posterior()["posterior"]
     draws = {

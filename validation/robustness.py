@@ -4,7 +4,7 @@ For each experiment and seed, runs the full experiment (`regimes.api.run_experim
 R-hat <= 1.01, bulk ESS >= 400, no divergences and chain agreement. Prints one line per run and
 a summary; writes validation/results/robustness.csv. Exit code 1 if any run fails.
 
-    python validation/robustness.py --seeds 10 fedfunds hamilton_gnp fedfunds_msv
+    python validation/robustness.py --seeds 10 textbook/fedfunds textbook/hamilton_gnp fedfunds_msv
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def identification_advice(post: xr.Dataset, order_by: str) -> str | None:
         text += (
             f"; order the regimes by the parameter that separates them best, {best} (regime "
             f"medians {scores[best]:.1f} posterior sd apart at the closest, against "
-            f"{scores[ordered]:.1f} for {ordered}): set options.order_by to it"
+            f"{scores[ordered]:.1f} for {ordered}): set options.order_by to it, or to "
+            '"auto" (the run picks the best-separating parameter at the optimum)'
         )
     else:
         text += "; no other regime parameter separates them better: try fewer regimes"

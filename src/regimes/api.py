@@ -10,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from regimes.advice import with_advice
 from regimes.cache import environment_kept
+from regimes.cf import cf_dataset
+from regimes.compiled import Adaptation
 from regimes.config import (
     DICT_LABEL,
     Experiment,
@@ -19,7 +22,15 @@ from regimes.config import (
     load_experiment,
     run_version,
 )
+from regimes.data import resolve_data_dir
+from regimes.data.checks import dataframe_columns
+from regimes.families import get_family
+from regimes.figures import marked, run_mark, save_figure
+from regimes.figures.fair_value import plot_fair_value
 from regimes.fit import derive_checked, fit_frame, import_stack
+from regimes.logs import quiet_keyword
+from regimes.reopen import columns_dataset, run_inputs
+from regimes.report.write import write_report_files
 from regimes.results import (
     CONFIG,
     DATA,
@@ -35,6 +46,9 @@ from regimes.results import (
     write_run,
 )
 from regimes.timing import phase, recording
+from regimes.userdata import credits, data_sources, described, experiment_frame, variables
+
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -71,12 +85,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.api` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
 @environment_kept()  # what it imports may rewrite the environment: the user's process keeps its
+@quiet_keyword
 def run_experiment(
     experiment: ExperimentSource,
     *,
@@ -87,7 +97,6 @@ def run_experiment(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
 ) -> Run:
     """Validate a config, build the data, fit, and write one complete run directory; return the
@@ -98,17 +107,15 @@ def run_experiment(
     (ArviZ plots included) into the run, as part of it: the run directory appears only once
     every file, the report included, is written. `on_written(run_dir, derived)` is called once
     it is, with derived.nc's dataset still in memory (a sweep hands it to its combine without
-    reading the file back)."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
+    reading the file back). Progress goes to the `regimes` loggers at INFO: `with
+    regimes.logs.quiet():` silences it (`quiet=True` does too, deprecated for one release)."""
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     assert exp.spec is not None
     check_out_root(out)  # a results root that cannot hold the run is refused before sampling
     data_path = resolve_data_dir(data_dir)
-    _log(f"{exp.name}: loading data from {data_path}", quiet)
+    log.info(f"{exp.name}: loading data from {data_path}")
     frame = experiment_frame(exp, data_path)
     timing["data_s"] = time.perf_counter() - t0
     return fit_and_write(
@@ -125,9 +132,20 @@ def run_experiment(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         on_written=on_written,
     )
+
+
+def optimum_of(seed: int) -> Callable[[Any, int], dict[str, Any] | None]:
+    """A model's multi-start optimum (`sampling.multistart`) from `n` starts with `seed`: what a
+    family's `resolve_spec` chooses from."""
+
+    def optimum(model: Any, n: int) -> dict[str, Any] | None:
+        from regimes.sampling import multistart
+
+        return multistart(model, n, seed)["best"]
+
+    return optimum
 
 
 def _config_path(exp: Experiment) -> str:
@@ -161,20 +179,18 @@ def _fit_and_write(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
     on_written: Callable[[Path, xr.Dataset], None] | None = None,
     columns: Mapping[str, pd.Series] | None = None,
 ) -> Run:
     """`fit_and_write` inside its recording of phases."""
-    from regimes.advice import with_advice
-    from regimes.compiled import Adaptation
-    from regimes.families import get_family
-    from regimes.reopen import columns_dataset, run_inputs
-
     assert exp.spec is not None
     check_out_root(out)
-    inputs = run_inputs(exp, frame)
+    inputs = run_inputs(exp, frame)  # the config as asked: choices below follow from it
     family = get_family(exp.spec.family)
+    resolved, choices = family.resolve_spec(exp.spec, frame, optimum_of(exp.sampler.seed))
+    if choices:  # made once on this run's data (e.g. order_by = "auto"), kept in config.toml
+        exp = exp.model_copy(update={"spec": resolved})
+        log.info(f"{exp.name}: chose {json.dumps(choices)}")
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     want_figures = exp.outputs.figures if figures is None else figures
@@ -182,7 +198,7 @@ def _fit_and_write(
         import_stack(figures=want_figures)
     t1 = time.perf_counter()
     tuning = Adaptation()  # filled by the compiled sampler; leave-future-out starts from it
-    tree = fit_frame(exp, frame, progress=progress, quiet=quiet, adaptation=tuning)
+    tree = fit_frame(exp, frame, progress=progress, adaptation=tuning)
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -203,8 +219,6 @@ def _fit_and_write(
         if tuning.step_size is not None:
             tuning.save(tmp / TUNING)
         if want_figures:
-            from regimes.figures import marked, run_mark, save_figure
-            from regimes.figures.fair_value import plot_fair_value
             from regimes.figures.ppc import plot_ppc
 
             source = source_line(exp, provenance.get("data_sources", []))
@@ -237,6 +251,7 @@ def _fit_and_write(
                 "last": f"{frame.time[-1]:%Y-%m}",
             },
             "verdict": verdict,
+            "choices": choices,
             "packages": package_versions(),
             "timing": timing,
         }
@@ -247,7 +262,6 @@ def _fit_and_write(
 
     finish = None
     if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
-        from regimes.report.write import write_report_files  # its manifest and rename
 
         def finish(run: Run) -> None:
             with phase("report"):
@@ -258,13 +272,14 @@ def _fit_and_write(
     if on_written is not None:
         on_written(run_dir, derived)
     if not verdict["converged"]:
-        _log(f"{exp.name}: WARNING: {describe_verdict(verdict)}", quiet)
+        log.info(f"{exp.name}: WARNING: {describe_verdict(verdict)}")
     seconds = {k: round(v, 1) for k, v in timing.items() if k != "phases"}
-    _log(f"{exp.name}: wrote {run_dir} ({json.dumps(seconds)})", quiet)
+    log.info(f"{exp.name}: wrote {run_dir} ({json.dumps(seconds)})")
     return Run(path=run_dir, manifest=read_manifest(run_dir))  # written just now: not re-hashed
 
 
 @environment_kept()
+@quiet_keyword
 def run_dataframe(
     data: Any,
     experiment: ExperimentSource,
@@ -276,7 +291,6 @@ def run_dataframe(
     progress: bool = True,
     figures: bool | None = None,
     report: bool = True,
-    quiet: bool = False,
 ) -> Run:
     """Fit an experiment on your own pandas DataFrame (in a notebook) and return the finished
     run, the same `results.Run` a run directory opens as.
@@ -291,9 +305,6 @@ def run_dataframe(
     dates, or text in a column, is refused), and the run keeps the columns it used in data.nc
     (listed in its manifest with their data hash and each column's sha256), so `regimes
     forecast` and `regimes lfo` reopen it like any run."""
-    from regimes.data import resolve_data_dir
-    from regimes.userdata import data_sources, experiment_frame
-
     exp: Experiment = run_version(load_experiment(experiment), quick=quick, seed=seed)
     t0 = time.perf_counter()
     columns = dataframe_inputs(data, exp)
@@ -313,7 +324,6 @@ def run_dataframe(
         progress=progress,
         figures=figures,
         report=report,
-        quiet=quiet,
         columns=columns,
     )
 
@@ -323,9 +333,6 @@ def cf_attributes(
 ) -> xr.Dataset:
     """derived.nc as it is written: CF-style attributes (`regimes.cf`) with a title and the
     target named in words, in the run's own period."""
-    from regimes.cf import cf_dataset
-    from regimes.userdata import described
-
     assert exp.spec is not None
     target = described(exp.data.target, sources)
     title = (
@@ -339,9 +346,6 @@ def cf_attributes(
 def dataframe_inputs(data: Any, exp: Experiment) -> dict[str, pd.Series]:
     """The columns of a user's DataFrame that `exp` names, checked (`data.checks`: a
     DatetimeIndex without time zone or repeated dates, numbers not text), as float series."""
-    from regimes.data.checks import dataframe_columns
-    from regimes.userdata import variables
-
     return dataframe_columns(data, variables(exp))
 
 
@@ -357,8 +361,6 @@ def source_line(exp: Experiment, sources: list[dict[str, str]]) -> str:
     """A figure's source line: the config's note, else what the data were actually read from
     (your file or DataFrame column with its sha256, the catalog series' publishers) and the
     run."""
-    from regimes.userdata import credits
-
     if exp.outputs.source_note:
         return exp.outputs.source_note
     return "; ".join([*credits(sources), f"regimes posterior ({exp.name})"])

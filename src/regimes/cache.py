@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import platformdirs
+
+from regimes.errors import ConfigError
+
 HOST_DEVICES = 8  # chains numpyro can run side by side whatever the core count
 
 
@@ -27,8 +31,6 @@ def cache_root() -> Path:
     env = os.environ.get("REGIMES_CACHE_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("regimes")) / "compiled"
 
 
@@ -38,8 +40,6 @@ def configure_compile_caches() -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError) as exc:  # a file in the way, no permission, a bad name
-        from regimes.errors import ConfigError
-
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(
             f"compile cache folder {str(root)[:200]} cannot be created ({reason}); point "
@@ -78,7 +78,7 @@ def limit_blas_threads() -> None:
     for var in BLAS_VARS:  # read when a BLAS library loads
         os.environ[var] = "1"
     if "numpy" in sys.modules:  # already loaded (a notebook, a test runner): limit it now
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # deferred: only needed in this case
 
         threadpool_limits(1, user_api="blas")
 

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from regimes.dataset import variable_units
+
 CONVENTIONS = "CF-1.10"
 LIST_ATTRS = ("regime_names", "factors")  # families write them comma-joined
 PPC_JSON = "ppc_checks"  # a JSON attribute of the posterior predictive check -> a variable
@@ -118,8 +120,6 @@ def cf_dataset(
             new["series"] = str(old["long_name"])  # the id it was loaded by
         new.update(_units(str(name), old, units, period, ds))
         if name == "factor" and ds.sizes.get("term"):  # one variable, each term in its units
-            from regimes.dataset import variable_units
-
             new = {k: v for k, v in new.items() if k != "units"}
             new["units_by_term"] = [variable_units(str(t)) or "1" for t in ds["term"].values]
         new.update(_flags(str(name), ds))

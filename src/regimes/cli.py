@@ -6,16 +6,23 @@ line on stderr, and nothing left under a final name."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import regimes
-from regimes.errors import RegimesError
-from regimes.files import is_dir, is_file, printable, shorten, usable_name
+from regimes.cache import setup_process
+from regimes.errors import RegimesError, RunError
+from regimes.files import is_dir, is_file, printable, shorten, usable_name, write_text_atomic
+from regimes.logs import quiet
 from regimes.signals import EXIT_ON_SIGNAL, Stopper, Terminated, exit_now, interrupted_line
+
+# deferred to the functions that use them: SciPy, Dask, xarray, numpy, pandas, pydantic (docs/modules.md#imports)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         help="many fits of one experiment (real-time origins, seeds, a grid, SBC simulations) on "
         "Dask, combined along a new dimension",
     )
-    sw.add_argument("sweep", help="a sweep .toml file (e.g. experiments/gold/sweeps/realtime.toml)")
+    sw.add_argument("sweep", help="a sweep .toml file (see docs/sweeps.md)")
     sw.add_argument(
         "--scheduler", metavar="ADDRESS", help="a running Dask scheduler (default: a local cluster)"
     )
@@ -214,17 +221,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from regimes.sweep.executor import SerialExecutor
 
         executor = SerialExecutor()
-    folder = run_sweep(
-        args.sweep,
-        data_dir=args.data_dir,
-        out=args.out,
-        quick=args.quick,
-        resume=args.resume,
-        executor=executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        quiet=args.quiet,
-    )
+    with quiet() if args.quiet else contextlib.nullcontext():
+        folder = run_sweep(
+            args.sweep,
+            data_dir=args.data_dir,
+            out=args.out,
+            quick=args.quick,
+            resume=args.resume,
+            executor=executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+        )
     from regimes.sweep.realtime import REALTIME_NC, detection_lines
 
     if (folder / REALTIME_NC).is_file():
@@ -257,16 +264,19 @@ def _cmd_summary(args: argparse.Namespace) -> int:
         return 0
     print(run.summary_text(short=args.short))
     if args.csv:
-        run.summary().to_csv(args.csv)
+        try:
+            write_text_atomic(args.csv, run.summary().to_csv())
+        except OSError as exc:
+            raise RegimesError(
+                f"--csv {shorten(args.csv)}: cannot be written ({exc.strerror or exc}); name a "
+                "file in an existing, writable folder"
+            ) from None
         print(f"wrote {args.csv}")
     return 0
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from regimes.diagnostics import Thresholds, diagnose, table
-    from regimes.errors import RunError
     from regimes.results import POSTERIOR, open_run
 
     run = open_run(args.run_dir)
@@ -462,7 +472,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
     if args.out:
         raise ReportError("--out applies only with --compare; report.html goes into the run")
-    from pathlib import Path
 
     from regimes.study import STUDY_JSON
     from regimes.study.runner import rerender_study
@@ -510,7 +519,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None, stopper: Stopper) -> int:
     args = _parser().parse_args(argv)
     stopper.verb = args.verb
-    from regimes.cache import setup_process
 
     try:
         setup_process()  # compile caches, XLA host devices, progress lines on stderr: once, first

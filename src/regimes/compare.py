@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from regimes.errors import RegimesError
+from regimes.figures import memo_style, save_figure
+
+# deferred to the functions that use them: ArviZ, xarray (docs/modules.md#imports)
 
 K_BAD = 0.7  # Pareto k above this: the PSIS estimate for that observation is unreliable
 LOG_LIK_VAR = "y"
@@ -159,11 +162,10 @@ def format_compare(df: pd.DataFrame) -> str:
     return legend + "\n" + shown.to_string()
 
 
-def plot_compare(df: pd.DataFrame, out: str | Path) -> list[Path]:
-    """Draw ArviZ's compare plot (elpd differences with se) in memo style; save PNG and SVG."""
+def plot_compare(df: pd.DataFrame, out: str | Path, stem: str = "compare") -> list[Path]:
+    """Draw ArviZ's compare plot (elpd differences with se) in memo style; save PNG and SVG
+    (`<out>/<stem>.png`, `.svg`)."""
     import arviz as az
-
-    from regimes.figures import memo_style, save_figure
 
     cmp = df.attrs.get("arviz")
     if cmp is None:
@@ -172,4 +174,4 @@ def plot_compare(df: pd.DataFrame, out: str | Path) -> list[Path]:
         pc = az.plot_compare(cmp, backend="matplotlib")
         fig = pc.viz["figure"].item()
         fig.set_size_inches(8, 1.6 + 0.4 * len(cmp))
-    return save_figure(fig, Path(out), "compare")
+    return save_figure(fig, Path(out), stem)

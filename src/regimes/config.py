@@ -19,6 +19,7 @@ import pandas as pd
 import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from regimes import plugins
 from regimes.errors import ConfigError
 from regimes.families import get_family
 from regimes.files import is_dir, missing_reason, shorten
@@ -379,11 +380,18 @@ def _nesting(value: Any) -> tuple[int, str]:
 SHIPPED_MODELS = Path(__file__).with_name("models")  # the model specs the package ships
 
 
+def shipped_model_folders() -> list[Path]:
+    """The folders of shipped model specs: the core's, then each installed plugin's (the
+    `regimes.models` entry-point group)."""
+    return [SHIPPED_MODELS, *(folder for _, folder in plugins.load_group(plugins.MODELS, Path))]
+
+
 def find_model_spec(name: str, experiment_path: Path, *, where: str | None = None) -> Path:
     """Locate model spec `name`: `models/<name>.toml` in the experiment's folder or any folder
-    above it (a researcher's own spec, or an edited copy of a shipped one, wins), else the spec
-    the package ships (`regimes/models/<name>.toml`); a name ending in .toml or holding a `/` is
-    a path relative to the experiment's folder. Errors name `where` (default: the path)."""
+    above it (a researcher's own spec, or an edited copy of a shipped one, wins), else a spec
+    the package or a plugin ships (`regimes/models/<name>.toml`, `shipped_model_folders`); a name
+    ending in .toml or holding a `/` is a path relative to the experiment's folder. Errors name
+    `where` (default: the path)."""
     where = str(experiment_path) if where is None else where
     candidate = Path(name)
     if candidate.suffix == ".toml" or "/" in name:
@@ -401,10 +409,10 @@ def find_model_spec(name: str, experiment_path: Path, *, where: str | None = Non
             return path
         if is_dir(models):
             searched.append(models)
-    shipped = SHIPPED_MODELS / f"{name}.toml"
-    if plain_name_problem(name) is None and _is_file(shipped):
-        return shipped
-    searched.append(SHIPPED_MODELS)
+    for shipped in shipped_model_folders():
+        if plain_name_problem(name) is None and _is_file(shipped / f"{name}.toml"):
+            return shipped / f"{name}.toml"
+        searched.append(shipped)
     known = sorted({p.stem for m in searched for p in m.glob("*.toml")})
     folders = ", ".join(str(s) for s in searched)
     hint = difflib.get_close_matches(name, known, n=1)

@@ -1,8 +1,7 @@
 """The model's input frame: target and factors on one monthly index, split into fit and forecast.
 
 A *variable* named in a config is either a factor (see `regimes.factors.FACTORS`), built from
-catalog series by the recipe in `FACTOR_INPUTS`, or a catalog series id (case-insensitive), read
-as is. The frame keeps every month where the factors exist, so fair value continues out of
+catalog series by its own recipe, or a catalog series id (case-insensitive), read as is. The frame keeps every month where the factors exist, so fair value continues out of
 sample past the fit window to the latest month.
 
 Gap rule: a single missing month inside a series (e.g. October 2025, absent from every BLS
@@ -27,58 +26,35 @@ from regimes.data import CATALOG, get_series, load_monthly, load_series
 from regimes.data.catalog import PERIOD_STARTS
 from regimes.data.checks import check_values, check_window
 from regimes.errors import ConfigError, DataError
+from regimes.factors import SeriesLoader
 from regimes.scaling import Scaling
 
-SeriesLoader = Callable[[str], pd.Series]
 
-
-def _deficit_to_gdp(load: SeriesLoader) -> pd.Series:
-    """Federal deficit in % of GDP from the fiscal-year balance (FYFSD, 1970+) and nominal GDP."""
-    return fx.deficit_to_gdp(load("FYFSD"), load("GDP"))
-
-
-# How each factor input is obtained: a catalog series id, or a function of the series loader.
-FACTOR_INPUTS: dict[str, dict[str, str | Callable[[SeriesLoader], pd.Series]]] = {
-    "real_rate": {"tips": "DFII10", "nominal_10y": "GS10", "core_cpi": "CPILFESL"},
-    "dollar": {"broad": "DTWEXBGS", "broad_old": "TWEXBMTH"},
-    "ddri": {"debt": "FYGFDPUN", "gdp": "GDP", "interest": "A091RC1Q027SBEA", "surplus": "FYFSD"},
-    "excess_deficit": {
-        "deficit_gdp": _deficit_to_gdp,
-        "unemployment": "UNRATE",
-        "indpro": "INDPRO",
-    },
-    "bond_fx_divergence": {
-        "yield_10y": "GS10",
-        "dollar": lambda load: compute_variable("dollar", load),
-    },
-    "gold_copper_gap": {"yield_10y": "GS10", "gold": "GOLD", "copper": "COPPER"},
-    "gold_copper_implied_rate": {"yield_10y": "GS10", "gold": "GOLD", "copper": "COPPER"},
-    "real_gold_price": {"gold": "GOLD_LONG", "cpi": "SHILLER_CPI"},
-    "equity_in_gold": {"sp500": "SP500", "gold": "GOLD"},
-    "rate_cut_expectations": {"gs1": "GS1", "fedfunds": "FEDFUNDS"},
-    "inflation": {"cpi": "CPIAUCSL"},
-}
-
-TARGET_ALIASES = {"gold": "GOLD", "silver": "SILVER", "copper": "COPPER", "sp500": "SP500"}
+def series_id(name: str) -> str | None:
+    """The catalog id a variable names (ids match case-insensitively: "copper" is COPPER), or
+    None when it names no catalog series."""
+    if name in CATALOG:
+        return name
+    return name.upper() if isinstance(name, str) and name.upper() in CATALOG else None
 
 
 def make_loader(data_dir: Path, frequency: str = "M") -> SeriesLoader:
     """A memoised loader of catalog series: monthly-aligned ("M"), or native quarterly ("Q")."""
     cache: dict[str, pd.Series] = {}
 
-    def load(series_id: str) -> pd.Series:
-        if series_id not in cache:
+    def load(sid: str) -> pd.Series:
+        if sid not in cache:
             if frequency == "Q":
-                native = get_series(series_id).frequency
+                native = get_series(sid).frequency
                 if native != "Q":
                     raise DataError(
-                        f"series {series_id} is {native}-frequency; an experiment with "
+                        f"series {sid} is {native}-frequency; an experiment with "
                         "data.frequency = 'Q' needs quarterly series"
                     )
-                cache[series_id] = load_series(series_id, data_dir)
+                cache[sid] = load_series(sid, data_dir)
             else:
-                cache[series_id] = fill_single_gaps(load_monthly([series_id], data_dir)[series_id])
-        return cache[series_id]
+                cache[sid] = fill_single_gaps(load_monthly([sid], data_dir)[sid])
+        return cache[sid]
 
     return load
 
@@ -136,46 +112,34 @@ def compute_variable(
         base = compute_variable(spec.of, load, transforms, supplied).dropna()
         return apply_transform(base, spec.op, spec.periods).rename(name)
     if name in fx.FACTORS:
-        recipe = FACTOR_INPUTS[name]
-        inputs = {
-            arg: (load(src) if isinstance(src, str) else src(load)) for arg, src in recipe.items()
-        }
-        out = fx.compute_factor(name, inputs)
-        if isinstance(out, pd.DataFrame):
-            out = out.iloc[:, -1]
-        return out.rename(name)
-    series_id = TARGET_ALIASES.get(name, name)
-    if series_id not in CATALOG and series_id.upper() in CATALOG:
-        series_id = series_id.upper()
-    get_series(series_id)  # raises UnknownSeriesError with suggestions
-    return load(series_id).rename(name)
+        return fx.factor_series(name, load)
+    sid = series_id(name)
+    get_series(sid or name)  # an unknown name: UnknownSeriesError with suggestions
+    return load(sid or name).rename(name)
 
 
 def variable_units(name: str) -> str:
     """Units of a config variable, for axis labels."""
     if name in fx.FACTORS:
         return fx.FACTORS[name].units
-    series_id = TARGET_ALIASES.get(name, name)
-    series = CATALOG.get(series_id) or CATALOG.get(series_id.upper())
-    return series.units if series else ""
+    sid = series_id(name)
+    return CATALOG[sid].units if sid else ""
 
 
 def catalog_series(name: str) -> list[str]:
     """The catalog series ids a config variable is computed from (a factor: its recipe's inputs,
     found by tracing the series its loader asks for; a series: itself)."""
     if name not in fx.FACTORS:
-        series_id = TARGET_ALIASES.get(name, name)
-        if series_id not in CATALOG and series_id.upper() in CATALOG:
-            series_id = series_id.upper()
-        return [series_id] if series_id in CATALOG else []
+        sid = series_id(name)
+        return [sid] if sid else []
     found: list[str] = []
 
-    def record(series_id: str) -> pd.Series:
-        if series_id not in found:
-            found.append(series_id)
+    def record(sid: str) -> pd.Series:
+        if sid not in found:
+            found.append(sid)
         return pd.Series(dtype=float, index=pd.DatetimeIndex([]))  # only the ids are wanted
 
-    for src in FACTOR_INPUTS[name].values():
+    for src in fx.FACTORS[name].recipe.values():
         try:
             record(src) if isinstance(src, str) else src(record)
         except Exception:  # a recipe may fail on empty data after naming its inputs
@@ -363,7 +327,7 @@ def build_frame(
 
 
 def _asset_months(frame: pd.DataFrame, in_window: np.ndarray, assets: list[str]) -> str:
-    """How many fit-window months each asset contributes ("GOLD:317,SILVER:290"); an asset
+    """How many fit-window months each asset contributes ("COPPER:317,SILVER:290"); an asset
     with none is an error naming `data.assets`."""
     counts = {a: int(frame.loc[in_window, a].notna().sum()) for a in assets}
     empty = [a for a, n in counts.items() if n == 0]

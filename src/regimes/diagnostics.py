@@ -10,6 +10,8 @@ import numpy as np
 
 from regimes.errors import ConfigError
 
+# deferred to the functions that use them: ArviZ (docs/modules.md#imports)
+
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
 BFMI_MIN = 0.3

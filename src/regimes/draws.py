@@ -52,3 +52,20 @@ def per_draw(
 ) -> xr.DataArray:
     """Label a per-draw array (draws first) as a DataArray with a `sample` dimension."""
     return xr.DataArray(values, dims=(SAMPLE, *dims), coords=coords or {})
+
+
+def by_chain(
+    values: np.ndarray,
+    post: xr.Dataset,
+    dims: Sequence[str] = (),
+    coords: dict[str, object] | None = None,
+    **attrs: str,
+) -> xr.DataArray:
+    """A per-draw array (draws first, chain-major as `stack_draws` makes them) back over the
+    posterior's (chain, draw), labelled with `dims` and `attrs` (e.g. units, long_name)."""
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    values = np.asarray(values).reshape(*shape, *np.shape(values)[1:])
+    sample = {"chain": post["chain"].values, "draw": post["draw"].values}
+    return xr.DataArray(
+        values, dims=("chain", "draw", *dims), coords={**sample, **(coords or {})}, attrs=attrs
+    )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -205,6 +206,11 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, root: str | Path | None
 def write_text_atomic(path: str | Path, text: str, *, root: str | Path | None = None) -> Path:
     """Write UTF-8 text to `path` atomically (see `write_atomic`)."""
     return write_bytes_atomic(path, text.encode("utf-8"), root=root)
+
+
+def copy_atomic(src: str | Path, path: str | Path, *, root: str | Path | None = None) -> Path:
+    """Copy the file `src` to `path` atomically (see `write_atomic`)."""
+    return write_atomic(path, lambda tmp: shutil.copyfile(src, tmp), root=root)
 
 
 def write_json_atomic(path: str | Path, data: Any, *, root: str | Path | None = None) -> Path:

@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regimes.config import Experiment
+from regimes.diagnostics import quick_verdict
+from regimes.families import get_family
 from regimes.families.base import Fit
+from regimes.logs import quiet_keyword
+from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
+from regimes.sampling import sample
 from regimes.timing import phase
+
+# deferred to the functions that use them: SciPy, statsmodels, xarray (docs/modules.md#imports)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,8 +49,6 @@ def compile_key(exp: Experiment, frame: FitFrame) -> str:
     (`regimes.compiled`): the resolved spec as the graph sees it and the layout of the data.
     Refits reuse it, quick or not, and so do copies of the spec elsewhere (a sweep's own
     `models/`): its name, path and description only label it."""
-    from regimes.families import get_family
-
     assert exp.spec is not None
     spec = get_family(exp.spec.family).graph_spec(exp.spec)
     graph = spec.model_dump_json(exclude={"name", "path", "description"})
@@ -54,9 +59,6 @@ def posterior_of(exp: Experiment, tree: xr.DataTree) -> tuple[xr.DataTree, dict[
     """The posterior the outputs read (chains started in several modes stacked by their
     weights) and the convergence verdict (judged within each mode, with the modes and their
     weights under `modes`)."""
-    from regimes.diagnostics import quick_verdict
-    from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
-
     verdict = quick_verdict(tree)  # within each mode where chains started in several
     multimodal = multimodal_summary(tree, verdict)  # several modes: stacked
     if not multimodal:
@@ -75,7 +77,7 @@ def derive_checked(
     import xarray as xr
 
     from regimes.anchoring import anchor_check, regime_anchor_check
-    from regimes.families import get_family
+    from regimes.inference_data import arviz_groups
     from regimes.ppc import run_checks
 
     assert exp.spec is not None
@@ -92,6 +94,7 @@ def derive_checked(
             family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed
         )
     tree["posterior_predictive"] = xr.DataTree(pp)
+    arviz_groups(tree, family, fitted)  # observed beside replicates; natural-units parameters
     attrs = {**derived.attrs, **additions.attrs}
     derived = derived.merge(additions)
     derived.attrs = attrs
@@ -120,12 +123,12 @@ def derive_checked(
     return derived, verdict
 
 
+@quiet_keyword
 def fit_frame(
     exp: Experiment,
     frame: FitFrame,
     *,
     progress: bool = True,
-    quiet: bool = False,
     log_likelihood: bool = True,
     adaptation: Adaptation | None = None,
 ) -> xr.DataTree:
@@ -134,9 +137,6 @@ def fit_frame(
     `log_likelihood=False` skips a family's own log-likelihood pass, for refits that score
     another frame; `adaptation`, carried across refits, warm-starts each from the last)."""
     import xarray as xr
-
-    from regimes.families import get_family
-    from regimes.sampling import sample
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
@@ -148,14 +148,12 @@ def fit_frame(
         else f"{exp.sampler.chains} chains × {exp.sampler.draws} draws after "
         f"{exp.sampler.tune} tuning steps"
     )
-    (log.debug if quiet else log.info)(
-        f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})"
-    )
+    log.info(f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})")
     init, n_starts = family.sampling_init(exp.spec)
     tree = sample(
         model,
         exp.sampler,
-        progress=progress and not quiet,
+        progress=progress,
         init=init,
         n_starts=n_starts,
         compile_key=compile_key(exp, frame),

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,10 +34,25 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes import factors as fx
+from regimes.data import CATALOG
 from regimes.dataset import FitFrame
 from regimes.draws import quantiles
 from regimes.errors import RegimesError
+from regimes.families import get_family
 from regimes.families.base import Fit
+from regimes.figures import marked, save_figure
+from regimes.figures.forecast import plot_forecast
+from regimes.files import exists, is_file, missing_reason, sha256_file, shorten
+from regimes.reopen import current_result, result_inputs, run_config, run_frame, stamp
+from regimes.results import (
+    FIGURES,
+    add_drawn_files,
+    add_file_to_run,
+    load_listed,
+    open_run,
+    write_netcdf,
+)
 
 if TYPE_CHECKING:
     from regimes.results import Run
@@ -47,6 +63,8 @@ MAX_HORIZON = 1200  # periods ahead (a century of months): beyond, the arrays ou
 UNCONDITIONAL = "unconditional"
 FIGURE_STEM = "forecast"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+log = logging.getLogger(__name__)
 
 
 class ScenarioError(RegimesError):
@@ -70,11 +88,7 @@ class Scenario:
 
 
 def _known_names() -> set[str]:
-    from regimes import factors as fx
-    from regimes.data import CATALOG
-    from regimes.dataset import TARGET_ALIASES
-
-    return {n.lower() for n in [*fx.FACTORS, *CATALOG, *TARGET_ALIASES]}
+    return {n.lower() for n in [*fx.FACTORS, *CATALOG]}
 
 
 def _add_months(ts: pd.Timestamp, n: int) -> pd.Timestamp:
@@ -106,8 +120,6 @@ def load_scenario(
     (so one file serves experiments whose factors end in different months) and dropped. With
     `last_observed` (the last month with an observed target) a file starting at or before it is
     in the past. Raises ScenarioError naming the column, row or month at fault, with a fix."""
-    from regimes.files import is_file, missing_reason, shorten
-
     path = Path(path)
     hint = "fix the file (columns: month, " + ", ".join(factors) + "; one row per month)"
     if not is_file(path):
@@ -229,8 +241,6 @@ def scenario_draws(tree, frame: FitFrame, spec, scenario: Scenario) -> xr.Datase
     """Per-draw forecasts over the scenario's months (the family's `forecast_draws` on the
     frame extended by the scenario's factor paths): `fair_value` (sample, time) and, for
     switching models, `fair_value_by_regime` and `regime_prob` (sample, time, regime)."""
-    from regimes.families import get_family
-
     ext = extend_frame(frame, scenario.values)
     h = len(scenario.values)
     draws = get_family(spec.family).forecast_draws(Fit(tree, frame, spec), ext)
@@ -249,9 +259,6 @@ def forecast_run(
     Returns a Dataset with dims (scenario, time, regime, quantile): `fair_value`,
     `fair_value_by_regime`, `regime_prob` (posterior mean), `regime_prob_q`, and `factor`
     (scenario, time, term), the factor paths used, in natural units."""
-    from regimes.reopen import run_config, run_frame, stamp
-    from regimes.results import open_run
-
     if not 1 <= horizon <= MAX_HORIZON:
         raise ForecastError(f"--horizon must be from 1 to {MAX_HORIZON} periods; got {horizon}")
     run = open_run(run_dir)
@@ -349,9 +356,6 @@ def forecast_run(
 def forecast_inputs(run: Run, scenarios: Sequence[str | Path], horizon: int) -> Inputs:
     """What a run's forecast depends on (`reopen.result_inputs`): the run, the horizon and the
     scenario files by name and sha256 (a file that cannot be read is named as such)."""
-    from regimes.files import is_file, sha256_file
-    from regimes.reopen import result_inputs
-
     files = {Path(p).stem: (sha256_file(p) if is_file(p) else f"unreadable {p}") for p in scenarios}
     return result_inputs(run, {"forecast": {"horizon": horizon, "scenarios": files}})
 
@@ -361,17 +365,12 @@ def forecast_inputs(run: Run, scenarios: Sequence[str | Path], horizon: int) -> 
 
 def write_forecast(run_dir: str | Path, ds: xr.Dataset) -> Path:
     """Write forecast.nc into the run directory atomically and record it in the manifest."""
-    from regimes.results import add_file_to_run, write_netcdf
-
     return add_file_to_run(run_dir, FORECAST_FILE, lambda tmp: write_netcdf(ds, tmp))
 
 
 def load_forecast(run_dir: str | Path) -> xr.Dataset | None:
     """A run's forecast.nc, or None if it has none yet; one its manifest does not list or whose
     sha256 differs (copied in, edited) is a RunError, never read."""
-    from regimes.files import exists
-    from regimes.results import load_listed
-
     if not exists(Path(run_dir) / FORECAST_FILE):
         return None
     return load_listed(run_dir, FORECAST_FILE)
@@ -383,20 +382,16 @@ def ensure_forecast(
     horizon: int = 24,
     *,
     data_dir: str | Path | None = None,
-    log: Callable[[str], None] | None = None,
 ) -> xr.Dataset:
     """The run's stored forecast.nc if it is the one its manifest lists and its reuse key is
     the one these scenario files and horizon give now (`forecast_inputs`); else compute and
-    store it, telling `log` why in one line."""
-    from regimes.reopen import current_result
-    from regimes.results import open_run
-
+    store it, saying why in one log line."""
     run = open_run(run_dir)
     ds, why = current_result(run, FORECAST_FILE, forecast_inputs(run, scenarios, horizon))
     if ds is not None:
         return ds
-    if why and log is not None:
-        log(f"forecast {run.path}: computing it again: {why}")
+    if why:
+        log.info(f"forecast {run.path}: computing it again: {why}")
     ds = forecast_run(run.path, scenarios, horizon, data_dir=data_dir)
     write_forecast(run.path, ds)
     return ds
@@ -404,24 +399,15 @@ def ensure_forecast(
 
 def write_forecast_figure(run_dir: str | Path, ds: xr.Dataset) -> list[Path]:
     """Draw figures/forecast.png/.svg into the run directory and record them in the manifest."""
-    import shutil
-    import tempfile
-
-    from regimes.figures import marked, save_figure
-    from regimes.figures.forecast import plot_forecast
-    from regimes.reopen import run_config
-    from regimes.results import FIGURES, add_files_to_run, open_run
-
     run = open_run(run_dir)
     exp = run_config(run)
     fig = plot_forecast(run.derived(), ds, log_scale=exp.outputs.log_scale)
-    with tempfile.TemporaryDirectory(dir=run.path, prefix=".figure-") as tmp:
+
+    def draw(folder: Path) -> None:
         with marked(run.figure_mark):
-            saved = save_figure(fig, Path(tmp), FIGURE_STEM)
-        writers = {
-            f"{FIGURES}/{p.name}": (lambda dst, src=p: shutil.copyfile(src, dst)) for p in saved
-        }
-        return add_files_to_run(run.path, writers)
+            save_figure(fig, folder, FIGURE_STEM)
+
+    return add_drawn_files(run.path, FIGURES, draw)
 
 
 def summary(ds: xr.Dataset, horizons: Sequence[int] | None = None) -> str:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# deferred to the functions that use them: PyTensor (docs/modules.md#imports)
+
 if TYPE_CHECKING:
     from pytensor.tensor import TensorLike, TensorVariable
 

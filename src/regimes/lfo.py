@@ -28,8 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +38,22 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
+from regimes.compare import CompareError, describe_obs, pointwise_log_lik, run_label
+from regimes.compiled import Adaptation
+from regimes.config import quick_version
+from regimes.dataset import truncate
 from regimes.errors import RegimesError
-from regimes.families.base import Fit
+from regimes.families import get_family
+from regimes.families.base import NATURAL_SCALE, Fit
+from regimes.files import exists
+from regimes.fit import fit_frame
+from regimes.logs import quiet, quiet_keyword
+from regimes.reopen import current_result, result_inputs, run_config, run_frame, stamp
+from regimes.results import TUNING, add_file_to_run, load_listed, open_run, write_netcdf
+
+# deferred to the functions that use them: ArviZ (docs/modules.md#imports)
 
 if TYPE_CHECKING:
-    from regimes.compiled import Adaptation
     from regimes.config import Experiment
     from regimes.dataset import FitFrame
     from regimes.results import Run
@@ -195,8 +205,6 @@ def score(
     draws (the family's `log_likelihood`, put on the natural scale). `asset`: a panel run's
     density of that asset's own month given every asset's past (`y_asset`), comparable with a
     single-asset model of it."""
-    from regimes.families import get_family
-
     assert exp.spec is not None
     family = get_family(exp.spec.family)
     try:
@@ -213,25 +221,12 @@ def score(
     return ll[name].transpose("chain", "draw", "time")
 
 
-@contextmanager
-def _quiet_pymc() -> Iterator[None]:
-    """Silence PyMC's per-fit info lines ("NUTS[numpyro]: ...") so refits print one line each."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.mcmc", "pymc.sampling.jax")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
+# what a refit would say about itself (PyMC's "NUTS[numpyro]: ...", the fit's "sampling ..."):
+# silenced, so refits print one line each
+REFIT_LOGGERS = ("pymc", "pymc.sampling.mcmc", "pymc.sampling.jax", "regimes.fit")
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.lfo` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
+@quiet_keyword
 def lfo_run(
     run_dir: str | Path,
     *,
@@ -239,17 +234,11 @@ def lfo_run(
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
     data_dir: str | Path | None = None,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> xr.Dataset:
     """Approximate 1-step-ahead LFO of a finished run, refitting its own config on its own data
     (`quick`: with the quick sampler settings). Progress: one stderr line per refit. `asset`:
     a panel run scores that asset's own density (`score`); a single-asset run ignores it."""
-    from regimes.compiled import Adaptation
-    from regimes.config import quick_version
-    from regimes.reopen import run_config, run_frame, stamp
-    from regimes.results import TUNING, open_run
-
     run = open_run(run_dir)
     inputs = lfo_inputs(run, min_train, k_threshold, quick, asset)
     exp = run_config(run)
@@ -265,7 +254,6 @@ def lfo_run(
         k_threshold=k_threshold,
         first_scored=_first_scored(run, fit_time),
         label=f"{exp.name}/{run.manifest.get('run_id', run.path.name)}",
-        quiet=quiet,
         asset=scored,
         warm_start=Adaptation.load(run.path / TUNING),
     )
@@ -277,8 +265,6 @@ def lfo_inputs(
     run: Run, min_train: int | None, k_threshold: float, quick: bool, asset: str | None
 ) -> Inputs:
     """What a run's LFO depends on (`reopen.result_inputs`): the run and these settings."""
-    from regimes.reopen import result_inputs
-
     settings = {"min_train": min_train, "k_threshold": k_threshold, "quick": quick, "asset": asset}
     return result_inputs(run, {"lfo": settings})
 
@@ -301,6 +287,7 @@ def scored_label(asset: str | None) -> str:
     return f"y_asset[{asset}]" if asset else "y"
 
 
+@quiet_keyword
 def lfo_frame(
     exp: Experiment,
     frame: FitFrame,
@@ -309,7 +296,6 @@ def lfo_frame(
     k_threshold: float = K_THRESHOLD,
     first_scored: int = 0,
     label: str = "",
-    quiet: bool = False,
     asset: str | None = None,
     warm_start: Adaptation | None = None,
 ) -> xr.Dataset:
@@ -318,11 +304,6 @@ def lfo_frame(
     `asset`: score a panel's density of that asset (`score`). `warm_start`: the run's own final
     tuning (`tuning.npz`), where the first refit starts instead of a multi-start and full
     warm-up; each later refit starts from the one before."""
-    from regimes.compiled import Adaptation
-    from regimes.dataset import truncate
-    from regimes.families import get_family
-    from regimes.fit import fit_frame
-
     fit_time = frame.time[frame.fit.to_numpy()]
     n = len(fit_time)
     lo = first_scored + 2
@@ -334,10 +315,9 @@ def lfo_frame(
             f"has {n} periods{cond}); got {L}"
         )
     label = label or exp.name
-    _log(
+    log.info(
         f"lfo {label}: scoring {n - L} periods {fit_time[L]:%Y-%m}..{fit_time[-1]:%Y-%m} "
-        f"after {L} training periods (Pareto k threshold {k_threshold})",
-        quiet,
+        f"after {L} training periods (Pareto k threshold {k_threshold})"
     )
     t_start = time.perf_counter()
     n_refits, why = 0, ""
@@ -354,10 +334,8 @@ def lfo_frame(
         # then reuses one compiled model (`regimes.compiled`)
         padded = get_family(exp.spec.family).weighted_likelihood
         train = truncate(frame, i, score_until=n, padded=True) if padded else truncate(frame, i)
-        with _quiet_pymc():
-            tree = fit_frame(
-                exp_i, train, progress=False, quiet=True, log_likelihood=False, adaptation=carry
-            )
+        with quiet(*REFIT_LOGGERS):
+            tree = fit_frame(exp_i, train, progress=False, log_likelihood=False, adaptation=carry)
         ll = score(exp_i, tree, truncate(frame, i, score_until=n), asset)
         if not np.isin(fit_time[i:].values, ll["time"].values).all():
             raise LFOError(
@@ -369,10 +347,9 @@ def lfo_frame(
         n_refits += 1
         warm = str(tree.attrs.get("init", "")).startswith("warm")
         warm_refits += warm
-        _log(
+        log.info(
             f"lfo {label}: refit {n_refits} on {i} periods (..{fit_time[i - 1]:%Y-%m}"
-            f"{why}) in {time.perf_counter() - t0:.1f} s{' (warm start)' if warm else ''}",
-            quiet,
+            f"{why}) in {time.perf_counter() - t0:.1f} s{' (warm start)' if warm else ''}"
         )
         return Refit(np.asarray(values, dtype=float), _r_eff(tree))
 
@@ -397,8 +374,6 @@ def lfo_frame(
 
 def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
     """Index (in fit months) of the first month with a pointwise log-likelihood in the run."""
-    from regimes.compare import pointwise_log_lik
-
     ll = pointwise_log_lik(run.posterior(), str(run.path))
     start = pd.Timestamp(ll["time"].values[0])
     return int(fit_time.get_loc(start))
@@ -406,8 +381,6 @@ def _first_scored(run: Run, fit_time: pd.DatetimeIndex) -> int:
 
 def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
     """The lfo.nc contents: per-month elpd, pareto_k and refit, totals in attrs."""
-    from regimes.families.base import NATURAL_SCALE
-
     k = result.pareto_k[np.isfinite(result.pareto_k)]
     return xr.Dataset(
         {
@@ -431,47 +404,37 @@ def lfo_dataset(result: LFOResult, time_index: pd.DatetimeIndex) -> xr.Dataset:
 
 def write_lfo(run_dir: str | Path, ds: xr.Dataset) -> Path:
     """Write lfo.nc into a run directory atomically and record it in the manifest."""
-    from regimes.results import add_file_to_run, write_netcdf
-
     return add_file_to_run(run_dir, LFO_FILE, lambda tmp: write_netcdf(ds, tmp))
 
 
 def load_lfo(run_dir: str | Path) -> xr.Dataset | None:
     """A run's lfo.nc, or None if it has none yet; one its manifest does not list or whose
     sha256 differs (copied in from another run, edited) is a RunError, never read."""
-    from regimes.files import exists
-    from regimes.results import load_listed
-
     if not exists(Path(run_dir) / LFO_FILE):
         return None
     return load_listed(run_dir, LFO_FILE)
 
 
+@quiet_keyword
 def ensure_lfo(
     run_dir: str | Path,
     *,
     min_train: int | None = None,
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> xr.Dataset:
     """The run's stored LFO if its reuse key is the one these settings give now (the same run,
     settings and code: `lfo_inputs`) and its file is the one the manifest lists; else compute
     and store it, saying why in one log line."""
-    from regimes.reopen import current_result
-    from regimes.results import open_run
-
     run = open_run(run_dir)
     wanted = lfo_inputs(run, min_train, k_threshold, quick, asset)
     ds, why = current_result(run, LFO_FILE, wanted)
     if ds is not None:
         return ds
     if why:
-        _log(f"lfo {run.path}: computing it again: {why}", quiet)
-    ds = lfo_run(
-        run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, quiet=quiet, asset=asset
-    )
+        log.info(f"lfo {run.path}: computing it again: {why}")
+    ds = lfo_run(run_dir, min_train=min_train, k_threshold=k_threshold, quick=quick, asset=asset)
     write_lfo(run_dir, ds)
     return ds
 
@@ -489,23 +452,22 @@ def summary_line(ds: xr.Dataset) -> str:
 # ------------------------------------------------------------------ comparison
 
 
+@quiet_keyword
 def compare_lfo(
     run_dirs: Sequence[str | Path],
     *,
-    min_train: int | None = None,
+    min_train: int | Mapping[str, int] | None = None,
     k_threshold: float = K_THRESHOLD,
     quick: bool = False,
-    quiet: bool = False,
     asset: str | None = None,
 ) -> pd.DataFrame:
     """Rank runs by elpd_lfo (best first), computing lfo.nc where missing. `asset`: panel runs
-    score that asset's own density, so they compare with single-asset models of it.
+    score that asset's own density, so they compare with single-asset models of it. `min_train`
+    is one count for every run, or one per run directory (runs whose windows start in different
+    months reach the same first scored month at different counts).
 
     Columns: rank, elpd_lfo, se, elpd_diff (best minus this run, >= 0), dse (se of the pointwise
     difference), n_refits, max_k. Runs must score the same months (same window and L)."""
-    from regimes.compare import CompareError, describe_obs, run_label
-    from regimes.results import open_run
-
     if len(run_dirs) < 2:
         raise CompareError(f"compare needs at least two run directories, got {len(run_dirs)}")
     elpds: dict[str, xr.DataArray] = {}
@@ -515,10 +477,9 @@ def compare_lfo(
         label = run_label(run, set(elpds))
         ds = ensure_lfo(
             run.path,
-            min_train=min_train,
+            min_train=min_train.get(str(path)) if isinstance(min_train, Mapping) else min_train,
             k_threshold=k_threshold,
             quick=quick,
-            quiet=quiet,
             asset=asset,
         )
         elpds[label], attrs[label] = ds["elpd"], dict(ds.attrs)

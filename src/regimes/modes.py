@@ -19,6 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from regimes.diagnostics import quick_verdict
+
+# deferred to the functions that use them: ArviZ, SciPy, xarray (docs/modules.md#imports)
+
 MODE_GAP = 10.0  # log-density units: optima further below the best are not sampled
 MODE_DISTANCE = 1.0  # unconstrained space, max-abs: optima closer than this are one mode
 
@@ -168,8 +172,6 @@ def multimodal_summary(tree: Any, verdict: dict[str, Any] | None = None) -> dict
     """Modes, their log densities, weights and whether every mode mixes within itself (from
     `verdict`, the tree's gate, which judges each mode on its own; computed when not given), for
     the manifest and derived.nc; None for a single mode."""
-    from regimes.diagnostics import quick_verdict
-
     modes = chain_modes(tree)
     if modes is None:
         return None

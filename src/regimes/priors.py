@@ -9,6 +9,8 @@ import numpy as np
 from regimes.errors import ConfigError
 from regimes.spec import PriorSpec
 
+# deferred to the functions that use them: PyMC (docs/modules.md#imports)
+
 
 def make_prior(name: str, prior: PriorSpec, **kwargs: Any):
     """Create the PyMC random variable `name` from a prior spec inside the current model."""

@@ -1,7 +1,7 @@
 """Progress of sampling as people know it from tqdm: on a terminal or in a notebook one bar for
 all chains with its ETA and the running count of divergent transitions (after warm-up, the ones
 the convergence gate counts); elsewhere (a log file, CI, a Dask worker) a log line every tenth of
-the way on the `regimes.progress` logger instead.
+the way on the `regimes.progress` logger instead. Inside `regimes.logs.quiet()` neither shows.
 
 The samplers report from inside compiled code (`jax.debug.callback`, possibly from several
 threads at once, one per chain): `nuts_step` for NUTS and `smc_stage` for tempered SMC. Each
@@ -15,6 +15,10 @@ import sys
 import threading
 import time
 from typing import Any
+
+from regimes.logs import silenced
+
+# deferred to the functions that use them: tqdm, ipywidgets (docs/modules.md#imports)
 
 log = logging.getLogger(__name__)
 LINES = 10  # log lines per sampling run when not on a terminal
@@ -66,7 +70,7 @@ class Progress:
         self.next_line = 1
         self.finished = False
         self.bar = None
-        if interactive():
+        if interactive() and not silenced(log.name):  # a `logs.quiet()` block: no bar either
             tqdm = _bar_class()
             self.bar = tqdm(
                 total=total, desc=label, unit=unit, leave=True, mininterval=0.5, file=sys.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from regimes.config import Experiment
+from regimes.config import Experiment, experiment_to_toml
 from regimes.data import resolve_data_dir
 from regimes.dataset import FitFrame
 from regimes.errors import RegimesError, RunError
@@ -66,7 +66,7 @@ def columns_dataset(columns: Mapping[str, pd.Series]) -> xr.Dataset:
     ds = xr.Dataset(attrs={"note": "the DataFrame columns the run was fitted on (run_dataframe)"})
     for i, (name, series) in enumerate(columns.items()):
         dim = f"date_{i}"
-        index = pd.DatetimeIndex(series.index).as_unit("ns")
+        index = pd.DatetimeIndex(series.index).as_unit("ns").rename(None)  # its own dim name
         ds[f"column_{i}"] = xr.DataArray(
             series.to_numpy(dtype=float), dims=dim, coords={dim: index}, attrs={"name": name}
         )
@@ -89,8 +89,6 @@ def stored_columns(run: Run) -> dict[str, pd.Series]:
 def run_inputs(exp: Experiment, frame: FitFrame) -> Inputs:
     """What a run of `exp` on `frame` is computed from: its config as stored (config.toml), its
     seed and the data inputs the frame read (`userdata.experiment_frame`)."""
-    from regimes.config import experiment_to_toml
-
     return Inputs(
         sha256_text(experiment_to_toml(exp)), exp.sampler.seed, frame.attrs["data_inputs"]
     )
@@ -98,8 +96,6 @@ def run_inputs(exp: Experiment, frame: FitFrame) -> Inputs:
 
 def inputs_now(exp: Experiment, data_dir: Path, experiment_dir: Path | None = None) -> Inputs:
     """What a run of `exp` would be computed from now (the data read afresh, no fit)."""
-    from regimes.config import experiment_to_toml
-
     data = data_inputs(exp, data_dir, experiment_dir=experiment_dir)
     return Inputs(sha256_text(experiment_to_toml(exp)), exp.sampler.seed, data)
 

@@ -10,23 +10,29 @@ swapped in from another run, edited, truncated or deleted) is refused, never rea
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import json
 import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
 from regimes.errors import RegimesError, RunError
+from regimes.figures import run_mark
 from regimes.files import (
     WriteError,
     exists,
@@ -42,6 +48,9 @@ from regimes.files import (
     write_json_atomic,
 )
 from regimes.spec import plain_name_problem
+from regimes.summary import NATURAL, build_summary, summary_html
+
+# deferred to the functions that use them: Pillow (docs/modules.md#imports)
 
 __all__ = ["sha256_file"]  # re-exported: the hash every manifest records
 
@@ -272,8 +281,6 @@ class Run:
     def figure_mark(self) -> str:
         """What every figure of this run carries when it is not fit for a memo: "QUICK RUN —
         not for citation", "NOT CONVERGED", both, or "" (`regimes.figures.run_mark`)."""
-        from regimes.figures import run_mark
-
         verdict = self.manifest.get("verdict") or {}
         return run_mark(bool(self.manifest.get("quick")), bool(verdict.get("converged", True)))
 
@@ -289,8 +296,6 @@ class Run:
         return self._summary().text(short=short)
 
     def _summary(self) -> Summary:
-        from regimes.summary import NATURAL, build_summary
-
         try:
             config = tomllib.loads(self.config_text)
         except (RunError, tomllib.TOMLDecodeError):
@@ -306,10 +311,6 @@ class Run:
     def _repr_html_(self) -> str:
         """A notebook's display of the run: where it is, the summary table with its verdict, and
         thumbnails of its figures."""
-        from html import escape
-
-        from regimes.summary import summary_html
-
         s = self._summary()
         bad = not (self.manifest.get("verdict") or {}).get("converged", False)
         colour = "#b03a2e" if bad or self.manifest.get("quick") else "#2e7d4f"
@@ -330,9 +331,6 @@ class Run:
 
 def _base64(path: Path, width: int = 360) -> str:
     """A figure as a base64 PNG thumbnail `width` pixels wide (for a notebook's display)."""
-    import base64
-    import io
-
     from PIL import Image
 
     with Image.open(path) as img:
@@ -528,3 +526,18 @@ def add_files_to_run(run_dir: str | Path, writers: dict[str, Callable[[Path], No
 def add_file_to_run(run_dir: str | Path, name: str, writer: Callable[[Path], None]) -> Path:
     """Add one file to a finished run directory atomically (see `add_files_to_run`)."""
     return add_files_to_run(run_dir, {name: writer})[0]
+
+
+def add_drawn_files(run_dir: str | Path, folder: str, draw: Callable[[Path], object]) -> list[Path]:
+    """Add the files `draw(scratch)` writes into a scratch folder (figures, several at once) to
+    the run's `folder` atomically and record them in its manifest (see `add_files_to_run`);
+    return their paths in the run."""
+    run = open_run(run_dir)
+    with tempfile.TemporaryDirectory(dir=run.path, prefix=".drawing-") as scratch:
+        draw(Path(scratch))
+        made = sorted(p for p in Path(scratch).rglob("*") if p.is_file())
+        writers: dict[str, Callable[[Path], None]] = {
+            f"{folder}/{p.relative_to(scratch).as_posix()}": partial(shutil.copyfile, p)
+            for p in made
+        }
+        return add_files_to_run(run.path, writers) if writers else []

@@ -2,7 +2,8 @@
 and a sweep's tasks on `--resume`, a run's `lfo.nc` and `forecast.nc`).
 
 A result is reused only when it was computed from the same inputs as it would be now: the same
-config (as run), the same code (regimes' own source files and the numerical libraries' versions),
+config (as run), the same code (regimes' own source files, those of the installed plugins and
+the numerical libraries' versions),
 the same seed, the same bytes of every data file actually read (catalog files and the user's own
 files or DataFrame columns, each by its sha256), and the same settings of the site (LFO's
 threshold, a forecast's scenario files, ...). `Inputs.key` hashes them all; `Inputs.change`
@@ -21,21 +22,33 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from regimes.plugins import plugin_sources
+
 LIBRARIES = ("pymc", "pytensor", "jax", "numpyro", "numpy", "scipy", "arviz-stats", "xarray")
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """regimes' version and the sha256 of its source files, and the versions of the numerical
-    libraries a fit depends on: any change to them makes every stored result stale."""
-    package = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        h.update(str(path.relative_to(package)).encode())
-        h.update(path.read_bytes())
-    parts = [f"regimes {_version('regimes')} ({h.hexdigest()[:16]})"]
+    """regimes' version and the sha256 of its source files, the sha256 of each installed
+    plugin's (an application's factors or page: `regimes.plugins`), and the versions of the
+    numerical libraries a fit depends on: any change to them makes every stored result stale."""
+    parts = [f"regimes {_version('regimes')} ({_source_hash(Path(__file__).resolve().parent)})"]
+    parts += [f"{name} ({_source_hash(where)})" for name, where in plugin_sources().items()]
     parts += [f"{name} {_version(name)}" for name in LIBRARIES]
     return "; ".join(parts)
+
+
+def _source_hash(where: Path) -> str:
+    """The first 16 hex digits of the sha256 of a package's .py files (names and bytes), or of
+    one module file."""
+    files, root = (
+        (sorted(where.rglob("*.py")), where) if where.is_dir() else ([where], where.parent)
+    )
+    h = hashlib.sha256()
+    for path in files:
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _version(name: str) -> str:

@@ -127,6 +127,13 @@ class Scaling:
         sd = np.array([self.x_sd[n] for n in names])
         return (np.asarray(x, dtype=float) - mean) / sd
 
+    def intercept(self, a: np.ndarray, b: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """A standardised intercept `a` (...) with slopes `b` (..., P) as the intercept on the
+        transformed scale, at factors of zero: mean_y + sd_y·(a − Σ b·mean_x/sd_x)."""
+        mean = np.array([self.x_mean[n] for n in names])
+        sd = np.array([self.x_sd[n] for n in names])
+        return self.transformed(np.asarray(a) - (np.asarray(b) * mean / sd).sum(axis=-1))
+
     def slope(self, b: np.ndarray, names: Sequence[str], series: str | None = None) -> np.ndarray:
         """Standardised slopes (..., P) in natural units: change of the transformed target per
         unit of each factor, b · sd_y / sd_x."""

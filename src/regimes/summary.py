@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regimes.figures import NOT_CONVERGED_MARK, QUICK_MARK
+from regimes.figures import NOT_CONVERGED_MARK, QUICK_MARK, period_word, reference_view
+
+# deferred to the functions that use them: ArviZ (docs/modules.md#imports)
 
 NATURAL = "posterior_natural"  # the posterior.nc group of per-draw parameters in natural units
 LOW, MID, HIGH = 0.05, 0.5, 0.95
@@ -52,15 +54,12 @@ def period_units(units: str, derived: xr.Dataset) -> str:
     """ "periods" in the run's own words ("months", "quarters"); other units unchanged."""
     if units != "periods" or "time" not in derived.coords:
         return units
-    from regimes.figures import period_word
 
     return period_word(derived["time"].values) + "s"
 
 
 def as_of_index(derived: xr.Dataset) -> int | None:
     """Index along `time` of the latest month with an observed price (the run's "now")."""
-    from regimes.figures import reference_view
-
     view = reference_view(derived)
     if "price" not in view or "time" not in view["price"].dims:
         return None

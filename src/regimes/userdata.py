@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regimes import factors as fx
 from regimes.config import Experiment, UserSeries
+from regimes.data import CATALOG
 from regimes.data.align import to_monthly
 from regimes.data.sources import MISSING_MARKERS, note_read, recording_reads
-from regimes.dataset import FitFrame, build_frame, compute_variable, make_loader
+from regimes.dataset import FitFrame, build_frame, catalog_series, compute_variable, make_loader
 from regimes.errors import DataError, RegimesError
 from regimes.files import is_file, missing_reason, shorten
 
@@ -228,7 +230,6 @@ def experiment_frame(
     return frame
 
 
-
 def data_inputs(
     exp: Experiment,
     data_dir: Path,
@@ -276,9 +277,6 @@ def data_sources(
     figures' source line: a DataFrame column or the researcher's file (with its sha256), which
     take precedence over a catalog series of the same name exactly as when the frame is built,
     else the catalog series behind it (id, description, publisher)."""
-    from regimes.data import CATALOG
-    from regimes.dataset import catalog_series
-
     columns = columns or {}
     base_dirs = _base_dirs(exp, data_dir, experiment_dir)
     out: list[dict[str, str]] = []
@@ -324,10 +322,6 @@ def described(name: str, sources: list[dict[str, str]]) -> str:
     """A variable in words for titles and long names: the catalog series' (or factor's)
     description up to its first comma ("Federal funds rate"), else its own name: always its own
     name when it came from your file or DataFrame, whatever the catalog holds under that name."""
-    from regimes import factors as fx
-    from regimes.data import CATALOG
-    from regimes.dataset import catalog_series
-
     if any(s.get("variable") == name and s.get("source") != "catalog" for s in sources):
         return name
     if name in fx.FACTORS:

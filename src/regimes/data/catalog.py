@@ -1,7 +1,9 @@
 """Catalog of every series `regimes` can load: its snapshot location and its download source.
 
 Snapshot paths are relative to the data directory (see `regimes.data.sources.resolve_data_dir`);
-`README.md` shipped with the data snapshot (`../shared/data`) documents each file in detail.
+`README.md` shipped with the data snapshot (`../shared/data`) documents each file in detail. An
+application adds its own entries through the `regimes.series` entry-point group
+(`regimes.plugins`): `CATALOG` holds the core's entries, then the installed plugins'.
 
 Frequencies: ``frequency`` is what `load_series` serves ("M" monthly, "Q" quarterly, "A" annual by
 US federal fiscal year); ``native`` is the publisher's own frequency when it differs (e.g. "D" for a
@@ -13,6 +15,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from regimes import plugins
 from regimes.errors import UnknownSeriesError
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "PinkSheetSource",
     "Series",
     "get_series",
+    "pink_sheet",
     "series_ids",
 ]
 
@@ -50,8 +54,8 @@ class FredSource:
 class PinkSheetSource:
     """A column of the World Bank Pink Sheet (sheet "Monthly Prices"), named by its header."""
 
-    header: str  # commodity name in the header row, e.g. "Gold"
-    unit: str  # text of the units row below it, e.g. "($/troy oz)"
+    header: str  # commodity name in the header row, e.g. "Copper"
+    unit: str  # text of the units row below it, e.g. "($/mt)"
 
     @property
     def column(self) -> str:
@@ -117,8 +121,10 @@ OMB = "OMB / Federal Reserve Bank of St. Louis via FRED"
 FREDMD_ORIGIN = "FRED-MD 2025-12 vintage (McCracken & Ng); snapshot only"
 
 
-def _pink(sid: str, header: str, unit: str, column: str, description: str, units: str) -> Series:
-    """Catalog entry for a World Bank Pink Sheet monthly price column."""
+def pink_sheet(
+    sid: str, header: str, unit: str, column: str, description: str, units: str
+) -> Series:
+    """Catalog entry for a World Bank Pink Sheet monthly price column (in the monthly file)."""
     return Series(
         sid, description, units, "M", PINK, MONTHLY, column, PinkSheetSource(header, unit)
     )
@@ -144,17 +150,14 @@ def _fred(
 
 _ENTRIES: list[Series] = [
     # --- monthly, World Bank Pink Sheet (June 2 2026 edition in the snapshot)
-    _pink("GOLD", "Gold", "($/troy oz)", "gold_usd_oz_wb",
-          "Gold price, monthly average (London PM fix; spot average from June 2025)",
-          "USD per troy oz"),
-    _pink("SILVER", "Silver", "($/troy oz)", "silver_usd_oz_wb",
-          "Silver price, monthly average", "USD per troy oz"),
-    _pink("PLATINUM", "Platinum", "($/troy oz)", "platinum_usd_oz_wb",
-          "Platinum price, monthly average", "USD per troy oz"),
-    _pink("COPPER", "Copper", "($/mt)", "copper_usd_mt_wb",
-          "Copper, LME grade A, monthly average", "USD per metric ton"),
-    _pink("OIL", "Crude oil, average", "($/bbl)", "crude_oil_avg_usd_bbl_wb",
-          "Crude oil, average of Brent, Dubai and WTI", "USD per barrel"),
+    pink_sheet("SILVER", "Silver", "($/troy oz)", "silver_usd_oz_wb",
+               "Silver price, monthly average", "USD per troy oz"),
+    pink_sheet("PLATINUM", "Platinum", "($/troy oz)", "platinum_usd_oz_wb",
+               "Platinum price, monthly average", "USD per troy oz"),
+    pink_sheet("COPPER", "Copper", "($/mt)", "copper_usd_mt_wb",
+               "Copper, LME grade A, monthly average", "USD per metric ton"),
+    pink_sheet("OIL", "Crude oil, average", "($/bbl)", "crude_oil_avg_usd_bbl_wb",
+               "Crude oil, average of Brent, Dubai and WTI", "USD per barrel"),
     # --- monthly means of daily FRED series
     _fred_daily("DFII10", "FII10_from_DFII10",
                 "10-year TIPS constant-maturity real yield, monthly mean of daily", "percent", H15),
@@ -223,12 +226,6 @@ _ENTRIES: list[Series] = [
     _fred("FYOIGDA188S", "A", FISCAL, "FYOIGDA188S", "Federal outlays: interest, fiscal year",
           "percent of GDP", OMB),
     # --- long history, snapshot only
-    Series("GOLD_LONG",
-           "Gold price 1833+: annual average repeated monthly before 1960, World Bank after",
-           "USD per troy oz", "M", "T. Green / NMA (pre-1960); World Bank (1960+); datahub.io",
-           "gold_monthly_1833_datahub.csv", "Price", None, date_column="Date",
-           date_format="year_month",
-           origin="datahub.io gold-prices compilation; snapshot only"),
     Series("SHILLER_CPI", "CPI-U (Warren-Pearson before 1913), Shiller's series",
            "index 1982-84=100", "M", "Robert J. Shiller (Yale)", "shiller_ie_data_monthly.csv",
            "CPI", None, origin="Shiller ie_data.xls, Oct 2025 file; snapshot only"),
@@ -257,13 +254,14 @@ _ENTRIES: list[Series] = [
            tags=("validation",)),
 ]  # fmt: skip
 
-CATALOG: dict[str, Series] = {s.id: s for s in _ENTRIES}
-if len(CATALOG) != len(_ENTRIES):  # pragma: no cover - guards against copy-paste ids
-    raise RuntimeError("duplicate series id in regimes.data.catalog")
+CATALOG: plugins.Registry[Series] = plugins.Registry(
+    "catalog series", plugins.SERIES, Series, lambda s: s.id, _ENTRIES
+)
 
 
 def series_ids() -> list[str]:
-    """All catalogued ids in catalog order, for listings and checks."""
+    """All catalogued ids in catalog order (the core's, then the plugins'), for listings and
+    checks."""
     return list(CATALOG)
 
 

@@ -29,6 +29,7 @@ import math
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ from regimes.data.catalog import FredSource, PinkSheetSource, Series, get_series
 from regimes.data.sources import FETCHED_DIR, fetched_path, fiscal_year_end, resolve_data_dir
 from regimes.errors import DataError
 from regimes.files import make_dirs, write_bytes_atomic
+
+# deferred to the functions that use them: openpyxl (docs/modules.md#imports)
 
 __all__ = [
     "DEFAULT_FRED_URL",
@@ -120,8 +123,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 def check_url(url: str, what: str) -> None:
     """Only https downloads (plain http only from this machine's loopback address, where a
     local test server runs); any other scheme (file:, ftp:, ...) is refused."""
-    import urllib.parse
-
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import platformdirs
 
 from regimes.data.catalog import CATALOG, PERIOD_STARTS, Series, get_series
 from regimes.errors import DataError
@@ -71,8 +72,6 @@ def resolve_data_dir(value: str | Path | None = None) -> Path:
     elif os.environ.get(DATA_DIR_ENV):
         path, where = Path(os.environ[DATA_DIR_ENV]).expanduser(), DATA_DIR_ENV
     else:
-        import platformdirs
-
         path, where = Path(platformdirs.user_cache_dir("regimes")) / "data", "the user cache"
     problem = ""
     if not usable_name(path):

@@ -27,6 +27,8 @@ from regimes.errors import ConfigError
 from regimes.priors import prior_draws
 from regimes.spec import ModelSpec, PriorSpec
 
+# deferred to the functions that use them: PyMC, xarray (docs/modules.md#imports)
+
 if TYPE_CHECKING:  # the registry and interface stay importable without PyMC (config, CLI)
     import pymc as pm
     import xarray as xr
@@ -131,10 +133,12 @@ class Family(ABC):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """Draw the target over `frame`'s fit window from the model with free parameters
         `params` (by name, constrained, model scale; e.g. one `draw_params` draw), given the
-        frame's factors and the months the model conditions on."""
+        frame's factors and the months the model conditions on; `latent` plants latent states
+        instead of drawing them (a switching family's `regime` path: a planted shift)."""
 
     def draw_params(
         self, spec: ModelSpec, frame: FitFrame, rng: np.random.Generator
@@ -190,6 +194,26 @@ class Family(ABC):
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, θ) in natural units: `y` over
         (chain, draw, time) for the scored fit-window months."""
 
+    def resolve_spec(
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        optimum: Callable[[Any, int], dict[str, Any] | None],
+    ) -> tuple[ModelSpec, dict[str, Any]]:
+        """The spec as a run fits it, with choices left to the data made once on `frame` (e.g.
+        `order_by = "auto"`; `optimum(model, n_starts)` gives a model's multi-start optimum,
+        supplied by the caller so families need no sampler), and a record of each choice for
+        the manifest. Default: nothing to choose."""
+        return spec, {}
+
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """The fitted parameters in natural units, per draw over (chain, draw, ...), each with
+        `units` and `long_name` (posterior.nc's `posterior_natural` group, which `summary`
+        reads). Default: none (an empty dataset; the summary then reads derived.nc)."""
+        import xarray as xr
+
+        return xr.Dataset()
+
     @abstractmethod
     def fair_value_draws(self, fit: Fit) -> xr.Dataset:
         """Per-draw fair value over every month of `fit.frame`, natural units: `fair_value`
@@ -244,41 +268,6 @@ def validate_priors(known: dict[str, PriorSpec], spec: ModelSpec, where: str) ->
                 f"{where}: key 'priors.{name}': family '{spec.family}' has no parameter {name!r}"
                 f"{suggestion}; its parameters: {', '.join(sorted(known))}"
             )
-
-
-class ChainFamily(Family):
-    """A family with a marginalised regime chain (markov, panel): chains start at a multi-start
-    optimum (options `init`, `n_starts`), and the per-draw HMM passes of the last posterior are
-    kept, shared by derive, log-likelihood and forecasts of the same fit."""
-
-    def __init__(self) -> None:
-        # keyed by the objects themselves, not their ids, which Python may reuse
-        self._last: tuple[Any, Any, str, Any] | None = None
-
-    def memoised(self, tree: Any, frame: FitFrame, spec: ModelSpec, compute: Any) -> Any:
-        """`compute(tree, frame, spec)`, or its result for the same tree, frame and spec."""
-        key = spec.model_dump_json()
-        last = self._last
-        if last is not None and last[0] is tree and last[1] is frame and last[2] == key:
-            return last[3]
-        result = compute(tree, frame, spec)
-        self._last = (tree, frame, key, result)
-        return result
-
-    def sampling_init(self, spec: ModelSpec) -> tuple[str, int]:
-        """A multi-start optimisation by default (see `sampling.multistart`)."""
-        opts = self.options(spec)
-        return opts.init, opts.n_starts
-
-    def quick_spec(self, spec: ModelSpec, n_starts: int) -> ModelSpec:
-        """At most `n_starts` multi-start optimisations for a quick run."""
-        options = {**spec.options, "n_starts": min(self.options(spec).n_starts, n_starts)}
-        return spec.model_copy(update={"options": options})
-
-    def graph_spec(self, spec: ModelSpec) -> ModelSpec:
-        """Without `init` and `n_starts` (how the multi-start begins, not what is sampled)."""
-        options = {k: v for k, v in spec.options.items() if k not in ("init", "n_starts")}
-        return spec.model_copy(update={"options": options})
 
 
 # ------------------------------------------------------------------ registry

@@ -11,10 +11,10 @@ posterior band. The 40-month rolling OLS is computed alongside as the baseline.
 Two exact treatments of the walks (option `states`):
 - "marginal" (default): the walks and b_0 are integrated out by a Kalman filter, NUTS samples
   only τ and σ, and coefficient paths are drawn afterwards per draw by forward-filtering
-  backward-sampling (the kernels are `regimes.kalman`). On gold (σ ≪ τ: the walks pin the
-  data) this is the one that converges.
+  backward-sampling (the kernels are `regimes.kalman`). On the flagship study's price (σ ≪ τ:
+  the walks pin the data) this is the one that converges.
 - "noncentred": NUTS samples b_0, τ and the innovations z (b_t = b_0 + τ·cumsum(z)); fine when
-  the data are weak per period, but it fails on gold (tree depth 10, R-hat ≈ 2).
+  the data are weak per period, but it fails on the flagship study's price (tree depth 10, R-hat ≈ 2).
 Fitted on standardised variables (scale-window mean and sd, as the static family); coefficients
 are reported back in natural units. After the fit window each draw's last coefficients are held
 fixed (the random walk's expectation).
@@ -32,16 +32,19 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from regimes.dataset import FitFrame
-from regimes.draws import per_draw, stack_draws
+from regimes.draws import by_chain, per_draw, stack_draws
 from regimes.draws import quantiles as quantiles_of
 from regimes.errors import ConfigError
 from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
 from regimes.families.static import bayes_r2, ols_r2, target_log_jacobian, with_target
+from regimes.figures import save_figure
 from regimes.kalman import kalman_filter, pt_kalman_loglik, sample_states
 from regimes.priors import make_prior
 from regimes.scaling import Scaling
 from regimes.spec import ModelSpec, PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor, matplotlib, Pillow (docs/modules.md#imports)
 
 INTERCEPT = "intercept"
 
@@ -173,12 +176,8 @@ def natural_units(
     """Standardised coefficients (..., K; intercept first) to natural units: the factor slopes
     b·sd_y/sd_x (..., K−1) and the intercept on the transformed scale,
     y_mean + sd_y·(a − Σ b·mean_x/sd_x) (...)."""
-    x_mean = np.array([scaling.x_mean[f] for f in factors])
-    x_sd = np.array([scaling.x_sd[f] for f in factors])
     slopes = scaling.slope(coef_std[..., 1:], factors)
-    intercept = scaling.transformed(
-        coef_std[..., 0] - (coef_std[..., 1:] * x_mean / x_sd).sum(axis=-1)
-    )
+    intercept = scaling.intercept(coef_std[..., 0], coef_std[..., 1:], factors)
     return slopes, intercept
 
 
@@ -278,6 +277,7 @@ class RandomWalkFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """Coefficient walks b_t = b_{t−1} + τ ε_t from b_0 (the given `coef0` and steps `z` of
         a non-centred model, else drawn from their priors), then y_t = x_t'b_t + σ ε_t, on the
@@ -423,6 +423,45 @@ class RandomWalkFamily(Family):
         family's standardisation)."""
         return target_log_jacobian(frame, self.options(spec).transform)
 
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """σ and each drifting coefficient's monthly step sd τ in natural units, per draw (the
+        paths themselves are derived.nc's `coef`)."""
+        frame, opts, post = fit.frame, self.options(fit.spec), fit.posterior
+        d = design(frame, opts)
+        log = opts.transform == "log"
+        y_name = f"{'log ' if log else ''}{frame.target}"
+        out = {
+            "sigma": by_chain(
+                stack_draws(post, "sigma") * d.scaling.y_sd_of(),
+                post,
+                units="log points" if log else frame.units,
+                long_name="sd of the observation noise",
+            )
+        }
+        if d.varying:
+            tau = stack_draws(post, "tau")
+            steps = np.stack(
+                [
+                    tau[:, j] * d.scaling.y_sd_of()
+                    if term == INTERCEPT
+                    else d.scaling.slope(tau[:, j], [term])
+                    for j, term in enumerate(d.varying)
+                ],
+                axis=1,
+            )
+            out["tau"] = by_chain(
+                steps,
+                post,
+                ("varying_term",),
+                {"varying_term": d.varying},
+                units=f"change in {y_name} (intercept) or in its slope per unit of the factor, "
+                "per period",
+                long_name="sd of each drifting coefficient's step per period",
+            )
+        ds = xr.Dataset(out)
+        ds.attrs["scale"] = f"natural units of {frame.target}"
+        return ds
+
     def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:
         """One-step-ahead replicates y_rep_t ~ p(y_t | y_<t, τ, σ) in natural units: the Kalman
         prediction (the coefficients' filtered law at t−1 plus one step of drift) plus noise —
@@ -474,7 +513,6 @@ class RandomWalkFamily(Family):
         self, derived: xr.Dataset, folder: Path, *, log_scale: bool, source: str
     ) -> list[Path]:
         """The coefficient paths with their bands against the rolling OLS (`coef_paths`)."""
-        from regimes.figures import save_figure
         from regimes.figures.coefficients import plot_coefficients
 
         fig = plot_coefficients(derived, source=source)

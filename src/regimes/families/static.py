@@ -1,7 +1,7 @@
 """Static fair-value regression: target = a + X·b + u, with iid or AR(1) errors u.
 
 Fair value is the regression part a + X·b (back-transformed for a log target); the error term u
-is the price's deviation from it. Level regressions of gold on macro factors have strongly
+is the price's deviation from it. Level regressions of a price on macro factors have strongly
 autocorrelated residuals: with iid errors the posterior bands on b (and so on fair value) are far
 too narrow, so AR(1) errors are the default. The likelihood is written as the exact sequence of
 one-step conditionals p(y_t | y_{t-1}) (stationary start), so the pointwise log-likelihood is
@@ -22,12 +22,14 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict
 
 from regimes.dataset import FitFrame
-from regimes.draws import per_draw, stack_draws, transform
+from regimes.draws import by_chain, per_draw, stack_draws, transform
 from regimes.draws import quantiles as quantiles_of
 from regimes.families.base import Family, Fit, Simulation
 from regimes.families.schema import fair_value_variables
 from regimes.priors import make_prior
 from regimes.spec import ModelSpec, PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
 
 
 class Options(BaseModel):
@@ -142,6 +144,7 @@ class StaticFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
         """y = a + x'b + u on the model's scale, u iid or AR(1) from its stationary start."""
         opts = self.options(spec)
@@ -199,6 +202,47 @@ class StaticFamily(Family):
         )
         if "rho" in post:
             ds.attrs["rho_median"] = float(np.median(stack_draws(post, "rho")))
+        return ds
+
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """Intercept and slopes of y = c + x'b on the target's (transformed) scale, σ in its
+        units, and ρ, per draw."""
+        frame, opts, post = fit.frame, self.options(fit.spec), fit.posterior
+        scaling, factors = frame.scaling(opts.transform), list(frame.factors)
+        log = opts.transform == "log"
+        y_units = f"log {frame.target}" if log else frame.units
+        beta = stack_draws(post, "beta")
+        out = {
+            "intercept": by_chain(
+                scaling.intercept(stack_draws(post, "intercept"), beta, factors),
+                post,
+                units=y_units,
+                long_name=f"{'log ' if log else ''}{frame.target} with every factor at zero",
+            ),
+            "slope": by_chain(
+                scaling.slope(beta, factors),
+                post,
+                ("term",),
+                {"term": factors},
+                units=f"change in {'log ' if log else ''}{frame.target} per unit of the factor",
+                long_name="slope on each factor",
+            ),
+            "sigma": by_chain(
+                stack_draws(post, "sigma") * scaling.y_sd_of(),
+                post,
+                units="log points" if log else frame.units,
+                long_name="sd of the errors' innovations",
+            ),
+        }
+        if "rho" in post:
+            out["rho"] = by_chain(
+                stack_draws(post, "rho"),
+                post,
+                units="1",
+                long_name="AR(1) coefficient of the errors",
+            )
+        ds = xr.Dataset(out)
+        ds.attrs["scale"] = f"natural units of {frame.target}"
         return ds
 
     def posterior_predictive(self, fit: Fit, seed: int = 0) -> xr.Dataset:

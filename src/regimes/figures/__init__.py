@@ -10,6 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from regimes.files import make_dirs, write_atomic
+
+# deferred to the functions that use them: matplotlib (docs/modules.md#imports)
+
 STYLE = Path(__file__).with_name("memo.mplstyle")
 TARGET = "target"  # what a figure calls the modelled series when derived.nc does not name it
 QUICK_MARK = "QUICK RUN — not for citation"
@@ -67,7 +71,7 @@ def reference_asset(derived) -> str:
 
 def target_name(derived) -> str:
     """The modelled series in its own terms: `derived["price"].attrs["long_name"]` (the target's
-    series id or name, e.g. "gold" or "HAMILTON_RGNP"), else "target"."""
+    series id or name, e.g. "copper" or "HAMILTON_RGNP"), else "target"."""
     name = derived["price"].attrs.get("long_name", "") if "price" in derived else ""
     return str(name) or TARGET
 
@@ -141,15 +145,18 @@ def quantile_band(ax, time, q, lo: float = 0.05, hi: float = 0.95, **style):
 
 
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files;
-    inside `marked(...)` the figure carries the mark."""
+    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files,
+    each written atomically; inside `marked(...)` the figure carries the mark."""
     import matplotlib.pyplot as plt
 
     stamp(fig, _MARK.get())
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
+    make_dirs(folder)
+    files = {
+        folder / f"{stem}.png": {"format": "png", "dpi": 200, "metadata": {"Software": None}},
+        folder / f"{stem}.svg": {"format": "svg", "metadata": {"Date": None, "Creator": None}},
+    }
     with plt.style.context(str(STYLE)):  # "C0"-style colours resolve when drawn
-        fig.savefig(paths[0], dpi=200, metadata={"Software": None})
-        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+        for path, how in files.items():
+            write_atomic(path, lambda tmp, how=how: fig.savefig(tmp, **how))
     plt.close(fig)
-    return paths
+    return list(files)

@@ -7,12 +7,12 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from regimes.figures import memo_style, period_word, quantile_band
+
 
 def plot_coefficients(derived: xr.Dataset, *, source: str = "") -> Figure:
     """One panel per factor: posterior median and 50/90% bands of `coef` over time, the rolling
     OLS coefficient dashed, a zero line and the fit window shaded; shows when a sign changed."""
-    from regimes.figures import memo_style, period_word, quantile_band
-
     coef = derived["coef"].transpose("time", "term", "quantile")
     terms = [str(t) for t in coef["term"].values]
     if not terms:

@@ -6,23 +6,23 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes.figures import (
+    memo_style,
+    period_word,
+    quantile_band,
+    reference_view,
+    target_label,
+    target_name,
+    target_units,
+    vocabulary,
+)
+
 
 def plot_fair_value(derived: xr.Dataset, *, log_scale: bool = False, source: str = ""):
     """Draw the target (named and in units as derived.nc records them) vs fair value (median,
     50% and 90% bands), annotated with the latest observation's distance from fair value in the
     target's vocabulary (% deviation of a price, percentage-point gap of a rate); returns the
     matplotlib Figure."""
-    from regimes.figures import (
-        memo_style,
-        period_word,
-        quantile_band,
-        reference_view,
-        target_label,
-        target_name,
-        target_units,
-        vocabulary,
-    )
-
     derived = reference_view(derived)  # a panel: its reference asset
     with memo_style() as plt:
         fig, ax = plt.subplots()

@@ -7,6 +7,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes.figures import (
+    memo_style,
+    period_word,
+    quantile_band,
+    reference_view,
+    target_label,
+    target_name,
+)
+
 
 def plot_forecast(
     derived: xr.Dataset,
@@ -19,15 +28,6 @@ def plot_forecast(
     """Draw the forecast figure (returns the matplotlib Figure).
 
     `regime`: whose probability the lower panel shows (default: the last regime)."""
-    from regimes.figures import (
-        memo_style,
-        period_word,
-        quantile_band,
-        reference_view,
-        target_label,
-        target_name,
-    )
-
     derived = reference_view(derived)  # a panel: its reference asset
     time = pd.DatetimeIndex(derived["time"].values)
     start = time[-1] - pd.DateOffset(years=years)

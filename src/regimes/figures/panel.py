@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from regimes.figures import memo_style, quantile_band, save_figure
 
 
 def _colours(plt, k: int) -> list[str]:
@@ -39,10 +42,6 @@ def plot_panel_fair_values(
 ) -> Figure:
     """One small panel per asset: price against its fair-value median and 90% band, shaded by
     the shared chain's most probable regime; the regime probabilities at the bottom."""
-    from matplotlib.patches import Patch
-
-    from regimes.figures import memo_style, quantile_band
-
     assets = [str(a) for a in derived["asset"].values]
     names = [str(r) for r in derived["regime"].values]
     time = pd.DatetimeIndex(derived["time"].values)
@@ -82,8 +81,6 @@ def plot_panel_fair_values(
 def plot_panel_forest(derived: xr.Dataset, *, source: str = "") -> Figure:
     """Per-asset sensitivities (standardised: asset sd per factor sd) with 90% intervals beside
     the pooled population mean, one column per anchor term and one colour per regime."""
-    from regimes.figures import memo_style
-
     coef = derived["coef_std"] if "coef_std" in derived else derived["coef"]
     pop = derived["coef_pop"]
     terms = [str(t) for t in coef["term"].values if np.isfinite(pop.sel(term=t).values).any()]
@@ -125,8 +122,6 @@ def plot_panel_forest(derived: xr.Dataset, *, source: str = "") -> Figure:
 
 def panel_figures(derived: xr.Dataset, folder: Path, *, log_scale: bool, source: str) -> list[Path]:
     """The panel family's own figures, saved into `folder`; returns the paths written."""
-    from regimes.figures import save_figure
-
     paths = save_figure(
         plot_panel_fair_values(derived, log_scale=log_scale, source=source), folder, "panel_assets"
     )

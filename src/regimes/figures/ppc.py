@@ -7,18 +7,18 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from regimes.figures import (
+    memo_style,
+    quantile_band,
+    reference_view,
+    target_label,
+    target_name,
+)
+
 
 def plot_ppc(derived: xr.Dataset, *, log_scale: bool = False) -> Figure:
     """Observed target inside its one-step-ahead 90% predictive band, and a PIT histogram that is
     flat when the predictive is calibrated; the checks and any flags are printed beside it."""
-    from regimes.figures import (
-        memo_style,
-        quantile_band,
-        reference_view,
-        target_label,
-        target_name,
-    )
-
     derived = reference_view(derived)  # a panel: its reference asset
     with memo_style() as plt:
         fig, (ax, axh) = plt.subplots(

@@ -7,7 +7,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from regimes.figures import (
+    memo_style,
+    period_word,
+    quantile_band,
+    save_figure,
+    target_label,
+    target_name,
+)
 
 _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -19,7 +32,6 @@ def _pretty(name: str) -> str:
 
 def _regime_colours(plt, k: int) -> list[str]:
     """One colour per regime from the memo colour cycle (tab-like fallback past its length)."""
-    from matplotlib.colors import to_hex
 
     def hex_of(c: str) -> str:
         try:
@@ -53,10 +65,6 @@ def _source_line(fig, source: str) -> None:
 def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: str = "") -> Figure:
     """The target and its fair value over a regime-shaded background, with stacked regime
     probabilities below; shows when each regime held."""
-    from matplotlib.patches import Patch
-
-    from regimes.figures import memo_style, period_word, quantile_band, target_label, target_name
-
     with memo_style() as plt:
         fig, (ax, axp) = plt.subplots(
             2, 1, sharex=True, figsize=(8, 5.6), height_ratios=[3, 1], layout="constrained"
@@ -144,8 +152,6 @@ def plot_regime_ribbon(derived: xr.Dataset, *, log_scale: bool = False, source: 
 
 def plot_transition_matrix(derived: xr.Dataset) -> Figure:
     """Heatmap of posterior-median transition probabilities with 90% intervals; shows persistence and where regimes go."""
-    from regimes.figures import memo_style
-
     with memo_style() as plt:
         tr = derived["transition"].transpose("regime", "regime_to", "quantile")
         names = [str(r) for r in derived["regime"].values]
@@ -186,11 +192,6 @@ def plot_transition_matrix(derived: xr.Dataset) -> Figure:
 
 def plot_durations(derived: xr.Dataset) -> Figure:
     """Interval plot of expected regime durations (median, 50%, 90%); shows how long each regime lasts."""
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    from regimes.figures import memo_style, period_word
-
     with memo_style() as plt:
         dur = derived["expected_duration"].transpose("regime", "quantile")
         names = [str(r) for r in derived["regime"].values]
@@ -244,8 +245,6 @@ def plot_durations(derived: xr.Dataset) -> Figure:
 def plot_duration_paths(derived: xr.Dataset) -> Figure:
     """Expected duration of each regime month by month (median, 90% band) when transitions move
     with covariates; shows when regimes became more or less persistent."""
-    from regimes.figures import memo_style, period_word
-
     with memo_style() as plt:
         dur = derived["expected_duration"].transpose("time", "regime", "quantile")
         time = pd.DatetimeIndex(derived["time"].values)
@@ -275,8 +274,6 @@ def plot_duration_paths(derived: xr.Dataset) -> Figure:
 def plot_break_dates(derived: xr.Dataset) -> Figure:
     """Posterior probability of each change point month by month, with the median date and 90%
     interval marked: "when did the anchor shift" as a distribution, not a date."""
-    from regimes.figures import memo_style, period_word
-
     with memo_style() as plt:
         prob = derived["break_prob"].transpose("time", "break")
         breaks = [str(b) for b in derived["break"].values]
@@ -325,8 +322,6 @@ def regime_figures(
     derived: xr.Dataset, folder: Path, *, log_scale: bool = False, source: str = ""
 ) -> list[Path]:
     """Draw and save the ribbon, transition-matrix and duration figures (PNG + SVG) for a Markov run."""
-    from regimes.figures import save_figure
-
     folder = Path(folder)
     paths: list[Path] = []
     paths += save_figure(

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import xarray as xr
 
+from regimes.figures import memo_style, save_figure
+
+# deferred to the functions that use them: ArviZ (docs/modules.md#imports)
+
 ARVIZ_STEMS = ("rank", "trace", "forest")
 MAX_ELEMENTS_PER_VAR = 12  # larger arrays are latent vectors, not headline parameters
 MAX_PANELS = 16  # rank and trace: at most this many panels (4 rows of 4)
@@ -49,8 +53,6 @@ def diagnostic_figures(tree: xr.DataTree, folder: Path) -> list[Path]:
     """Draw rank, trace and forest plots of the main parameters into `folder` (PNG + SVG each);
     return the PNG paths (empty when the posterior has no plottable parameter)."""
     import arviz_plots as azp
-
-    from regimes.figures import memo_style, save_figure
 
     posterior = tree["posterior"].to_dataset()
     names = main_parameters(posterior)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import xarray as xr
 
+from regimes.compare import CompareError, compare_runs, plot_compare
 from regimes.report.headline import headline_rows
 from regimes.report.html import columns, figure, page, para, section, table, verdict_banner
+from regimes.report.sections import caption
 from regimes.results import FIGURES, Run
 
 COMPARE_FIGURES = ("fair_value", "regime_ribbon")
@@ -61,8 +63,6 @@ def side_by_side_section(runs: Sequence[Run], derived: Sequence[xr.Dataset | Non
 
 def loo_section(runs: Sequence[Run], out_dir: Path) -> str:
     """PSIS-LOO ranking of the runs with ArviZ's compare plot, or a note on why it was skipped."""
-    from regimes.compare import CompareError, compare_runs, plot_compare
-
     try:
         df = compare_runs([r.path for r in runs])
     except CompareError as exc:
@@ -108,8 +108,6 @@ def loo_section(runs: Sequence[Run], out_dir: Path) -> str:
 
 def figures_section(runs: Sequence[Run]) -> str:
     """Each run's fair-value and regime-ribbon figures, one column per run."""
-    from regimes.report.sections import caption
-
     cells = []
     for run in runs:
         parts = [f"<h3>{escape(run_label(run))}</h3>"]

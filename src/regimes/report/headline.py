@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from regimes.figures import reference_view, vocabulary
+
 LOW, MID, HIGH = 0.05, 0.5, 0.95
 
 
@@ -44,8 +46,6 @@ def headline_rows(derived: xr.Dataset) -> list[tuple[str, str, str]]:
     observation, its fair value (median, 90% band), its distance from fair value in the target's
     vocabulary (computed from the two rows above, so a reader can check it) and the regime
     probabilities; absent variables are skipped."""
-    from regimes.figures import reference_view, vocabulary
-
     derived = reference_view(derived)  # a panel: its reference asset's numbers
     if "price" not in derived or derived["price"].dims != ("time",):
         return []

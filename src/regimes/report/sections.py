@@ -10,10 +10,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from regimes.data import CATALOG
+from regimes.dataset import catalog_series
+from regimes.diagnostics import diagnose
 from regimes.report.arviz_figures import ARVIZ_STEMS
 from regimes.report.headline import headline_rows
 from regimes.report.html import figure, kv_table, para, pre, section, table, verdict_banner
 from regimes.results import Run
+from regimes.userdata import credit
 
 # Captions of the figures the framework writes; other PNGs under figures/ get a generic caption.
 CAPTIONS = {
@@ -96,19 +100,11 @@ def run_section(run: Run, derived: xr.Dataset | None) -> str:
 
 
 def _series_used(target: str, factors: list[str]) -> list[tuple[str, str, str, str]]:
-    """(variable, series id, description, publisher) for each catalog series behind the data."""
-    from regimes.data import CATALOG
-    from regimes.dataset import FACTOR_INPUTS, TARGET_ALIASES
-
+    """(variable, series id, description, publisher) for each catalog series behind the data (a
+    variable behind no catalog series: itself, "not in catalog")."""
     rows = []
     for var in [target, *factors]:
-        ids: list[str] = []
-        if var in FACTOR_INPUTS:
-            ids = [s for s in FACTOR_INPUTS[var].values() if isinstance(s, str)]
-        else:
-            sid = TARGET_ALIASES.get(var, var)
-            ids = [sid if sid in CATALOG else sid.upper()]
-        for sid in ids:
+        for sid in catalog_series(var) or [var]:
             s = CATALOG.get(sid)
             rows.append(
                 (var, sid, s.description if s else "", s.publisher if s else "not in catalog")
@@ -152,8 +148,6 @@ def provenance_section(run: Run, derived: xr.Dataset | None) -> str:
 
 def _read_from(sources: list[dict[str, str]]) -> list[tuple[str, str, str, str]]:
     """(variable, where it was read from, description, credit) per source of the manifest."""
-    from regimes.userdata import credit
-
     rows = []
     for s in sources:
         if s.get("source") == "file":
@@ -180,7 +174,6 @@ def diagnostics_section(tree: xr.DataTree | None, max_rows: int = 30) -> str:
         return section(
             "Diagnostics", para("no posterior.nc in this run; nothing to diagnose.", "note")
         )
-    from regimes.diagnostics import diagnose
 
     d = diagnose(tree)
     th = d.thresholds

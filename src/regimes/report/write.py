@@ -4,10 +4,6 @@ side."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,17 +11,18 @@ import xarray as xr
 
 from regimes.errors import RegimesError
 from regimes.figures import marked
+from regimes.files import make_dirs, write_text_atomic
 from regimes.report import compare_page, sections
 from regimes.report.arviz_figures import diagnostic_figures
 from regimes.report.html import page
 from regimes.results import (
     DERIVED,
     FIGURES,
-    MANIFEST,
     POSTERIOR,
     Run,
+    add_drawn_files,
+    add_file_to_run,
     open_run,
-    sha256_file,
 )
 
 REPORT = "report.html"
@@ -36,34 +33,6 @@ class ReportError(RegimesError):
     """A report cannot be written (bad arguments or a run that cannot be read)."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, fsync it, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def update_manifest(run_dir: Path, paths: Sequence[Path]) -> dict:
-    """Add (or refresh) the sha256 of `paths` in the run's manifest `files` map, atomically."""
-    manifest_path = run_dir / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    files = dict(manifest.get("files") or {})
-    for p in paths:
-        files[p.relative_to(run_dir).as_posix()] = sha256_file(p)
-    manifest["files"] = dict(sorted(files.items()))
-    text = json.dumps(manifest, indent=2, default=str) + "\n"
-    atomic_write_bytes(manifest_path, text.encode("utf-8"))
-    return manifest
-
-
 def _load(run: Run) -> tuple[xr.DataTree | None, xr.Dataset | None]:
     """The run's posterior and derived quantities, each None when the run has no such file
     (files were checked against the manifest when the run was opened)."""
@@ -72,26 +41,14 @@ def _load(run: Run) -> tuple[xr.DataTree | None, xr.Dataset | None]:
     return tree, derived
 
 
-def _arviz_figures(run_dir: Path, tree: xr.DataTree | None, mark: str) -> list[Path]:
-    """Draw the ArviZ figures (carrying the run's `mark`) in a hidden folder of the run, then
-    move each file into figures/ with an atomic rename; return the final paths (PNG, SVG)."""
+def _arviz_figures(folder: Path, tree: xr.DataTree | None, mark: str) -> list[Path]:
+    """Draw the ArviZ figures (carrying the run's `mark`) into `folder`; return their paths (PNG,
+    SVG)."""
     if tree is None or "posterior" not in tree.children:
         return []
-    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
-    try:
-        with marked(mark):
-            pngs = diagnostic_figures(tree, tmp)
-        final = run_dir / FIGURES
-        final.mkdir(exist_ok=True)
-        moved = []
-        for png in pngs:
-            for src in (png, png.with_suffix(".svg")):
-                if src.is_file():
-                    os.replace(src, final / src.name)
-                    moved.append(final / src.name)
-        return moved
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with marked(mark):
+        pngs = diagnostic_figures(tree, folder)
+    return [p for png in pngs for p in (png, png.with_suffix(".svg")) if p.is_file()]
 
 
 def render_report(run: Run, tree: xr.DataTree | None, derived: xr.Dataset | None) -> str:
@@ -120,9 +77,8 @@ def write_report_files(
     netCDF files, which are then not read back); else read from the run."""
     if tree is None or derived is None:
         tree, derived = _load(run)
-    written = _arviz_figures(run.path, tree, run.figure_mark)
-    out = run.path / REPORT
-    atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
+    written = _arviz_figures(run.path / FIGURES, tree, run.figure_mark)
+    out = write_text_atomic(run.path / REPORT, render_report(run, tree, derived))
     return [*written, out]
 
 
@@ -131,13 +87,10 @@ def write_report(run_dir: str | Path) -> Path:
     sha256, in its manifest; the same run always gives a byte-identical page. Return its path."""
     run = open_run(run_dir)
     tree, derived = _load(run)
-    written = _arviz_figures(run.path, tree, run.figure_mark)
-    if written:  # listed at once, so the run opens even if the page is never written
-        update_manifest(run.path, written)
-    out = run.path / REPORT
-    atomic_write_bytes(out, render_report(run, tree, derived).encode("utf-8"))
-    update_manifest(run.path, [*written, out])
-    return out
+    # the figures are listed at once, so the run opens even if the page is never written
+    add_drawn_files(run.path, FIGURES, lambda folder: _arviz_figures(folder, tree, run.figure_mark))
+    html = render_report(run, tree, derived)
+    return add_file_to_run(run.path, REPORT, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
 
 def write_compare_report(run_dirs: Sequence[str | Path], out_dir: str | Path = "compare") -> Path:
@@ -148,10 +101,7 @@ def write_compare_report(run_dirs: Sequence[str | Path], out_dir: str | Path = "
             f"report --compare needs at least two run directories, got {len(run_dirs)}"
         )
     runs = [open_run(d) for d in run_dirs]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out_dir)
     derived = [r.derived() if r.has(DERIVED) else None for r in runs]
     html = compare_page.render_compare(runs, derived, out)
-    path = out / COMPARE
-    atomic_write_bytes(path, html.encode("utf-8"))
-    return path
+    return write_text_atomic(out / COMPARE, html)

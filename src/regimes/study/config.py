@@ -1,5 +1,6 @@
 """A study folder's `study.toml`: which runs are compared out of sample, which get scenario
-forecasts, and the figures of the source research to set beside our estimates."""
+forecasts, the figures of the source research to set beside our estimates, the headline answer,
+and what the page shows (its panels, the runs' figures it copies, the application it draws on)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from regimes.config import Strict, format_errors, parse_month, read_toml
 from regimes.errors import ConfigError
 from regimes.files import is_file, missing_reason, shorten
 from regimes.forecast import MAX_HORIZON
+from regimes.study.application import APPLICATIONS, Application
+from regimes.study.panels import DEFAULT_PANELS, PANELS, Panel
 
 STUDY_FILE = "study.toml"
 
@@ -75,17 +78,21 @@ class BriefRow(Strict):
 
     what: str
     reported: str
-    source: str = Field(description="an experiment name, or 'descriptive' or 'lfo'")
+    source: str = Field(
+        description="an experiment name, 'lfo', or 'descriptive' (the study application's "
+        "analyses of the data)"
+    )
     quantity: str = ""
     compare: Comparison
 
 
 class AnswerSettings(Strict):
     """The study's headline: the posterior probability that the target is in one regime of one
-    run, month by month, and a verdict on the research's claimed shift into it."""
+    run, month by month, and a verdict on the research's claimed shift into it, in the study's
+    own words (`question`, `subject`, `no_anchor`)."""
 
     experiment: str = Field(description="the run whose regime probability answers the question")
-    regime: str = "fiscal_anchor"
+    regime: str = Field(description="the regime the research says the target shifted into")
     claim: str = Field(description='the month the research dates the shift to, "YYYY-MM"')
     tol: int = Field(default=12, ge=0, description="months either side of the claim that agree")
     also: list[str] = Field(
@@ -93,11 +100,66 @@ class AnswerSettings(Strict):
         description="other runs asked the same question beside it (e.g. the panel: does pooling "
         "several assets move the date?)",
     )
+    subject: str = Field(
+        default="",
+        description="what is in the regime, in the answer's sentences (default: the answer "
+        "run's target as its experiment names it; a panel's reference asset)",
+    )
+    question: str = Field(
+        default="is {subject} in the {regime} regime?",
+        description="the answer's heading after 'The answer: ' ({subject}, {regime})",
+    )
+    no_anchor: str = Field(
+        default="no anchor found",
+        description="the verdict when the target does not revert to the regime's fair value",
+    )
+    panels: list[str] = Field(default_factory=list, description="panels shown beside the answer")
+    power: str = Field(
+        default="",
+        description="a power Monte Carlo's record for the answer run's model (validation/power.py"
+        " CSV), relative to the study folder: what the design could have detected, beside it",
+    )
 
     @field_validator("claim")
     @classmethod
     def _month(cls, value: str) -> str:
         return parse_month(value).strftime("%Y-%m")
+
+    @field_validator("question")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(subject="s", regime="r")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                "the question may name {subject} and {regime} only (write {{ }} for a brace)"
+            ) from None
+        return value
+
+
+class CopiedFigure(Strict):
+    """A figure one of the study's runs drew, shown on the study page with a caption."""
+
+    experiment: str
+    figure: str = Field(
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the run's figures/<figure>.png, by name (e.g. regime_ribbon, fair_value)",
+    )
+    caption: str
+
+
+class PageSettings(Strict):
+    """What the study page shows beyond its tables: the panels it draws (the core's and the
+    study application's, by name, in order), the runs' figures it copies, and the target it is
+    about."""
+
+    target: str = Field(
+        default="",
+        description="the target the page is about, as the experiments name it: 'fair value now' "
+        "and the deviation overview list its runs only (default: every run)",
+    )
+    panels: list[str] = Field(default_factory=lambda: list(DEFAULT_PANELS))
+    figures: list[CopiedFigure] = Field(default_factory=list)
 
 
 class QuickSettings(Strict):
@@ -112,6 +174,11 @@ class Study(Strict):
 
     title: str
     summary: str = ""
+    application: str = Field(
+        default="",
+        description="the installed application whose analyses and panels the study uses",
+    )
+    page: PageSettings = Field(default_factory=PageSettings)
     lfo: LFOSettings | None = None
     scenarios: ScenarioSettings | None = None
     answer: AnswerSettings | None = None
@@ -144,6 +211,9 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
     refs += [("answer.experiment", study.answer.experiment)] if study.answer else []
     refs += [("answer.also", n) for n in (study.answer.also if study.answer else [])]
     refs += [
+        (f"page.figures[{i}].experiment", f.experiment) for i, f in enumerate(study.page.figures)
+    ]
+    refs += [
         (f"brief[{i}].source", row.source)
         for i, row in enumerate(study.brief)
         if row.source not in ("descriptive", "lfo")
@@ -162,4 +232,64 @@ def load_study(folder: str | Path, experiments: set[str] | None = None) -> Study
                 f"{path}: key 'scenarios.files[{i}]': file {shorten(str(folder / name))} "
                 f"{missing_reason(folder / name)}"
             )
+    _check_page(study, path)
     return study
+
+
+def study_application(study: Study) -> Application | None:
+    """The application a study names (None when it names none); an application not installed
+    is a ConfigError naming the key and the installed ones."""
+    if not study.application:
+        return None
+    if study.application not in APPLICATIONS:
+        installed = ", ".join(sorted(APPLICATIONS)) or "none"
+        raise ConfigError(
+            f"{study.path}: key 'application': no application {study.application!r} is installed "
+            f"(installed: {installed}); install the package that provides it"
+        )
+    return APPLICATIONS[study.application]
+
+
+def study_panels(study: Study) -> dict[str, Panel]:
+    """The panels a study can name: the core's and its application's (which may not reuse a
+    core panel's name)."""
+    app = study_application(study)
+    if app is None:
+        return dict(PANELS)
+    taken = sorted(set(app.panels) & set(PANELS))
+    if taken:
+        raise ConfigError(
+            f"application {app.name!r} names its panel {taken[0]!r} like a core panel; the "
+            "application must rename it"
+        )
+    return {**PANELS, **app.panels}
+
+
+def _check_page(study: Study, path: Path) -> None:
+    """The application, the descriptive quantities and the panels a study names must exist."""
+    app = study_application(study)
+    for i, row in enumerate(study.brief):
+        if row.source != "descriptive" or (row.compare.kind == "none" and not row.quantity):
+            continue
+        if app is None:
+            raise ConfigError(
+                f"{path}: key 'brief[{i}].source': 'descriptive' reads the study application's "
+                "analyses; name the application with `application = NAME`"
+            )
+        kind = row.quantity.partition(":")[0]
+        if kind not in app.quantities:
+            raise ConfigError(
+                f"{path}: key 'brief[{i}].quantity': {kind!r} is no quantity of application "
+                f"{app.name!r} (its quantities: {', '.join(app.quantities) or 'none'})"
+            )
+    panels = study_panels(study)
+    named = [(f"page.panels[{i}]", n) for i, n in enumerate(study.page.panels)]
+    named += [
+        (f"answer.panels[{i}]", n)
+        for i, n in enumerate(study.answer.panels if study.answer else [])
+    ]
+    for key, name in named:
+        if name not in panels:
+            raise ConfigError(
+                f"{path}: key '{key}': no panel {name!r} (known: {', '.join(panels)})"
+            )

@@ -1,23 +1,28 @@
 """The study report: the brief's figures beside ours, the model comparison, the anchor's dates,
-fair value now and along the scenarios, and the figures a memo can take as they are."""
+fair value now and along the scenarios, and the figures a memo can take as they are — any study,
+driven by its study.toml (the panels and run figures it names, the target it is about, its
+answer's wording) and the application it names (`regimes.study.application`)."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from regimes.errors import RegimesError
-from regimes.figures import quantile_band
-from regimes.study import descriptive
+from regimes.figures import reference_view, target_label, target_units, vocabulary
+from regimes.files import copy_atomic, write_text_atomic
+from regimes.report import html as h
+from regimes.results import load_derived
+from regimes.study.config import Study, study_application, study_panels
+from regimes.study.panels import PageContext, draw_panels, run_log_scale
 from regimes.study.quantities import Estimate, extract, judge
+from regimes.study.result import STUDY_HTML, run_path
 
 if TYPE_CHECKING:
-    from regimes.study.config import Study
     from regimes.study.result import StudyResult
 
 VERDICT_CLASS = {
@@ -34,10 +39,6 @@ def _derived(
     """A run's derived.nc (None if it failed); a panel's as its reference asset (the
     experiment's target) unless `reference` is False (the brief's quantities, which may name
     another asset)."""
-    from regimes.figures import reference_view
-    from regimes.results import load_derived
-    from regimes.study.result import run_path
-
     path = run_path(res, study_dir, experiment)
     if path is None:
         return None
@@ -45,21 +46,27 @@ def _derived(
     return reference_view(derived) if reference else derived
 
 
-def brief_rows(
-    study: Study, res: StudyResult, study_dir: Path, data_dir: Path
-) -> list[dict[str, str]]:
+def page_context(study: Study, res: StudyResult, study_dir: Path, data_dir: Path) -> PageContext:
+    """What the page's panels and the brief's rows draw from: the complete runs' derived
+    quantities (a panel's as its reference asset) and log-scale choices, the study's
+    application and its data directory."""
+    runs = {e: d for e in res.runs if (d := _derived(res, study_dir, e)) is not None}
+    log_scale = {e: run_log_scale(study_dir / res.runs[e].run_dir) for e in runs}
+    app = study_application(study)
+    return PageContext(study, runs, log_scale, data_dir, application=app, answer=res.answer)
+
+
+def brief_rows(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[dict[str, str]]:
     """Each figure the brief reports, our estimate with its 90% interval, and the verdict."""
-    series: descriptive.Series | None = None
     rows = []
-    for row in study.brief:
+    for row in ctx.study.brief:
         est: Estimate | None = None
         caveat = ""
         try:
             if row.compare.kind == "none" and not row.quantity and row.source != "lfo":
                 pass
             elif row.source == "descriptive":
-                series = series or descriptive.load(data_dir)
-                est = descriptive.extract(series, row.quantity)
+                est = ctx.quantity(row.quantity)
             elif row.source == "lfo":
                 est = _lfo_estimate(res)
             else:
@@ -104,245 +111,25 @@ def _lfo_estimate(res: StudyResult) -> Estimate:
 # ------------------------------------------------------------------ figures
 
 
-def study_figures(
-    study: Study, res: StudyResult, study_dir: Path, data_dir: Path
-) -> list[tuple[str, str]]:
-    """Draw the study's own figures and copy the runs' key figures into `figures/`."""
-    import shutil
-
-    from regimes.figures import save_figure
-
-    out: list[tuple[str, str]] = []
+def study_figures(ctx: PageContext, res: StudyResult, study_dir: Path) -> list[tuple[str, str]]:
+    """Draw the panels `[page] panels` names into `figures/` and copy the runs' figures
+    `[[page.figures]]` names there (`study_<experiment>_<figure>.png`), in that order."""
     folder = study_dir / "figures"
-    derived = {e: _derived(res, study_dir, e) for e in res.runs}
-    derived = {e: d for e, d in derived.items() if d is not None}
-
-    def add(fig: Any, stem: str, caption: str) -> None:
-        save_figure(fig, folder, f"study_{stem}")
-        out.append((f"figures/study_{stem}.png", caption))
-
-    markov = {e: d for e, d in derived.items() if "regime_prob" in d and d.sizes["regime"] > 1}
-    if markov:
-        add(
-            _regime_panels(markov),
-            "regime_probabilities",
-            "Gold (log scale) and the posterior "
-            "probability of each regime over time, one panel per regime model (posterior means; "
-            "shaded: the fit window's months).",
-        )
-        add(
-            _fair_value_by_regime(markov),
-            "fair_value_by_regime",
-            "Gold (orange) against each "
-            "regime's fair value (its anchor if that regime held; medians) and the regime-weighted "
-            "mixture (blue, 90% band), log scale, one panel per regime model.",
-        )
-    devs = {e: d for e, d in derived.items() if d.attrs.get("target") == "gold"}
-    if devs:
-        add(
-            _deviation_panels(devs),
-            "deviation_overview",
-            "Deviation of gold from each model's "
-            "fair value, % (median and 90% band); above zero: gold is dearer than the model says.",
-        )
-    try:
-        s = descriptive.load(data_dir)
-    except RegimesError:
-        s = None
-    if s is not None:
-        add(
-            _real_gold(s),
-            "real_gold_price",
-            "Real gold price index (gold / CPI, 1930 = 100, "
-            "Jastram's method), 1871 to the latest month, with the federal debt ratio from 1970.",
-        )
-        add(
-            _ddri(s),
-            "ddri_gold",
-            "Debt divergence risk index (DDRI = d(r − g) − pb, % of GDP per "
-            "year) against gold (log scale).",
-        )
-    for exp, stem, caption in (
-        (
-            "gold_copper",
-            "fair_value",
-            "10y Treasury yield vs the yield implied by gold and copper "
-            "prices (fitted 2000–2021, 90% band).",
-        ),
-        (
-            "equity_in_gold",
-            "fair_value",
-            "S&P 500 measured in gold ounces vs its fit on JOLTS job openings (90% band).",
-        ),
-        (
-            "random_walk",
-            "coef_paths",
-            "Random-walk coefficients (median, 90% band) against the "
-            "40-month rolling OLS baseline.",
-        ),
-        ("changepoint", "break_dates", "Posterior of the change-point date."),
-        (
-            "ms2_ecm",
-            "regime_ribbon",
-            "Two-regime error-correction model: regime probabilities under the gold price.",
-        ),
-    ):
-        rec = res.runs.get(exp)
-        src = study_dir / rec.run_dir / "figures" / f"{stem}.png" if rec and rec.run_dir else None
+    out = draw_panels(ctx.study.page.panels, study_panels(ctx.study), ctx, folder)
+    for shown in ctx.study.page.figures:
+        run_dir = run_path(res, study_dir, shown.experiment)
+        src = run_dir / "figures" / f"{shown.figure}.png" if run_dir is not None else None
         if src is not None and src.is_file():
-            dest = folder / f"study_{exp}_{stem}.png"
-            shutil.copyfile(src, dest)
-            out.append((f"figures/{dest.name}", caption))
+            dest = folder / f"study_{shown.experiment}_{shown.figure}.png"
+            copy_atomic(src, dest)
+            out.append((f"figures/{dest.name}", shown.caption))
     return out
 
 
-def _shade_fit(ax: Any, d: xr.Dataset) -> None:
-    t = pd.DatetimeIndex(d["time"].values)
-    fit = np.asarray(d["in_sample"].values, dtype=bool)
-    if fit.any() and not fit.all():
-        ax.axvspan(t[fit][0], t[fit][-1], color="0.5", alpha=0.07, lw=0)
-
-
-def _panels(
-    runs: dict[str, xr.Dataset],
-    draw: Any,
-    *,
-    height: float,
-    xlabel: str = "month",
-    top: Any = None,
-) -> Any:
-    """One panel per run, stacked on a shared time axis and titled by experiment; `draw(ax, d)`
-    fills a panel, `top(ax)` an optional first panel above them."""
-    from regimes.figures import memo_style
-
-    with memo_style() as plt:
-        n = len(runs) + (top is not None)
-        fig, axes = plt.subplots(n, 1, figsize=(9, height * n + 0.8), sharex=True, squeeze=False)
-        axes = axes[:, 0]
-        if top is not None:
-            top(axes[0])
-        for ax, (exp, d) in zip(axes[n - len(runs) :], runs.items(), strict=True):
-            draw(ax, d)
-            ax.set_title(exp, loc="left", fontsize=9)
-        axes[-1].set_xlabel(xlabel)
-        fig.tight_layout()
-    return fig
-
-
-def _regime_panels(markov: dict[str, xr.Dataset]) -> Any:
-    first = next(iter(markov.values()))
-
-    def price(ax: Any) -> None:
-        ax.plot(pd.DatetimeIndex(first["time"].values), first["price"], color="C1", lw=1.2)
-        ax.set_yscale("log")
-        ax.set_ylabel("gold, USD/oz")
-
-    def probs(ax: Any, d: xr.Dataset) -> None:
-        t = pd.DatetimeIndex(d["time"].values)
-        p = d["regime_prob"].transpose("regime", "time").values
-        ax.stackplot(t, p, labels=[str(r) for r in d["regime"].values], alpha=0.8, lw=0)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("prob.")
-        ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
-
-    return _panels(markov, probs, height=1.6, top=price)
-
-
-def _fair_value_by_regime(markov: dict[str, xr.Dataset]) -> Any:
-    def draw(ax: Any, d: xr.Dataset) -> None:
-        t = pd.DatetimeIndex(d["time"].values)
-        fv = d["fair_value"]
-        quantile_band(ax, t, fv, color="C0", alpha=0.15)
-        ax.plot(t, fv.sel(quantile=0.5), color="C0", lw=1, label="mixture")
-        for j, r in enumerate(d["regime"].values):
-            fr = d["fair_value_by_regime"].sel(regime=r, quantile=0.5)
-            label = str(r)
-            by_regime = d.get("anchor_identified_by_regime")  # the price does not revert to it
-            if by_regime is not None and int(by_regime.sel(regime=r)) == 0:
-                label += " (no identified anchor)"
-            ax.plot(t, fr, lw=0.9, ls="--", color=f"C{j + 2}", label=label)
-        ax.plot(t, d["price"], color="C1", lw=1.2, label="gold")
-        ax.set_yscale("log")
-        ax.set_ylabel("USD/oz")
-        ax.legend(loc="upper left", fontsize=7, ncol=4, frameon=False)
-
-    return _panels(markov, draw, height=2.2)
-
-
-def _deviation_panels(devs: dict[str, xr.Dataset]) -> Any:
-    def draw(ax: Any, d: xr.Dataset) -> None:
-        t = pd.DatetimeIndex(d["time"].values)
-        dev = d["deviation_pct"]
-        quantile_band(ax, t, dev, color="C0", alpha=0.2)
-        ax.plot(t, dev.sel(quantile=0.5), color="C0", lw=1)
-        ax.axhline(0, color="0.3", lw=0.6)
-        _shade_fit(ax, d)
-        ax.set_ylabel("%")
-        ax.set_yscale("symlog", linthresh=100)
-
-    return _panels(devs, draw, height=1.5, xlabel="month (shaded: fit window)")
-
-
-def _twin_legend(ax: Any, ax2: Any) -> None:
-    """One legend for a plot with a second y axis, holding both axes' lines."""
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8, frameon=False)
-
-
-def _real_gold(s: descriptive.Series) -> Any:
-    from regimes.figures import memo_style
-
-    with memo_style() as plt:
-        fig, ax = plt.subplots(figsize=(9, 4))
-        ax.plot(
-            s.real_gold.index,
-            s.real_gold.values,
-            color="C1",
-            lw=1.2,
-            label="real gold price (1930 = 100)",
-        )
-        ax.set_yscale("log")
-        ax.axhline(100, color="0.5", lw=0.6)
-        ax.axvline(
-            pd.Timestamp("1971-08-01"),
-            color="0.4",
-            ls="--",
-            lw=0.8,
-            label="end of Bretton Woods (1971-08)",
-        )
-        ax.set_ylabel("index, log scale")
-        ax2 = ax.twinx()
-        ax2.plot(
-            s.debt_gdp.index,
-            s.debt_gdp.values,
-            color="C0",
-            lw=1,
-            label="federal debt held by the public, % of GDP",
-        )
-        ax2.set_ylabel("% of GDP")
-        _twin_legend(ax, ax2)
-        ax.set_xlabel("month")
-        fig.tight_layout()
-    return fig
-
-
-def _ddri(s: descriptive.Series) -> Any:
-    from regimes.figures import memo_style
-
-    with memo_style() as plt:
-        fig, ax = plt.subplots(figsize=(9, 4))
-        ax.plot(s.ddri.index, s.ddri.values, color="C2", lw=1.2, label="DDRI, % of GDP per year")
-        ax.axhline(0, color="0.5", lw=0.6)
-        ax.set_ylabel("DDRI")
-        ax2 = ax.twinx()
-        g = s.gold[s.gold.index >= s.ddri.index[0]]
-        ax2.plot(g.index, g.values, color="C1", lw=1, label="gold, USD/oz (log)")
-        ax2.set_yscale("log")
-        _twin_legend(ax, ax2)
-        ax.set_xlabel("month")
-        fig.tight_layout()
-    return fig
+def answer_panels(ctx: PageContext, study_dir: Path) -> list[tuple[str, str]]:
+    """The panels `[answer] panels` names, drawn into `figures/` beside the answer."""
+    names = ctx.study.answer.panels if ctx.study.answer else []
+    return draw_panels(names, study_panels(ctx.study), ctx, study_dir / "figures")
 
 
 # ------------------------------------------------------------------ the page
@@ -352,14 +139,13 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
-def _now_rows(res: StudyResult, study_dir: Path) -> tuple[list[list[str]], list[str]]:
-    """Price, fair value and deviation at the latest month, for every run whose target is gold
-    and whose fair value is an identified anchor (`regimes.anchoring`); the others are listed
-    with the reason they are left out."""
+def _now_rows(ctx: PageContext) -> tuple[list[list[str]], list[str]]:
+    """Price, fair value and distance from it at the latest month, for every run of the page's
+    target (`[page] target`; every run without one) whose fair value is an identified anchor
+    (`regimes.anchoring`); the others are listed with the reason they are left out."""
     rows, left_out = [], []
-    for exp in res.runs:
-        d = _derived(res, study_dir, exp)
-        if d is None or "deviation_pct" not in d or d.attrs.get("target") != "gold":
+    for exp, d in ctx.about_target().items():
+        if "deviation_pct" not in d:
             continue
         if int(d.attrs.get("anchor_identified", -1)) == 0:
             left_out.append(f"{exp}: {d.attrs.get('anchor_note', 'no identified anchor')}")
@@ -371,65 +157,89 @@ def _now_rows(res: StudyResult, study_dir: Path) -> tuple[list[list[str]], list[
         t = pd.Timestamp(dev.note.removeprefix("at ") + "-01")
         fv = d["fair_value"].sel(time=t)
         q = [float(fv.sel(quantile=x)) for x in (0.5, 0.05, 0.95)]
+        gap = dev.text
+        if vocabulary(target_units(d)).rate and "deviation" in d:  # a rate: its gap in pp
+            g = [float(d["deviation"].sel(time=t, quantile=x)) for x in (0.5, 0.05, 0.95)]
+            gap = f"{g[0]:+.2f} pp ({g[1]:+.2f} to {g[2]:+.2f})"
+        price = _num(float(d["price"].sel(time=t)))
         rows.append(
             [
                 exp,
                 f"{t:%Y-%m}",
-                _num(float(d["price"].sel(time=t))),
+                price if ctx.study.page.target else f"{price} {target_units(d)}".strip(),
                 f"{_num(q[0])} ({_num(q[1])} to {_num(q[2])})",
-                dev.text,
+                gap,
                 "yes" if d.attrs.get("converged") else "NO",
             ]
         )
     return rows, left_out
 
 
-def _answer_section(res: StudyResult, study_dir: Path) -> str:
-    """The headline: the verdict on the claimed anchor shift, its sentence and the probability
-    month by month (empty without an `[answer]` in study.toml)."""
-    from regimes.report import html as h
+def _observed_header(ctx: PageContext) -> str:
+    """The 'fair value now' table's heading of the observed value: the page's target with its
+    units, else a plain word (each row then carries its own units)."""
+    runs = ctx.about_target()
+    if ctx.study.page.target and runs:
+        return target_label(next(iter(runs.values())))
+    return "observed"
 
+
+def _answer_section(study: Study, res: StudyResult, study_dir: Path) -> str:
+    """The headline: the verdict on the claimed anchor shift, its sentence, the probability
+    month by month and the panels `[answer] panels` names (empty without an `[answer]` in
+    study.toml), headed by the study's own question."""
     ans = res.answer
-    if not ans:
+    if not ans or study.answer is None:
         return ""
+    subject = ans.get("subject") or ans["experiment"]
     verdict = ans["verdict"]
     parts = [
         h.para(f"Verdict on the research's shift to {ans['regime']} from {ans['claim']}: "
                f"{verdict}.", VERDICT_CLASS.get(verdict, "")),
         h.para(ans["text"]),
     ]  # fmt: skip
-    if "passes" in ans:
+    since = ans.get("since") or {}
+    if since:
         parts.append(
             h.table(
-                ["threshold", "in the regime since", "90% interval"],
-                (
-                    [
-                        f"P ≥ {level}",
-                        row["month"] or "not now",
-                        f"{row['early'] or '?'} to {row['late'] or 'not yet'}",
-                    ]
-                    for level, row in ans["passes"].items()
-                ),
+                ["the current spell's start (median)", "90% interval",
+                 f"P(latest month in {ans['regime']})",
+                 f"start mass within ± {ans['tol']} months of {ans['claim']}"],
+                [[since["median"] or "—", f"{since['lo']} to {since['hi']}",
+                  f"{since['prob_now']:.2f}", f"{since['near_claim']:.0%}"]],
             )
-        )
+        )  # fmt: skip
     if ans.get("figure") and (study_dir / ans["figure"]).is_file():
         parts.append(
             h.figure(
                 study_dir / ans["figure"],
-                f"{ans['experiment']}: posterior probability that gold is in the {ans['regime']} "
-                "regime, month by month (mean and 90% band); dashed: the research's shift.",
+                f"{ans['experiment']}: posterior probability that {subject} is in the "
+                f"{ans['regime']} regime, month by month (mean and 90% band); dashed: the "
+                "research's shift; green: the current spell's start (median and 90% interval, "
+                "from one sampled regime path per draw).",
             )
         )
+    parts += _shown(study_dir, ans.get("panels", []))
     if ans.get("also"):
         parts.append(h.para("The same question asked of other models:"))
         parts.append(
             h.table(
-                ["model", f"P({ans['regime']}) now (90% band)", "mean P ≥ 0.5 since (90%)",
+                ["model", f"P({ans['regime']}) now (90% band)", "in it since (median, 90%)",
                  "verdict"],
                 (_answer_row(row) for row in [ans, *ans["also"]]),
             )
         )  # fmt: skip
-    return h.section(f"The answer: is gold priced on {ans['regime']}?", *parts, id_="answer")
+    question = study.answer.question.format(subject=subject, regime=ans["regime"])
+    return h.section(f"The answer: {question}", *parts, id_="answer")
+
+
+def _shown(study_dir: Path, shown: list[tuple[str, str]] | list[list[str]]) -> list[str]:
+    """Figures with their captions, and statements (no file) as paragraphs, as page HTML."""
+    return [
+        h.figure(study_dir / f, cap) if f else h.para(cap)
+        for f, cap in shown
+        if not f or (study_dir / f).is_file()
+    ]
 
 
 def _answer_row(ans: dict) -> list[str]:
@@ -441,22 +251,23 @@ def _answer_row(ans: dict) -> list[str]:
     )
     if "latest" not in ans:
         return [name, "—", "—", f"{ans['verdict']}: {ans['text']}"]
-    now, since = ans["latest"], ans["passes"]["0.5"]
-    band = f"{since['early'] or '?'} to {since['late'] or 'not yet'}"
+    now, since = ans["latest"], ans.get("since") or {}
+    start = "—"
+    if since.get("prob_now", 0) >= 0.5:
+        start = f"{since['median']} ({since['lo']} to {since['hi']})"
+    elif since:
+        start = f"not now (P {since['prob_now']:.2f})"
     return [
         name,
         f"{now['p']:.2f} ({now['lo']:.2f}–{now['hi']:.2f}) at {now['month']}",
-        f"{since['month']} ({band})" if since["month"] else "not now",
+        start,
         ans["verdict"],
     ]
 
 
-def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
+def write_page(ctx: PageContext, res: StudyResult, study_dir: Path) -> Path:
     """Render study.html (self-contained: figures embedded) and write it atomically."""
-    from regimes.report import html as h
-    from regimes.report.write import atomic_write_bytes
-    from regimes.study.result import STUDY_HTML
-
+    study = ctx.study
     runs = list(res.runs.values())
     failed = [r for r in runs if r.status != "complete"]
     unconverged = [r for r in runs if r.status == "complete" and not r.converged]
@@ -536,7 +347,7 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         else ""
     )
 
-    figs = [h.figure(study_dir / f, cap) for f, cap in res.figures if (study_dir / f).is_file()]
+    figs = _shown(study_dir, res.figures)
     run_rows = [
         [
             r.experiment,
@@ -552,7 +363,7 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         for r in runs
         if r.run_dir and (study_dir / r.run_dir / "report.html").is_file()
     )
-    now_rows, now_left_out = _now_rows(res, study_dir)
+    now_rows, now_left_out = _now_rows(ctx)
     left_out_note = (
         h.para("Left out, because their fair value is not an anchor the price returns to:")
         + "<ul>"
@@ -565,13 +376,20 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
         banner,
         intro,
         mode,
-        _answer_section(res, study_dir),
+        _answer_section(study, res, study_dir),
         h.section("The source research's figures beside ours", h.para(tally), brief, id_="brief"),
         h.section("Which regime model predicts best, out of sample", *lfo_parts, id_="lfo"),
         h.section(
             "Fair value now",
             h.table(
-                ["run", "month", "gold, USD/oz", "fair value (90%)", "deviation %", "converged"],
+                [
+                    "run",
+                    "month",
+                    _observed_header(ctx),
+                    "fair value (90%)",
+                    "deviation",
+                    "converged",
+                ],
                 now_rows,
                 numeric=(2,),
             ),
@@ -591,6 +409,4 @@ def write_page(study: Study, res: StudyResult, study_dir: Path) -> Path:
             id_="runs",
         ),
     ]
-    path = study_dir / STUDY_HTML
-    atomic_write_bytes(path, h.page(study.title, sections).encode("utf-8"))
-    return path
+    return write_text_atomic(study_dir / STUDY_HTML, h.page(study.title, sections))

@@ -2,7 +2,9 @@
 interval, and the rule that sets them beside a figure the source research reports.
 
 A quantity is named `kind` or `kind:argument` in study.toml, e.g. `r2`, `coef:real_rate`,
-`deviation_at:latest` (panel runs: `deviation_at:latest:ASSET`), `gap_bp_max:2022-01`, `break_date`, `regime_prob_at:latest:fiscal_anchor`.
+`deviation_at:latest` (panel runs: `deviation_at:latest:ASSET`), `gap_bp_max:2022-01`,
+`break_date`, `regime_prob_at:latest:high`, `transition:low:high`,
+`regime_fair_value:latest:high`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,7 +20,10 @@ import xarray as xr
 
 from regimes.config import parse_month
 from regimes.errors import ConfigError
-from regimes.study.config import Comparison
+from regimes.figures import reference_view
+
+if TYPE_CHECKING:
+    from regimes.study.config import Comparison
 
 LO, MID, HI = 0.05, 0.5, 0.95
 
@@ -217,6 +223,37 @@ def regime_prob_at(derived: xr.Dataset, arg: str) -> Estimate:
     return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
 
 
+def _regime(derived: xr.Dataset, regime: str) -> str:
+    """`regime`, checked to be one of the run's regimes."""
+    names = [str(r) for r in derived["regime"].values] if "regime" in derived.dims else []
+    if regime not in names:
+        raise ConfigError(f"no regime {regime!r}; regimes are {names}")
+    return regime
+
+
+def transition(derived: xr.Dataset, arg: str) -> Estimate:
+    """The probability of moving from one regime to another in one period, `FROM:TO` (median,
+    90% interval); covariate-driven transitions at the latest month."""
+    src, _, dst = arg.partition(":")
+    da = derived["transition"].sel(regime=_regime(derived, src), regime_to=_regime(derived, dst))
+    note = ""
+    if "time" in da.dims:
+        t = _at(derived, "latest")
+        da, note = da.sel(time=t), f"at {month_label(t)}"
+    est = _band(*_q(da))
+    return Estimate(est.median, est.lo, est.hi, est.text, note)
+
+
+def regime_fair_value(derived: xr.Dataset, arg: str) -> Estimate:
+    """A regime's fair value at a month, `WHEN:REGIME`: the target's level if that regime held
+    (for a switching-mean model, the regime's mean), in the target's units."""
+    when, _, regime = arg.partition(":")
+    t = _at(derived, when)
+    da = derived["fair_value_by_regime"].sel(regime=_regime(derived, regime), time=t)
+    est = _band(*_q(da))
+    return Estimate(est.median, est.lo, est.hi, est.text, f"at {month_label(t)}")
+
+
 EXTRACTORS: dict[str, Callable[[xr.Dataset, str], Estimate]] = {
     "r2": r2,
     "r2_ols": r2_ols,
@@ -228,6 +265,8 @@ EXTRACTORS: dict[str, Callable[[xr.Dataset, str], Estimate]] = {
     "rolling_coef_at": rolling_coef_at,
     "break_date": break_date,
     "regime_prob_at": regime_prob_at,
+    "transition": transition,
+    "regime_fair_value": regime_fair_value,
 }
 
 
@@ -237,8 +276,6 @@ PER_ASSET = {"deviation_at"}  # kinds that read a panel's assets themselves (`WH
 def extract(derived: xr.Dataset, quantity: str) -> Estimate:
     """Evaluate a quantity name (`kind` or `kind:argument`) on a run's derived.nc; on a panel
     run, kinds that name no asset read its reference asset (`figures.reference_view`)."""
-    from regimes.figures import reference_view
-
     kind, _, arg = quantity.partition(":")
     if kind not in EXTRACTORS:
         raise ConfigError(f"unknown quantity {quantity!r}; known kinds: {', '.join(EXTRACTORS)}")

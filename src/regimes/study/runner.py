@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,29 +19,42 @@ from typing import Any
 
 import pandas as pd
 
+from regimes.api import run_experiment
+from regimes.compare import plot_compare
+from regimes.config import load_experiment, parse_month, run_version
+from regimes.data import resolve_data_dir
 from regimes.errors import RegimesError
 from regimes.files import (
+    copy_atomic,
     is_dir,
     is_file,
     make_dirs,
     read_json,
     shorten,
-    write_atomic,
     write_text_atomic,
 )
+from regimes.forecast import ensure_forecast, write_forecast_figure
+from regimes.logs import quiet_keyword
+from regimes.reopen import inputs_now, reuse_problem
+from regimes.results import MANIFEST, check_out_root, load_derived, new_run_id, read_manifest
 from regimes.study.config import STUDY_FILE, Study, experiment_files, load_study
+from regimes.study.page import (
+    answer_panels,
+    brief_rows,
+    page_context,
+    study_figures,
+    write_page,
+)
 from regimes.study.result import STUDY_HTML, STUDY_JSON, RunRecord, StudyResult, run_path
+from regimes.sweep.task import LfoJob, RunJob, failure, lfo_job, run_job
+
+# deferred to the functions that use them: SciPy, statsmodels (docs/modules.md#imports)
 
 log = logging.getLogger(__name__)
 
 
 class StudyError(RegimesError):
     """A study could not be run as configured."""
-
-
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.study.runner` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
 
 
 def is_study_folder(path: str | Path) -> bool:
@@ -69,6 +81,7 @@ def resumable(folder: Path, resume: str | Path) -> Path:
     return study_dir
 
 
+@quiet_keyword
 def run_study(
     folder: str | Path,
     *,
@@ -77,7 +90,6 @@ def run_study(
     quick: bool = False,
     seed: int | None = None,
     progress: bool = True,
-    quiet: bool = False,
     resume: str | Path | None = None,
     figures: bool | None = None,
     report: bool = True,
@@ -98,10 +110,6 @@ def run_study(
     and the sha256 of every data file it read: `regimes.reuse`), the others run again with one
     log line saying why; LFO results and forecasts stored in reused runs are reused on the same
     terms."""
-    from regimes.config import load_experiment, run_version
-    from regimes.data import resolve_data_dir
-    from regimes.results import check_out_root, new_run_id
-
     folder = Path(folder)
     if not is_dir(folder):
         raise StudyError(f"{shorten(str(folder))} is not a folder")
@@ -117,11 +125,11 @@ def run_study(
         study_dir = check_out_root(out) / folder.name / new_run_id(seed if seed is not None else 0)
     make_dirs(study_dir / "figures")
     # the study config as run
-    write_atomic(study_dir / STUDY_FILE, lambda tmp: shutil.copyfile(folder / STUDY_FILE, tmp))
+    copy_atomic(folder / STUDY_FILE, study_dir / STUDY_FILE)
     res = StudyResult(title=study.title, folder=str(folder), quick=quick)
     with executor if executor is not None else contextlib.nullcontext() as ex:
         common = {"data_dir": str(data_path), "quick": quick, "seed": seed}
-        runs = _Runs(res, study_dir, folder, paths, resume, common, figures, report, quiet)
+        runs = _Runs(res, study_dir, folder, paths, resume, common, figures, report)
         if ex is not None:
             runs.on(ex)
         else:
@@ -129,21 +137,18 @@ def run_study(
         res.timing["runs_s"] = time.perf_counter() - t0
         t2 = time.perf_counter()
         if study.lfo is not None:
-            _lfo(study, res, study_dir, quick, quiet, ex)
+            _lfo(study, res, study_dir, quick, ex)
         res.timing["lfo_s"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     if study.scenarios is not None:
-        _forecasts(study, res, study_dir, folder, data_path, quick, quiet)
+        _forecasts(study, res, study_dir, folder, data_path, quick)
     res.timing["forecasts_s"] = time.perf_counter() - t3
     res.timing["total_s"] = time.perf_counter() - t0
     _render(study, res, study_dir, data_path)
     failed = [r.experiment for r in res.runs.values() if r.status != "complete"]
     if failed:
-        _log(
-            f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}",
-            quiet,
-        )
-    _log(f"study {folder.name}: wrote {study_dir / STUDY_HTML}", quiet)
+        log.info(f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}")
+    log.info(f"study {folder.name}: wrote {study_dir / STUDY_HTML}")
     return study_dir
 
 
@@ -160,7 +165,6 @@ class _Runs:
     common: dict[str, Any]
     figures: bool | None
     report: bool
-    quiet: bool
 
     def reused(self, path: Path) -> Path | None:
         """A resumed study's run of `path` computed from the inputs a run would have now
@@ -171,20 +175,17 @@ class _Runs:
         data_dir = Path(self.common["data_dir"])
         reused, why = _reusable(self.study_dir, path, data_dir, quick=quick, seed=seed)
         if reused is not None:
-            _log(f"study {self.folder.name}: reusing {reused}", self.quiet)
+            log.info(f"study {self.folder.name}: reusing {reused}")
         elif why:
-            _log(f"study {self.folder.name}: running {path.stem} again: {why}", self.quiet)
+            log.info(f"study {self.folder.name}: running {path.stem} again: {why}")
         return reused
 
     def here(self, progress: bool) -> None:
         """One after another in this process, recorded in `res.runs`; a failed run is recorded
         and the others go on."""
-        from regimes.api import run_experiment
-        from regimes.sweep.task import failure
-
         name, paths = self.folder.name, self.paths
         for i, p in enumerate(paths, 1):
-            _log(f"study {name}: run {i}/{len(paths)} {p.stem}", self.quiet)
+            log.info(f"study {name}: run {i}/{len(paths)} {p.stem}")
             t1 = time.perf_counter()
             reused = self.reused(p)
             try:
@@ -197,14 +198,13 @@ class _Runs:
                         seed=self.common["seed"],
                         quick=self.common["quick"],
                         progress=progress,
-                        quiet=self.quiet,
                         figures=self.figures,
                         report=self.report,
                     ).path
                 )
             except Exception as exc:  # record, go on with the other runs
                 rec = failure(exc, t1)  # the record a worker returns for a failed run
-                msg = _failure_message(rec, self.quiet, f"study {name}: {p.stem}")
+                msg = _failure_message(rec, f"study {name}: {p.stem}")
                 self.res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
                 continue
             elapsed = time.perf_counter() - t1
@@ -213,8 +213,6 @@ class _Runs:
     def on(self, executor: Any) -> None:
         """Through a sweep executor (side by side), recorded in `res.runs` in the folder's
         order; reusable runs of a resumed study are not run again."""
-        from regimes.sweep.task import RunJob, run_job
-
         name, study_dir = self.folder.name, self.study_dir
         outcomes: dict[str, RunRecord] = {}
         jobs = []
@@ -227,33 +225,31 @@ class _Runs:
             job = RunJob(p.stem, str(p.resolve()), out, figures=self.figures, report=self.report,
                          **self.common)  # fmt: skip
             jobs.append(job)
-        _log(f"study {name}: {len(jobs)} runs on {executor.describe()}", self.quiet)
+        log.info(f"study {name}: {len(jobs)} runs on {executor.describe()}")
         for job, rec in executor.map(run_job, jobs):
             if rec["status"] == "complete":
-                _log(f"study {name}: {job.id} done ({rec['wall_s']:.0f} s)", self.quiet)
+                log.info(f"study {name}: {job.id} done ({rec['wall_s']:.0f} s)")
                 run_dir = Path(rec["run_dir"])
                 outcomes[job.id] = _complete(job.id, run_dir, study_dir, rec["wall_s"])
                 continue
-            msg = _failure_message(rec, self.quiet, f"study {name}: {job.id}")
+            msg = _failure_message(rec, f"study {name}: {job.id}")
             wall = rec.get("wall_s", 0.0)
             outcomes[job.id] = RunRecord(job.id, "failed", error=msg, wall_s=wall)
         self.res.runs.update({p.stem: outcomes[p.stem] for p in self.paths})
 
 
-def _failure_message(rec: dict[str, Any], quiet: bool, what: str) -> str:
+def _failure_message(rec: dict[str, Any], what: str) -> str:
     """A failed executor record's message, logged (with the traceback of a non-user error)."""
     err = rec["error"]
     msg = err["message"] if err.get("user_error") else f"{err['type']}: {err['message']}"
-    _log(f"{what} FAILED: {msg}", quiet)
+    log.info(f"{what} FAILED: {msg}")
     if not err.get("user_error"):
-        _log(err["traceback"], quiet)
+        log.info(err["traceback"])
     return msg
 
 
 def _complete(name: str, run_dir: Path, study_dir: Path, wall_s: float) -> RunRecord:
     """The record of a complete run of the study (its convergence from the manifest)."""
-    from regimes.results import read_manifest
-
     manifest = read_manifest(run_dir)
     return RunRecord(
         name,
@@ -270,10 +266,6 @@ def _reusable(
     """The newest run of `path` in a study folder that opens verified and was computed from the
     inputs a run would have now (`reopen.inputs_now`: config as stored, code, seed, the data
     files' sha256), and "" ; else None and why the newest run is not reused ("" without any)."""
-    from regimes.config import load_experiment, run_version
-    from regimes.reopen import inputs_now, reuse_problem
-    from regimes.results import MANIFEST
-
     exp = run_version(load_experiment(path), quick=quick, seed=seed)
     runs = sorted((study_dir / "runs" / exp.name).glob("*"), reverse=True)
     runs = [r for r in runs if (r / MANIFEST).exists() and not r.name.startswith(".")]
@@ -292,28 +284,31 @@ def _reusable(
 def _render(study: Study, res: StudyResult, study_dir: Path, data_path: Path) -> None:
     """The brief table, the study's figures, study.html and study.json, from finished runs."""
     from regimes.study.answer import study_answer
-    from regimes.study.page import brief_rows, study_figures, write_page
 
-    res.brief = brief_rows(study, res, study_dir, data_path)
-    res.figures = [f for f in res.figures if not f[0].startswith(STUDY_OWN)]
-    res.figures += study_figures(study, res, study_dir, data_path)
     asked = [study.answer.experiment, *study.answer.also] if study.answer else []
     runs = {name: run_path(res, study_dir, name) for name in asked}
-    res.answer = study_answer(study.answer, runs, study_dir / "figures")
-    write_page(study, res, study_dir)
+    source = Path(study.path).parent if study.path else Path(".")
+    res.answer = study_answer(study.answer, runs, study_dir / "figures", source)
+    ctx = page_context(study, res, study_dir, data_path)
+    res.brief = brief_rows(ctx, res, study_dir)
+    res.figures = [f for f in res.figures if f[0] and not f[0].startswith(STUDY_OWN)]
+    res.figures += study_figures(ctx, res, study_dir)
+    if res.answer:
+        res.answer["panels"] = answer_panels(ctx, study_dir)
+    write_page(ctx, res, study_dir)
     text = json.dumps(_jsonable(res), indent=2, default=str) + "\n"
     write_text_atomic(study_dir / STUDY_JSON, text, root=study_dir)
 
 
-STUDY_OWN = "figures/study_"  # figures drawn (or copied) by study_figures, redrawn on re-render
+# figures drawn (or copied) by study_figures, redrawn on re-render (as are the panels'
+# statements, which have no file)
+STUDY_OWN = "figures/study_"
 
 
 def rerender_study(study_dir: str | Path, data_dir: str | Path | None = None) -> Path:
     """Redo a finished study's table, figures and page from its runs, its stored study.toml and
     the LFO and forecast results in study.json (no sampling): for a changed brief table or
     page. Returns the path of study.html."""
-    from regimes.data import resolve_data_dir
-
     study_dir = Path(study_dir)
     data = read_study_json(study_dir)
     study = load_study(study_dir, experiments=set(data["runs"]))
@@ -367,16 +362,11 @@ def _jsonable(res: StudyResult) -> dict[str, Any]:
     return out
 
 
-def _lfo(
-    study: Study, res: StudyResult, study_dir: Path, quick: bool, quiet: bool, executor: Any
-) -> None:
+def _lfo(study: Study, res: StudyResult, study_dir: Path, quick: bool, executor: Any) -> None:
     """Rank the LFO experiments by approximate leave-future-out elpd; draw the comparison.
     With an executor, each run's refits go to a worker first (side by side, stored in the run as
     lfo.nc); the ranking then reads them."""
-    from regimes.compare import plot_compare
-    from regimes.config import parse_month
     from regimes.lfo import compare_lfo
-    from regimes.results import load_derived
 
     cfg = study.lfo
     assert cfg is not None
@@ -389,36 +379,37 @@ def _lfo(
     first = (
         study.quick.lfo_first_scored if quick and study.quick.lfo_first_scored else cfg.first_scored
     )
-    derived = load_derived(next(iter(ok.values())))
-    fit_time = pd.DatetimeIndex(derived["time"].values[derived["in_sample"].values.astype(bool)])
     ts = parse_month(first)
-    if ts not in fit_time:
-        raise StudyError(
-            f"{study.path}: lfo.first_scored {first} is outside the fit window "
-            f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
+    trained: dict[str, int] = {}  # per run: its fit-window months before the first scored one
+    for e, d in ok.items():  # (windows may start in different months)
+        derived = load_derived(d)
+        fit_time = pd.DatetimeIndex(
+            derived["time"].values[derived["in_sample"].values.astype(bool)]
         )
-    L = int(fit_time.get_loc(ts))
-    _log(f"study: leave-future-out comparison from {first} ({len(ok)} runs)", quiet)
+        if ts not in fit_time:
+            raise StudyError(
+                f"{study.path}: lfo.first_scored {first} is outside {e}'s fit window "
+                f"{fit_time[0]:%Y-%m}..{fit_time[-1]:%Y-%m}"
+            )
+        trained[e] = int(fit_time.get_loc(ts))
+    log.info(f"study: leave-future-out comparison from {first} ({len(ok)} runs)")
     refit_quick = cfg.quick_refits or quick
     if executor is not None:
-        from regimes.sweep.task import LfoJob, lfo_job
-
         jobs = [
-            LfoJob(e, str(d), L, cfg.k_threshold, refit_quick, cfg.asset or None)
+            LfoJob(e, str(d), trained[e], cfg.k_threshold, refit_quick, cfg.asset or None)
             for e, d in ok.items()
         ]
         for job, rec in executor.map(lfo_job, jobs):
             if rec["status"] == "complete":
-                _log(f"study: LFO of {job.id} done ({rec['wall_s']:.0f} s)", quiet)
+                log.info(f"study: LFO of {job.id} done ({rec['wall_s']:.0f} s)")
             else:  # the ranking below computes it again here and reports the error
-                _failure_message(rec, quiet, f"study: LFO of {job.id}")
+                _failure_message(rec, f"study: LFO of {job.id}")
     try:
         df = compare_lfo(
             list(ok.values()),
-            min_train=L,
+            min_train={str(d): trained[e] for e, d in ok.items()},
             k_threshold=cfg.k_threshold,
             quick=refit_quick,
-            quiet=quiet,
             asset=cfg.asset or None,
         )
     except RegimesError as exc:
@@ -433,22 +424,17 @@ def _lfo(
     refits = "quick-sampler refits" if refit_quick else "full refits"
     res.lfo_note = (
         f"approximate 1-step-ahead LFO scored {first}..{fit_time[-1]:%Y-%m} "
-        f"({len(fit_time) - L} months), exact {refits} when Pareto k > {cfg.k_threshold}"
+        f"({len(fit_time) - trained[e]} months), exact {refits} when Pareto k > {cfg.k_threshold}"
         + (f"; missing (run failed): {', '.join(missing)}" if missing else "")
     )
-    for p in plot_compare(df, study_dir / "figures"):
-        if p.suffix == ".png":
-            new = p.with_name("lfo_compare.png")
-            p.replace(new)
-            res.figures.append(
-                (
-                    str(new.relative_to(study_dir)),
-                    "Leave-future-out comparison of the regime models: "
-                    "elpd (higher is better) with its standard error; best model on top.",
-                )
-            )
-        else:
-            p.replace(p.with_name("lfo_compare" + p.suffix))
+    png = plot_compare(df, study_dir / "figures", "lfo_compare")[0]
+    res.figures.append(
+        (
+            str(png.relative_to(study_dir)),
+            "Leave-future-out comparison of the regime models: "
+            "elpd (higher is better) with its standard error; best model on top.",
+        )
+    )
 
 
 def _forecasts(
@@ -458,11 +444,8 @@ def _forecasts(
     folder: Path,
     data_path: Path,
     quick: bool,
-    quiet: bool,
 ) -> None:
     """Fair value and regime probabilities along the scenario paths, for each named run."""
-    from regimes.forecast import ensure_forecast, write_forecast_figure
-
     cfg = study.scenarios
     assert cfg is not None
     horizon = min(cfg.horizon, study.quick.horizon) if quick else cfg.horizon
@@ -472,11 +455,9 @@ def _forecasts(
         if run_dir is None:
             res.forecasts.append({"experiment": exp, "error": "run failed"})
             continue
-        _log(f"study: scenario forecasts of {exp} ({horizon} months)", quiet)
+        log.info(f"study: scenario forecasts of {exp} ({horizon} months)")
         try:
-            ds = ensure_forecast(
-                run_dir, files, horizon, data_dir=data_path, log=lambda m: _log(m, quiet)
-            )
+            ds = ensure_forecast(run_dir, files, horizon, data_dir=data_path)
             figs = write_forecast_figure(run_dir, ds)
         except RegimesError as exc:
             res.forecasts.append({"experiment": exp, "error": str(exc)})
@@ -484,7 +465,7 @@ def _forecasts(
         for p in figs:
             if p.suffix == ".png":
                 dest = study_dir / "figures" / f"{exp}_forecast.png"
-                write_atomic(dest, lambda tmp, src=p: shutil.copyfile(src, tmp), root=study_dir)
+                copy_atomic(p, dest, root=study_dir)
                 res.figures.append(
                     (
                         str(dest.relative_to(study_dir)),

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from distributed import WorkerPlugin
+import dask
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from regimes.sweep.task import prepare_worker, worker_env
 
@@ -108,9 +109,6 @@ class WorkerSetup(WorkerPlugin):
 def local_cluster(workers: int | None = None, cores: int | None = None) -> Any:
     """A Dask `LocalCluster` of `workers` processes (default: one per core), one thread each,
     with the `cores` (default: the machine's) shared out among them as each worker's budget."""
-    import dask
-    from distributed import LocalCluster
-
     cores = cores or os.cpu_count() or 1
     n = workers or cores
     with dask.config.set(QUIET_CONFIG):  # the workers take the config they start with
@@ -141,8 +139,6 @@ class DaskExecutor:
         self.client: Any = None
 
     def __enter__(self) -> DaskExecutor:
-        from distributed import Client
-
         if self.scheduler is not None:
             self.client = Client(self.scheduler)
             self.client.register_plugin(WorkerSetup(None))
@@ -161,8 +157,6 @@ class DaskExecutor:
 
     def map(self, fn: JobFn, tasks: Sequence[J]) -> Iterator[tuple[J, dict[str, Any]]]:
         """Submit every task, then yield outcomes as they complete."""
-        from distributed import as_completed
-
         if self.client is None:
             raise RuntimeError("DaskExecutor.map needs `with DaskExecutor(...) as ex:` first")
         run = uuid.uuid4().hex[:8]

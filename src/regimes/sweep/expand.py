@@ -27,6 +27,7 @@ from regimes.errors import ConfigError
 from regimes.files import is_file, make_dirs, write_atomic, write_text_atomic
 from regimes.reuse import Inputs, sha256_text
 from regimes.sweep.spec import Sweep
+from regimes.userdata import data_inputs, experiment_frame
 
 TASKS = "tasks"
 TASK_CONFIG = "task.toml"
@@ -59,8 +60,6 @@ def task_inputs(
     """A task's reuse inputs: its config as run, its seed, the sha256 of every data file it
     reads (found once per distinct `[data]` apart from the window, kept in `known`) and
     `settings` (an SBC task's simulation)."""
-    from regimes.userdata import data_inputs
-
     data = exp.data.model_dump(mode="json", exclude=set(WINDOW))
     which = json.dumps(data, sort_keys=True)
     if which not in known:
@@ -103,8 +102,6 @@ def base_body(sweep: Sweep, sweep_dir: Path) -> dict[str, Any]:
 
 def last_complete_month(sweep: Sweep, data_dir: Path) -> pd.Timestamp:
     """The last month where the base experiment's target and every factor are observed."""
-    from regimes.userdata import experiment_frame
-
     exp = load_experiment(sweep.experiment_path)
     data = {k.removeprefix("data."): v for k, v in sweep.overrides.items() if k.startswith("data.")}
     if data:  # the overridden series and window decide which months are complete
@@ -189,7 +186,5 @@ def expand(sweep: Sweep, sweep_dir: Path, data_dir: Path, *, quick: bool) -> lis
 
 def sbc_length(exp: Any, sweep: Sweep, data_dir: Path) -> int:
     """Months in the base experiment's fit window: the length of every simulated series."""
-    from regimes.userdata import experiment_frame
-
     frame = experiment_frame(exp, data_dir, experiment_dir=sweep.experiment_path.parent)
     return int(frame.fit.sum())

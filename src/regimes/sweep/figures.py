@@ -14,6 +14,8 @@ import xarray as xr
 from regimes.figures import memo_style, save_figure
 from regimes.sweep.spec import HI, LO
 
+# deferred to the functions that use them: PyMC, PyTensor, matplotlib, SciPy (docs/modules.md#imports)
+
 
 def plot_realtime(rt: xr.Dataset, folder: Path) -> list[Path]:
     """Draw the figure from a `realtime_dataset` and save it as figures/realtime.png / .svg."""

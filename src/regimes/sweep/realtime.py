@@ -29,6 +29,7 @@ from regimes.errors import RunError
 from regimes.files import write_atomic
 from regimes.spells import months_between, spell_start
 from regimes.sweep.combine import open_sweep
+from regimes.sweep.figures import plot_realtime
 from regimes.sweep.spec import HI, LO, Realtime
 
 REALTIME_NC = "realtime.nc"
@@ -166,8 +167,6 @@ def realtime_dataset(ds: xr.Dataset, options: Realtime | None = None) -> xr.Data
 
 def write_realtime(sweep_dir: str | Path, options: Realtime | None = None) -> list[Path]:
     """Write realtime.nc (atomically) and the "what we knew when" figure into the sweep folder."""
-    from regimes.sweep.figures import plot_realtime
-
     sweep_dir = Path(sweep_dir)
     with open_sweep(sweep_dir) as ds:
         rt = realtime_dataset(ds, options)

@@ -12,6 +12,7 @@ so an interrupted sweep says what it had done; `--resume` continues it.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -20,12 +21,21 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
+from regimes.data import resolve_data_dir
 from regimes.errors import RegimesError
 from regimes.files import is_dir, is_file, make_dirs, write_atomic
-from regimes.sweep.combine import task_part
+from regimes.logs import quiet_keyword
+from regimes.results import check_out_root, new_run_id
+from regimes.sweep.combine import combine, task_part
 from regimes.sweep.expand import TASKS, Task, expand
+from regimes.sweep.figures import plot_sbc
+from regimes.sweep.realtime import write_realtime
 from regimes.sweep.spec import Sweep, load_sweep
 from regimes.sweep.task import finished, run_task, write_json_atomic
+
+# deferred to the functions that use them: PyMC, PyTensor, SciPy, Dask (docs/modules.md#imports)
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +48,8 @@ class SweepError(RegimesError):
     """A sweep could not be run as asked (bad folder to resume, ...)."""
 
 
-def _log(message: str, quiet: bool) -> None:
-    """A progress line on the `regimes.sweep` logger (at debug level when `quiet`)."""
-    (log.debug if quiet else log.info)(message)
-
-
 def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Path:
     """The folder a sweep writes into: a new `<out>/<name>/<id>/`, or the one being resumed."""
-    from regimes.results import check_out_root, new_run_id
-
     if resume is None:
         folder = check_out_root(out) / sweep.name / new_run_id(0)
         return make_dirs(folder)
@@ -59,6 +62,7 @@ def sweep_folder(sweep: Sweep, out: str | Path, resume: str | Path | None) -> Pa
     return folder
 
 
+@quiet_keyword
 def run_sweep(
     path: str | Path,
     *,
@@ -69,7 +73,6 @@ def run_sweep(
     executor: AbstractContextManager[Any] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
-    quiet: bool = False,
     on_result: Callable[[Any, Task, dict[str, Any]], None] | None = None,
 ) -> Path:
     """Run every task of a sweep file and combine the results; return the sweep folder.
@@ -78,7 +81,6 @@ def run_sweep(
     `DaskExecutor(scheduler, workers)`. `on_result(executor, task, record)` is called after each
     finished task (tests use it to kill a worker or interrupt). Failed tasks are recorded in
     tasks.json and failures.json and do not stop the others (`failed_tasks` lists them)."""
-    from regimes.data import resolve_data_dir
     from regimes.sweep.executor import DaskExecutor
 
     sweep = load_sweep(path)
@@ -100,7 +102,7 @@ def run_sweep(
         if earlier is not None:
             records[task.id] = {**earlier, "reused": True}
         elif why:
-            _log(f"sweep {sweep.name}: {task.id} runs again: {why}", quiet)
+            log.info(f"sweep {sweep.name}: {task.id} runs again: {why}")
     todo = [t for t in tasks if t.id not in records]
     state = {"sweep": sweep, "folder": folder, "tasks": tasks, "records": records, "t0": t0}
     _write_tables(state, quick)
@@ -110,11 +112,10 @@ def run_sweep(
         executor = SerialExecutor()
     ex = executor or DaskExecutor(scheduler=scheduler, workers=workers)
     with ex as running:
-        _log(
+        log.info(
             f"sweep {sweep.name}: {len(tasks)} tasks along {sweep.dim} "
             f"({len(tasks) - len(todo)} done earlier), running {len(todo)} on "
-            f"{running.describe()}; folder {folder}",
-            quiet,
+            f"{running.describe()}; folder {folder}"
         )
         fn = run_task
         if sweep.sbc is not None:
@@ -129,10 +130,10 @@ def run_sweep(
             if sweep.sbc is None and record["status"] == "complete":
                 with suppress(RegimesError):  # unreadable: the combine reads it again and says so
                     parts[task.id] = task_part(task, record, sweep.dim, folder, derived)
-            _progress(sweep, tasks, records, len(todo), running.slots(), task, record, quiet)
+            _progress(sweep, tasks, records, len(todo), running.slots(), task, record)
             if on_result is not None:
                 on_result(running, task, record)
-    _finish(sweep, folder, tasks, records, quick, quiet, parts)
+    _finish(sweep, folder, tasks, records, quick, parts)
     _write_tables(state, quick)
     return folder
 
@@ -145,7 +146,6 @@ def _progress(
     slots: int,
     task: Task,
     record: dict[str, Any],
-    quiet: bool,
 ) -> None:
     """One line per finished task with the counts done / running / failed."""
     fresh = [r for r in records.values() if not r.get("reused")]
@@ -157,10 +157,9 @@ def _progress(
     else:
         err = record["error"]
         what = f"FAILED ({err['type']}: {err['message'].splitlines()[0] if err['message'] else ''})"
-    _log(
+    log.info(
         f"sweep {sweep.name}: [{done + failed}/{n_todo}] {task.id} {what} | "
-        f"done {done}, running {running}, failed {failed}",
-        quiet,
+        f"done {done}, running {running}, failed {failed}"
     )
 
 
@@ -170,13 +169,10 @@ def _finish(
     tasks: list[Task],
     records: dict[str, dict[str, Any]],
     quick: bool,
-    quiet: bool,
     parts: dict[str, Any],
 ) -> None:
     """Combine into sweep.nc (`parts`: the tasks' parts read so far); for origins sweeps, the
     real-time summary and its figure."""
-    from regimes.sweep.combine import combine
-
     failed = [t.id for t in tasks if records.get(t.id, {}).get("status") != "complete"]
     attrs = {
         "sweep": sweep.name,
@@ -187,20 +183,18 @@ def _finish(
         "n_failed": len(failed),
     }
     if sweep.sbc is not None:
-        _finish_sbc(sweep, folder, tasks, records, attrs, quiet)
+        _finish_sbc(sweep, folder, tasks, records, attrs)
         return
     path = combine(folder, tasks, records, sweep.dim, attrs, parts)
     if path is None:
-        _log(f"sweep {sweep.name}: no task completed; nothing to combine", quiet)
+        log.info(f"sweep {sweep.name}: no task completed; nothing to combine")
         return
-    _log(f"sweep {sweep.name}: combined {len(tasks) - len(failed)} runs into {path}", quiet)
+    log.info(f"sweep {sweep.name}: combined {len(tasks) - len(failed)} runs into {path}")
     if sweep.dim == "origin":
-        from regimes.sweep.realtime import write_realtime
-
         for written in write_realtime(folder, sweep.realtime):
-            _log(f"sweep {sweep.name}: wrote {written}", quiet)
+            log.info(f"sweep {sweep.name}: wrote {written}")
     if failed:
-        _log(f"sweep {sweep.name}: {len(failed)} task(s) failed: {', '.join(failed)}", quiet)
+        log.info(f"sweep {sweep.name}: {len(failed)} task(s) failed: {', '.join(failed)}")
 
 
 def _finish_sbc(
@@ -209,29 +203,25 @@ def _finish_sbc(
     tasks: list[Task],
     records: dict[str, dict[str, Any]],
     attrs: dict[str, Any],
-    quiet: bool,
 ) -> None:
     """SBC: the simulations' ranks into sbc.nc, the uniformity check and its figures."""
-    import xarray as xr
-
-    from regimes.sweep.figures import plot_sbc
     from regimes.sweep.sbc import combine_sbc, summary_lines
 
     assert sweep.sbc is not None
     path = combine_sbc(folder, tasks, records, attrs, sweep.sbc.band)
     if path is None:
-        _log(f"sweep {sweep.name}: no simulation completed; nothing to combine", quiet)
+        log.info(f"sweep {sweep.name}: no simulation completed; nothing to combine")
         return
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         ds.load()
-    _log(f"sweep {sweep.name}: combined {ds.sizes['sim']} simulations into {path}", quiet)
+    log.info(f"sweep {sweep.name}: combined {ds.sizes['sim']} simulations into {path}")
     for line in summary_lines(ds):
-        _log(f"sweep {sweep.name}: {line}", quiet)
+        log.info(f"sweep {sweep.name}: {line}")
     for written in plot_sbc(ds, folder / "figures"):
-        _log(f"sweep {sweep.name}: wrote {written}", quiet)
+        log.info(f"sweep {sweep.name}: wrote {written}")
     if attrs["n_failed"]:
         failed = [t.id for t in tasks if records.get(t.id, {}).get("status") != "complete"]
-        _log(f"sweep {sweep.name}: {len(failed)} simulation(s) failed: {', '.join(failed)}", quiet)
+        log.info(f"sweep {sweep.name}: {len(failed)} simulation(s) failed: {', '.join(failed)}")
 
 
 def _write_tables(state: dict[str, Any], quick: bool) -> None:
@@ -274,7 +264,5 @@ def _write_tables(state: dict[str, Any], quick: bool) -> None:
 
 def failed_tasks(sweep_dir: str | Path) -> list[str]:
     """The ids of a sweep's tasks that failed or never finished (from its tasks.json)."""
-    import json
-
     body = json.loads((Path(sweep_dir) / TASKS_JSON).read_text(encoding="utf-8"))
     return [row["id"] for row in body["tasks"] if row["status"] != "complete"]

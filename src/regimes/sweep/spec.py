@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from regimes.config import format_errors, parse_month, read_toml
+from regimes.config import format_errors, load_experiment, parse_month, read_toml
 from regimes.errors import ConfigError
 from regimes.spec import Strict, plain_name_problem
 
@@ -182,8 +182,6 @@ def _check_key(key: str, table: str) -> None:
 
 def load_sweep(path: str | Path) -> Sweep:
     """Load and validate a sweep file; the base experiment must exist and be a valid config."""
-    from regimes.config import load_experiment
-
     path = Path(path)
     raw = read_toml(path, "sweep")
     if "name" not in raw:

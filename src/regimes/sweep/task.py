@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from regimes.api import run_experiment
+from regimes.cache import cache_root, setup_process
+from regimes.errors import RegimesError
 from regimes.files import is_file, read_json, write_json_atomic
+from regimes.logs import quiet
+from regimes.results import open_run
 from regimes.reuse import Inputs
 from regimes.sweep.expand import Task
+
+# deferred to the functions that use them: PyMC, SciPy, Dask (docs/modules.md#imports)
 
 __all__ = ["write_json_atomic"]  # re-exported: tasks.json, failures.json, done.json
 
@@ -49,7 +56,6 @@ def prepare_worker(name: str | int, cores: int | None = None) -> str:
     JAX start; later calls are no-ops. Returns the cache folder."""
     if "cache" in _WORKER:
         return _WORKER["cache"]
-    from regimes.cache import cache_root
 
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name)) or "0"
     root = cache_root()
@@ -67,7 +73,6 @@ def prepare_worker(name: str | int, cores: int | None = None) -> str:
         os.environ.pop(var, None)
     if cores is not None:
         os.environ.update(worker_env(cores))
-    from regimes.cache import setup_process
 
     setup_process()
     _WORKER["cache"] = str(cache)
@@ -107,24 +112,22 @@ def run_job(job: RunJob, keep_derived: bool = False) -> dict[str, Any]:
     name = None if record["worker"] == "in-process" else record["worker"]
     t0 = time.perf_counter()
     try:
-        from regimes.api import run_experiment
-
         if name is not None:  # no "Sampling: [y]" from every worker (pymc sets its logger's
             import pymc  # noqa: F401  level when first imported: import it first)
 
             logging.getLogger("pymc").setLevel(logging.WARNING)
-        run_dir = run_experiment(
-            job.config,
-            data_dir=job.data_dir,
-            out=job.out,
-            seed=job.seed,
-            quick=job.quick,
-            progress=False,
-            figures=job.figures,
-            report=job.report,
-            quiet=True,
-            on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
-        ).path
+        with quiet():  # the run's own lines: a sweep or study says one line per task
+            run_dir = run_experiment(
+                job.config,
+                data_dir=job.data_dir,
+                out=job.out,
+                seed=job.seed,
+                quick=job.quick,
+                progress=False,
+                figures=job.figures,
+                report=job.report,
+                on_written=(lambda _, ds: record.update(derived=ds)) if keep_derived else None,
+            ).path
     except Exception as exc:  # recorded, never raised: the other tasks go on
         record.update(failure(exc, t0))
         return record
@@ -156,14 +159,14 @@ def lfo_job(job: LfoJob) -> dict[str, Any]:
     try:
         from regimes.lfo import ensure_lfo
 
-        ds = ensure_lfo(
-            job.run_dir,
-            min_train=job.min_train,
-            k_threshold=job.k_threshold,
-            quick=job.quick,
-            quiet=True,
-            asset=job.asset,
-        )
+        with quiet():
+            ds = ensure_lfo(
+                job.run_dir,
+                min_train=job.min_train,
+                k_threshold=job.k_threshold,
+                quick=job.quick,
+                asset=job.asset,
+            )
     except Exception as exc:  # recorded, never raised: the other runs' refits go on
         record.update(failure(exc, t0))
         return record
@@ -180,8 +183,6 @@ def lfo_job(job: LfoJob) -> dict[str, Any]:
 def failure(exc: Exception, t0: float) -> dict[str, Any]:
     """The fields of a failed task's record (call inside the `except`): status, wall time and
     the error's type, message, traceback and whether it is a user error."""
-    from regimes.errors import RegimesError
-
     return {
         "status": "failed",
         "wall_s": round(time.perf_counter() - t0, 2),
@@ -227,9 +228,6 @@ def written_earlier(task: Task) -> Path | None:
     own key is the task's), opening verified: written by an attempt whose worker died after the
     run was in place but before its result arrived. It stands for the task, so Dask's retry of
     a lost task never writes a second run."""
-    from regimes.errors import RegimesError
-    from regimes.results import open_run
-
     for run_dir in sorted(Path(task.folder, RUNS).glob("*/*"), reverse=True):
         if run_dir.name.startswith("."):  # a temporary folder being (or abandoned while) written
             continue
@@ -246,9 +244,6 @@ def finished(task: Task) -> tuple[dict[str, Any] | None, str]:
     """The record of an earlier complete run of this task under the same reuse key whose result
     is intact (a run directory that opens verified; an SBC task's result file), and ""; else
     None and why it runs again ("" when it never finished)."""
-    from regimes.errors import RegimesError
-    from regimes.results import open_run
-
     if not is_file(Path(task.folder) / DONE):
         return None, ""
     try:

@@ -10,14 +10,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from regimes.dataset import FitFrame
 from regimes.errors import ConfigError
 from regimes.scaling import Scaling
 
+# deferred to the functions that use them: PyMC (docs/modules.md#imports)
+
 # the arrays that enter the likelihood: `pm.Data` containers, so a refit on new data of the same
 # shapes reuses the compiled model (`regimes.compiled`)
 DATA_FIELDS = ("y", "mask", "x", "dx", "term_mask", "z", "z_all")
+# their named dimensions (posterior.nc's constant_data): the fit window's months, their
+# month-on-month changes, every month of the frame, the series, anchor terms and covariates
+DATA_DIMS = {
+    "y": ("fit_time", "series"),
+    "mask": ("fit_time", "series"),
+    "x": ("fit_time", "anchor_term"),
+    "dx": ("fit_time_change", "anchor_term"),
+    "term_mask": ("series", "anchor_term"),
+    "z": ("fit_time", "covariate"),
+    "z_all": ("frame_time", "covariate"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,10 +46,26 @@ class ChainData:
     z: Any  # (T, Q) transition covariates
     z_all: Any  # (N, Q) over every month of the frame (transition paths, forecasts)
     x_all: np.ndarray  # (N, P) anchor terms over every month (fair value)
+    y_all: np.ndarray  # (N, A) every series over every month, model scale (NaN: not observed)
     series: list[str]
     terms: list[str]
     covariates: list[str]
     scaling: Scaling
+    time: np.ndarray  # (N,) every month of the frame; `fit` marks the fit window's T
+    fit: np.ndarray  # (N,) bool
+
+    @property
+    def coords(self) -> dict[str, Any]:
+        """The coordinates of `DATA_DIMS`."""
+        fit_time = self.time[self.fit]
+        return {
+            "fit_time": fit_time,
+            "fit_time_change": fit_time[1:],
+            "frame_time": self.time,
+            "series": self.series,
+            "anchor_term": self.terms,
+            "covariate": self.covariates,
+        }
 
     @property
     def n_series(self) -> int:
@@ -52,11 +82,16 @@ class ChainData:
         return out
 
     def containers(self) -> ChainData:
-        """The likelihood arrays as `pm.Data` containers (inside a model context)."""
+        """The likelihood arrays as `pm.Data` containers with named dimensions (inside a model
+        context whose coordinates include `coords`)."""
         import pymc as pm
 
         return dataclasses.replace(
-            self, **{name: pm.Data(name, getattr(self, name)) for name in DATA_FIELDS}
+            self,
+            **{
+                name: pm.Data(name, getattr(self, name), dims=DATA_DIMS[name])
+                for name in DATA_FIELDS
+            },
         )
 
 
@@ -107,8 +142,11 @@ def chain_data(
         z=zs[fit],
         z_all=zs,
         x_all=xs,
+        y_all=y_std,
         series=series,
         terms=list(terms),
         covariates=list(covariates),
         scaling=scaling,
+        time=pd.DatetimeIndex(frame.time).values,
+        fit=fit,
     )

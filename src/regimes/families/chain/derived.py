@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 from regimes.draws import quantiles as quantiles_of
+from regimes.spells import spell_start_probability, spell_start_quantiles
+
+# deferred to the functions that use them: SciPy, statsmodels (docs/modules.md#imports)
 
 
 def break_outputs(prob: np.ndarray, names: list[str], time: pd.DatetimeIndex, q: np.ndarray):
@@ -67,4 +70,93 @@ def chain_variables(
         "transition": (("regime", "regime_to", "quantile"), quantiles_of(P_report, q)),
         "most_likely_regime": ("time", path.astype(str)),
         "switch_prob": ("time", switch),
+    }
+
+
+def spell_variables(
+    paths: np.ndarray, fit: np.ndarray, time: pd.DatetimeIndex, names: list[str], q: np.ndarray
+) -> dict[str, Any]:
+    """derived.nc's answer to "in which regime, since when", from sampled regime paths (D, T)
+    over the fit window (`fit` marks its months among `time`): `spell_start_prob` (time,
+    regime), the posterior probability that the spell holding the latest fit month is in that
+    regime and began in month t, and `spell_start` (regime, quantile), the quantiles of that
+    start month given the regime."""
+    inside = np.flatnonzero(fit)
+    prob_fit = spell_start_probability(paths, len(names))  # (T, K)
+    prob = np.zeros((len(fit), len(names)))
+    prob[inside] = prob_fit
+    fit_time = pd.DatetimeIndex(time[inside])
+    first = f"{fit_time[0]:%Y-%m}"
+    return {
+        "spell_start_prob": (
+            ("time", "regime"),
+            prob,
+            {
+                "long_name": "probability that the current spell is in this regime and began in "
+                "this month",
+                "note": "from one sampled regime path per posterior draw (FFBS); the spell holding "
+                f"the latest fit-window month; mass at {first} means at or before it",
+            },
+        ),
+        "spell_start": (
+            ("regime", "quantile"),
+            spell_start_quantiles(prob_fit, fit_time, q),
+            {"long_name": "start month of the current spell, given that it is in this regime"},
+        ),
+    }
+
+
+def regime_reversion(
+    fv_k: np.ndarray,
+    price: np.ndarray,
+    paths: np.ndarray,
+    fit: np.ndarray,
+    n_terms: np.ndarray,
+    q: np.ndarray,
+    min_pairs: int = 24,
+) -> dict[str, Any]:
+    """Is each regime's fair value an anchor while that regime holds, read from the draws: in
+    each draw, the Dickey–Fuller regression of the log deviation of the price from that draw's
+    fair value of the regime over the month pairs its sampled path spends in the regime, against
+    the Engle–Granger critical value for the regime's `n_terms` estimated slopes. Returns
+    `anchor_reverts_prob` (regime: the share of draws that reject "no reversion" at 5%; NaN
+    where fewer than `min_pairs` pairs) and `anchor_half_life_q` (regime, quantile; periods).
+    `fv_k` (D, N, K) and `price` (N,) in natural units; `paths` (D, T) over the fit window."""
+    # deferred: statsmodels and scipy, kept off regimes.config's path (the family loads)
+    from regimes.reversion import df_regression, eg_critical_value
+
+    inside = np.flatnonzero(fit)
+    p = np.asarray(price, dtype=float)[inside]
+    fv = fv_k[:, inside]  # (D, T, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.where((p[None, :, None] > 0) & (fv > 0), np.log(p[None, :, None] / fv), np.nan)
+    k = fv_k.shape[-1]
+    prob, half_q, critical = np.full(k, np.nan), np.full((k, len(q)), np.nan), np.full(k, np.nan)
+    for j in range(k):
+        held = paths == j
+        stats = df_regression(dev[..., j], held[:, :-1] & held[:, 1:])
+        enough = stats["n"] >= min_pairs
+        if enough.mean() < 0.5:  # the regime holds too rarely to check in most draws
+            continue
+        critical[j] = eg_critical_value(int(n_terms[j]), int(np.median(stats["n"][enough])))
+        prob[j] = float(np.mean(stats["df_t"][enough] < critical[j]))
+        half_q[j] = np.quantile(stats["half_life"][enough], q)
+    return {
+        "anchor_reverts_prob": (
+            ("regime",),
+            prob,
+            {
+                "long_name": "share of draws in which the price reverts to the regime's fair value "
+                "while the regime holds",
+                "note": "per draw: Dickey-Fuller t of the log deviation over the months its sampled "
+                "path spends in the regime, against the Engle-Granger 5% critical value for the "
+                "regime's estimated slopes (MacKinnon 2010)",
+                "critical_values": critical.tolist(),
+            },
+        ),
+        "anchor_half_life_q": (
+            ("regime", "quantile"),
+            half_q,
+            {"long_name": "half-life of deviations while the regime holds", "units": "periods"},
+        ),
     }

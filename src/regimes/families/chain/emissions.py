@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -24,6 +24,10 @@ from regimes.families.chain.data import ChainData
 from regimes.families.chain.space import StateSpace
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def levels(alpha: Any, beta: Any, x: Any, term_mask: Any, xp: Any = np) -> Any:
@@ -199,6 +203,66 @@ class PooledAnchor(Anchor):
         return AnchorParams(alpha, pm.Deterministic("beta", beta, dims=("asset", "regime", "term")))
 
 
+SIGNS = {"negative": -1.0, "positive": 1.0}  # a declared sign of a (regime, term) loading
+
+
+@dataclass(frozen=True)
+class SignedAnchor(Anchor):
+    """One series, every term switching, regimes told apart by declared signs of their loadings
+    (e.g. the domain's real-rate anchor: real-rate loading negative; fiscal anchor: real-rate
+    loading non-negative, fiscal loading positive), not by an ordering. A signed loading is
+    sign · |b| with a half-normal magnitude (prior `beta_signed`); the others are free (prior
+    `beta`). The intercept switches."""
+
+    k: int
+    terms: Sequence[str]
+    names: Sequence[str]  # regime names, the keys of `signs`
+    signs: dict[str, dict[str, str]]  # regime name -> term -> "negative" | "positive"
+
+    def cells(self) -> tuple[list[tuple[int, int, float]], list[tuple[int, int]]]:
+        """(signed cells (regime, term, sign), free cells (regime, term)) in regime-major order."""
+        signed, free = [], []
+        for k, name in enumerate(self.names):
+            for p, term in enumerate(self.terms):
+                word = self.signs.get(name, {}).get(term)
+                if word is None:
+                    free.append((k, p))
+                else:
+                    signed.append((k, p, SIGNS[word]))
+        return signed, free
+
+    def labels(self) -> tuple[list[str], list[str]]:
+        """Coordinate labels "regime:term" of the signed and the free loadings."""
+        signed, free = self.cells()
+        label = [f"{self.names[k]}:{self.terms[p]}" for k, p, _ in signed]
+        return label, [f"{self.names[k]}:{self.terms[p]}" for k, p in free]
+
+    def declare(self, priors: dict[str, PriorSpec]) -> AnchorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        k, n_terms = self.k, len(self.terms)
+        intercept = make_prior("intercept", priors["intercept"], dims="regime")
+        signed, free = self.cells()
+        beta = pt.zeros(k * n_terms)
+        if signed:  # placed by constant one-hot rows (a product: static shapes for JAX)
+            size = make_prior("beta_signed", priors["beta_signed"], dims="signed_coef")
+            place = np.zeros((len(signed), k * n_terms))
+            for i, (r, p, sign) in enumerate(signed):
+                place[i, r * n_terms + p] = sign
+            beta = beta + pt.dot(size, place)
+        if free:
+            values = make_prior("beta_free", priors["beta"], dims="free_coef")
+            place = np.zeros((len(free), k * n_terms))
+            for i, (r, p) in enumerate(free):
+                place[i, r * n_terms + p] = 1.0
+            beta = beta + pt.dot(values, place)
+        matrix = pm.Deterministic(
+            "beta_switch", beta.reshape((k, n_terms)), dims=("regime", "switch_term")
+        )
+        return AnchorParams(alpha=intercept[None, :] * pt.ones((1, k)), beta=matrix[None])
+
+
 # ------------------------------------------------------------------ scales
 
 
@@ -258,7 +322,22 @@ class Noise(ABC):
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, params: dict[str, np.ndarray], shape: tuple) -> Any:
-        """Standardised draws (numpy) given the parameter values by name."""
+        """Standardised draws (numpy) of one series' innovations, given the parameter values by
+        name (its marginal law)."""
+
+    def draw_joint(
+        self, rng: np.random.Generator, params: dict[str, np.ndarray], n: int, n_series: int
+    ) -> Any:
+        """(n, A) standardised draws of every series' innovations in n months (their joint law;
+        default: independent across series)."""
+        return self.draw(rng, params, (n, n_series))
+
+    def joint(self, u: Any, log_sig: Any, mask: Any, params: Any, per_series: Any) -> Any:
+        """(n, J): the log density of a month's innovations of every series jointly, from their
+        standardised values u (n, A, J), log scales (A, J), the scored `mask` (n, A) and the
+        per-series log densities (n, A, J, zero where masked). Default: independent series, the
+        sum of the per-series densities."""
+        return per_series.sum(axis=1)
 
 
 class NormalNoise(Noise):
@@ -297,7 +376,57 @@ class StudentTNoise(Noise):
         return rng.standard_t(np.asarray(params["nu"]), size=shape)
 
 
-NOISE: dict[str, type[Noise]] = {"normal": NormalNoise, "student_t": StudentTNoise}
+class FactorParams(NamedTuple):
+    rho: Any  # (A,) each series' loading on the one common shock (the first series' ≥ 0)
+
+
+class FactorNoise(NormalNoise):
+    """Normal innovations correlated across series through one common shock: u_a = ρ_a f +
+    √(1 − ρ_a²) ε_a, so each series' innovation keeps sd σ_a (its marginal law is Normal) and
+    two series correlate by ρ_a ρ_b. With shocks this correlated (metals in one month), a shared
+    chain that summed independent densities would count one month's news once per series; the
+    joint density counts it once. Missing series drop out of the month's joint density exactly
+    (the one-factor form: Woodbury sums over the observed series). The first series' loading is
+    non-negative (the common shock's sign); the others' prior is `shock_loading`."""
+
+    def declare(self, priors: dict[str, PriorSpec]) -> FactorParams:
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        first = pm.Uniform("shock_loading_ref", 0.0, 0.99)
+        rest = make_prior("shock_loading", priors["shock_loading"], dims="asset_rest")
+        return FactorParams(pt.concatenate([first[None], rest]))
+
+    def joint(self, u: Any, log_sig: Any, mask: Any, params: FactorParams, per_series: Any) -> Any:
+        import pytensor.tensor as pt
+
+        rho = params.rho[None, :]  # (1, A)
+        d = 1.0 - rho**2
+        m = mask  # (n, A)
+        s1 = (m * rho**2 / d).sum(axis=1)  # (n,)
+        s2 = (m[:, :, None] * (rho / d)[:, :, None] * u).sum(axis=1)  # (n, J)
+        quad = (m[:, :, None] * u**2 / d[:, :, None]).sum(axis=1)
+        log_det = (m * pt.log(d)).sum(axis=1) + pt.log1p(s1)  # of the observed u's covariance
+        n_obs = m.sum(axis=1)
+        scale = (m[:, :, None] * log_sig[None]).sum(axis=1)  # Σ log σ over the observed series
+        inner = quad - s2**2 / (1.0 + s1)[:, None]
+        return -0.5 * (n_obs * np.log(2 * np.pi) + log_det)[:, None] - 0.5 * inner - scale
+
+    def draw_joint(
+        self, rng: np.random.Generator, params: dict[str, np.ndarray], n: int, n_series: int
+    ) -> Any:
+        rho = np.concatenate(
+            [np.atleast_1d(params["shock_loading_ref"]), np.atleast_1d(params["shock_loading"])]
+        )
+        common = rng.standard_normal((n, 1))
+        return rho * common + np.sqrt(1.0 - rho**2) * rng.standard_normal((n, n_series))
+
+
+NOISE: dict[str, type[Noise]] = {
+    "normal": NormalNoise,
+    "student_t": StudentTNoise,
+    "factor": FactorNoise,
+}
 
 
 # ------------------------------------------------------------------ forms
@@ -320,6 +449,9 @@ class Emissions(ABC):
     noise: Noise = field(default_factory=NormalNoise)
 
     n_conditioning: int = 0  # leading months conditioned on (set by each form)
+    # what the anchor's intercept is in natural units: a level of the series ("level": the
+    # anchor at the factors' means) or a change per period ("drift": forms on changes)
+    intercept_kind: ClassVar[str] = "level"
 
     def declare(self, priors: dict[str, PriorSpec]) -> EmissionParams:
         """The anchor's, the scale's, then the form's and the noise's parameters."""
@@ -332,22 +464,36 @@ class Emissions(ABC):
         """Parameters of the form's dynamics (none for a plain level regression)."""
         return None
 
+    def natural_form(self, post: xr.Dataset) -> dict[str, xr.DataArray]:
+        """The form's own parameters in natural units, per draw (`posterior_natural`): none
+        for a plain level regression."""
+        return {}
+
     @abstractmethod
     def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
         """e[t, a, j] = y[t, a] (or its change) − its one-step conditional mean in state j:
         (n, A, J). Affine in y[t] with unit slope, so the mean is y − e whatever y[t] holds."""
 
+    def fair_levels(self, alpha: np.ndarray, beta: np.ndarray, data: ChainData) -> np.ndarray:
+        """Each regime's fair value of each series in every month of the frame, model scale,
+        from draws of the anchor's parameters (D, A, K) and (D, A, K, P): (D, N, A, K). Default:
+        the anchor itself, α + x_t'β."""
+        return levels(alpha, beta, data.x_all, data.term_mask)
+
     def log_likelihood(
         self, params: EmissionParams, data: ChainData, space: StateSpace
-    ) -> tuple[Any, Any, Any]:
-        """(innovations (n, A, J), scales (A, J), log densities (n, A, J), zero where a month
-        is not scored)."""
+    ) -> tuple[Any, Any, Any, Any]:
+        """(innovations (n, A, J), scales (A, J), each series' log density (n, A, J), zero where
+        a month is not scored, and the month's joint log density of every series (n, J))."""
         import pytensor.tensor as pt
 
         e = self.innovations(params, data, space)
         sig = self.scales.per_state(params.sigma, space, len(data.series))
-        log_lik = self.noise.log_density(e / sig[None], params.noise) - pt.log(sig)[None]
-        return e, sig, log_lik * scored_mask(data.mask, self.n_conditioning)[:, :, None]
+        u, log_sig = e / sig[None], pt.log(sig)
+        mask = scored_mask(data.mask, self.n_conditioning)
+        per_series = (self.noise.log_density(u, params.noise) - log_sig[None]) * mask[:, :, None]
+        joint = self.noise.joint(u, log_sig, mask, params.noise, per_series)
+        return e, sig, per_series, joint
 
 
 def scored_mask(mask: Any, c: int) -> Any:
@@ -430,6 +576,13 @@ class ErrorCorrectionEmissions(Emissions):
         psi = make_prior("psi", priors["psi"], dims="sr_lag") if lags else None
         return CorrectionParams(speed, gamma, psi)
 
+    def natural_form(self, post: xr.Dataset) -> dict[str, xr.DataArray]:
+        """How fast a gap to the anchor halves: ln 0.5 / ln(1 − speed) periods, per draw."""
+        speed = post["speed"].clip(0.0, 1.0 - 1e-12)
+        half = np.log(0.5) / np.log1p(-speed)
+        half.attrs = {"units": "periods", "long_name": "half-life of a gap to the anchor"}
+        return {"anchor_half_life": half}
+
     def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
         import pytensor.tensor as pt
 
@@ -446,3 +599,40 @@ class ErrorCorrectionEmissions(Emissions):
             for i in range(1, lags + 1):
                 e = e - form.psi[i - 1] * dy[lags - i : -i][:, :, None]
         return e[:, :, space.regime]
+
+
+@dataclass(frozen=True)
+class LoadingsEmissions(Emissions):
+    """Δy_t = a_s + Δx_t'b_s + σ ε_t: each regime owns how the series moves with its drivers'
+    changes this month (a drift a_s and loadings b_s, the anchor's intercept and slopes applied
+    to Δx), so a month's change alone says which regime holds — the form in which an anchor
+    shift is visible month by month. Its fair value is one step ahead: last month's level moved
+    by what the drivers did this month (`fair_levels`), not a long-run level."""
+
+    intercept_kind: ClassVar[str] = "drift"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_conditioning", 1)
+
+    def innovations(self, params: EmissionParams, data: ChainData, space: StateSpace) -> Any:
+        import pytensor.tensor as pt
+
+        a = params.anchor
+        moved = levels(a.alpha, a.beta, data.dx, data.term_mask, pt)  # (T-1, A, K)
+        dy = data.y[1:] - data.y[:-1]
+        return (dy[:, :, None] - moved)[:, :, space.regime]
+
+    def fair_levels(self, alpha: np.ndarray, beta: np.ndarray, data: ChainData) -> np.ndarray:
+        """Last month's observed level moved by the regime's drift and loadings on this month's
+        changes of the drivers; after the last observed month, the previous fair value moved
+        on (a path of the drivers gives the regime's forecast). The frame's first month, which
+        the model conditions on, is its own fair value."""
+        moved = levels(alpha, beta, np.diff(data.x_all, axis=0), data.term_mask)  # (D, N-1, A, K)
+        y = np.asarray(data.y_all)  # (N, A)
+        out = np.full((*moved.shape[:-3], len(y), *moved.shape[-2:]), np.nan)
+        out[..., 0, :, :] = y[0][:, None]
+        for t in range(1, len(y)):
+            known = np.isfinite(y[t - 1])[:, None]  # (A, 1)
+            base = np.where(known, np.nan_to_num(y[t - 1])[:, None], out[..., t - 1, :, :])
+            out[..., t, :, :] = base + moved[..., t - 1, :, :]
+        return out

@@ -19,7 +19,6 @@ from regimes.dataset import FitFrame
 from regimes.draws import per_draw
 from regimes.families.base import NATURAL_SCALE, Family, Fit, Simulation
 from regimes.families.chain.data import ChainData
-from regimes.families.chain.emissions import levels
 from regimes.families.chain.model import (
     ChainGraphs,
     ChainModel,
@@ -27,6 +26,7 @@ from regimes.families.chain.model import (
     build_chain,
     component_function,
 )
+from regimes.families.chain.natural import natural_parameters
 from regimes.families.chain.passes import ChainPasses, batches, chain_passes, draw_values
 from regimes.families.chain.simulate import simulate_chain
 from regimes.spec import ModelSpec, PriorSpec
@@ -115,10 +115,11 @@ class ChainFamily(Family):
         frame: FitFrame,
         params: dict[str, np.ndarray],
         rng: np.random.Generator,
+        latent: dict[str, np.ndarray] | None = None,
     ) -> Simulation:
-        """States from the chain, then each month from the model's one-step predictive (see
-        `chain.simulate`); the months the model conditions on and unobserved months of a panel
-        asset stay as in `frame`."""
+        """States from the chain (or the planted `latent["regime"]` path over the fit window),
+        then each month from the model's one-step predictive (see `chain.simulate`); the months
+        the model conditions on and unobserved months of a panel asset stay as in `frame`."""
         fn, owner, built = self.compiled(spec, frame)
         values = [np.asarray(params[rv.name], dtype=float) for rv in built.model.free_RVs]
         parts, data = built.parts, built.data
@@ -132,6 +133,7 @@ class ChainFamily(Family):
             n_conditioning=parts.n_conditioning,
             per_series=parts.per_series,
             rng=rng,
+            regimes=None if latent is None else np.asarray(latent["regime"], dtype=int),
         )
         return Simulation(self._frame_with(frame, data, y), dict(params), {"regime": path})
 
@@ -309,12 +311,30 @@ class ChainFamily(Family):
             out[:, :, t] = prob
         return out
 
+    def natural_posterior(self, fit: Fit) -> xr.Dataset:
+        """Levels (or drifts), slopes, σ, transition matrix, durations and the form's own
+        parameters in natural units, per draw (`chain.natural`)."""
+        assembled = self.assemble(fit.spec, fit.frame)
+        parts = assembled.parts
+        return natural_parameters(
+            fit.posterior,
+            self.passes(fit),
+            assembled.data,
+            parts.emissions,
+            self.regime_names(fit.spec),
+            target=fit.frame.target,
+            units=fit.frame.units,
+            time_varying=parts.chain.transitions.time_varying,
+            per_series_chain=parts.per_series,
+        )
+
     def anchor_draws(self, fit: Fit, frame: FitFrame) -> np.ndarray:
         """Each series' anchor per regime in natural units, every draw and month of `frame`:
         (D, A, N, K), from the fitted intercepts and loadings."""
         passes = self.passes(fit)
-        data = self.assemble(fit.spec, frame).data
-        mu = levels(passes.alpha, passes.beta, data.x_all, data.term_mask)  # (D, N, A, K)
+        assembled = self.assemble(fit.spec, frame)
+        data = assembled.data
+        mu = assembled.parts.emissions.fair_levels(passes.alpha, passes.beta, data)  # (D,N,A,K)
         mu = np.moveaxis(mu, 1, 2)  # (D, A, N, K)
         scaling = data.scaling
         return np.stack(

@@ -10,13 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from regimes import hmm
 from regimes.families.chain.data import ChainData
 from regimes.families.chain.emissions import EmissionParams, Emissions
 from regimes.families.chain.space import StateSpace
 from regimes.families.chain.transitions import Chain, ChainParams, StationaryInitial, log_clip
-from regimes.graphs import CompiledFunction
+from regimes.graphs import (
+    CompiledFunction,
+    cached,
+    compile_function,
+    constants_digest,
+    data_shapes,
+)
 from regimes.spec import PriorSpec
+
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class ChainGraphs:
     scales: Any  # (A, J) their scales
     alpha: Any  # (A, K) the anchors' intercepts
     beta: Any  # (A, K, P) and loadings (model scale)
+    log_joint: Any  # (n, J) the month's log density of every series jointly
     log_p: Any = None  # the regime chain's own log matrices of the scored months (not an output)
 
     def outputs(self) -> list[Any]:
@@ -44,6 +52,7 @@ class ChainGraphs:
             self.scales,
             self.alpha,
             self.beta,
+            self.log_joint,
         ]
 
 
@@ -88,15 +97,15 @@ class ChainModel:
 
         emission, chain = params
         space, c = self.space, self.n_conditioning
-        e, sig, log_lik = self.emissions.log_likelihood(emission, data, space)
-        log_p = self.chain.log_matrix(chain, data.z[c:])  # row r: move c + r -> c + r + 1
-        p_all = pt.exp(self.chain.log_matrix(chain, data.z_all))  # every month of the frame
+        e, sig, log_lik, log_joint = self.emissions.log_likelihood(emission, data, space)
+        log_p = self.chain.log_matrix(chain, data, c)  # row r: move c + r -> c + r + 1
+        p_all = pt.exp(self.chain.log_matrix(chain, data, c, every_month=True))  # every month
         log_init = self.chain.log_initial(chain, log_p)
         if self.per_series:
             log_trans = log_p
         elif space.volatility is not None:  # product chain: log P_a[a, a'] + log P_v[v, v']
             a, v = space.regime, space.volatility
-            log_pv = self.chain.volatility.log_matrix(chain.volatility, None)  # type: ignore[union-attr]
+            log_pv = self.chain.volatility.log_matrix(chain.volatility, data, c)  # type: ignore[union-attr]
             log_trans = log_p[..., a[:, None], a[None, :]] + log_pv[v[:, None], v[None, :]]
             init_v = log_clip(StationaryInitial(space.n_volatility).probabilities(None, log_pv))
             log_init = log_init[a] + init_v[v]
@@ -112,7 +121,9 @@ class ChainModel:
         else:
             log_trans = log_p
         alpha, beta = emission.anchor
-        return ChainGraphs(log_init, log_trans, log_lik, p_all, e, sig, alpha, beta, log_p)
+        return ChainGraphs(
+            log_init, log_trans, log_lik, p_all, e, sig, alpha, beta, log_joint, log_p
+        )
 
 
 def build_chain(
@@ -126,11 +137,13 @@ def build_chain(
     import pymc as pm
     import pytensor.tensor as pt
 
-    with pm.Model(coords=coords) as model:
+    from regimes import hmm  # deferred: PyTensor, kept off regimes.config's path (the family loads)
+
+    with pm.Model(coords={**data.coords, **coords}) as model:
         containers = data.containers()
         params = parts.declare(priors)
         graphs = parts.graphs(params, containers)
-        joint = graphs.log_lik.sum(axis=1)
+        joint = graphs.log_joint  # (n, J): every series' month, jointly
         space = parts.space
         if parts.per_series:
             total = sum(
@@ -161,8 +174,6 @@ def component_function(key: str, model: Any, graphs: ChainGraphs) -> tuple[Compo
     process. Returns (function, the model whose data containers it reads): a later model of the
     same structure on new data copies its data into that model's containers, so the function
     computes on the new data without compiling again."""
-    from regimes.graphs import cached, compile_function, constants_digest, data_shapes
-
     outputs = graphs.outputs()
     full = f"chain|{key}|{data_shapes(model)}|{constants_digest(outputs)}"
     fn, owner = cached(full, lambda: (compile_function(model.free_RVs, outputs), model))

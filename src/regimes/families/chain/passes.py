@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from regimes import hmm
 from regimes.draws import stack_draws
 from regimes.families.chain.model import ComponentFunction
 from regimes.families.chain.space import StateSpace
+
+# deferred to the functions that use them: PyTensor (docs/modules.md#imports)
 
 CHUNK = 500  # draws per batch of HMM passes at most (bounds memory at large T and K^(p+1))
 
@@ -40,6 +41,7 @@ class ChainPasses:
     (one shared, or one per series)."""
 
     regime_prob: np.ndarray  # (D, C, T, K) smoothed; the first c months from the first state
+    filtered_prob: np.ndarray  # (D, n, K) filtered p(s_t | y_≤t) of the (reference) chain
     last_filtered: np.ndarray  # (D, C, K) p(s_T | data) at the end of the fit window
     predicted: np.ndarray  # (D, n, J) one-step p(state_t | y_<t) of the (reference) chain
     log_pred: np.ndarray  # (D, n) joint one-step log predictive density of month t
@@ -79,6 +81,8 @@ def chain_passes(
     """Forward filter, smoother and one FFBS path per draw, from the compiled graphs `fn` at
     each draw's parameter `values` (evaluated for `CHUNK` draws at a time in one vmapped call);
     `scored` (n, A) marks the months each series is scored."""
+    from regimes import hmm  # deferred: PyTensor, kept off regimes.config's path (the family loads)
+
     n_draws = values[0].shape[0]
     c, k = n_conditioning, space.k
     rng = np.random.default_rng(seed)
@@ -95,6 +99,7 @@ def chain_passes(
         "regime_prob": np.empty((n_draws, chains, t_fit, k)),
         "last_filtered": np.empty((n_draws, chains, k)),
         "predicted": np.empty((n_draws, n, first_draw[2].shape[2] if not per_series else k)),
+        "filtered_prob": np.empty((n_draws, n, k)),
         "log_pred": np.zeros((n_draws, n)),
         "log_pred_series": np.empty((n_draws, n, n_series)),
         "paths": np.empty((n_draws, t_fit), dtype=np.int8),
@@ -105,16 +110,17 @@ def chain_passes(
     vol = np.empty((n_draws, n, space.n_volatility)) if to_vol is not None else None
     for lo, hi in spans:
         parts = first if lo == 0 else fn.batched(*[v[lo:hi] for v in values], size=size)
-        li, lt, ll, p_all, _, _, alpha, beta = parts
+        li, lt, ll, p_all, _, _, alpha, beta, joint = parts
         out["P"][lo:hi], out["alpha"][lo:hi], out["beta"][lo:hi] = p_all, alpha, beta
         for ch in range(chains):
             if per_series:
                 li_c, lt_c, own = li[:, ch], lt[:, ch], ll[:, :, ch : ch + 1]
                 lags, regime_of = np.arange(k)[:, None], np.eye(k)
+                ll_c = own[:, :, 0]  # (m, n, K)
             else:
                 li_c, lt_c, own = li, lt, ll
                 lags, regime_of = space.lags, to_regime
-            ll_c = own.sum(axis=2)  # (m, n, J)
+                ll_c = joint  # (m, n, J): every series' month jointly
             log_pred, filt, smoothed, paths = hmm.posterior_draws(rng, li_c, lt_c, ll_c)
             pred = hmm.filter_draws(li_c, lt_c, ll_c).predicted  # (m, n, J)
             out["regime_prob"][lo:hi, ch, c:] = smoothed @ regime_of
@@ -131,6 +137,7 @@ def chain_passes(
                 out["log_pred_series"][lo:hi] = per
             if ch == 0:
                 out["predicted"][lo:hi] = pred
+                out["filtered_prob"][lo:hi] = filt @ regime_of
                 out["paths"][lo:hi, c:] = lags[paths, 0]
                 for t in range(c):
                     out["paths"][lo:hi, t] = lags[paths[:, 0], min(c - t, lags.shape[1] - 1)]
@@ -141,6 +148,6 @@ def chain_passes(
     if per_series:
         path = hmm.viterbi(med[0][0], med[1][0], med[2][:, 0])
     else:
-        path = space.regime[hmm.viterbi(med[0], med[1], med[2].sum(axis=1))]
+        path = space.regime[hmm.viterbi(med[0], med[1], med[8])]
     path = np.concatenate([np.full(c, path[0]), path])
     return ChainPasses(viterbi_path=np.asarray(path), volatility_prob=vol, **out)

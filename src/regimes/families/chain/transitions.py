@@ -18,6 +18,8 @@ import numpy as np
 from regimes.priors import make_prior
 from regimes.spec import PriorSpec
 
+# deferred to the functions that use them: PyMC, PyTensor (docs/modules.md#imports)
+
 
 def moves(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Off-diagonal (from, to) index pairs: the moves a covariate-driven chain parametrises."""
@@ -55,9 +57,12 @@ class Transitions(ABC):
         """Create the transition parameters (inside the PyMC model context)."""
 
     @abstractmethod
-    def log_matrix(self, params: Any, z: Any) -> Any:
-        """Log transition probabilities: (K, K), (n, K, K) for covariate rows z (n, Q), or
-        (A, K, K) per series. Built in log space so impossible moves are exactly −inf."""
+    def log_matrix(self, params: Any, data: Any, c: int, every_month: bool = False) -> Any:
+        """Log transition probabilities: (K, K), one per month (covariate-driven, break dates:
+        row r moves scored month r to r + 1, the n scored months after the c the model
+        conditions on; with `every_month`, row i moves month i of the frame to i + 1, N rows),
+        or (A, K, K) per series. `data` is the model's `ChainData`. Built in log space so
+        impossible moves are exactly −inf."""
 
 
 class MatrixParams(NamedTuple):
@@ -85,7 +90,9 @@ class ConstantTransitions(Transitions):
             return None
         return MatrixParams(pm.Dirichlet(self.name, a=self.rows, dims=self.dims))
 
-    def log_matrix(self, params: MatrixParams | None, z: Any) -> Any:
+    def log_matrix(
+        self, params: MatrixParams | None, data: Any, c: int, every_month: bool = False
+    ) -> Any:
         import pytensor.tensor as pt
 
         return pt.zeros((1, 1)) if params is None else pt.log(params.P)
@@ -119,10 +126,13 @@ class CovariateTransitions(Transitions):
             make_prior("transition_coef", priors["transition_coef"], dims=("move", "covariate")),
         )
 
-    def log_matrix(self, params: CovariateParams, z: Any) -> Any:
+    def log_matrix(
+        self, params: CovariateParams, data: Any, c: int, every_month: bool = False
+    ) -> Any:
         import pytensor.tensor as pt
         from pytensor.tensor.special import log_softmax
 
+        z = data.z_all if every_month else data.z[c:]
         k = self.k
         rows, cols = moves(k)
         logits = pt.zeros((z.shape[0], k, k))
@@ -144,7 +154,7 @@ class ChangePointTransitions(Transitions):
     def declare(self, priors: dict[str, PriorSpec]) -> StayParams:
         return StayParams(make_prior("stay", priors["stay"], dims="regime_stay"))
 
-    def log_matrix(self, params: StayParams, z: Any) -> Any:
+    def log_matrix(self, params: StayParams, data: Any, c: int, every_month: bool = False) -> Any:
         import pytensor.tensor as pt
 
         k = self.k
@@ -153,6 +163,47 @@ class ChangePointTransitions(Transitions):
         log_p = pt.set_subtensor(log_p[idx, idx], pt.log(params.stay))
         log_p = pt.set_subtensor(log_p[idx, idx + 1], pt.log1p(-params.stay))
         return pt.set_subtensor(log_p[k - 1, k - 1], 0.0)
+
+
+class UniformBreaks(Transitions):
+    """Exactly K − 1 breaks, left to right, with a uniform prior over their months: every set of
+    K − 1 months among the scored months the likelihood trains on (the reference series' mask)
+    is equally likely. In regime k before the move out of scored month r, with R trained moves
+    left and b = K − 1 − k breaks to place, the break happens with probability b / R — a fixed,
+    parameter-free hazard that makes the prior on the dates exactly uniform (a `stay`
+    probability instead gives a geometric prior, which favours early breaks)."""
+
+    time_varying = True
+    left_to_right = True
+
+    def declare(self, priors: dict[str, PriorSpec]) -> None:
+        return None
+
+    def log_matrix(self, params: None, data: Any, c: int, every_month: bool = False) -> Any:
+        import pytensor.tensor as pt
+
+        k = self.k
+        moves = data.mask[c + 1 :, 0]  # 1 where the move into scored month r + 1 is trained
+        left = pt.cumsum(moves[::-1])[::-1]  # trained moves from scored month r on
+        needed = np.arange(k - 1, -1, -1, dtype=float)  # breaks still to place in regime k
+        hazard = (
+            pt.switch(
+                left[:, None] > 0,
+                pt.clip(needed[None, :] / pt.maximum(left[:, None], 1.0), 0, 1),
+                0,
+            )
+            * moves[:, None]
+        )
+        hazard = pt.concatenate([hazard, pt.zeros((1, k))], axis=0)  # the last scored month
+        if every_month:  # no break in the months conditioned on, nor after the window
+            after = data.z_all.shape[0] - hazard.shape[0] - c
+            hazard = pt.concatenate([pt.zeros((c, k)), hazard, pt.zeros((after, k))], axis=0)
+        idx = np.arange(k)
+        log_p = pt.full((hazard.shape[0], k, k), -np.inf, dtype="float64")
+        # finite logs of the certain and impossible moves (a hazard of 1 empties a regime's
+        # column: −inf there turns the filter's gradient into NaN, and NUTS cannot move)
+        log_p = pt.set_subtensor(log_p[:, idx, idx], log_clip(1.0 - hazard))
+        return pt.set_subtensor(log_p[:, idx[:-1], idx[:-1] + 1], log_clip(hazard[:, :-1]))
 
 
 # ------------------------------------------------------------------ initial state
@@ -237,9 +288,9 @@ class Chain:
         volatility = self.volatility.declare(priors) if self.volatility is not None else None
         return ChainParams(transitions, initial, volatility)
 
-    def log_matrix(self, params: ChainParams, z: Any) -> Any:
+    def log_matrix(self, params: ChainParams, data: Any, c: int, every_month: bool = False) -> Any:
         """The regime chain's log matrices (see `Transitions.log_matrix`)."""
-        return self.transitions.log_matrix(params.transitions, z)
+        return self.transitions.log_matrix(params.transitions, data, c, every_month)
 
     def log_initial(self, params: ChainParams, log_p: Any) -> Any:
         """Log initial probabilities of the regime chain: (K,), or (A, K) per series."""

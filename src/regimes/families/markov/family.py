@@ -3,7 +3,9 @@ options (`parts.py`), its derived dataset (`outputs.py`) and figures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -14,6 +16,8 @@ from regimes.families.markov.options import PRIORS, Options
 from regimes.families.markov.outputs import derived_dataset
 from regimes.families.markov.parts import assemble
 from regimes.spec import ModelSpec
+
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
 
 
 class MarkovFamily(ChainFamily):
@@ -27,6 +31,18 @@ class MarkovFamily(ChainFamily):
     def assemble(self, spec: ModelSpec, frame: FitFrame) -> Assembled:
         """Parts, data, coordinates and priors the options ask for on this frame."""
         return assemble(spec, frame)
+
+    def resolve_spec(
+        self,
+        spec: ModelSpec,
+        frame: FitFrame,
+        optimum: Callable[[Any, int], dict[str, Any] | None],
+    ) -> tuple[ModelSpec, dict[str, Any]]:
+        """`order_by = "auto"`: the candidate parameter whose regime values lie furthest apart
+        at the multi-start optimum (`markov.ordering`)."""
+        from regimes.families.markov.ordering import resolve_order_by
+
+        return resolve_order_by(self, spec, frame, optimum)
 
     def derive(self, fit: Fit, quantiles: list[float]) -> xr.Dataset:
         """Regime probabilities, fair value by regime and mixed, durations, transition matrix,

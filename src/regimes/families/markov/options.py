@@ -16,6 +16,8 @@ from pydantic import (
 
 from regimes.spec import PriorSpec
 
+AUTO = "auto"  # order_by: the parameter that separates the regimes best at the optimum
+
 
 class Options(BaseModel):
     """Options of the Markov-switching family."""
@@ -29,9 +31,15 @@ class Options(BaseModel):
     order_by: str = "intercept"
     transform: Literal["log", "level"] = "level"
     initial: Literal["stationary", "estimated"] = "stationary"
-    transition: Literal["constant", "covariates", "changepoint"] = "constant"
+    # "changepoint": K − 1 breaks left to right, each regime's stay probability a parameter
+    # (a geometric prior on the dates); "breaks": the same with a uniform prior on the dates
+    transition: Literal["constant", "covariates", "changepoint", "breaks"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
-    form: Literal["level", "ecm"] = "level"
+    form: Literal["level", "ecm", "loadings"] = "level"
+    # regime name -> factor -> "negative" | "positive": declared signs of the regimes' loadings
+    # (the domain's definitions, e.g. a real-rate anchor's real-rate loading is negative);
+    # the regimes are then told apart by these, not by an ordering. Every factor switches.
+    signs: dict[str, dict[str, Literal["negative", "positive"]]] | None = None
     # the innovations' law: Normal, or Student-t (crisis months as heavy tails of a regime)
     noise: Literal["normal", "student_t"] = "normal"
     # regime name -> the anchor terms that price the target in that regime; a term absent from a
@@ -64,10 +72,12 @@ class Options(BaseModel):
             )
         if self.transition != "covariates" and self.transition_covariates:
             raise ValueError("transition_covariates is used only with transition = 'covariates'")
-        if self.transition in ("covariates", "changepoint") and self.k_regimes < 2:
+        if self.transition in ("covariates", "changepoint", "breaks") and self.k_regimes < 2:
             raise ValueError(f"transition = {self.transition!r} needs k_regimes >= 2")
-        if self.form == "ecm" and self.ar_order:
-            raise ValueError("form = 'ecm' already models the dynamics; set ar_order = 0")
+        if self.form in ("ecm", "loadings") and self.ar_order:
+            raise ValueError(f"form = {self.form!r} already models the dynamics; set ar_order = 0")
+        if self.signs is not None:
+            self._check_signs()
         if self.short_run_lags and self.form != "ecm":
             raise ValueError(
                 "short_run_lags adds lagged changes to the error-correction form; set form = "
@@ -98,7 +108,7 @@ class Options(BaseModel):
                 f"volatility_names has {len(self.volatility_names)} names for "
                 f"volatility_regimes = {self.volatility_regimes}"
             )
-        if self.identified_by_order:
+        if self.identified_by_order and self.order_by != AUTO:
             if self.order_by == "sigma" and not self.switching_variance:
                 raise ValueError("order_by = 'sigma' needs switching_variance = true")
             known = [*self.switching, *self.anchor_terms]
@@ -108,6 +118,28 @@ class Options(BaseModel):
                     f"{self.switching}"
                 )
         return self
+
+    def _check_signs(self) -> None:
+        signs = self.signs or {}
+        if self.regime_names is None or self.k_regimes < 2:
+            raise ValueError(
+                "signs need k_regimes >= 2 and regime_names (the keys of signs), e.g. "
+                'regime_names = ["real_rate_anchor", "fiscal_anchor"]'
+            )
+        unknown = [name for name in signs if name not in self.regime_names]
+        if unknown:
+            raise ValueError(
+                f"signs name unknown regimes {unknown}; regime_names: {self.regime_names}"
+            )
+        if self.anchors is not None:
+            raise ValueError("signs and anchors both tell regimes apart: use one or the other")
+        if self.form != "loadings":
+            raise ValueError("signs declare the loadings of form = 'loadings'; set form")
+        tables = [tuple(sorted(signs.get(n, {}).items())) for n in self.regime_names]
+        if len(set(tables)) != len(tables):
+            raise ValueError(
+                "signs must differ between every two regimes, or they cannot tell them apart"
+            )
 
     def _check_anchors(self) -> None:
         anchors = self.anchors or {}
@@ -132,8 +164,17 @@ class Options(BaseModel):
                 f"with anchors, the regime-specific terms come from the anchor sets; switching "
                 f"may only hold 'intercept' (found {extra})"
             )
-        if self.order_by != "intercept" and self.order_by != "sigma":
-            raise ValueError("with anchors, order_by must be 'intercept' or 'sigma'")
+        if self.order_by not in ("intercept", "sigma", AUTO):
+            raise ValueError("with anchors, order_by must be 'intercept', 'sigma' or 'auto'")
+
+    @property
+    def order_candidates(self) -> list[str]:
+        """The parameters an ordering could act on: the switching terms (the intercept and
+        switching factors, or the anchor terms) and σ when it switches."""
+        terms = [*self.switching, *[t for t in self.anchor_terms if t not in self.switching]]
+        if self.anchors is not None:
+            terms = [t for t in terms if t == "intercept"]
+        return [*terms, *(["sigma"] if self.switching_variance else [])]
 
     @property
     def anchor_terms(self) -> list[str]:
@@ -152,12 +193,16 @@ class Options(BaseModel):
             sets = [frozenset(self.anchors[n]) for n in self.names]
             if len(set(sets)) == len(sets):
                 return False
-        return self.k_regimes > 1 and self.transition != "changepoint"
+        if self.signs is not None:  # told apart by the declared signs (checked distinct)
+            return False
+        return self.k_regimes > 1 and self.transition not in ("changepoint", "breaks")
 
     @property
     def n_conditioning(self) -> int:
-        """Leading observations conditioned on: the AR lags, or one for the error-correction form."""
-        return self.ar_order + (1 + self.short_run_lags if self.form == "ecm" else 0)
+        """Leading observations conditioned on: the AR lags, one for the error-correction form
+        (plus its short-run lags) and one for the loadings form (a change needs last month)."""
+        extra = {"ecm": 1 + self.short_run_lags, "loadings": 1}.get(self.form, 0)
+        return self.ar_order + extra
 
     @property
     def volatility_labels(self) -> list[str]:
@@ -193,6 +238,8 @@ def regime_names(value: list[str] | None, info: ValidationInfo) -> list[str] | N
 PRIORS: dict[str, PriorSpec] = {
     "intercept": PriorSpec(dist="Normal", mu=0.0, sigma=1.5),
     "beta": PriorSpec(dist="Normal", mu=0.0, sigma=1.0),
+    # signs: the magnitude of a loading whose sign a regime declares (standardised scale)
+    "beta_signed": PriorSpec(dist="HalfNormal", sigma=1.0),
     # pool_regimes: the spread of a switching slope across regimes (standardised scale); the
     # population slope takes the "beta" prior
     "beta_tau": PriorSpec(dist="HalfNormal", sigma=0.5),

@@ -11,7 +11,12 @@ import xarray as xr
 from regimes.draws import quantiles as quantiles_of
 from regimes.draws import stack_draws
 from regimes.families.base import Fit
-from regimes.families.chain.derived import break_outputs, chain_variables
+from regimes.families.chain.derived import (
+    break_outputs,
+    chain_variables,
+    regime_reversion,
+    spell_variables,
+)
 from regimes.families.chain.family import ChainFamily
 from regimes.families.markov.options import Options
 from regimes.families.schema import fair_value_variables
@@ -72,6 +77,37 @@ def derived_dataset(family: ChainFamily, fit: Fit, quantiles: list[float]) -> xr
             {"note": "posterior median of the month-t matrix (move from t to t+1)"},
         )
         ds["expected_duration"].attrs["note"] = "1 / (1 − P_t[k, k]) at month t's covariates"
+    ds = ds.assign(spell_variables(passes.paths, fit_mask, frame.time, names, q))
+    terms = family.assemble(spec, frame).data.terms
+    if terms:  # each regime's slopes in natural units (loadings on changes for form "loadings")
+        scaling = frame.scaling(opts.transform)
+        slopes = quantiles_of(scaling.slope(passes.beta[:, 0], terms), q)  # (K, P, Q)
+        absent = (passes.beta[:, 0] == 0).all(axis=0)  # outside a regime's anchor set: NaN
+        slopes = np.where(absent[..., None], np.nan, slopes)
+        coef = np.full((len(frame.factors), opts.k_regimes, len(q)), np.nan)  # covariates: NaN
+        coef[[list(frame.factors).index(t) for t in terms]] = np.moveaxis(slopes, 1, 0)
+        log_word = "log " if opts.transform == "log" else ""
+        ds["coef"] = (
+            ("term", "regime", "quantile"),
+            coef,
+            {
+                "long_name": "each regime's coefficient in natural units",
+                "units": f"change in {log_word}{frame.target} per unit of the factor",
+            },
+        )
+    if opts.form != "loadings":  # is each regime's level fair value an anchor while it holds?
+        n_terms = (passes.beta[:, 0] != 0).any(axis=0).sum(axis=-1)  # (K,) estimated slopes
+        price = frame.y.to_numpy(dtype=float)
+        ds = ds.assign(regime_reversion(fv_k, price, passes.paths, fit_mask, n_terms, q))
+    if opts.form == "loadings":  # the drift: each regime's mean monthly change beyond the loadings
+        drift = passes.alpha[:, 0] * frame.scaling(opts.transform).y_sd_of()  # (D, K)
+        ds["drift"] = (
+            ("regime", "quantile"),
+            quantiles_of(drift, q),
+            {"long_name": "each regime's drift per period", "units": "change in "
+             f"{'log ' if opts.transform == 'log' else ''}{frame.target} per period"},
+        )  # fmt: skip
+        ds.attrs["fair_value_kind"] = "one-step"
     if opts.form == "ecm":  # each regime's anchor: how fast deviations from it halve
         speed = stack_draws(post, "speed")
         speed = speed.reshape(speed.shape[0], -1) * np.ones((1, opts.k_regimes))

@@ -14,11 +14,14 @@ from regimes.errors import ConfigError
 from regimes.families.chain.data import ChainData, chain_data
 from regimes.families.chain.emissions import (
     NOISE,
+    Anchor,
     Emissions,
     ErrorCorrectionEmissions,
     LevelEmissions,
+    LoadingsEmissions,
     RegimeAnchor,
     Scales,
+    SignedAnchor,
 )
 from regimes.families.chain.family import Assembled
 from regimes.families.chain.model import ChainModel
@@ -33,9 +36,10 @@ from regimes.families.chain.transitions import (
     InitialState,
     StationaryInitial,
     Transitions,
+    UniformBreaks,
     moves,
 )
-from regimes.families.markov.options import PRIORS, Options
+from regimes.families.markov.options import AUTO, PRIORS, Options
 from regimes.spec import ModelSpec
 
 
@@ -61,6 +65,13 @@ def check_terms(frame: FitFrame, opts: Options, where: str) -> None:
                 f"this experiment (factors: {list(frame.factors)}, minus transition "
                 "covariates); add them to data.factors"
             )
+    for regime, table in (opts.signs or {}).items():
+        bad = [t for t in table if t not in frame.factors or t in opts.transition_covariates]
+        if bad:
+            raise ConfigError(
+                f"{where}: key 'options.signs.{regime}': {bad} are not anchor factors of this "
+                f"experiment (factors: {list(frame.factors)}, minus transition covariates)"
+            )
     both = [c for c in opts.transition_covariates if c in opts.switching]
     if both:
         raise ConfigError(
@@ -72,6 +83,8 @@ def check_terms(frame: FitFrame, opts: Options, where: str) -> None:
 def anchor_terms(frame: FitFrame, opts: Options) -> tuple[list[str], list[str], list[str]]:
     """(anchor terms, the switching ones among them, the shared ones), in factor order."""
     terms = [t for t in frame.factors if t not in opts.transition_covariates]
+    if opts.signs is not None:  # every loading switches (its sign is a regime's definition)
+        return terms, list(terms), []
     switching = opts.anchor_terms if opts.anchors is not None else opts.switching
     switch = [t for t in terms if t in switching]
     return terms, switch, [t for t in terms if t not in switch]
@@ -80,7 +93,7 @@ def anchor_terms(frame: FitFrame, opts: Options) -> tuple[list[str], list[str], 
 def chain_of(opts: Options) -> Chain:
     """Initial state and transitions the options ask for, and the volatility chain."""
     k = opts.k_regimes
-    if opts.transition == "changepoint":
+    if opts.transition in ("changepoint", "breaks"):
         initial: InitialState = FirstRegimeInitial(k)
     elif opts.initial == "estimated" and k > 1:
         initial = EstimatedInitial(k)
@@ -90,6 +103,7 @@ def chain_of(opts: Options) -> Chain:
         "constant": lambda: ConstantTransitions(k, opts.transition_concentration, opts.sticky),
         "covariates": lambda: CovariateTransitions(k),
         "changepoint": lambda: ChangePointTransitions(k),
+        "breaks": lambda: UniformBreaks(k),
     }[opts.transition]()
     volatility = None
     if opts.volatility_regimes > 1:
@@ -107,10 +121,16 @@ def emissions_of(opts: Options, terms: list[str], switch: list[str]) -> Emission
     """The anchor, scale, noise law and form the options ask for."""
     k = opts.k_regimes
     order_by = opts.order_by if opts.identified_by_order else None
+    if order_by == AUTO:
+        raise ConfigError(
+            "options.order_by = 'auto' is chosen once per run, on its data (a run resolves it "
+            "and stores the choice in config.toml); outside a run, resolve the spec first with "
+            "family.resolve_spec(spec, frame, seed)"
+        )
     mask = None
     if opts.anchors is not None:
         mask = np.array([[t in opts.anchors[n] for t in switch] for n in opts.names])
-    anchor = RegimeAnchor(
+    anchor: Anchor = RegimeAnchor(
         k=k,
         terms=terms,
         switch_terms=switch,
@@ -119,6 +139,8 @@ def emissions_of(opts: Options, terms: list[str], switch: list[str]) -> Emission
         anchor_mask=mask,
         pool_regimes=opts.pool_regimes,
     )
+    if opts.signs is not None:
+        anchor = SignedAnchor(k=k, terms=terms, names=opts.names, signs=opts.signs)
     if opts.volatility_regimes > 1:
         scales = Scales(by="volatility", n=opts.volatility_regimes)
     else:
@@ -134,6 +156,8 @@ def emissions_of(opts: Options, terms: list[str], switch: list[str]) -> Emission
             k=k,
             n_terms=len(terms),
         )
+    if opts.form == "loadings":
+        return LoadingsEmissions(anchor, scales, noise)
     return LevelEmissions(anchor, scales, noise, ar_order=opts.ar_order)
 
 
@@ -146,6 +170,10 @@ def coords_of(
     pairs = []
     if opts.anchors is not None:
         pairs = [f"{n}:{t}" for n in names for t in switch if t in opts.anchors[n]]
+    signed: list[str] = []
+    free: list[str] = []
+    if opts.signs is not None:
+        signed, free = SignedAnchor(opts.k_regimes, data.terms, names, opts.signs).labels()
     return {
         "regime": names,
         "regime_to": names,
@@ -160,6 +188,8 @@ def coords_of(
         "volatility_to": opts.volatility_labels,
         "sr_lag": list(range(1, opts.short_run_lags + 1)),
         "anchor_coef": pairs,
+        "signed_coef": signed,
+        "free_coef": free,
         "time": frame.time[frame.fit.to_numpy()][opts.n_conditioning :],
     }
 

@@ -18,6 +18,8 @@ from regimes.families.panel.outputs import derived_dataset
 from regimes.families.panel.parts import assemble
 from regimes.spec import ModelSpec
 
+# deferred to the functions that use them: matplotlib, Pillow (docs/modules.md#imports)
+
 
 class PanelFamily(ChainFamily):
     """Several assets, one shared regime chain, partially pooled sensitivities (see `parts`)."""

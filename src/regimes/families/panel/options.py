@@ -32,12 +32,14 @@ class Options(BaseModel):
     anchors: dict[str, list[str]] | None = None
     chain: Literal["shared", "independent"] = "shared"
     form: Literal["level", "ecm"] = "level"
-    noise: Literal["normal", "student_t"] = "normal"  # each asset's innovations' law
+    # each asset's innovations' law; "factor": Normal, correlated across assets through one
+    # common shock (a shared chain then counts a month's common news once, not once per asset)
+    noise: Literal["normal", "student_t", "factor"] = "normal"
     transform: Literal["log", "level"] = "log"
     switching_variance: bool = False
     order_by: str = "intercept"
     initial: Literal["stationary", "estimated"] = "stationary"
-    transition: Literal["constant", "covariates", "changepoint"] = "constant"
+    transition: Literal["constant", "covariates", "changepoint", "breaks"] = "constant"
     transition_covariates: list[str] = Field(default_factory=list)
     transition_concentration: float = Field(default=1.0, gt=0)
     sticky: float = Field(default=0.0, ge=0)
@@ -57,6 +59,11 @@ class Options(BaseModel):
             raise ValueError(
                 "chain = 'independent' needs k_regimes >= 2, transition = 'constant' and "
                 "initial = 'stationary'"
+            )
+        if self.chain == "independent" and self.noise == "factor":
+            raise ValueError(
+                "noise = 'factor' correlates the assets' shocks in one month of one shared "
+                "chain; with chain = 'independent' use noise = 'normal'"
             )
         self.chain_options()  # the chain's own checks (regime names, anchors, covariates, ...)
         if self.ordered and self.anchors is not None and self.order_by != "intercept":
@@ -113,4 +120,7 @@ PRIORS: dict[str, PriorSpec] = {
     "transition_coef": MARKOV_PRIORS["transition_coef"],
     "stay": MARKOV_PRIORS["stay"],
     "nu": MARKOV_PRIORS["nu"],
+    # noise = "factor": each non-reference asset's loading on the common shock (correlation with
+    # another asset b is rho_a rho_b); the reference asset's is Uniform(0, 0.99)
+    "shock_loading": PriorSpec(dist="Uniform", lower=-0.99, upper=0.99),
 }

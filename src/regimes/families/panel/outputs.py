@@ -11,7 +11,7 @@ import xarray as xr
 from regimes.draws import quantiles as quantiles_of
 from regimes.draws import stack_draws
 from regimes.families.base import Fit
-from regimes.families.chain.derived import break_outputs, chain_variables
+from regimes.families.chain.derived import break_outputs, chain_variables, spell_variables
 from regimes.families.chain.family import ChainFamily
 from regimes.families.panel.options import Options
 from regimes.families.panel.parts import anchor_sets
@@ -147,6 +147,7 @@ def derived_dataset(family: ChainFamily, fitted: Fit, quantiles: list[float]) ->
         "smoothed p(s_t | every asset's data) in the fit window; P^h-predicted after it"
     )
     ds["most_likely_regime"].attrs["note"] = "Viterbi path at the posterior-median parameters"
+    ds = ds.assign(spell_variables(pp.paths, fit, frame.time, names, q))
     if time_varying:
         ds["transition_t"] = (("time", "regime", "regime_to"), np.median(P_ref, axis=0))
     if transitions.left_to_right:  # left-to-right regimes: break dates as for markov

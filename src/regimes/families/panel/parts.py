@@ -102,6 +102,7 @@ def coords_of(
     return {
         **coords,
         "asset": assets,
+        "asset_rest": assets[1:],
         "regime": names,
         "regime_to": names,
         "term": terms,

@@ -1,17 +1,20 @@
-"""The study's analyses that need no sampling: the real gold price since 1871, gold's price tops,
-and how the real gold price moved with the federal debt ratio — read straight from the data."""
+"""The gold study's analyses that need no sampling: the real gold price since 1871, gold's price
+tops, and how the real gold price moved with the federal debt ratio — read straight from the
+data. `load` is the application's data (`regimes_gold.study.APPLICATION`), `EXTRACTORS` its
+quantities for the brief's rows with `source = "descriptive"` (`quantity = "KIND:ARGUMENT"`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from regimes.config import parse_month
+from regimes.dataset import compute_variable, make_loader
 from regimes.errors import ConfigError
 from regimes.study.quantities import Estimate, fmt_value, month_label
 
@@ -24,12 +27,17 @@ class Series:
     gold: pd.Series  # USD per troy oz
     debt_gdp: pd.Series  # federal debt held by the public, % of GDP
     ddri: pd.Series  # % of GDP per year
+    # the monthly fiscal-risk signals a market prices each month (see `FISCAL_SIGNALS`)
+    fiscal: dict[str, pd.Series] = field(default_factory=dict)
+
+
+# the monthly, market-priced fiscal-risk signals shown beside the quarterly DDRI (each factor's
+# `known_at` says when month t's value is known)
+FISCAL_SIGNALS = ("ddri_market", "deficit_12m_gdp", "r_minus_g", "bond_fx_divergence")
 
 
 def load(data_dir: Path) -> Series:
     """Build the descriptive series from the data directory."""
-    from regimes.dataset import compute_variable, make_loader
-
     load_ = make_loader(data_dir)
     debt, gdp = load_("FYGFDPUN"), load_("GDP")
     debt_gdp = (100.0 * debt / (1000.0 * gdp)).dropna().rename("debt_gdp")
@@ -38,6 +46,7 @@ def load(data_dir: Path) -> Series:
         gold=load_("GOLD").dropna(),
         debt_gdp=debt_gdp,
         ddri=compute_variable("ddri", load_).dropna(),
+        fiscal={name: compute_variable(name, load_).dropna() for name in FISCAL_SIGNALS},
     )
 
 
@@ -99,13 +108,3 @@ EXTRACTORS: dict[str, Callable[[Series, str], Estimate]] = {
     "real_gold_debt_corr": real_gold_debt_corr,
     "ddri_at": ddri_at,
 }
-
-
-def extract(s: Series, quantity: str) -> Estimate:
-    """Evaluate a descriptive quantity name (`kind:argument`)."""
-    kind, _, arg = quantity.partition(":")
-    if kind not in EXTRACTORS:
-        raise ConfigError(
-            f"unknown descriptive quantity {quantity!r}; known: {', '.join(EXTRACTORS)}"
-        )
-    return EXTRACTORS[kind](s, arg)
