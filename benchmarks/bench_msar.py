@@ -30,13 +30,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchutil import loadavg, text_table  # noqa: E402
+from benchutil import loadavg, reference_tree, text_table  # noqa: E402
 
 REFERENCE_COMMIT = "20ad3d8"  # main before issue 30's work
 
@@ -176,22 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.reference or '-'}; load average at start {start_load}"
     )
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "reference"
-        if args.reference:
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(tree), args.reference],
-                cwd=ROOT, check=True, capture_output=True,
-            )  # fmt: skip
-        try:
-            if args.reference:
-                results["before"] = run_side(tree / "src", settings)
-            results["now"] = run_side(ROOT / "src", settings)
-        finally:
-            if args.reference:
-                subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
-                )
+    with reference_tree(ROOT, args.reference) as tree:
+        if tree is not None:
+            results["before"] = run_side(tree / "src", settings)
+        results["now"] = run_side(ROOT / "src", settings)
     cols = ["code", "gradient_ms", "fit_s", "derive_s", "min_ess_bulk", "max_rhat"]
     rows = [
         [side, round(1000 * r["gradient_s"], 3), round(r["fit_s"], 1), round(r["derive_s"], 1),

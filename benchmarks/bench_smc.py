@@ -32,13 +32,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchutil import loadavg, text_table  # noqa: E402
+from benchutil import loadavg, reference_tree, text_table  # noqa: E402
 
 REFERENCE_COMMIT = "20ad3d8"  # main before issue 30's SMC work
 EXPERIMENT = "experiments/gold/changepoint_2000.toml"
@@ -174,23 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     before: list[dict] = []
     now: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "reference"
-        if args.reference:
-            subprocess.run(
-                ["git", "worktree", "add", "--detach", str(tree), args.reference],
-                cwd=ROOT, check=True, capture_output=True,
-            )  # fmt: skip
-        try:
-            for seed in args.seeds:  # the sides take turns, seed by seed
-                if args.reference:
-                    before += run_side(tree / "src", settings, [seed])
-                now += run_side(ROOT / "src", settings, [seed])
-        finally:
-            if args.reference:
-                subprocess.run(
-                    ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
-                )
+    with reference_tree(ROOT, args.reference) as tree:
+        for seed in args.seeds:  # the sides take turns, seed by seed
+            if tree is not None:
+                before += run_side(tree / "src", settings, [seed])
+            now += run_side(ROOT / "src", settings, [seed])
     rows = []
     for side, results in (("before", before), ("now", now)):
         for r in results:

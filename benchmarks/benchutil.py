@@ -1,8 +1,14 @@
-"""Small helpers shared by the benchmark scripts: load averages and plain-text tables."""
+"""Small helpers shared by the benchmark scripts: load averages, plain-text tables and the
+code before as a temporary git worktree."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +37,24 @@ def text_table(cols: list[str], rows: list[list[Any]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)).rstrip() for b in body]
     return "\n".join(lines)
+
+
+@contextmanager
+def reference_tree(root: Path, commit: str | None) -> Iterator[Path | None]:
+    """`commit` of the repository at `root` checked out into a temporary git worktree for a
+    benchmark's "before" side (None without a commit), removed on the way out."""
+    if not commit:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "reference"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), commit],
+            cwd=root, check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False
+            )
