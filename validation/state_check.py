@@ -63,6 +63,8 @@ def gaps(new: xr.Dataset, ref: xr.Dataset) -> dict[str, float]:
             a, b = xr.align(a, b, join="inner")
         except ValueError:
             continue
+        if np.issubdtype(b.dtype, np.datetime64):  # dates (a spell's start): compared in days
+            a, b = (x.astype("datetime64[D]").astype(float).where(x.notnull()) for x in (a, b))
         width = (b.sel(quantile=0.95) - b.sel(quantile=0.05)).values
         gap = np.abs((a.sel(quantile=0.5) - b.sel(quantile=0.5)).values)
         ok = np.isfinite(gap) & np.isfinite(width) & (width > 0)
