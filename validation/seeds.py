@@ -7,6 +7,10 @@ agree when their difference is within 3 of those (combined). Writes one row per 
 
     python validation/seeds.py RUN_DIR RUN_DIR RUN_DIR --regime fiscal_anchor \\
         --record validation/records/loadings_seeds.csv
+
+`--per-chain` gives the same answer from each chain of each run alone (a tempered-SMC run's
+chains are its independent runs: where they sit in different modes, the run's pooled answer
+hides that they disagree), from the family's sampled regime paths.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regimes.families import get_family
+from regimes.families.base import Fit
+from regimes.reopen import run_config, run_frame
 from regimes.results import open_run
+from regimes.spells import spell_start_probability, spell_start_quantiles
 
 
 def row_of(run_dir: Path, regime: str) -> dict:
@@ -49,12 +57,57 @@ def row_of(run_dir: Path, regime: str) -> dict:
     return out
 
 
+def chain_rows(run_dir: Path, regime: str) -> list[dict]:
+    """One row per chain of a chain-family run: P(regime) in the last fit month (mean over the
+    chain's draws of the smoothed probability) and its current spell's start quantiles, from
+    that chain's own draws and sampled paths."""
+    run = open_run(run_dir)
+    exp = run_config(run)
+    frame = run_frame(run, exp)
+    tree = run.posterior()
+    family = get_family(exp.spec.family)
+    passes = family.passes(Fit(tree, frame, exp.spec))  # the chain families' per-draw passes
+    names = list(run.derived()["regime"].values)
+    k = names.index(regime)
+    chains, draws = tree["posterior"].sizes["chain"], tree["posterior"].sizes["draw"]
+    prob = passes.regime_prob[:, 0, -1, k].reshape(chains, draws)
+    paths = passes.paths.reshape(chains, draws, -1)
+    fit_time = pd.DatetimeIndex(frame.time[frame.fit.to_numpy()])
+    q = np.array([0.05, 0.5, 0.95])
+    rows = []
+    for c in range(chains):
+        start = spell_start_quantiles(spell_start_probability(paths[c], len(names)), fit_time, q)
+        rows.append({
+            "run": run_dir.name, "chain": c, "p_now": round(float(prob[c].mean()), 4),
+            "share_in_regime": round(float((paths[c][:, -1] == k).mean()), 4),
+            **{f"start_q{v:g}": "" if pd.isna(d) else f"{pd.Timestamp(d):%Y-%m}"
+               for v, d in zip(q, start[k], strict=True)},
+        })  # fmt: skip
+    return rows
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--regime", required=True)
     ap.add_argument("--record", type=Path, default=None)
+    ap.add_argument("--per-chain", action="store_true", help="each chain's answer alone")
     args = ap.parse_args(argv)
+    if args.per_chain:
+        rows = [row for r in args.runs for row in chain_rows(r, args.regime)]
+        for r in rows:
+            print(" ".join(f"{k}={v}" for k, v in r.items()))
+        if args.record:
+            write_rows(rows, args.record)
+        return 0
     rows = [row_of(r, args.regime) for r in args.runs]
     for r in rows:
         print(" ".join(f"{k}={v}" for k, v in r.items()))
@@ -66,11 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print("all converged" if all(r["converged"] for r in rows) else "NOT all converged")
     print("agree within Monte Carlo error" if agree else "DISAGREE beyond Monte Carlo error")
     if args.record:
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with args.record.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(rows, args.record)
     return 0 if agree else 1
 
 
