@@ -83,9 +83,17 @@ def planted_path(
     history: np.ndarray | None = None,
 ) -> np.ndarray:
     """The regime path over the fit window: before `at`, `history` (the run's own most likely
-    path) or `src` throughout; from `at` on, `dst` (a shift) or `src` (none)."""
+    path) or `src` throughout; from `at` on, `dst` (a shift) or `src` (none). A history whose
+    last spell before `at` is already `dst` has that spell set to `src`, so the month before
+    `at` is always in `src` and a shift is a switch at `at` (a run whose most likely path
+    entered `dst` years earlier would otherwise plant no switch at all)."""
     time = frame.time[frame.fit.to_numpy()]
     path = np.full(len(time), names.index(src), dtype=int) if history is None else history.copy()
+    before = np.flatnonzero(time < at)
+    j = len(before) - 1
+    while j >= 0 and path[before[j]] == names.index(dst):
+        path[before[j]] = names.index(src)
+        j -= 1
     path[time >= at] = names.index(dst if shift else src)
     return path
 
