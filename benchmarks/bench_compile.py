@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchutil import loadavg, text_table  # noqa: E402
+from benchutil import loadavg, reference_tree, text_table  # noqa: E402
 
 MODELS = ["ms1_ecm", "ms2_ecm", "ms3_ecm", "ms2_tvtp", "changepoint"]
 
@@ -128,28 +128,17 @@ def reference_refits(
 ) -> dict:
     """Seconds per refit with the code at `commit` (a temporary git worktree, a subprocess)."""
     import subprocess
-    import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "reference"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(tree), commit],
-            cwd=ROOT, check=True, capture_output=True,
+    with reference_tree(ROOT, commit) as tree:
+        env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+        arg = json.dumps(
+            {"models": models, "root": str(tree), "data_dir": str(data_dir),
+             "refits": n_refits, "sims": n_sims}
         )  # fmt: skip
-        try:
-            env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-            arg = json.dumps(
-                {"models": models, "root": str(tree), "data_dir": str(data_dir),
-                 "refits": n_refits, "sims": n_sims}
-            )  # fmt: skip
-            proc = subprocess.run(
-                [sys.executable, "-c", SBC_CASE + REFERENCE_SCRIPT, arg],
-                cwd=tree, env=env, capture_output=True, text=True, check=True,
-            )  # fmt: skip
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False
-            )
+        proc = subprocess.run(
+            [sys.executable, "-c", SBC_CASE + REFERENCE_SCRIPT, arg],
+            cwd=tree, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
     return json.loads(line.removeprefix("RESULT"))
 
