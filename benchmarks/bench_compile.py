@@ -150,7 +150,7 @@ def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
 
     import jax
 
-    from regimes import compiled
+    from regimes import graphs
     from regimes.compiled import Adaptation
     from regimes.dataset import truncate
     from regimes.families import get_family
@@ -169,7 +169,7 @@ def lfo_refits(name: str, data_dir: Path, n_refits: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_tuning.save(Path(tmp) / "tuning.npz")
         carry = Adaptation.load(Path(tmp) / "tuning.npz")
-    compiled._CACHE.clear()
+    graphs.clear_cache()
     jax.clear_caches()
     reused = [
         one_fit(

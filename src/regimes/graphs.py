@@ -24,6 +24,12 @@ def cached[T](key: str, make: Callable[[], T]) -> T:
     return _COMPILED[key]
 
 
+def clear_cache() -> None:
+    """Drop every compiled function of this process (a benchmark's cold start; the on-disk
+    JAX cache is kept)."""
+    _COMPILED.clear()
+
+
 def constants_digest(outputs: list[Any]) -> str:
     """sha256 of every constant the graphs `outputs` depend on: data a family bakes into the
     graph (not a `pm.Data` container) is part of the structure, so a cached compilation is
