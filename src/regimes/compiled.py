@@ -248,6 +248,31 @@ class CompiledModel:
         parts = self._jit["forward"](rv_values, data)
         return np.concatenate([np.asarray(p, dtype=float).ravel() for p in parts])
 
+    def unconstrained_draws(self, rv_draws: list[np.ndarray], data: list[np.ndarray]) -> np.ndarray:
+        """Draws of the free variables (each (n, *shape), constrained) as flat unconstrained
+        vectors (n, d): the posterior's draws where the sampler's own positions are gone."""
+        if "forward_batch" not in self._jit:
+            import jax
+
+            def flat(rvs, data):
+                import jax.numpy as jnp
+
+                parts = self.forward_fn(*rvs, *data)
+                return jnp.concatenate([jnp.ravel(p) for p in parts])
+
+            self._jit["forward_batch"] = jax.jit(jax.vmap(flat, in_axes=(0, None)))
+        return np.asarray(self._jit["forward_batch"](rv_draws, data), dtype=float)
+
+    def log_density_batch(self) -> Callable:
+        """jit((points (n, d), data) -> log density (n,)), Jacobians included: the prior and
+        likelihood halves of `prior_and_likelihood` summed (bridge sampling's evaluations)."""
+        if "log_density_batch" not in self._jit:
+            import jax
+
+            split = self.prior_and_likelihood()
+            self._jit["log_density_batch"] = jax.jit(lambda x, data: sum(split(x, data)))
+        return self._jit["log_density_batch"]
+
     def constrained(self, values: list[np.ndarray], data: list[np.ndarray]) -> dict[str, Any]:
         """Constrained variables and deterministics at one unconstrained point."""
         if "constrain" not in self._jit:

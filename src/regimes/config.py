@@ -174,8 +174,10 @@ class SamplerSection(Strict):
     # and the modes are combined by stacking (`regimes.modes`); "best": every chain starts at
     # the best optimum; "smc": tempered sequential Monte Carlo from the prior (`regimes.smc`),
     # `chains` independent runs of `draws` particles, each mode weighted by its posterior mass
-    # (for modes far apart; `tune`, `target_accept` and `backend` do not apply)
-    modes: Literal["best", "stack", "smc"] = "best"
+    # (for modes far apart; `tune`, `target_accept` and `backend` do not apply); "mass": chains
+    # at each distinct optimum as for "stack", the modes weighted by their posterior mass
+    # (bridge sampling over each mode's draws, `regimes.bridge`) instead of by stacking
+    modes: Literal["best", "stack", "mass", "smc"] = "best"
     mode_gap: float = Field(default=10.0, gt=0)
     quick: QuickSampler = Field(default_factory=QuickSampler)
 

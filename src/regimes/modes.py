@@ -11,14 +11,21 @@ the run records which mode each chain started in (`chain_mode`). Afterwards:
   (`stacking_weights`): the weights w on the simplex that maximise Σ_i log Σ_k w_k p_k(y_i | y_−i);
 - the combined posterior (`stacked_tree`) draws from each mode in proportion to its weight, and
   the derived quantities are computed from it.
+
+With `SamplerSection.modes = "mass"` the chains start the same way, but each mode's weight is its
+share of the posterior mass, estimated by bridge sampling from its own chains (`mode_masses`,
+`regimes.bridge`): the weights a single sampler that crossed between the modes would give, so
+the combined draws are the posterior, not a predictive ensemble.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from regimes.bridge import BridgeEstimate, log_mass, weights_from_log_masses
 from regimes.diagnostics import quick_verdict
 
 # deferred to the functions that use them: ArviZ, SciPy, xarray (docs/modules.md#imports)
@@ -107,6 +114,48 @@ def stack(lpd: np.ndarray) -> np.ndarray:
     return softmax(res.x)
 
 
+def mode_masses(
+    tree: Any,
+    free_names: list[str],
+    flatten: Callable[[list[np.ndarray]], np.ndarray],
+    log_density: Callable[[np.ndarray], np.ndarray],
+    seed: int,
+) -> dict[int, BridgeEstimate]:
+    """Each mode's log posterior mass by bridge sampling over its own chains' draws: `flatten`
+    maps the free variables' draws (each (n, *shape)) to unconstrained vectors (n, d), and
+    `log_density` gives the log density (Jacobians included) at a batch of them."""
+    modes = chain_modes(tree)
+    if modes is None:
+        return {}
+    post = tree["posterior"]
+    rng = np.random.default_rng(seed)
+    out = {}
+    for m, chains in _chains_of(modes).items():
+        rvs = []
+        for name in free_names:
+            values = post[name].isel(chain=chains).transpose("chain", "draw", ...).values
+            rvs.append(values.reshape(-1, *values.shape[2:]))
+        flat = flatten(rvs)
+        out[m] = log_mass(flat, log_density(flat), log_density, rng)
+    return out
+
+
+def mass_weights(tree: Any) -> dict[int, float]:
+    """Each mode's share of the posterior mass, from the log masses the sampler recorded."""
+    log_masses = tree.attrs.get("mode_log_mass")
+    modes = chain_modes(tree)
+    if log_masses is None or modes is None:
+        return {}
+    keys = [int(m) for m in np.unique(modes)]
+    return weights_from_log_masses(dict(zip(keys, map(float, log_masses), strict=True)))
+
+
+def mode_weights(tree: Any) -> dict[int, float]:
+    """The weights the modes are combined with: their posterior mass where the sampler
+    estimated it (`modes = "mass"`), else stacking."""
+    return mass_weights(tree) or stacking_weights(tree)
+
+
 def stacking_weights(tree: Any) -> dict[int, float]:
     """Stacking weight of each mode from its pointwise LOO densities."""
     elpd = pointwise_elpd(tree)
@@ -164,7 +213,7 @@ def stacked(tree: Any, seed: int = 0) -> tuple[Any, dict[int, float]]:
     as it is and no weights when its chains started in one mode."""
     if chain_modes(tree) is None:
         return tree, {}
-    weights = stacking_weights(tree)
+    weights = mode_weights(tree)
     return stacked_tree(tree, weights, seed=seed), weights
 
 
@@ -175,14 +224,16 @@ def multimodal_summary(tree: Any, verdict: dict[str, Any] | None = None) -> dict
     modes = chain_modes(tree)
     if modes is None:
         return None
-    weights = stacking_weights(tree)
+    weights = mode_weights(tree)
+    by = "posterior mass" if "mode_log_mass" in tree.attrs else "stacking"
     verdict = quick_verdict(tree) if verdict is None else verdict
     order = sorted(weights, key=lambda m: -weights[m])
     text = " / ".join(f"{weights[m]:.2f}" for m in order)
     return {
         "n_modes": len(weights),
         "weights": weights,
-        "status": f"multimodal: {len(weights)} modes, weights {text}",
+        "weighted_by": by,
+        "status": f"multimodal: {len(weights)} modes, weights by {by} {text}",
         "log_densities": list(tree.attrs.get("mode_log_densities", [])),
         "converged_within": verdict["converged"],
     }
@@ -198,5 +249,6 @@ def multimodal_verdict(verdict: dict[str, Any], summary: dict[str, Any]) -> dict
             "n_modes": summary["n_modes"],
             "weights": {str(k): round(w, 4) for k, w in summary["weights"].items()},
             "log_densities": summary["log_densities"],
+            "weighted_by": summary["weighted_by"],
         },
     }

@@ -245,7 +245,7 @@ def _sample_compiled(
         # into another mode
         rows = [starts["best"]] * sampler.chains if starts["best"] is not None else None
         modes = distinct_modes(starts["optima"], sampler.mode_gap, max(1, sampler.chains // 2))
-        if sampler.modes == "stack" and len(modes) > 1:  # chains round-robin over the modes
+        if sampler.modes in ("stack", "mass") and len(modes) > 1:  # chains round-robin
             chain_mode = [c % len(modes) for c in range(sampler.chains)]
             rows = [modes[m][1] for m in chain_mode]
             mode_lps = [round(lp, 3) for lp, _ in modes]
@@ -287,7 +287,31 @@ def _sample_compiled(
     if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)
         tree.attrs["chain_mode"] = chain_mode
         tree.attrs["mode_log_densities"] = mode_lps
+        if sampler.modes == "mass":
+            with phase("mode masses"):
+                _record_mode_masses(model, compiled, data, tree, seed)
     return tree
+
+
+def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> None:
+    """Each sampled mode's log posterior mass by bridge sampling (`regimes.modes.mode_masses`),
+    on the tree's attributes: the weights `modes = "mass"` combines the modes with."""
+    import jax.numpy as jnp
+
+    from regimes.modes import mode_masses
+
+    device_data = [jnp.asarray(d) for d in data]
+    density = compiled.log_density_batch()
+    masses = mode_masses(
+        tree,
+        [rv.name for rv in model.free_RVs],
+        lambda rvs: compiled.unconstrained_draws([jnp.asarray(r) for r in rvs], device_data),
+        lambda x: np.asarray(density(jnp.asarray(x), device_data)),
+        seed,
+    )
+    keys = sorted(masses)
+    tree.attrs["mode_log_mass"] = [round(masses[k].log_mass, 4) for k in keys]
+    tree.attrs["mode_mass_relative_error"] = [round(masses[k].relative_error, 4) for k in keys]
 
 
 def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
