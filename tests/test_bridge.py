@@ -94,6 +94,8 @@ def test_mass_mode_weighs_a_pymc_model_s_modes_by_their_mass_and_stacking_does_n
     assert weights[positive] == pytest.approx(exact, abs=0.02)
     assert stacking_weights(tree)[positive] == pytest.approx(0.5)  # what "stack" would give
     assert max(tree.attrs["mode_mass_relative_error"]) < 0.05
+    log_evidence = np.log(post.sum() * (grid[1] - grid[0])) + log_post.max()  # log p(y)
+    assert tree.attrs["log_evidence_bridge"] == pytest.approx(log_evidence, abs=0.05)
 
     class Run:  # what posterior_of reads of an experiment
         sampler = SamplerSection(seed=1)
@@ -103,3 +105,26 @@ def test_mass_mode_weighs_a_pymc_model_s_modes_by_their_mass_and_stacking_does_n
     assert share == pytest.approx(exact, abs=0.02)
     assert verdict["modes"]["weighted_by"] == "posterior mass"
     assert "weights by posterior mass" in verdict["status"]
+
+
+def test_mass_mode_gives_a_conjugate_model_s_log_evidence() -> None:
+    """One mode (every chain in one basin, the optima merged): bridge sampling over all chains
+    gives log p(y) of a normal mean with known σ, in closed form."""
+    import pymc as pm
+    from scipy.stats import multivariate_normal
+
+    from regimes.config import SamplerSection
+    from regimes.modes import chain_modes
+    from regimes.sampling import sample
+
+    y = np.array([0.4, 1.3, -0.2, 0.9, 1.6, 0.7])
+    with pm.Model() as model:
+        obs = pm.Data("obs", y)
+        mu = pm.Normal("mu", 0.0, 2.0)
+        pm.Normal("y", mu, 0.8, observed=obs)
+    n = len(y)
+    exact = multivariate_normal(np.zeros(n), 0.8**2 * np.eye(n) + 2.0**2).logpdf(y)
+    sampler = SamplerSection(draws=1000, tune=500, chains=4, seed=2, modes="mass")
+    tree = sample(model, sampler, progress=False, init="multistart", compile_key="test-mass-1")
+    assert chain_modes(tree) is None
+    assert tree.attrs["log_evidence_bridge"] == pytest.approx(exact, abs=0.03)

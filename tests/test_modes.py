@@ -118,3 +118,19 @@ def test_multistart_runs_with_a_single_start() -> None:
     assert len(found["log_densities"]) == 1
     best = compiled.constrained(compiled.unflatten(found["best"]), data)["mu"]
     assert float(best) == pytest.approx(1.0 / (1.0 + 0.25 / 300.0), abs=1e-4)  # posterior mode
+
+
+def test_optima_whose_chains_mix_are_merged_into_one_mode() -> None:
+    """Chains started at two optima of one basin sample the same distribution: one mode (None);
+    chains in distributions far apart stay apart; a mode that mixes with another takes its
+    label, and the best optimum of each group is kept."""
+    from regimes.modes import merge_mixing_modes
+
+    rng = np.random.default_rng(4)
+    same = rng.normal(size=(4, 400, 3))
+    assert merge_mixing_modes(same, [0, 1, 0, 1], [10.0, 8.0]) == (None, [10.0])
+    apart = same + np.array([0.0, 5.0, 0.0, 5.0])[:, None, None]
+    assert merge_mixing_modes(apart, [0, 1, 0, 1], [10.0, 8.0]) == ([0, 1, 0, 1], [10.0, 8.0])
+    three = rng.normal(size=(6, 400, 2)) + np.array([0, 5, 0, 0, 5, 0])[:, None, None]
+    modes, lps = merge_mixing_modes(three, [0, 1, 2, 0, 1, 2], [10.0, 9.0, 8.0])
+    assert modes == [0, 1, 0, 0, 1, 0] and lps == [10.0, 9.0]

@@ -89,6 +89,8 @@ def derive_checked(
         derived.attrs["modes"] = combined.attrs["modes_status"]
     if "smc_log_evidence" in tree.attrs:  # tempered SMC: each run's estimate of log p(y)
         derived.attrs["log_evidence_smc"] = float(np.mean(tree.attrs["smc_log_evidence"]))
+    if "log_evidence_bridge" in tree.attrs:  # modes = "mass": bridge sampling's log p(y)
+        derived.attrs["log_evidence_bridge"] = float(tree.attrs["log_evidence_bridge"])
     with phase("ppc"):
         pp, additions, ppc_result = run_checks(
             family, fitted, exp.outputs.quantiles, seed=exp.sampler.seed

@@ -49,6 +49,39 @@ def distinct_modes(
     return kept
 
 
+def merge_mixing_modes(
+    draws: np.ndarray, chain_mode: list[int], mode_lps: list[float]
+) -> tuple[list[int] | None, list[float]]:
+    """Chains started in different optima that ended up sampling one distribution (R-hat of
+    every scalar over the union of their chains within the gate's `RHAT_MAX`) are one mode:
+    the optima were bumps of one basin. `draws` (chain, draw, param); returns the chains'
+    relabelled modes (None where one mode is left) and each remaining mode's best optimum."""
+    from regimes.diagnostics import RHAT_MAX, element_diagnostics
+
+    labels = sorted(set(chain_mode))
+    parent = {m: m for m in labels}
+
+    def root(m: int) -> int:
+        while parent[m] != m:
+            m = parent[m]
+        return m
+
+    chain_of = np.asarray(chain_mode)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if root(a) == root(b):
+                continue
+            both = np.flatnonzero((chain_of == a) | (chain_of == b))
+            rhat, _ = element_diagnostics(draws[both])
+            if np.all(np.isfinite(rhat)) and float(np.max(rhat)) <= RHAT_MAX:
+                parent[root(b)] = root(a)
+    roots = sorted({root(m) for m in labels})
+    if len(roots) == 1:
+        return None, [mode_lps[roots[0]]]
+    new = {r: k for k, r in enumerate(roots)}
+    return [new[root(m)] for m in chain_mode], [mode_lps[r] for r in roots]
+
+
 def chain_modes(tree: Any) -> np.ndarray | None:
     """The mode each chain started in (recorded by the sampler), or None for one mode."""
     modes = tree.attrs.get("chain_mode")
@@ -121,13 +154,14 @@ def mode_masses(
     log_density: Callable[[np.ndarray], np.ndarray],
     seed: int,
 ) -> dict[int, BridgeEstimate]:
-    """Each mode's log posterior mass by bridge sampling over its own chains' draws: `flatten`
+    """Each mode's log posterior mass by bridge sampling over its own chains' draws (one mode,
+    every chain, where the chains started in one: the log evidence log p(y)): `flatten`
     maps the free variables' draws (each (n, *shape)) to unconstrained vectors (n, d), and
     `log_density` gives the log density (Jacobians included) at a batch of them."""
-    modes = chain_modes(tree)
-    if modes is None:
-        return {}
     post = tree["posterior"]
+    modes = chain_modes(tree)
+    if modes is None:  # one mode: every chain
+        modes = np.zeros(post.sizes["chain"], dtype=int)
     rng = np.random.default_rng(seed)
     out = {}
     for m, chains in _chains_of(modes).items():

@@ -224,7 +224,7 @@ def _sample_compiled(
     from arviz_base import make_attrs
 
     from regimes.compiled import CompiledModel, compiled_for
-    from regimes.modes import distinct_modes
+    from regimes.modes import distinct_modes, merge_mixing_modes
 
     compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
     data = compiled.data_of(model)
@@ -284,19 +284,31 @@ def _sample_compiled(
     tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
         tree.attrs["multistart_log_densities"] = log_densities
+    if chain_mode is not None:  # optima whose chains ended up mixing are one mode
+        tree.attrs["optima_sampled"] = len(set(chain_mode))
+        chain_mode, mode_lps = merge_mixing_modes(_chain_draws(model, tree), chain_mode, mode_lps)
     if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)
         tree.attrs["chain_mode"] = chain_mode
         tree.attrs["mode_log_densities"] = mode_lps
-        if sampler.modes == "mass":
-            with phase("mode masses"):
-                _record_mode_masses(model, compiled, data, tree, seed)
+    if sampler.modes == "mass":
+        with phase("mode masses"):
+            _record_mode_masses(model, compiled, data, tree, seed)
     return tree
+
+
+def _chain_draws(model, tree: Any) -> np.ndarray:
+    """The free variables' posterior draws as one (chain, draw, param) array."""
+    post = tree["posterior"]
+    parts = [post[rv.name].transpose("chain", "draw", ...).values for rv in model.free_RVs]
+    return np.concatenate([p.reshape(*p.shape[:2], -1) for p in parts], axis=-1)
 
 
 def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> None:
     """Each sampled mode's log posterior mass by bridge sampling (`regimes.modes.mode_masses`),
-    on the tree's attributes: the weights `modes = "mass"` combines the modes with."""
+    on the tree's attributes: the weights `modes = "mass"` combines the modes with, and their
+    sum, the log evidence log p(y) (comparable with tempered SMC's `smc_log_evidence`)."""
     import jax.numpy as jnp
+    from scipy.special import logsumexp
 
     from regimes.modes import mode_masses
 
@@ -312,6 +324,13 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     keys = sorted(masses)
     tree.attrs["mode_log_mass"] = [round(masses[k].log_mass, 4) for k in keys]
     tree.attrs["mode_mass_relative_error"] = [round(masses[k].relative_error, 4) for k in keys]
+    logs = np.array([masses[k].log_mass for k in keys])
+    share = np.exp(logs - logsumexp(logs))
+    errors = np.array([masses[k].relative_error for k in keys])
+    tree.attrs["log_evidence_bridge"] = round(float(logsumexp(logs)), 4)
+    tree.attrs["log_evidence_bridge_relative_error"] = round(
+        float(np.sqrt(np.sum((share * errors) ** 2))), 4
+    )
 
 
 def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
