@@ -44,6 +44,7 @@ def row_of(run_dir: Path, regime: str) -> dict:
         "month": f"{pd.Timestamp(d['time'].values[last]):%Y-%m}",
         "p_now": round(float(d["regime_prob"].sel(regime=regime).values[last]), 4),
         "mcse_bound": round(0.5 / math.sqrt(verdict["min_ess_bulk"]), 4),
+        "log_evidence": d.attrs.get("log_evidence_bridge", d.attrs.get("log_evidence_smc", "")),
     }  # fmt: skip
     for q in start["quantile"].values:
         value = start.sel(quantile=q).values
@@ -74,6 +75,10 @@ def chain_rows(run_dir: Path, regime: str) -> list[dict]:
     paths = passes.paths.reshape(chains, draws, -1)
     fit_time = pd.DatetimeIndex(frame.time[frame.fit.to_numpy()])
     q = np.array([0.05, 0.5, 0.95])
+    lp = tree["sample_stats"]["lp"].transpose("chain", "draw").values
+    evidence = _log_evidence_by_chain(tree.attrs, chains)
+    sampler = run.manifest["sampler"]
+    how = "tempered SMC" if sampler["modes"] == "smc" else f"NUTS, modes = {sampler['modes']}"
     rows = []
     for c in range(chains):
         start = spell_start_quantiles(spell_start_probability(paths[c], len(names)), fit_time, q)
@@ -82,8 +87,20 @@ def chain_rows(run_dir: Path, regime: str) -> list[dict]:
             "share_in_regime": round(float((paths[c][:, -1] == k).mean()), 4),
             **{f"start_q{v:g}": "" if pd.isna(d) else f"{pd.Timestamp(d):%Y-%m}"
                for v, d in zip(q, start[k], strict=True)},
+            "mean_lp": round(float(lp[c].mean()), 2), "log_evidence": evidence[c],
+            "sampler": f"{how}, {sampler['chains']} x {sampler['draws']}",
         })  # fmt: skip
     return rows
+
+
+def _log_evidence_by_chain(attrs: dict, chains: int) -> list[float | str]:
+    """Each chain's estimate of log p(y): an SMC run's own; with `modes = "mass"` the run's
+    bridge-sampling estimate (every chain's); blank where the sampler makes none."""
+    if "smc_log_evidence" in attrs:
+        return [round(float(v), 3) for v in np.ravel(attrs["smc_log_evidence"])]
+    if "log_evidence_bridge" in attrs:
+        return [round(float(attrs["log_evidence_bridge"]), 3)] * chains
+    return [""] * chains
 
 
 def write_rows(rows: list[dict], path: Path) -> None:
