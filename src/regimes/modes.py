@@ -32,6 +32,10 @@ from regimes.diagnostics import quick_verdict
 
 MODE_GAP = 10.0  # log-density units: optima further below the best are not sampled
 MODE_DISTANCE = 1.0  # unconstrained space, max-abs: optima closer than this are one mode
+# `modes = "mass"`: chains whose union has R-hat within this are one mode (Gelman & Rubin's
+# classical bound: modes far enough apart to matter give far more; one mode counted as two
+# would double its weight, so merging errs on the side of merging)
+MERGE_RHAT = 1.1
 
 
 def distinct_modes(
@@ -50,13 +54,19 @@ def distinct_modes(
 
 
 def merge_mixing_modes(
-    draws: np.ndarray, chain_mode: list[int], mode_lps: list[float]
+    draws: np.ndarray,
+    chain_mode: list[int],
+    mode_lps: list[float],
+    rhat_max: float | None = None,
 ) -> tuple[list[int] | None, list[float]]:
     """Chains started in different optima that ended up sampling one distribution (R-hat of
-    every scalar over the union of their chains within the gate's `RHAT_MAX`) are one mode:
-    the optima were bumps of one basin. `draws` (chain, draw, param); returns the chains'
-    relabelled modes (None where one mode is left) and each remaining mode's best optimum."""
+    every scalar over the union of their chains within `rhat_max`, by default the gate's) are
+    one mode: the optima were bumps of one basin. `draws` (chain, draw, param); returns the
+    chains' relabelled modes (None where one mode is left) and each remaining mode's best
+    optimum (`mode_lps` ordered best first, as `distinct_modes` gives them)."""
     from regimes.diagnostics import RHAT_MAX, element_diagnostics
+
+    rhat_max = RHAT_MAX if rhat_max is None else rhat_max
 
     labels = sorted(set(chain_mode))
     parent = {m: m for m in labels}
@@ -73,13 +83,17 @@ def merge_mixing_modes(
                 continue
             both = np.flatnonzero((chain_of == a) | (chain_of == b))
             rhat, _ = element_diagnostics(draws[both])
-            if np.all(np.isfinite(rhat)) and float(np.max(rhat)) <= RHAT_MAX:
+            if np.all(np.isfinite(rhat)) and float(np.max(rhat)) <= rhat_max:
                 parent[root(b)] = root(a)
-    roots = sorted({root(m) for m in labels})
+    groups: dict[int, list[int]] = {}
+    for m in labels:
+        groups.setdefault(root(m), []).append(m)
+    best = {r: max(members, key=lambda m: mode_lps[m]) for r, members in groups.items()}
+    roots = sorted(groups, key=lambda r: -mode_lps[best[r]])  # best mode first
     if len(roots) == 1:
-        return None, [mode_lps[roots[0]]]
+        return None, [mode_lps[best[roots[0]]]]
     new = {r: k for k, r in enumerate(roots)}
-    return [new[root(m)] for m in chain_mode], [mode_lps[r] for r in roots]
+    return [new[root(m)] for m in chain_mode], [mode_lps[best[r]] for r in roots]
 
 
 def chain_modes(tree: Any) -> np.ndarray | None:

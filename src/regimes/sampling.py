@@ -224,7 +224,7 @@ def _sample_compiled(
     from arviz_base import make_attrs
 
     from regimes.compiled import CompiledModel, compiled_for
-    from regimes.modes import distinct_modes, merge_mixing_modes
+    from regimes.modes import MERGE_RHAT, distinct_modes, merge_mixing_modes
 
     compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
     data = compiled.data_of(model)
@@ -284,7 +284,17 @@ def _sample_compiled(
     tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
         tree.attrs["multistart_log_densities"] = log_densities
-    if chain_mode is not None:  # optima whose chains ended up mixing are one mode
+    if sampler.modes == "mass":  # modes are where chains end up: each chain its own, merged
+        # with the chains it mixes with (a chain may leave the optimum it started in)
+        tree.attrs["optima_sampled"] = len(set(chain_mode)) if chain_mode is not None else 1
+        lp = np.asarray(stats["lp"])
+        chain_mode, mode_lps = merge_mixing_modes(
+            _chain_draws(model, tree),
+            list(range(sampler.chains)),
+            [round(float(v), 3) for v in lp.max(axis=1)],
+            rhat_max=MERGE_RHAT,
+        )
+    elif chain_mode is not None:  # optima whose chains ended up mixing are one mode
         tree.attrs["optima_sampled"] = len(set(chain_mode))
         chain_mode, mode_lps = merge_mixing_modes(_chain_draws(model, tree), chain_mode, mode_lps)
     if chain_mode is not None:  # which mode each chain started in (`regimes.modes`)
