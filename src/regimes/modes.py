@@ -12,10 +12,11 @@ the run records which mode each chain started in (`chain_mode`). Afterwards:
 - the combined posterior (`stacked_tree`) draws from each mode in proportion to its weight, and
   the derived quantities are computed from it.
 
-With `SamplerSection.modes = "mass"` the chains start the same way, but each mode's weight is its
-share of the posterior mass, estimated by bridge sampling from its own chains (`mode_masses`,
-`regimes.bridge`): the weights a single sampler that crossed between the modes would give, so
-the combined draws are the posterior, not a predictive ensemble.
+With `SamplerSection.modes = "mass"` the chains start the same way, but the modes are where the
+chains end up (each chain its own, merged with the chains it mixes with: `merge_mixing_modes`)
+and each mode's weight is its share of the posterior mass, estimated by bridge sampling from its
+own chains (`mode_masses`, `regimes.bridge`): the weights a single sampler that crossed between
+the modes would give, so the combined draws are the posterior, not a predictive ensemble.
 """
 
 from __future__ import annotations
