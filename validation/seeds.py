@@ -79,6 +79,12 @@ def chain_rows(run_dir: Path, regime: str) -> list[dict]:
     evidence = _log_evidence_by_chain(tree.attrs, chains)
     sampler = run.manifest["sampler"]
     how = "tempered SMC" if sampler["modes"] == "smc" else f"NUTS, modes = {sampler['modes']}"
+    prior = exp.spec.priors.get("sigma")  # the volatility scales' prior, where the run set one
+    sigma_prior = (
+        "default"
+        if prior is None
+        else " ".join([prior.dist, *(f"{k}={v:g}" for k, v in prior.params.items())])
+    )
     rows = []
     for c in range(chains):
         start = spell_start_quantiles(spell_start_probability(paths[c], len(names)), fit_time, q)
@@ -89,6 +95,7 @@ def chain_rows(run_dir: Path, regime: str) -> list[dict]:
                for v, d in zip(q, start[k], strict=True)},
             "mean_lp": round(float(lp[c].mean()), 2), "log_evidence": evidence[c],
             "sampler": f"{how}, {sampler['chains']} x {sampler['draws']}",
+            "sigma_prior": sigma_prior,
         })  # fmt: skip
     return rows
 
