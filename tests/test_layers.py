@@ -19,7 +19,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = [
     ("regimes.errors", "regimes.spec", "regimes.draws", "regimes.cache", "regimes.signals", "regimes.hmm",
-     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.files", "regimes.reuse",
+     "regimes.kalman", "regimes.graphs", "regimes.spells", "regimes.smc", "regimes.bridge", "regimes.files", "regimes.reuse",
      "regimes.reversion", "regimes.progress", "regimes.plugins", "regimes.logs",
      "regimes.timing"),
     ("regimes.data", "regimes.factors", "regimes.dataset", "regimes.priors", "regimes.figures",
