@@ -105,8 +105,11 @@ def test_a_signal_at_a_random_point_leaves_a_complete_run_or_nothing(
         assert took < 5.0, what  # stopped within seconds
         last = err.strip().splitlines()[-1]
         name = signal.Signals(sig).name
+        if runs:  # the signal landed after the run directory was complete: the line names it
+            assert len(runs) == 1, what
+            assert last == f"regimes: interrupted ({name}); complete: {runs[0]}", what
+            continue
         assert last == f"regimes: interrupted ({name}); no run directory was written", what
-        assert runs == [], what
 
 
 def test_a_signal_lost_in_a_finaliser_is_raised_again() -> None:
@@ -183,3 +186,13 @@ def test_the_report_is_part_of_the_atomic_write(
     with pytest.raises(KeyboardInterrupt):
         run_experiment(EXPERIMENT, data_dir=data_dir, out=out, quick=True, progress=False)
     assert [p for p in out.rglob("*") if p.is_file() or p.name.startswith(".")] == []
+
+
+def test_the_interrupted_line_names_the_runs_completed_before_the_signal() -> None:
+    """A signal after a run directory was completed must not say nothing was written."""
+    from regimes.signals import interrupted_line
+
+    none = interrupted_line(signal.SIGTERM, "run")
+    assert none == "regimes: interrupted (SIGTERM); no run directory was written"
+    done = interrupted_line(signal.SIGINT, "run", [Path("out/x/run1")])
+    assert done == "regimes: interrupted (SIGINT); complete: out/x/run1"

@@ -508,7 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
             else:
                 signum = signal.Signals(stopper.signum)
-            print(interrupted_line(signum, stopper.verb), file=sys.stderr)
+            from regimes.results import written_runs  # light: the run writer's own module
+
+            print(interrupted_line(signum, stopper.verb, written_runs()), file=sys.stderr)
             code = EXIT_ON_SIGNAL[signum]
             if argv is None:  # the command itself: leave now, without waiting at interpreter
                 exit_now(code)  # exit for JAX computations still running (or crashing there)

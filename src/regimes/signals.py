@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from contextlib import suppress
 
 EXIT_ON_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + signal number, as shells do
@@ -23,8 +24,12 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like KeyboardInterrupt (never caught by `except Exception`)."""
 
 
-def interrupted_line(signum: int, verb: str | None) -> str:
-    """The one stderr line of an interrupted command: what it left behind, per verb."""
+def interrupted_line(signum: int, verb: str | None, written: Sequence[object] = ()) -> str:
+    """The one stderr line of an interrupted command: what it left behind, per verb (`written`:
+    the run directories it completed before the signal, each whole)."""
+    if written and verb == "run":
+        names = ", ".join(str(w) for w in written)
+        return f"regimes: interrupted ({signal.Signals(signum).name}); complete: {names}"
     if verb == "sweep":  # task configs and finished tasks are on disk under the sweep folder
         what = (
             "finished tasks are kept; continue with `regimes sweep SWEEP.toml --resume "
