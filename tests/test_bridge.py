@@ -68,22 +68,14 @@ def test_mass_mode_weighs_a_pymc_model_s_modes_by_their_mass_and_stacking_does_n
     """y ~ N(μ², 0.5) with μ ~ N(1, 1.5): two modes at ±√ȳ that NUTS cannot cross, whose masses
     differ only through the prior, so they predict alike. Chains at both optima with
     `modes = "mass"` give the mode μ > 0 its mass by quadrature; stacking gives it one half."""
-    import pymc as pm
-
     from regimes.config import SamplerSection
     from regimes.fit import posterior_of
     from regimes.modes import chain_modes, mode_weights, stacking_weights
     from regimes.sampling import sample
+    from two_modes import squared_mean_model
 
     y = np.array([1.0, 1.4, 0.8, 1.2, 0.9, 1.1])
-    with pm.Model() as model:
-        obs = pm.Data("obs", y)
-        mu = pm.Normal("mu", 1.0, 1.5)
-        pm.Normal("y", mu**2, 0.5, observed=obs)
-    grid = np.linspace(-6, 6, 24001)
-    log_post = norm.logpdf(grid, 1.0, 1.5) + norm.logpdf(y[:, None], grid**2, 0.5).sum(axis=0)
-    post = np.exp(log_post - log_post.max())
-    exact = post[grid > 0].sum() / post.sum()  # about 0.71
+    model, exact, log_evidence = squared_mean_model(y)  # exact: about 0.71
     sampler = SamplerSection(draws=1000, tune=500, chains=6, seed=3, modes="mass")
     tree = sample(model, sampler, progress=False, init="multistart", compile_key="test-mass")
     modes = chain_modes(tree)
@@ -94,7 +86,6 @@ def test_mass_mode_weighs_a_pymc_model_s_modes_by_their_mass_and_stacking_does_n
     assert weights[positive] == pytest.approx(exact, abs=0.02)
     assert stacking_weights(tree)[positive] == pytest.approx(0.5)  # what "stack" would give
     assert max(tree.attrs["mode_mass_relative_error"]) < 0.05
-    log_evidence = np.log(post.sum() * (grid[1] - grid[0])) + log_post.max()  # log p(y)
     assert tree.attrs["log_evidence_bridge"] == pytest.approx(log_evidence, abs=0.05)
 
     class Run:  # what posterior_of reads of an experiment

@@ -86,22 +86,12 @@ def test_sampler_weighs_a_pymc_model_s_modes_by_their_mass() -> None:
     """`modes = "smc"` through `regimes.sampling.sample`: y observed with mean mu², modes at
     mu = ±2 that NUTS does not cross, unequal in mass through the prior (centred at 1). The share
     of draws with mu > 0 matches the mass by quadrature; the tree is the one NUTS runs give."""
-    import pymc as pm
-    from scipy.stats import norm
-
     from regimes.config import SamplerSection
     from regimes.diagnostics import quick_verdict
     from regimes.sampling import sample
+    from two_modes import squared_mean_model
 
-    y = np.array([4.0, 4.1, 3.9])
-    with pm.Model() as model:
-        obs = pm.Data("obs", y)
-        mu = pm.Normal("mu", 1.0, 1.5)
-        pm.Normal("y", mu**2, 0.5, observed=obs)
-    grid = np.linspace(-6, 6, 24001)
-    log_post = norm.logpdf(grid, 1.0, 1.5) + norm.logpdf(y[:, None], grid**2, 0.5).sum(axis=0)
-    post = np.exp(log_post - log_post.max())
-    exact = post[grid > 0].sum() / post.sum()  # about 0.86
+    model, exact, _ = squared_mean_model(np.array([4.0, 4.1, 3.9]))  # exact: about 0.86
     sampler = SamplerSection(draws=1500, chains=2, seed=3, modes="smc")
     tree = sample(model, sampler, progress=False, compile_key="test-smc-mu2")
     draws = tree["posterior"]["mu"].values

@@ -98,7 +98,8 @@ def merge_mixing_modes(
 
 
 def chain_modes(tree: Any) -> np.ndarray | None:
-    """The mode each chain started in (recorded by the sampler), or None for one mode."""
+    """The mode of each chain as the sampler recorded it (the optimum it started in; with
+    `modes = "mass"`, where it ended up), or None for one mode."""
     modes = tree.attrs.get("chain_mode")
     if modes is None:
         return None

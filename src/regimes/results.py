@@ -72,7 +72,7 @@ STALE_AGE_S = 24 * 3600  # a temporary folder of unknown owner older than this i
 
 log = logging.getLogger(__name__)
 _OWN_TMP: set[Path] = set()  # temporary run folders this process is assembling now
-WRITTEN: list[Path] = []  # run directories this process has completed (written_runs)
+_WRITTEN: list[Path] = []  # run directories this process has completed (written_runs)
 
 MODIFIED = "the run directory was modified after it was written; re-run the experiment"
 DAMAGED = "the run directory is damaged or was modified after it was written; re-run the experiment"
@@ -147,7 +147,7 @@ def write_run(
         (tmp / OWNER).unlink()
         write_json_atomic(tmp / MANIFEST, manifest, root=tmp)
         os.replace(tmp, final)
-        WRITTEN.append(final)
+        _WRITTEN.append(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if made_parent:  # a first run that failed leaves no empty <out>/<experiment>/ behind
@@ -162,7 +162,7 @@ def write_run(
 def written_runs() -> list[Path]:
     """The run directories this process has completed, in order: what an interrupted command
     says it leaves behind."""
-    return list(WRITTEN)
+    return list(_WRITTEN)
 
 
 def remove_own_temporary() -> None:

@@ -320,6 +320,7 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     import jax.numpy as jnp
     from scipy.special import logsumexp
 
+    from regimes.bridge import weights_from_log_masses
     from regimes.modes import mode_masses
 
     device_data = [jnp.asarray(d) for d in data]
@@ -334,12 +335,12 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     keys = sorted(masses)
     tree.attrs["mode_log_mass"] = [round(masses[k].log_mass, 4) for k in keys]
     tree.attrs["mode_mass_relative_error"] = [round(masses[k].relative_error, 4) for k in keys]
-    logs = np.array([masses[k].log_mass for k in keys])
-    share = np.exp(logs - logsumexp(logs))
-    errors = np.array([masses[k].relative_error for k in keys])
-    tree.attrs["log_evidence_bridge"] = round(float(logsumexp(logs)), 4)
+    share = weights_from_log_masses({k: masses[k].log_mass for k in keys})
+    errors = np.array([share[k] * masses[k].relative_error for k in keys])
+    total = logsumexp([masses[k].log_mass for k in keys])
+    tree.attrs["log_evidence_bridge"] = round(float(total), 4)
     tree.attrs["log_evidence_bridge_relative_error"] = round(
-        float(np.sqrt(np.sum((share * errors) ** 2))), 4
+        float(np.sqrt(np.sum(errors**2))), 4
     )
 
 
