@@ -8,7 +8,7 @@ import pytest
 from scipy.special import gammaln
 from scipy.stats import norm
 
-from regimes.bridge import log_mass, weights_from_log_masses
+from regimes.bridge import laplace_log_mass, log_mass, weights_from_log_masses
 
 
 def test_the_log_mass_of_a_correlated_normal_matches_its_normalising_constant() -> None:
@@ -57,6 +57,47 @@ def test_draws_from_the_wrong_density_give_the_wrong_mass() -> None:
     draws = rng.normal(2.0, 1.0, size=(4000, 1))
     est = log_mass(draws, log_density(draws), log_density, rng)
     assert abs(est.log_mass) > 0.5  # exact: 0
+
+
+def test_laplace_log_mass_is_exact_for_a_normal_and_refuses_a_ridge() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(3, 3))
+    precision = a @ a.T + 3 * np.eye(3)
+    exact = 1.2 + 1.5 * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(precision)[1]
+    assert laplace_log_mass(1.2, -precision) == pytest.approx(exact, abs=1e-10)
+    saddle = np.diag([-2.0, 0.5, -1.0])  # not a maximum: no finite mass to approximate
+    assert laplace_log_mass(1.2, saddle) == -np.inf
+    assert laplace_log_mass(np.nan, -precision) == -np.inf
+
+
+def test_mass_mode_samples_the_mode_that_holds_the_mass_not_the_highest_spike() -> None:
+    """x ~ N(0, 5) times 0.15 N(2, 0.1²) + 0.85 N(−2, 1): the narrow mode at 2 is the highest
+    optimum (0.57 above the broad one) and holds 15% of the mass (1.73 below). With a 1-unit mode
+    gap, `modes = "mass"` ranks the optima by Laplace mass and samples only the broad mode;
+    ranked by height, the narrow one would come first and get chains."""
+    import pymc as pm
+
+    from regimes.config import SamplerSection
+    from regimes.sampling import sample
+
+    with pm.Model() as model:
+        x = pm.Normal("x", 0.0, 5.0)
+        parts = [
+            np.log(0.15) + pm.logp(pm.Normal.dist(2.0, 0.1), x),
+            np.log(0.85) + pm.logp(pm.Normal.dist(-2.0, 1.0), x),
+        ]
+        pm.Potential("mixture", pm.math.logsumexp(pm.math.stack(parts)))
+    sampler = SamplerSection(draws=300, tune=300, chains=2, seed=1, modes="mass", mode_gap=1.0)
+    tree = sample(model, sampler, progress=False, init="multistart", n_starts=16)
+    draws = tree["posterior"]["x"].values
+    assert np.abs(draws - 2.0).min() > 0.5  # no chain in the narrow mode
+    assert abs(float(np.median(draws)) + 2.0) < 0.3
+    heights = tree.attrs["multistart_log_densities"]
+    masses = tree.attrs["multistart_laplace_log_masses"]  # the distinct optima by height
+    prior = norm.logpdf(2.0, 0.0, 5.0)
+    assert heights[0] == pytest.approx(prior + norm.logpdf(0.0, 0.0, 0.1) + np.log(0.15), abs=0.01)
+    assert masses[0] == pytest.approx(prior + np.log(0.15), abs=0.01)  # the narrow mode's 15%
+    assert masses[1] == pytest.approx(prior + np.log(0.85), abs=0.05)  # the broad one's 85%
 
 
 def test_weights_from_log_masses_are_shares_of_the_mass() -> None:

@@ -98,3 +98,18 @@ def weights_from_log_masses(log_masses: dict[int, float]) -> dict[int, float]:
     w = np.exp(values - values.max())
     w /= w.sum()
     return {k: float(v) for k, v in zip(keys, w, strict=True)}
+
+
+def laplace_log_mass(log_density: float, hessian: np.ndarray) -> float:
+    """log Z of a mode by Laplace's approximation, log p(θ*, y) + (d/2) log 2π − ½ log det(−H):
+    what an optimum is worth before any draws (a high peak of little volume is worth little);
+    −inf where −H is not positive definite (a ridge or a saddle, not a mode with finite mass)."""
+    hessian = np.asarray(hessian, dtype=float)
+    if not np.isfinite(log_density) or not np.all(np.isfinite(hessian)):
+        return -np.inf
+    try:
+        chol = np.linalg.cholesky(-0.5 * (hessian + hessian.T))
+    except np.linalg.LinAlgError:
+        return -np.inf
+    d = len(hessian)
+    return float(log_density + 0.5 * d * np.log(2 * np.pi) - np.sum(np.log(np.diag(chol))))

@@ -228,16 +228,25 @@ class CompiledModel:
             i += size
         return out
 
+    def _logp_flat(self, x, data):
+        """The log density (Jacobians included) at one flat unconstrained point."""
+        return self.logp_fn(*self.unflatten(x), *data)[0]
+
     def logp_and_grad(self) -> Callable:
         """jit((flat x, data) -> (log density, gradient)): compiled once per data shapes."""
         if "logp_and_grad" not in self._jit:
             import jax
 
-            def logp_flat(x, data):
-                return self.logp_fn(*self.unflatten(x), *data)[0]
-
-            self._jit["logp_and_grad"] = jax.jit(jax.value_and_grad(logp_flat))
+            self._jit["logp_and_grad"] = jax.jit(jax.value_and_grad(self._logp_flat))
         return self._jit["logp_and_grad"]
+
+    def hessian(self) -> Callable:
+        """jit((flat x, data) -> Hessian of the log density): Laplace masses of the optima."""
+        if "hessian" not in self._jit:
+            import jax
+
+            self._jit["hessian"] = jax.jit(jax.hessian(self._logp_flat))
+        return self._jit["hessian"]
 
     def to_unconstrained(self, rv_values: list[np.ndarray], data: list[np.ndarray]) -> np.ndarray:
         """Prior draws of the free variables (constrained) as one flat unconstrained vector."""

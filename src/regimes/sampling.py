@@ -191,6 +191,28 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
     }
 
 
+def _by_laplace_mass(
+    compiled, data: list, optima: list[tuple[float, np.ndarray]]
+) -> tuple[list[tuple[float, np.ndarray]], list[float]]:
+    """The distinct optima scored by their Laplace log mass (`regimes.bridge.laplace_log_mass`)
+    instead of their height, best first, and the scores of the distinct optima by height (NaN
+    for a ridge). A likelihood spike (a regime that fits a few months with σ → 0) can be the
+    highest optimum and hold almost no mass, and chains started there never find the mode that
+    does. Optima that are not modes (−H not positive definite: a ridge) are dropped unless all
+    are."""
+    from regimes.bridge import laplace_log_mass
+    from regimes.modes import distinct_modes
+
+    hessian = compiled.hessian()
+    distinct = distinct_modes(optima, np.inf, len(optima))
+    scored = [(laplace_log_mass(lp, np.asarray(hessian(x, data))), x) for lp, x in distinct]
+    recorded = [round(v, 3) if np.isfinite(v) else float("nan") for v, _ in scored]
+    modes = [item for item in scored if np.isfinite(item[0])]
+    if not modes:
+        return distinct, recorded
+    return sorted(modes, key=lambda item: -item[0]), recorded
+
+
 def _jittered_starts(model, compiled, data: list, chains: int, seed: int) -> list[np.ndarray]:
     """PyMC's default start: the model's initial point on the unconstrained space plus
     Uniform(−1, 1) jitter per chain, redrawn (up to 10 times) where the density is not finite."""
@@ -229,6 +251,7 @@ def _sample_compiled(
     compiled = compiled_for(model, compile_key) if compile_key else CompiledModel.from_model(model)
     data = compiled.data_of(model)
     log_densities: list[float] = []
+    laplace: list[float] = []
     chain_mode: list[int] | None = None
     mode_lps: list[float] = []
     carry = adaptation if compile_key else None  # only a cached structure can be recognised
@@ -241,10 +264,13 @@ def _sample_compiled(
         with phase("multistart"):
             starts = multistart_compiled(model, compiled, data, n_starts, seed)
         log_densities = starts["log_densities"]
+        optima = starts["optima"]
+        if sampler.modes == "mass":  # optima ranked by what they are worth, not by height
+            optima, laplace = _by_laplace_mass(compiled, data, optima)
+        modes = distinct_modes(optima, sampler.mode_gap, max(1, sampler.chains // 2))
         # every chain starts exactly at the best optimum: no jitter that could throw a chain
         # into another mode
-        rows = [starts["best"]] * sampler.chains if starts["best"] is not None else None
-        modes = distinct_modes(starts["optima"], sampler.mode_gap, max(1, sampler.chains // 2))
+        rows = [modes[0][1]] * sampler.chains if modes else None
         if sampler.modes in ("stack", "mass") and len(modes) > 1:  # chains round-robin
             chain_mode = [c % len(modes) for c in range(sampler.chains)]
             rows = [modes[m][1] for m in chain_mode]
@@ -284,6 +310,8 @@ def _sample_compiled(
     tree.attrs["init"] = "warm (previous fit's chains and tuning)" if warm else init
     if log_densities:
         tree.attrs["multistart_log_densities"] = log_densities
+    if laplace:
+        tree.attrs["multistart_laplace_log_masses"] = laplace
     if sampler.modes == "mass":  # modes are where chains end up: each chain its own, merged
         # with the chains it mixes with (a chain may leave the optimum it started in)
         tree.attrs["optima_sampled"] = len(set(chain_mode)) if chain_mode is not None else 1
