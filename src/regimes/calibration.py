@@ -72,6 +72,26 @@ class SimulationFit:
     seconds: float
 
 
+def simulation_rng(seed: int, sim: int) -> np.random.Generator:
+    """The generator of simulation `sim` of an SBC with `seed`: the same simulation whatever
+    order the sweep runs them in (and for a script that reads one simulation again)."""
+    return np.random.default_rng([seed, sim])
+
+
+def simulate_from_prior(
+    exp: Experiment,
+    frame: FitFrame,
+    rng: np.random.Generator,
+    params: dict[str, np.ndarray] | None = None,
+) -> Simulation:
+    """Parameters drawn from the experiment's prior (unless given) and the target simulated from
+    them on `frame`."""
+    assert exp.spec is not None
+    family = get_family(exp.spec.family)
+    truth = params if params is not None else family.draw_params(exp.spec, frame, rng)
+    return family.simulate(exp.spec, frame, truth, rng)
+
+
 def fit_simulation(
     exp: Experiment,
     frame: FitFrame,
@@ -82,14 +102,11 @@ def fit_simulation(
     """Draw parameters from the prior (unless given), simulate the target on `frame` (unless a
     `simulation` is given), and fit it exactly as a run would (with a seed from `rng`, else the
     experiment's)."""
-    assert exp.spec is not None
-    family = get_family(exp.spec.family)
     t0 = time.perf_counter()
     sim = simulation
     if sim is None:
         assert rng is not None
-        truth = params if params is not None else family.draw_params(exp.spec, frame, rng)
-        sim = family.simulate(exp.spec, frame, truth, rng)
+        sim = simulate_from_prior(exp, frame, rng, params)
     seed = int(rng.integers(2**31)) if rng is not None else exp.sampler.seed
     run = exp.model_copy(update={"sampler": exp.sampler.model_copy(update={"seed": seed})})
     tree = fit_frame(run, sim.frame, progress=False, log_likelihood=False)

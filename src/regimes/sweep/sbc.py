@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from regimes.calibration import fit_simulation, rank_record, ranks
+from regimes.calibration import fit_simulation, rank_record, ranks, simulation_rng
 from regimes.config import load_experiment, run_version
 from regimes.families import get_family
 from regimes.files import write_atomic
@@ -38,7 +38,7 @@ def simulate_and_rank(task: Task) -> dict[str, Any]:
     exp = run_version(load_experiment(task.config), quick=task.quick)
     assert exp.spec is not None
     frame = experiment_frame(exp, Path(task.data_dir), experiment_dir=Path(task.config).parent)
-    rng = np.random.default_rng([cfg["seed"], cfg["sim"]])  # the same sim, whatever the order
+    rng = simulation_rng(cfg["seed"], cfg["sim"])
     fitted = fit_simulation(exp, frame, rng)
     model = get_family(exp.spec.family).build(exp.spec, fitted.simulation.frame)
     record = rank_record(model, fitted, cfg["keep"], cfg["shift"])
