@@ -90,12 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     frame = experiment_frame(exp, data_dir, experiment_dir=args.experiment.parent)
     sims = args.sims if args.sims is not None else [None]
     rows = [row for sim in sims for row in optima_rows(exp, frame, args.seed, sim)]
-    for r in rows:
-        print(" ".join(f"{k}={v}" for k, v in r.items()))
-    if args.record:
-        from seeds import write_rows  # validation/ scripts run from their folder's path
+    from seeds import report_rows  # validation/ scripts run from their folder's path
 
-        write_rows(rows, args.record)
+    report_rows(rows, args.record)
     return 0
 
 

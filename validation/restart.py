@@ -28,9 +28,7 @@ from regimes.results import open_run
 from regimes.sampling import _tree_of
 
 
-def restart_rows(
-    run_dir: Path, regime: str, per_chain: int, draws: int, seed: int
-) -> list[dict]:
+def restart_rows(run_dir: Path, regime: str, per_chain: int, draws: int, seed: int) -> list[dict]:
     """NUTS from `per_chain` random draws of each chain of the run at `run_dir`."""
     import jax.numpy as jnp
 
@@ -47,9 +45,7 @@ def restart_rows(
     chains, n_draw = post.sizes["chain"], post.sizes["draw"]
     picks = [(c, int(d)) for c in range(chains) for d in rng.choice(n_draw, per_chain, False)]
     free = [rv.name for rv in model.free_RVs]
-    rvs = [
-        np.stack([post[name].isel(chain=c, draw=d).values for c, d in picks]) for name in free
-    ]
+    rvs = [np.stack([post[name].isel(chain=c, draw=d).values for c, d in picks]) for name in free]
     flat = compiled.unconstrained_draws([jnp.asarray(r) for r in rvs], data)
     start_lp = np.asarray(compiled.log_density_batch()(jnp.asarray(flat), data))
     init = [np.asarray(v) for v in compiled.unflatten(flat)]
@@ -82,12 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = restart_rows(args.run, args.regime, args.per_chain, args.draws, args.seed)
-    for r in rows:
-        print(" ".join(f"{k}={v}" for k, v in r.items()))
-    if args.record:
-        from seeds import write_rows  # validation/ scripts run from their folder's path
+    from seeds import report_rows  # validation/ scripts run from their folder's path
 
-        write_rows(rows, args.record)
+    report_rows(rows, args.record)
     return 0
 
 

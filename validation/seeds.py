@@ -110,6 +110,14 @@ def _log_evidence_by_chain(attrs: dict, chains: int) -> list[float | str]:
     return [""] * chains
 
 
+def report_rows(rows: list[dict], record: Path | None) -> None:
+    """Print each row as key=value pairs, and write them all to `record` if one is given."""
+    for r in rows:
+        print(" ".join(f"{k}={v}" for k, v in r.items()))
+    if record:
+        write_rows(rows, record)
+
+
 def write_rows(rows: list[dict], path: Path) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -126,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-chain", action="store_true", help="each chain's answer alone")
     args = ap.parse_args(argv)
     if args.per_chain:
-        rows = [row for r in args.runs for row in chain_rows(r, args.regime)]
-        for r in rows:
-            print(" ".join(f"{k}={v}" for k, v in r.items()))
-        if args.record:
-            write_rows(rows, args.record)
+        report_rows([row for r in args.runs for row in chain_rows(r, args.regime)], args.record)
         return 0
     rows = [row_of(r, args.regime) for r in args.runs]
     for r in rows:

@@ -367,9 +367,7 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     errors = np.array([share[k] * masses[k].relative_error for k in keys])
     total = logsumexp([masses[k].log_mass for k in keys])
     tree.attrs["log_evidence_bridge"] = round(float(total), 4)
-    tree.attrs["log_evidence_bridge_relative_error"] = round(
-        float(np.sqrt(np.sum(errors**2))), 4
-    )
+    tree.attrs["log_evidence_bridge_relative_error"] = round(float(np.sqrt(np.sum(errors**2))), 4)
 
 
 def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
