@@ -34,7 +34,6 @@ from benchutil import loadavg, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "fedfunds_msv.toml"
-MODEL_SPEC = ROOT / "models" / "ms_mean_variance.toml"
 SERIES = "USMACRO_FEDFUNDS"
 PEERS_PYTHON = ROOT / "benchmarks" / ".venv-peers" / "bin" / "python"
 PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "pymc_extras_nutpie.py"
@@ -68,7 +67,6 @@ def write_experiment(folder: Path, chains: int, draws: int, tune: int) -> Path:
     import tomli_w
 
     raw = tomllib.loads(EXPERIMENT.read_text(encoding="utf-8"))
-    raw["model"] = str(MODEL_SPEC)
     raw.setdefault("name", EXPERIMENT.stem)
     raw.setdefault("sampler", {}).update({"chains": chains, "draws": draws, "tune": tune})
     path = folder / EXPERIMENT.name

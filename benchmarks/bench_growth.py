@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchutil import fmt, loadavg, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_SPEC = ROOT / "models" / "ms_mean_variance.toml"
+MODEL = "ms_mean_variance"  # a shipped spec (src/regimes/models/), found from any folder
 FULL_T = (250, 1000, 4000)
 FULL_K = (2, 3)
 SMOKE_T = (100, 200)
@@ -64,7 +64,7 @@ def write_experiment(folder: Path, k: int, t: int, sizes: dict[str, int]) -> Pat
     raw = {
         "name": f"growth_T{t}_K{k}",
         "description": f"growth study: simulated series, T={t}, K={k}",
-        "model": str(MODEL_SPEC),
+        "model": MODEL,
         "options": {"k_regimes": k},
         "data": {
             "target": "simulated",

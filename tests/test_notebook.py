@@ -19,7 +19,8 @@ MLE_MEANS = {
     "high_rate": 9.556793,
 }  # statsmodels (test_validation_statsmodels)
 PROCESS_VARS = ("XLA_FLAGS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "PYTENSOR_FLAGS", "NUMBA_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR")  # fmt: skip
+                "PYTENSOR_FLAGS", "NUMBA_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR",
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")  # fmt: skip
 
 # run first and last in the kernel (not part of the notebook): the process state around it
 STATE = (

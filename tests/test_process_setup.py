@@ -41,3 +41,23 @@ def test_a_users_blas_thread_count_is_kept() -> None:
     if (os.cpu_count() or 1) < 2:
         pytest.skip("OpenBLAS caps the count at the cores: one core cannot tell them apart")
     assert set(blas_threads(OPENBLAS_NUM_THREADS="2")) == {2}
+
+
+JAX_PROBE = """
+from regimes.cache import setup_process
+setup_process()
+import jax
+jax.jit(lambda x: x * 2.0 + 1.0)(1.0).block_until_ready()  # compiles in milliseconds
+"""
+
+
+def test_even_a_quick_jax_compilation_is_cached_on_disk(tmp_path) -> None:
+    """A run compiles tens of small functions; JAX's default caches only compilations over 1 s,
+    so a warm run compiled them all again. After `setup_process` every one is kept."""
+    drop = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    clean = {k: v for k, v in os.environ.items() if k not in drop}
+    subprocess.run(
+        [sys.executable, "-c", JAX_PROBE], env={**clean, "REGIMES_CACHE_DIR": str(tmp_path)},
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert [p for p in (tmp_path / "jax").rglob("*") if p.is_file()]

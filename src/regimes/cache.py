@@ -51,6 +51,10 @@ def configure_compile_caches() -> Path:
         os.environ["PYTENSOR_FLAGS"] = f"{flags},{extra}" if flags else extra
     os.environ.setdefault("NUMBA_CACHE_DIR", str(root / "numba"))
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(root / "jax"))
+    # every compiled function, not only those that took over JAX's default 1 s: a run compiles
+    # tens of small functions (passes, derive, PPC) whose compilation is most of a warm run's
+    # compile phase (fed funds, warm: 3.1 -> 2.0 s; benchmarks/README.md)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     # numpyro runs chains in parallel only with one XLA host device per chain; with fewer it falls
     # back to drawing them one after another on one core (4 chains on 2 cores: 1.8x slower). So
     # at least HOST_DEVICES devices, even on fewer cores (read once, when JAX starts). PyMC's
