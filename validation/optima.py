@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from regimes.bridge import laplace_log_mass
 from regimes.calibration import simulate_from_prior, simulation_rng
 from regimes.compiled import CompiledModel
 from regimes.config import load_experiment
 from regimes.data.sources import resolve_data_dir
 from regimes.families import get_family
 from regimes.modes import distinct_modes
-from regimes.sampling import maximise_from, multistart_compiled
+from regimes.sampling import laplace_log_masses, maximise_from, multistart_compiled
 from regimes.userdata import experiment_frame
 
 
@@ -51,7 +50,7 @@ def optima_rows(exp, frame, seed: int, sim: int | None) -> list[dict]:
     model = family.build(exp.spec, frame)
     compiled = CompiledModel.from_model(model)
     data = compiled.data_of(model)
-    grad, hessian = compiled.logp_and_grad(), compiled.hessian()
+    grad = compiled.logp_and_grad()
 
     def logp_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         value, g = grad(x, data)
@@ -65,9 +64,9 @@ def optima_rows(exp, frame, seed: int, sim: int | None) -> list[dict]:
         x0 = compiled.to_unconstrained([np.asarray(truth[n]) for n in free], data)
         ((lp, ref),) = maximise_from(logp_and_grad, [x0])
         optima.insert(0, ("truth", (lp, ref)))
+    masses = laplace_log_masses(compiled, data, [o for _, o in optima])
     rows = []
-    for origin, (lp, x) in optima:
-        mass = laplace_log_mass(lp, np.asarray(hessian(x, data)))
+    for (origin, (lp, x)), mass in zip(optima, masses, strict=True):
         rows.append({
             "sim": "" if sim is None else sim, "origin": origin, "log_density": round(lp, 3),
             "laplace_log_mass": round(mass, 3) if np.isfinite(mass) else "ridge",

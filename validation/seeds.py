@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         report_rows([row for r in args.runs for row in chain_rows(r, args.regime)], args.record)
         return 0
     rows = [row_of(r, args.regime) for r in args.runs]
-    for r in rows:
-        print(" ".join(f"{k}={v}" for k, v in r.items()))
+    report_rows(rows, args.record)
     agree = True
     for a, b in itertools.combinations(rows, 2):
         gap, tol = abs(a["p_now"] - b["p_now"]), 3 * math.hypot(a["mcse_bound"], b["mcse_bound"])
@@ -146,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeds {a['seed']} vs {b['seed']}: P gap {gap:.4f} (3 MCSE {tol:.4f})")
     print("all converged" if all(r["converged"] for r in rows) else "NOT all converged")
     print("agree within Monte Carlo error" if agree else "DISAGREE beyond Monte Carlo error")
-    if args.record:
-        write_rows(rows, args.record)
     return 0 if agree else 1
 
 

@@ -191,6 +191,15 @@ def multistart_compiled(model, compiled, data: list, n_starts: int, seed: int) -
     }
 
 
+def laplace_log_masses(compiled, data: list, optima: list[tuple[float, np.ndarray]]) -> list[float]:
+    """The Laplace log mass of each (log density, point) optimum (`bridge.laplace_log_mass`;
+    −inf for a ridge), with the compiled model's Hessian."""
+    from regimes.bridge import laplace_log_mass
+
+    hessian = compiled.hessian()
+    return [laplace_log_mass(lp, np.asarray(hessian(x, data))) for lp, x in optima]
+
+
 def _by_laplace_mass(
     compiled, data: list, optima: list[tuple[float, np.ndarray]]
 ) -> tuple[list[tuple[float, np.ndarray]], list[float]]:
@@ -200,12 +209,11 @@ def _by_laplace_mass(
     highest optimum and hold almost no mass, and chains started there never find the mode that
     does. Optima that are not modes (−H not positive definite: a ridge) are dropped unless all
     are."""
-    from regimes.bridge import laplace_log_mass
     from regimes.modes import distinct_modes
 
-    hessian = compiled.hessian()
     distinct = distinct_modes(optima, np.inf, len(optima))
-    scored = [(laplace_log_mass(lp, np.asarray(hessian(x, data))), x) for lp, x in distinct]
+    masses = laplace_log_masses(compiled, data, distinct)
+    scored = [(m, x) for m, (_, x) in zip(masses, distinct, strict=True)]
     recorded = [round(v, 3) if np.isfinite(v) else float("nan") for v, _ in scored]
     modes = [item for item in scored if np.isfinite(item[0])]
     if not modes:
