@@ -418,19 +418,19 @@ def write_report_interrupted_with_new_figures(run_dir: Path, monkeypatch) -> Non
     while the page is rendered, after the figures were moved into the run."""
     from regimes.report import write as report_write
 
-    draw = report_write.diagnostic_figures
+    draw = report_write.report_figures
 
-    def changed(tree: xr.DataTree, out: Path) -> list[Path]:
-        pngs = draw(tree, out)
-        for png in pngs:
-            png.write_bytes(png.read_bytes() + b"\0")
-        return pngs
+    def changed(tree: xr.DataTree, out: Path, mark: str) -> list[Path]:
+        paths = draw(tree, out, mark)
+        for path in paths:
+            path.write_bytes(path.read_bytes() + b"\0")
+        return paths
 
     def interrupted(*args: object) -> str:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(report_write, "diagnostic_figures", changed)
+        m.setattr(report_write, "report_figures", changed)
         m.setattr(report_write, "render_report", interrupted)
         with pytest.raises(KeyboardInterrupt):
             report_write.write_report(run_dir)

@@ -80,8 +80,8 @@ def test_a_figure_that_fails_half_way_leaves_the_one_before(
     before = [p.read_bytes() for p in first]
     fig, _ = plt.subplots()
 
-    def broken(path: Path, **how: object) -> None:
-        Path(path).write_bytes(b"half a")
+    def broken(target: io.BytesIO, **how: object) -> None:  # figures render to bytes first
+        target.write(b"half a")
         raise OSError("disk full")
 
     monkeypatch.setattr(fig, "savefig", broken)

@@ -25,11 +25,12 @@ from regimes.config import (
 from regimes.data import resolve_data_dir
 from regimes.data.checks import dataframe_columns
 from regimes.families import get_family
-from regimes.figures import marked, run_mark, save_figure
+from regimes.figures import background, marked, run_mark, save_figure, write_rendered
 from regimes.figures.fair_value import plot_fair_value
-from regimes.fit import derive_checked, fit_frame, import_stack
+from regimes.fit import derive_checked, fit_frame, import_stack, posterior_of
 from regimes.logs import quiet_keyword
 from regimes.reopen import columns_dataset, run_inputs
+from regimes.report.arviz_figures import report_inputs, report_renders
 from regimes.report.write import write_report_files
 from regimes.results import (
     CONFIG,
@@ -194,6 +195,8 @@ def _fit_and_write(
     timing = dict(timing or {})
     t0 = time.perf_counter() - timing.get("data_s", 0.0)
     want_figures = exp.outputs.figures if figures is None else figures
+    if want_figures and report:  # the report's figures are drawn beside the run's own work
+        background.prepare(warm=("arviz_plots", "regimes.report.arviz_figures"))
     with phase("imports"):  # the modelling stack, loaded on first use (`regimes --help` needs none)
         import_stack(figures=want_figures)
     t1 = time.perf_counter()
@@ -202,8 +205,13 @@ def _fit_and_write(
     timing["sampling_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
+    drawing = None
     with phase("derive"):  # the posterior predictive check inside it is a phase of its own
-        derived, verdict = derive_checked(exp, tree, frame)
+        posterior = posterior_of(exp, tree)  # and the convergence verdict each figure shows
+        mark_text = run_mark(provenance["quick"], posterior[1]["converged"])
+        if want_figures and report:  # the report's figures: by the figure helper meanwhile
+            drawing = background.submit(report_renders, report_inputs(tree), mark_text)
+        derived, verdict = derive_checked(exp, tree, frame, posterior)
         verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
         derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2
@@ -223,8 +231,7 @@ def _fit_and_write(
 
             source = source_line(exp, provenance.get("data_sources", []))
             log_scale = exp.outputs.log_scale
-            mark = marked(run_mark(provenance["quick"], verdict["converged"]))  # every figure
-            with phase("figures"), mark:
+            with phase("figures"), marked(mark_text):
                 fig = plot_fair_value(derived, log_scale=log_scale, source=source)
                 save_figure(fig, tmp / FIGURES, "fair_value")
                 save_figure(plot_ppc(derived, log_scale=log_scale), tmp / FIGURES, "ppc")
@@ -264,8 +271,10 @@ def _fit_and_write(
     if want_figures and report:  # report.html + ArviZ figures: part of the run, written before
 
         def finish(run: Run) -> None:
-            with phase("report"):
-                write_report_files(run, tree, derived)  # as written: not read back
+            assert drawing is not None  # submitted whenever there is a report
+            with phase("report"):  # the helper's figures, then the page
+                drawn = write_rendered(run.path / FIGURES, drawing.result())
+                write_report_files(run, tree, derived, drawn)  # as written: not read back
             finished(timing)  # the manifest (written after this) holds this same dict
 
     run_dir = write_run(Path(out), exp.name, run_id, writer, finish=finish)

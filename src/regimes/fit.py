@@ -69,11 +69,15 @@ def posterior_of(exp: Experiment, tree: xr.DataTree) -> tuple[xr.DataTree, dict[
 
 
 def derive_checked(
-    exp: Experiment, tree: xr.DataTree, frame: FitFrame
+    exp: Experiment,
+    tree: xr.DataTree,
+    frame: FitFrame,
+    posterior: tuple[xr.DataTree, dict[str, Any]] | None = None,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """After sampling: the family's derived quantities, the posterior predictive check (its
     replicates are added to `tree` as `posterior_predictive`) and the convergence verdict, with
-    the run attributes of the public contract on the dataset."""
+    the run attributes of the public contract on the dataset. `posterior`: `posterior_of(exp,
+    tree)` when the caller has it already."""
     import xarray as xr
 
     from regimes.anchoring import anchor_check, regime_anchor_check
@@ -82,7 +86,7 @@ def derive_checked(
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
-    combined, verdict = posterior_of(exp, tree)
+    combined, verdict = posterior if posterior is not None else posterior_of(exp, tree)
     fitted = Fit(combined, frame, exp.spec)  # one fit: its passes are shared by every output
     derived = family.derive(fitted, exp.outputs.quantiles)
     if "modes_status" in combined.attrs:

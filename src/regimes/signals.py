@@ -7,6 +7,7 @@ Used by the CLI around each verb (`with Stopper(hard=True)`); process-wide, like
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -103,6 +104,7 @@ class Stopper:
 
     def exit_now(self, signum: int) -> None:
         """Remove this process's temporary run folders, say so, and end the process now."""
+        stop_helpers()
         results = sys.modules.get("regimes.results")  # not imported: no temporary folders
         if results is not None:
             results.remove_own_temporary()
@@ -112,8 +114,19 @@ class Stopper:
         os._exit(EXIT_ON_SIGNAL.get(signum, 128 + signum))
 
 
+def stop_helpers() -> None:
+    """End the figure helper process, if this process started one (`figures.background`), so
+    that a command ending now leaves no process behind, even for a moment."""
+    background = sys.modules.get("regimes.figures.background")  # not imported: none started
+    if background is not None:
+        background.stop()
+
+
 def exit_now(code: int) -> None:
-    """Flush the standard streams and end the process with `code` (no interpreter shutdown)."""
+    """Flush the standard streams and end the process with `code` (no interpreter shutdown):
+    its helper process first, its logging handlers flushed."""
+    stop_helpers()
+    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError):
             stream.flush()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regimes.files import make_dirs, write_atomic
+from regimes.files import make_dirs, write_bytes_atomic
 
 # deferred to the functions that use them: matplotlib (docs/modules.md#imports)
 
@@ -144,19 +144,40 @@ def quantile_band(ax, time, q, lo: float = 0.05, hi: float = 0.95, **style):
     )
 
 
-def save_figure(fig, folder: Path, stem: str) -> list[Path]:
-    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files,
-    each written atomically; inside `marked(...)` the figure carries the mark."""
+FORMATS = {  # how a figure is saved: PNG (200 dpi) and SVG, without timestamps
+    "png": {"format": "png", "dpi": 200, "metadata": {"Software": None}},
+    "svg": {"format": "svg", "metadata": {"Date": None, "Creator": None}},
+}
+
+
+def render_figure(fig, stem: str) -> dict[str, bytes]:
+    """The figure's files as bytes by name (`<stem>.png`, `<stem>.svg`), the same run giving
+    the same bytes; inside `marked(...)` it carries the mark. Closes the figure."""
+    import io
+
     import matplotlib.pyplot as plt
 
     stamp(fig, _MARK.get())
-    make_dirs(folder)
-    files = {
-        folder / f"{stem}.png": {"format": "png", "dpi": 200, "metadata": {"Software": None}},
-        folder / f"{stem}.svg": {"format": "svg", "metadata": {"Date": None, "Creator": None}},
-    }
+    out = {}
     with plt.style.context(str(STYLE)):  # "C0"-style colours resolve when drawn
-        for path, how in files.items():
-            write_atomic(path, lambda tmp, how=how: fig.savefig(tmp, **how))
+        for suffix, how in FORMATS.items():
+            buffer = io.BytesIO()
+            fig.savefig(buffer, **how)
+            out[f"{stem}.{suffix}"] = buffer.getvalue()
     plt.close(fig)
-    return list(files)
+    return out
+
+
+def write_rendered(folder: Path, rendered: dict[str, bytes]) -> list[Path]:
+    """Write rendered figure files (`render_figure`) into `folder`, each atomically; return
+    their paths."""
+    if not rendered:
+        return []
+    make_dirs(folder)
+    return [write_bytes_atomic(folder / name, data) for name, data in rendered.items()]
+
+
+def save_figure(fig, folder: Path, stem: str) -> list[Path]:
+    """Save as PNG (200 dpi) and SVG without timestamps, so the same run gives the same files,
+    each written atomically; inside `marked(...)` the figure carries the mark."""
+    return write_rendered(folder, render_figure(fig, stem))

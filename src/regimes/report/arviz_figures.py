@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from regimes.figures import memo_style, save_figure
+from regimes.figures import marked, memo_style, render_figure, write_rendered
 
 # deferred to the functions that use them: ArviZ (docs/modules.md#imports)
 
@@ -49,27 +49,58 @@ def _fix_size(fig, n_panels: int) -> None:
     fig.set_layout_engine("constrained")
 
 
-def diagnostic_figures(tree: xr.DataTree, folder: Path) -> list[Path]:
-    """Draw rank, trace and forest plots of the main parameters into `folder` (PNG + SVG each);
-    return the PNG paths (empty when the posterior has no plottable parameter)."""
+def diagnostic_renders(tree: xr.DataTree) -> dict[str, bytes]:
+    """Rank, trace and forest plots of the main parameters rendered as files by name
+    (`render_figure`: PNG + SVG each); empty when the posterior has no plottable parameter."""
     import arviz_plots as azp
 
     posterior = tree["posterior"].to_dataset()
     names = main_parameters(posterior)
     if not names:
-        return []
+        return {}
     n_panels = sum(_elements(posterior[n]) for n in names)
-    out: list[Path] = []
+    out: dict[str, bytes] = {}
     with memo_style() as plt, plt.rc_context(PANEL_STYLE):
         for stem, plot in (("rank", azp.plot_rank), ("trace", azp.plot_trace)):
             pc = plot(tree, var_names=names, backend="matplotlib", col_wrap=COL_WRAP)
             fig = pc.viz["figure"].item()
             _fix_size(fig, n_panels)
-            out.append(save_figure(fig, folder, stem)[0])
+            out |= render_figure(fig, stem)
         pc = azp.plot_forest(
             tree, var_names=names, backend="matplotlib", point_estimate="median", ci_probs=CI_PROBS
         )
         fig = pc.viz["figure"].item()
         fig.set_size_inches(10, 1.2 + 0.25 * n_panels * max(1, posterior.sizes["chain"]))
-        out.append(save_figure(fig, folder, "forest")[0])
+        out |= render_figure(fig, "forest")
     return out
+
+
+def report_inputs(tree: xr.DataTree) -> xr.DataTree | None:
+    """What `diagnostic_renders` reads of a run's tree, and no more (the main parameters'
+    draws and the sampler statistics): small enough to hand to the figure helper process.
+    None when there is nothing to draw."""
+    if "posterior" not in tree.children:
+        return None
+    posterior = tree["posterior"].to_dataset()
+    groups = {"posterior": posterior[main_parameters(posterior)]}
+    if "sample_stats" in tree.children:
+        groups["sample_stats"] = tree["sample_stats"].to_dataset()
+    out = xr.DataTree.from_dict(groups)
+    out.attrs = dict(tree.attrs)
+    return out
+
+
+def report_renders(tree: xr.DataTree | None, mark: str) -> dict[str, bytes]:
+    """The report's ArviZ figures, each carrying the run's `mark`, rendered as files by name:
+    what the figure helper process draws while the run goes on (`regimes.figures.background`),
+    or this one."""
+    if tree is None or "posterior" not in tree.children:
+        return {}
+    with marked(mark):
+        return diagnostic_renders(tree)
+
+
+def report_figures(tree: xr.DataTree | None, folder: Path, mark: str) -> list[Path]:
+    """Draw the report's ArviZ figures, each carrying the run's `mark`, into `folder`; return
+    their paths (PNG, SVG)."""
+    return write_rendered(folder, report_renders(tree, mark))

@@ -10,10 +10,9 @@ from pathlib import Path
 import xarray as xr
 
 from regimes.errors import RegimesError
-from regimes.figures import marked
 from regimes.files import make_dirs, write_text_atomic
 from regimes.report import compare_page, sections
-from regimes.report.arviz_figures import diagnostic_figures
+from regimes.report.arviz_figures import report_figures
 from regimes.report.html import page
 from regimes.results import (
     DERIVED,
@@ -41,16 +40,6 @@ def _load(run: Run) -> tuple[xr.DataTree | None, xr.Dataset | None]:
     return tree, derived
 
 
-def _arviz_figures(folder: Path, tree: xr.DataTree | None, mark: str) -> list[Path]:
-    """Draw the ArviZ figures (carrying the run's `mark`) into `folder`; return their paths (PNG,
-    SVG)."""
-    if tree is None or "posterior" not in tree.children:
-        return []
-    with marked(mark):
-        pngs = diagnostic_figures(tree, folder)
-    return [p for png in pngs for p in (png, png.with_suffix(".svg")) if p.is_file()]
-
-
 def render_report(run: Run, tree: xr.DataTree | None, derived: xr.Dataset | None) -> str:
     """The HTML of a run report, from figures already under the run's figures/ folder."""
     title = f"regimes report: {run.manifest.get('experiment', run.path.parent.name)}"
@@ -68,18 +57,23 @@ def render_report(run: Run, tree: xr.DataTree | None, derived: xr.Dataset | None
 
 
 def write_report_files(
-    run: Run, tree: xr.DataTree | None = None, derived: xr.Dataset | None = None
+    run: Run,
+    tree: xr.DataTree | None = None,
+    derived: xr.Dataset | None = None,
+    drawn: list[Path] | None = None,
 ) -> list[Path]:
     """Draw the ArviZ figures and write `report.html` into a run being assembled (the temporary
     folder of `results.write_run`, whose manifest is written afterwards); return the paths
     written. Gives the same page as `write_report` on the finished run. `tree` and `derived`:
     the run's posterior and derived quantities still in memory (as just written to its
-    netCDF files, which are then not read back); else read from the run."""
+    netCDF files, which are then not read back); else read from the run. `drawn`: the ArviZ
+    figures' paths when they were drawn already (`report_figures`, by the figure helper)."""
     if tree is None or derived is None:
         tree, derived = _load(run)
-    written = _arviz_figures(run.path / FIGURES, tree, run.figure_mark)
+    if drawn is None:
+        drawn = report_figures(tree, run.path / FIGURES, run.figure_mark)
     out = write_text_atomic(run.path / REPORT, render_report(run, tree, derived))
-    return [*written, out]
+    return [*drawn, out]
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -88,7 +82,7 @@ def write_report(run_dir: str | Path) -> Path:
     run = open_run(run_dir)
     tree, derived = _load(run)
     # the figures are listed at once, so the run opens even if the page is never written
-    add_drawn_files(run.path, FIGURES, lambda folder: _arviz_figures(folder, tree, run.figure_mark))
+    add_drawn_files(run.path, FIGURES, lambda folder: report_figures(tree, folder, run.figure_mark))
     html = render_report(run, tree, derived)
     return add_file_to_run(run.path, REPORT, lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
