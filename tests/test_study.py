@@ -341,6 +341,10 @@ def test_gold_study_quick_from_the_command_line(
     ] == "ms2_ecm"
     assert all("latest" in a for a in also)
     assert "The same question asked of other models" in page
+    timing = data["timing"]  # where the time went: each run, each phase summed over them
+    assert set(timing["runs"]) == names and min(timing["runs"].values()) > 0
+    assert {"compile", "sampling", "derive", "report"} <= set(timing["phases"])
+    assert sum(timing["phases"].values()) <= sum(timing["runs"].values())
     # --resume reuses every unchanged run and the LFO results stored in them: no sampling
     proc = _regimes(
         "run", str(gold), "--quick", "--resume", str(study_dir), "--no-progress",
@@ -351,6 +355,8 @@ def test_gold_study_quick_from_the_command_line(
     assert "sampling" not in proc.stderr
     resumed = json.loads((study_dir / "study.json").read_text())
     assert resumed["lfo"] == data["lfo"] and resumed["brief"] == data["brief"]
+    assert resumed["timing"]["phases"] == {}  # every run reused: none computed now
+    assert set(resumed["timing"]["runs"].values()) == {0.0}
     # `regimes report STUDY_DIR` redoes the table and page from the stored runs, no sampling
     (study_dir / "study.html").unlink()
     html_path = rerender_study(study_dir, data_dir=data_dir)

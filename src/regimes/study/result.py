@@ -37,7 +37,7 @@ class StudyResult:
     brief: list[dict[str, str]] = field(default_factory=list)
     answer: dict[str, Any] = field(default_factory=dict)  # the headline (`study.answer`)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file, caption)
-    timing: dict[str, float] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)  # seconds: stages, runs, phases
 
 
 def run_path(res: StudyResult, study_dir: Path, experiment: str) -> Path | None:

@@ -135,6 +135,7 @@ def run_study(
         else:
             runs.here(progress)
         res.timing["runs_s"] = time.perf_counter() - t0
+        res.timing |= where_runs_went(res, study_dir)
         t2 = time.perf_counter()
         if study.lfo is not None:
             _lfo(study, res, study_dir, quick, ex)
@@ -150,6 +151,22 @@ def run_study(
         log.info(f"study {folder.name}: {len(failed)} run(s) failed: {', '.join(failed)}")
     log.info(f"study {folder.name}: wrote {study_dir / STUDY_HTML}")
     return study_dir
+
+
+def where_runs_went(res: StudyResult, study_dir: Path) -> dict[str, Any]:
+    """Where the runs' time went: each run's seconds (`runs`, 0 for one reused), and the seconds
+    of each phase summed over the runs computed now (`phases`, from their manifests'
+    `timing.phases`: imports, compile, sampling, derive, figures, report, ...), whatever
+    ran side by side."""
+    phases: dict[str, float] = {}
+    for rec in res.runs.values():
+        if rec.status != "complete" or rec.wall_s <= 0:
+            continue
+        timing = read_manifest(study_dir / rec.run_dir).get("timing", {})
+        for name, seconds in timing.get("phases", {}).items():
+            phases[name] = round(phases.get(name, 0.0) + seconds, 3)
+    runs = {name: round(rec.wall_s, 3) for name, rec in res.runs.items()}
+    return {"runs": runs, "phases": dict(sorted(phases.items(), key=lambda kv: -kv[1]))}
 
 
 @dataclass
@@ -207,7 +224,7 @@ class _Runs:
                 msg = _failure_message(rec, f"study {name}: {p.stem}")
                 self.res.runs[p.stem] = RunRecord(p.stem, "failed", error=msg, wall_s=rec["wall_s"])
                 continue
-            elapsed = time.perf_counter() - t1
+            elapsed = 0.0 if reused else time.perf_counter() - t1  # reused: as `on` records it
             self.res.runs[p.stem] = _complete(p.stem, run_dir, self.study_dir, elapsed)
 
     def on(self, executor: Any) -> None:
