@@ -2,7 +2,9 @@
 
 Entrants, all on the same data (USMACRO_FEDFUNDS, T=226 quarters) and the same chains/draws/tune:
 
-1. ``regimes run experiments/fedfunds_msv.toml`` as a whole subprocess, twice (cold, then warm caches).
+1. ``regimes run experiments/fedfunds_msv.toml`` as a whole subprocess, twice (cold, then warm caches);
+   with ``--reference COMMIT``, the code of that commit (a temporary git worktree, its ``src`` first
+   on PYTHONPATH) runs the same command twice as well, after, and the warm runs are compared.
 2. A minimal hand-written numpyro model of the same likelihood (the reference for "within 1.5x").
 3. statsmodels ``MarkovRegression(..., switching_variance=True).fit()`` (MLE: wall time only).
 4. pymc-extras marginalised model with nutpie: in this environment when both import, else as a
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import loadavg, text_table
+from benchutil import loadavg, reference_tree, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "fedfunds_msv.toml"
@@ -43,6 +45,7 @@ SKIP_PYMC_EXTRAS = (
     "`bash benchmarks/peers/make_env.sh`)"
 )
 REFERENCE = "regimes_run_1"
+ENTRANTS_WITH_PHASES = ("regimes_run_1", "regimes_run_2", "regimes_before_1", "regimes_before_2")
 
 
 def data_dir() -> Path | None:
@@ -74,13 +77,19 @@ def write_experiment(folder: Path, chains: int, draws: int, tune: int) -> Path:
     return path
 
 
-def run_regimes(experiment: Path, out: Path, seed: int) -> dict[str, Any]:
-    """Time one whole `regimes run` subprocess; read min bulk ESS from its manifest."""
-    regimes_bin = Path(sys.executable).with_name("regimes")
+def run_regimes(
+    experiment: Path, out: Path, seed: int, src: Path | None = None
+) -> dict[str, Any]:
+    """Time one whole `regimes run` subprocess (the `regimes` console script's own two lines,
+    with `src` first on PYTHONPATH when given: the code before); read min bulk ESS from its
+    manifest."""
     args = ["run", str(experiment), "--out", str(out), "--no-progress", "--seed", str(seed)]
-    cmd = [str(regimes_bin), *args]
+    cmd = [sys.executable, "-c", "import sys; from regimes.cli import main; sys.exit(main())"]
+    env = {**os.environ, **({"PYTHONPATH": str(src)} if src else {})}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [*cmd, *args], cwd=ROOT, capture_output=True, text=True, check=False, env=env
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"regimes run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -272,7 +281,7 @@ def phase_rows(rows: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[An
     `regimes.timing`; compilation counted under "compile" wherever it happened), the rest of
     the run ("other") and of the process before the run began ("start-up": the interpreter,
     `regimes` and argument parsing), and the run over its own NUTS phase."""
-    names = [n for n in ("regimes_run_1", "regimes_run_2") if "phases" in rows.get(n, {})]
+    names = [n for n in ENTRANTS_WITH_PHASES if "phases" in rows.get(n, {})]
     body = []
     for ph in PHASES:
         body.append([ph] + [rows[n]["phases"].get(ph) for n in names])
@@ -328,6 +337,10 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[str]:
                 f"target: warm regimes run >= 2.7x faster than the warm peer: measured "
                 f"{peer / w:.2f}x ({'met' if peer / w >= 2.7 else 'not met'})"
             )
+        before = rows.get("regimes_before_2", {}).get("wall_s")
+        if before:
+            out.append(f"warm run against the code before (warm): {before:.1f} s -> {w:.1f} s, "
+                       f"{before / w:.2f}x")  # fmt: skip
         nuts = warm.get("phases", {}).get("sampling")
         if nuts:
             out.append(
@@ -349,6 +362,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", type=Path, default=None, help="write results to this JSON file")
     p.add_argument("--no-peers", action="store_true", help="skip the pymc-extras + nutpie entrant")
+    p.add_argument(
+        "--reference", default="", help="also run the code of this commit twice (e.g. HEAD~3)"
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.chains, args.draws, args.tune = 2, 100, 100
@@ -384,6 +400,13 @@ def main(argv: list[str] | None = None) -> int:
         rows["pymc_extras_nutpie"] = peer_entrant(y, folder, sizes, args.no_peers)
         if "wall_s" in rows["pymc_extras_nutpie"] and not args.smoke:  # and warm, as regimes
             rows["pymc_extras_nutpie_2"] = peer_entrant(y, folder, sizes, args.no_peers)
+        with reference_tree(ROOT, args.reference) as tree:
+            if tree is not None:
+                for i in (1, 2):
+                    print(f"running regimes at {args.reference} ({i}) ...", flush=True)
+                    rows[f"regimes_before_{i}"] = run_regimes(
+                        exp, folder / f"before{i}", args.seed, tree / "src"
+                    )
     load_end = loadavg()
     finish(rows)
     print()
