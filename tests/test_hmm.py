@@ -14,6 +14,7 @@ from regimes.hmm import (
     expected_durations,
     filter_draws,
     forward_filter,
+    posterior_passes,
     pt_forward_log_marginal,
     sample_paths,
     smooth,
@@ -518,3 +519,26 @@ def test_pytensor_vector_recursion_matches_numpy(monkeypatch, layout):
     np.testing.assert_allclose(got_lm, ref.log_marginal, rtol=0, atol=1e-8)
     np.testing.assert_allclose(got_lp, ref.log_pred, rtol=0, atol=1e-8)
     np.testing.assert_allclose(g_ll, smooth(li, lt, ll), atol=1e-10)
+
+
+@pytest.mark.parametrize(("k", "p", "static"), [(2, 2, False), (3, 1, False), (2, 3, True)])
+def test_lagged_passes_match_the_dense_expanded_chain(k: int, p: int, static: bool) -> None:
+    """The passes on lag-expanded states from the K-regime matrices (O(J K) a step) give what
+    the dense (J, J) expansion of the same chain gives: filtered, predicted and smoothed
+    probabilities, one-step densities and the FFBS paths of the same seed."""
+    rng = np.random.default_rng(k * 10 + p)
+    d, t_len = 5, 40
+    space = state_space(k, p)
+    j = space.n_states
+    shape = (d, k) if static else (d, t_len - 1, k)
+    log_p = np.log(rng.dirichlet(np.ones(k) * 0.7, size=shape))  # (..., K, K) rows
+    log_init = np.log(rng.dirichlet(np.ones(j), size=d))
+    log_lik = rng.normal(scale=2.0, size=(d, t_len, j))
+    dense = posterior_passes(3, log_init, space.dense_log_trans(log_p), log_lik)
+    lagged = posterior_passes(3, log_init, log_p, log_lik, lags=p)
+    for name in ("log_pred", "filtered", "predicted", "smoothed"):
+        np.testing.assert_allclose(getattr(lagged, name), getattr(dense, name), rtol=1e-10)
+    np.testing.assert_array_equal(lagged.paths, dense.paths)
+    assert np.all(space.allowed[lagged.paths[:, :-1], lagged.paths[:, 1:]])  # consistent lags
+    with pytest.raises(ValueError, match="not the K"):
+        posterior_passes(3, log_init[:, :-1], log_p, log_lik[..., :-1], lags=p)

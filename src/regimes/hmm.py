@@ -35,6 +35,7 @@ because JAX cannot trace scan/gradient allocations whose length is only known at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pytensor
@@ -44,10 +45,14 @@ from pytensor.tensor.special import logsumexp as pt_logsumexp
 SCALAR_STATES = 8  # the forward pass runs state by state up to this many states, as a vector above
 
 __all__ = [
+    "DrawPasses",
     "FilterResult",
     "expected_durations",
     "filter_draws",
     "forward_filter",
+    "lagged_regimes",
+    "posterior_draws",
+    "posterior_passes",
     "pt_forward_log_marginal",
     "sample_paths",
     "smooth",
@@ -103,9 +108,14 @@ def _lse_to(lt: np.ndarray, log_v: np.ndarray) -> np.ndarray:
 
 
 def _canonical(
-    log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray, batched: bool
+    log_init: np.ndarray,
+    log_trans: np.ndarray,
+    log_lik: np.ndarray,
+    batched: bool,
+    lags: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate shapes; return (D,K) init, (D,T-1,K,K) transitions (maybe a view), (D,T,K) lik."""
+    """Validate shapes; return (D,J) init, (D,T-1,K,K) transitions (maybe a view), (D,T,J) lik;
+    J = K without `lags`, else the K^(lags+1) lag-expanded states (`lagged_regimes`)."""
     li = np.asarray(log_init, dtype=float)
     lt = np.asarray(log_trans, dtype=float)
     ll = np.asarray(log_lik, dtype=float)
@@ -113,11 +123,12 @@ def _canonical(
         li, lt, ll = li[None], lt[None], ll[None]
     if ll.ndim != 3:
         raise ValueError(f"log_lik must be {'(D, T, K)' if batched else '(T, K)'}; got {ll.shape}")
-    d, t_len, k = ll.shape
-    if t_len < 1 or k < 1:
+    d, t_len, j = ll.shape
+    if t_len < 1 or j < 1:
         raise ValueError(f"log_lik needs T >= 1 and K >= 1; got shape {ll.shape[1:]}")
-    if li.shape != (d, k):
-        raise ValueError(f"log_init shape {li.shape[1 - batched :]} does not match K={k}")
+    if li.shape != (d, j):
+        raise ValueError(f"log_init shape {li.shape[1 - batched :]} does not match K={j}")
+    k = lagged_regimes(j, lags)
     if lt.ndim == 3:
         if lt.shape != (d, k, k):
             raise ValueError(f"static log_trans must be (K, K) = ({k}, {k}); got {lt.shape[1:]}")
@@ -187,39 +198,117 @@ def _probabilities(
     return trans, static, np.exp(ll - m), m[..., 0]
 
 
+def lagged_regimes(n_states: int, lags: int) -> int:
+    """The number of regimes K of a chain whose J = K^(lags+1) states carry the regime at lags
+    0..lags (J itself without lags); a ValueError when J is no such power."""
+    k = round(n_states ** (1.0 / (lags + 1)))
+    if k ** (lags + 1) != n_states:
+        raise ValueError(f"{n_states} states are not the K^{lags + 1} states of {lags} lags")
+    return k
+
+
+class _Moves:
+    """A chain's moves in probability space for the scaled passes: (D,K,K) or (D,T-1,K,K)
+    matrices on the states themselves, each a dense product per step."""
+
+    def __init__(self, trans: np.ndarray, static: bool) -> None:
+        self.trans, self.static = trans, static
+        self.rows = np.arange(trans.shape[0])
+
+    def step(self, t: int) -> np.ndarray:
+        """The (D, K, K) regime matrices of the move t -> t + 1."""
+        return self.trans if self.static else self.trans[:, t]
+
+    def predict(self, filt: np.ndarray, t: int) -> np.ndarray:
+        """p(state_t+1 | y_≤t) (D, J) from p(state_t | y_≤t)."""
+        return np.matmul(filt[:, None, :], self.step(t))[:, 0]
+
+    def back(self, w: np.ndarray, t: int) -> np.ndarray:
+        """Σ_j P(i -> j) w[j] over the next state j (D, J): the backward recursion's step."""
+        return np.matmul(self.step(t), w[:, :, None])[:, :, 0]
+
+    def towards(self, filt: np.ndarray, nxt: np.ndarray, t: int) -> np.ndarray:
+        """Unnormalised p(state_t | state_t+1 = nxt, y_≤t) (D, J)."""
+        return filt * self.step(t)[self.rows, :, nxt]
+
+
+class _LaggedMoves(_Moves):
+    """The moves of the K^(p+1) lag-expanded states (s_t, ..., s_t-p; `pt_forward_log_marginal`'s
+    order) from the K-regime matrices: a step drops the oldest lag and moves the newest, O(J K)
+    per draw instead of the O(J²) of the dense expanded matrix, which is mostly zeros."""
+
+    def __init__(self, trans: np.ndarray, static: bool, k: int, p: int) -> None:
+        super().__init__(trans, static)
+        self.k, self.kp = k, k**p
+        self.newest = np.arange(self.kp) // k ** (p - 1)  # s_t of each kept block (s_t..s_t-p+1)
+
+    def _kept_moves(self, t: int) -> np.ndarray:
+        """(D, K^p, K): P[newest lag of kept block m, next regime]."""
+        return self.step(t)[:, self.newest, :]
+
+    def predict(self, filt: np.ndarray, t: int) -> np.ndarray:
+        d = filt.shape[0]
+        kept = filt.reshape(d, self.kp, self.k).sum(axis=2)  # the oldest lag summed out
+        nxt = self._kept_moves(t) * kept[:, :, None]  # (D, block, next regime)
+        return nxt.transpose(0, 2, 1).reshape(d, -1)  # next state = (next regime, block)
+
+    def back(self, w: np.ndarray, t: int) -> np.ndarray:
+        d = w.shape[0]
+        by_next = w.reshape(d, self.k, self.kp).transpose(0, 2, 1)  # (D, block, next regime)
+        u = (self._kept_moves(t) * by_next).sum(axis=2)  # (D, block)
+        return np.repeat(u, self.k, axis=1)  # the same for every oldest lag of the block
+
+    def towards(self, filt: np.ndarray, nxt: np.ndarray, t: int) -> np.ndarray:
+        # the states that move to `nxt` are its block's, any oldest lag, all by the same
+        # regime move: the filtered probabilities of those K states, zero elsewhere
+        block = (nxt % self.kp)[:, None] * self.k + np.arange(self.k)[None, :]
+        out = np.zeros_like(filt)
+        np.put_along_axis(out, block, np.take_along_axis(filt, block, axis=1), axis=1)
+        return out
+
+
+def _moves(trans: np.ndarray, static: bool, n_states: int, lags: int) -> _Moves:
+    """The scaled passes' moves: dense, or on lag-expanded states from K-regime matrices."""
+    if not lags:
+        return _Moves(trans, static)
+    return _LaggedMoves(trans, static, lagged_regimes(n_states, lags), lags)
+
+
 def _forward_scaled(
-    li: np.ndarray, lt: np.ndarray, ll: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    li: np.ndarray, lt: np.ndarray, ll: np.ndarray, lags: int = 0
+) -> tuple[np.ndarray, tuple, np.ndarray, np.ndarray]:
     """Batched forward pass in probability space with per-step normalisation (matrix products
     instead of log-sum-exp loops: the fast path for many draws and large expanded state spaces).
-    Returns filtered probabilities (D,T,K), transitions as from `_probabilities`, log_pred (D,T)."""
-    d, t_len, k = ll.shape
+    Returns filtered probabilities (D,T,J), (moves, scaled likelihoods), log_pred (D,T) and the
+    predicted p(state_t | y_<t) (D,T,J)."""
+    d, t_len, j = ll.shape
     trans, static, lik, m = _probabilities(lt, ll)
-    filt = np.empty((d, t_len, k))
+    moves = _moves(trans, static, j, lags)
+    filt = np.empty((d, t_len, j))
+    predicted = np.empty((d, t_len, j))
     log_pred = np.empty((d, t_len))
     pred = np.exp(li)
     for t in range(t_len):
         if t > 0:
-            step = trans if static else trans[:, t - 1]
-            pred = np.matmul(filt[:, t - 1, None, :], step)[:, 0]
+            pred = moves.predict(filt[:, t - 1], t - 1)
+        predicted[:, t] = pred
         joint = pred * lik[:, t]
         c = joint.sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_pred[:, t] = np.log(c) + m[:, t]
             filt[:, t] = joint / c[:, None]
-    return filt, (trans, static, lik), log_pred
+    return filt, (moves, lik), log_pred, predicted
 
 
 def _smooth_scaled(filt: np.ndarray, parts: tuple) -> np.ndarray:
-    """Batched backward pass in probability space; returns p(s_t | y) (D,T,K)."""
-    trans, static, lik = parts
-    d, t_len, k = filt.shape
+    """Batched backward pass in probability space; returns p(s_t | y) (D,T,J)."""
+    moves, lik = parts
+    d, t_len, j = filt.shape
     out = np.empty_like(filt)
     out[:, -1] = filt[:, -1]
-    beta = np.ones((d, k))
+    beta = np.ones((d, j))
     for t in range(t_len - 2, -1, -1):
-        step = trans if static else trans[:, t]
-        beta = np.matmul(step, (lik[:, t + 1] * beta)[:, :, None])[:, :, 0]
+        beta = moves.back(lik[:, t + 1] * beta, t)
         beta /= beta.sum(axis=1, keepdims=True)
         sm = filt[:, t] * beta
         out[:, t] = sm / sm.sum(axis=1, keepdims=True)
@@ -243,15 +332,13 @@ def forward_filter(
     )
 
 
-def filter_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> FilterResult:
-    """Forward-filter D posterior draws at once (inputs with a leading D axis; see module doc)."""
-    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    filt, (trans, static, _), log_pred = _forward_scaled(li, lt, ll)
-    predicted = np.empty_like(filt)
-    predicted[:, 0] = np.exp(li)
-    if filt.shape[1] > 1:
-        step = trans[:, None] if static else trans  # (D,1|T-1,K,K)
-        predicted[:, 1:] = np.matmul(filt[:, :-1, None, :], step)[:, :, 0]
+def filter_draws(
+    log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray, lags: int = 0
+) -> FilterResult:
+    """Forward-filter D posterior draws at once (inputs with a leading D axis; see module doc;
+    `lags` as in `posterior_passes`)."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True, lags=lags)
+    filt, _, log_pred, predicted = _forward_scaled(li, lt, ll, lags)
     return FilterResult(
         log_marginal=log_pred.sum(axis=1), log_pred=log_pred, filtered=filt, predicted=predicted
     )
@@ -267,7 +354,7 @@ def smooth(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> 
 def smooth_draws(log_init: np.ndarray, log_trans: np.ndarray, log_lik: np.ndarray) -> np.ndarray:
     """Smooth D posterior draws at once, vectorised over draws: returns (D, T, K) probabilities."""
     li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    filt, parts, _ = _forward_scaled(li, lt, ll)
+    filt, parts, _, _ = _forward_scaled(li, lt, ll)
     return _smooth_scaled(filt, parts)
 
 
@@ -279,8 +366,36 @@ def sample_paths_draws(
 ) -> np.ndarray:
     """One FFBS regime path per posterior draw, vectorised over draws: (D, T) ints."""
     li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    filt, parts, _ = _forward_scaled(li, lt, ll)
+    filt, parts, _, _ = _forward_scaled(li, lt, ll)
     return _backward_sample(np.random.default_rng(rng), filt, parts)
+
+
+class DrawPasses(NamedTuple):
+    """Per draw, from one forward pass: log_pred (D,T), filtered and predicted (D,T,J),
+    smoothed (D,T,J) and one FFBS path (D,T)."""
+
+    log_pred: np.ndarray
+    filtered: np.ndarray
+    predicted: np.ndarray
+    smoothed: np.ndarray
+    paths: np.ndarray
+
+
+def posterior_passes(
+    rng: np.random.Generator | int | None,
+    log_init: np.ndarray,
+    log_trans: np.ndarray,
+    log_lik: np.ndarray,
+    lags: int = 0,
+) -> DrawPasses:
+    """Everything per draw from one forward pass. With `lags = p > 0` the states are the
+    K^(p+1) lag-expanded ones (`pt_forward_log_marginal`'s order) and `log_trans` stays the
+    K-regime matrices (D, K, K) or (D, T-1|T, K, K): each step costs O(J K), not O(J²)."""
+    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True, lags=lags)
+    filt, parts, log_pred, predicted = _forward_scaled(li, lt, ll, lags)
+    smoothed = _smooth_scaled(filt, parts)
+    paths = _backward_sample(np.random.default_rng(rng), filt, parts)
+    return DrawPasses(log_pred, filt, predicted, smoothed, paths)
 
 
 def posterior_draws(
@@ -291,24 +406,19 @@ def posterior_draws(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Everything per draw from one forward pass: log_pred (D,T), filtered (D,T,K),
     smoothed (D,T,K) and one FFBS path (D,T)."""
-    li, lt, ll = _canonical(log_init, log_trans, log_lik, batched=True)
-    filt, parts, log_pred = _forward_scaled(li, lt, ll)
-    smoothed = _smooth_scaled(filt, parts)
-    paths = _backward_sample(np.random.default_rng(rng), filt, parts)
-    return log_pred, filt, smoothed, paths
+    passes = posterior_passes(rng, log_init, log_trans, log_lik)
+    return passes.log_pred, passes.filtered, passes.smoothed, passes.paths
 
 
 def _backward_sample(rng: np.random.Generator, filt: np.ndarray, parts: tuple) -> np.ndarray:
     """Backward sampling step of FFBS given filtered probabilities, one path per draw."""
-    trans, static, _ = parts
+    moves, _ = parts
     d, t_len, _ = filt.shape
-    rows = np.arange(d)
     paths = np.empty((d, t_len), dtype=np.int64)
     with np.errstate(divide="ignore"):
         paths[:, -1] = _categorical(rng, np.log(filt[:, -1]))
         for t in range(t_len - 2, -1, -1):
-            step = trans if static else trans[:, t]
-            w = filt[:, t] * step[rows, :, paths[:, t + 1]]  # p(s_t=i | s_t+1, y_0..t)
+            w = moves.towards(filt[:, t], paths[:, t + 1], t)  # p(s_t=i | s_t+1, y_0..t)
             paths[:, t] = _categorical(rng, np.log(w))
     return paths
 

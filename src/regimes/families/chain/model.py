@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from regimes.families.chain.data import ChainData
 from regimes.families.chain.emissions import EmissionParams, Emissions
 from regimes.families.chain.space import StateSpace
@@ -31,7 +29,8 @@ class ChainGraphs:
     """PyTensor graphs of one draw's HMM inputs and what the outputs need (n scored months)."""
 
     log_init: Any  # (J,), or (A, K) with one chain per series
-    log_trans: Any  # (J, J) or (n, J, J) on the expanded states, or (A, K, K) per series
+    log_trans: Any  # (J, J) or (n, J, J) on the states, (K, K) or (n, K, K) regime matrices
+    # with AR lags (`StateSpace.dense_log_trans` expands them), or (A, K, K) per series
     log_lik: Any  # (n, A, J) each series' log density per state (zero where not scored)
     P_all: Any  # (K, K), (N, K, K) (covariate transitions, every month) or (A, K, K)
     innovations: Any  # (n, A, J) standardised one-step innovations behind log_lik
@@ -109,11 +108,9 @@ class ChainModel:
             log_trans = log_p[..., a[:, None], a[None, :]] + log_pv[v[:, None], v[None, :]]
             init_v = log_clip(StationaryInitial(space.n_volatility).probabilities(None, log_pv))
             log_init = log_init[a] + init_v[v]
-        elif space.p > 0:
+        elif space.p > 0:  # the K-regime matrices: the passes expand them step by step
             lags, p = space.lags, space.p
-            moved = log_p[..., lags[:, 1], lags[:, 0]]  # (J,) or (n, J)
-            moved = moved[None, :] if log_p.ndim == 2 else moved[:, None, :]
-            log_trans = pt.where(space.allowed, moved, -np.inf)
+            log_trans = log_p
             log_p0 = log_p if log_p.ndim == 2 else log_p[0]
             log_init = log_init[lags[:, p]]
             for i in range(p):

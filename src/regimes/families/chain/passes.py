@@ -121,8 +121,9 @@ def chain_passes(
                 li_c, lt_c, own = li, lt, ll
                 lags, regime_of = space.lags, to_regime
                 ll_c = joint  # (m, n, J): every series' month jointly
-            log_pred, filt, smoothed, paths = hmm.posterior_draws(rng, li_c, lt_c, ll_c)
-            pred = hmm.filter_draws(li_c, lt_c, ll_c).predicted  # (m, n, J)
+            log_pred, filt, pred, smoothed, paths = hmm.posterior_passes(
+                rng, li_c, lt_c, ll_c, lags=0 if per_series else space.p
+            )  # pred: (m, n, J) one-step p(state_t | y_<t)
             out["regime_prob"][lo:hi, ch, c:] = smoothed @ regime_of
             for t in range(c):  # months conditioned on: the regime at that lag of the first state
                 lag = min(c - t, lags.shape[1] - 1)
@@ -148,6 +149,6 @@ def chain_passes(
     if per_series:
         path = hmm.viterbi(med[0][0], med[1][0], med[2][:, 0])
     else:
-        path = space.regime[hmm.viterbi(med[0], med[1], med[8])]
+        path = space.regime[hmm.viterbi(med[0], space.dense_log_trans(med[1]), med[8])]
     path = np.concatenate([np.full(c, path[0]), path])
     return ChainPasses(viterbi_path=np.asarray(path), volatility_prob=vol, **out)

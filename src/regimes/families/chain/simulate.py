@@ -62,7 +62,7 @@ def simulate_chain(
     c = n_conditioning
     y = np.array(owner["y"].get_value(), dtype=float)
     out = fn(*values)
-    log_init, log_trans, scales = out[0], out[1], out[5]
+    log_init, log_trans, scales = out[0], space.dense_log_trans(out[1]), out[5]
     n, n_series = out[4].shape[:2]
     if per_series:  # one chain per series over K states
         allowed = None if regimes is None else np.eye(space.k, dtype=bool)[regimes[c:]]

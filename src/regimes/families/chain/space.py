@@ -35,6 +35,16 @@ class StateSpace:
         """(J, K) one-hot map from expanded states to the regime at `lag`."""
         return np.eye(self.k)[self.lags[:, lag]]
 
+    def dense_log_trans(self, log_trans: np.ndarray) -> np.ndarray:
+        """The chain's log moves on the expanded states, (..., J, J): with AR lags the
+        outputs carry the K-regime matrices (..., K, K) and the move from expanded state i to
+        j is the regime move lags[i, 0] -> lags[j, 0] where the lags agree (−inf elsewhere);
+        without, `log_trans` is on the states already and comes back as it is."""
+        if not self.p:
+            return log_trans
+        moved = log_trans[..., self.lags[:, 1], self.lags[:, 0]]  # (..., J): into state j
+        return np.where(self.allowed, moved[..., None, :], -np.inf)
+
     def to_volatility(self) -> np.ndarray | None:
         """(J, V) one-hot map to the volatility regime (None without a volatility chain)."""
         return None if self.volatility is None else np.eye(self.n_volatility)[self.volatility]
