@@ -23,6 +23,9 @@ K regimes, T observations, time index t = 0..T-1 (0-based).
 Batched ("draws") helpers put a leading draws axis D on every input: ``log_init`` (D, K),
 ``log_trans`` (D, K, K) or (D, T-1, K, K) or (D, T, K, K), ``log_lik`` (D, T, K). They loop over
 time and vectorise over draws and states, for post-processing thousands of posterior draws.
+``posterior_passes`` and ``filter_draws`` also take ``lags = p``: the states are then the
+K^(p+1) lag-expanded ones of an AR(p) chain (as in ``pt_forward_log_marginal``) and
+``log_trans`` stays the K-regime matrices, so a step costs O(J K) instead of O(J²).
 
 ``pt_forward_log_marginal`` is the differentiable PyTensor forward pass (``pytensor.scan``) used
 inside PyMC models; it follows the same conventions (decided by the static ``ndim`` of
