@@ -542,3 +542,40 @@ def test_lagged_passes_match_the_dense_expanded_chain(k: int, p: int, static: bo
     assert np.all(space.allowed[lagged.paths[:, :-1], lagged.paths[:, 1:]])  # consistent lags
     with pytest.raises(ValueError, match="not the K"):
         posterior_passes(3, log_init[:, :-1], log_p, log_lik[..., :-1], lags=p)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_a_left_to_right_filter_sums_over_the_allowed_moves_only(k: int) -> None:
+    """With `allowed`, the state-by-state recursion skips the moves a left-to-right chain
+    cannot make: the same log p(y), log_pred and gradient as summing their −inf terms; a mask
+    that drops a possible move changes the answer (the mask is what the recursion reads)."""
+    from regimes.families.chain.transitions import forward_moves
+
+    rng = np.random.default_rng(k)
+    t_len = 12
+    stay = rng.uniform(0.6, 0.95, size=(t_len - 1, k))
+    log_trans = np.full((t_len - 1, k, k), -np.inf)
+    for i in range(k):
+        log_trans[:, i, i] = np.log(stay[:, i]) if i < k - 1 else 0.0
+        if i < k - 1:
+            log_trans[:, i, i + 1] = np.log1p(-stay[:, i])
+    log_init = np.log(np.r_[1.0 - 1e-12 * (k - 1), np.full(k - 1, 1e-12)])
+    log_lik = rng.normal(size=(t_len, k))
+    a, b = pt.vector("li", shape=(k,)), pt.tensor3("lt", shape=(t_len - 1, k, k))
+    c = pt.matrix("ll", shape=(t_len, k))
+
+    def compiled(allowed):
+        lm, lp = pt_forward_log_marginal(a, b, c, allowed=allowed)
+        return pytensor.function([a, b, c], [lm, lp, pytensor.grad(lm, c)])
+
+    every = compiled(None)(log_init, log_trans, log_lik)
+    masked = compiled(forward_moves(k))(log_init, log_trans, log_lik)
+    for x, y in zip(every, masked, strict=True):
+        np.testing.assert_allclose(x, y, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(every[0], forward_filter(log_init, log_trans, log_lik).log_marginal)
+    no_stay = forward_moves(k) & ~np.eye(k, dtype=bool)
+    no_stay[0, 0] = True  # the first regime stays reachable
+    dropped = compiled(no_stay)(log_init, log_trans, log_lik)
+    assert not np.isclose(dropped[0], every[0])
+    with pytest.raises(ValueError, match="allowed must be"):
+        pt_forward_log_marginal(a, b, c, allowed=np.ones((k + 1, k + 1), dtype=bool))

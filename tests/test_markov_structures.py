@@ -249,3 +249,34 @@ def test_uniform_breaks_put_a_uniform_prior_on_the_dates(k: int) -> None:
     # a certain break (hazard 1) leaves no −inf in the filter: the gradient NUTS follows is finite
     model = markov.FAMILY.build(spec, frame)
     assert np.isfinite(model.compile_dlogp()(model.initial_point())).all()
+
+
+@pytest.mark.parametrize("transition", ["breaks", "changepoint"])
+def test_left_to_right_filters_skip_only_impossible_moves(
+    transition: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A left-to-right chain's filter sums over the moves it can make (`Transitions.allowed`):
+    the model's log density and gradient are those of the filter over every move."""
+    from regimes.families.chain import transitions as tr
+
+    frame = frame_of({"y": np.random.default_rng(5).normal(size=40)})
+    options = {"k_regimes": 3, "transition": transition, "switching_variance": True}
+    spec = spec_of(options)
+    point = markov.FAMILY.build(spec, frame).initial_point()
+    rng = np.random.default_rng(2)
+    point = {
+        name: value + rng.normal(scale=0.3, size=np.shape(value)) for name, value in point.items()
+    }
+
+    def density(model):
+        return model.compile_logp()(point), model.compile_dlogp()(point)
+
+    masked = markov.FAMILY.build(spec, frame)
+    with monkeypatch.context() as m:
+        m.setattr(tr.Transitions, "allowed", lambda self: None)
+        m.setattr(tr.ChangePointTransitions, "allowed", lambda self: None)
+        m.setattr(tr.UniformBreaks, "allowed", lambda self: None)
+        every = density(markov.FAMILY.build(spec, frame))
+    logp, dlogp = density(masked)
+    np.testing.assert_allclose(logp, every[0], rtol=1e-12)
+    np.testing.assert_allclose(dlogp, every[1], rtol=1e-9, atol=1e-12)

@@ -508,8 +508,14 @@ def pt_forward_log_marginal(
     log_lik: pt.TensorLike,
     *,
     lags: int = 0,
+    allowed: np.ndarray | None = None,
 ) -> tuple[pt.TensorVariable, pt.TensorVariable]:
     """Build the differentiable forward pass (scan): returns (log p(y) scalar, log_pred (T,)).
+
+    `allowed` (K, K) bool, when given, marks the only moves whose probability can be nonzero
+    (those of a left-to-right chain: stay or move one regime on): the state-by-state recursion
+    then sums over the allowed from-states only (a change point's K = 3 step: 2 log-add-exps
+    instead of 3 three-term log-sum-exps), the same value as summing −inf terms.
 
     With ``lags = p > 0`` the chain runs on the lag-expanded states (s_t, ..., s_{t-p}) of a
     K-regime chain (J = K^(p+1) states in ``itertools.product`` order, s_t the slowest digit):
@@ -545,8 +551,11 @@ def pt_forward_log_marginal(
     static = log_trans.ndim == 2
     if not static:  # log_trans[t] moves t -> t+1; a (T, K, K) input has its last slice ignored
         log_trans = log_trans[: log_lik.shape[0] - 1]
-    recursion = _by_state if n_states <= SCALAR_STATES else _by_vector
-    return recursion(log_init, log_trans, log_lik, k, lags, static)
+    if allowed is not None and (lags or np.shape(allowed) != (k, k)):
+        raise ValueError(f"allowed must be ({k}, {k}) and is for chains without lags")
+    if n_states <= SCALAR_STATES:
+        return _by_state(log_init, log_trans, log_lik, k, lags, static, allowed)
+    return _by_vector(log_init, log_trans, log_lik, k, lags, static)
 
 
 def _pt_lse(terms: list) -> pt.TensorVariable:
@@ -562,13 +571,13 @@ def _pt_lse(terms: list) -> pt.TensorVariable:
     return pt.log(pt.add(*(pt.exp(t - top) for t in terms))) + top
 
 
-def _by_state(log_init, log_trans, log_lik, k: int, lags: int, static: bool):
+def _by_state(log_init, log_trans, log_lik, k: int, lags: int, static: bool, allowed=None):
     """The recursion on one scalar per state (few states), unnormalised: each step carries
-    log p(s_t = j, y_0..t), one log-sum-exp per state (no normalising one), and each month's
-    density is the difference of consecutive totals, taken after the scan, vectorised over time.
-    Returns (log p(y), log p(y_t | y_<t) for t = 0..T-1)."""
+    log p(s_t = j, y_0..t), one log-sum-exp per state over its allowed from-states (no
+    normalising one), and each month's density is the difference of consecutive totals, taken
+    after the scan, vectorised over time. Returns (log p(y), log p(y_t | y_<t) for t = 0..T-1)."""
     n_states = k ** (lags + 1)
-    predict = _lagged_scalar_predict(k, lags) if lags else _scalar_predict(k)
+    predict = _lagged_scalar_predict(k, lags) if lags else _scalar_predict(k, allowed)
     flat = [log_trans[..., i, j] for i in range(k) for j in range(k)]
     n_trans = k * k
     first = [log_init[j] + log_lik[0, j] for j in range(n_states)]
@@ -638,12 +647,19 @@ def _by_vector(log_init, log_trans, log_lik, k: int, lags: int, static: bool):
     return log_pred.sum(), log_pred
 
 
-def _scalar_predict(k: int):
+def _scalar_predict(k: int, allowed: np.ndarray | None = None):
     """One prediction step, state by state: log pred_j = logsumexp_i(log f_i + log P[i, j]) (P
-    flattened row-major)."""
+    flattened row-major) over the from-states i that `allowed[i, j]` (all without it)."""
+    ok = np.ones((k, k), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    if not ok.any(axis=0).all():
+        raise ValueError("every state must be reachable from some state (a column of allowed)")
+    sources = [[i for i in range(k) if ok[i, j]] for j in range(k)]
 
     def predict(filt_prev, lt_flat):
-        return [_pt_lse([filt_prev[i] + lt_flat[i * k + j] for i in range(k)]) for j in range(k)]
+        return [
+            _pt_lse([filt_prev[i] + lt_flat[i * k + j] for i in src])
+            for j, src in enumerate(sources)
+        ]
 
     return predict
 

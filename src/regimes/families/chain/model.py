@@ -86,6 +86,18 @@ class ChainModel:
         """Leading months the emissions condition on."""
         return self.emissions.n_conditioning
 
+    def allowed_moves(self) -> Any:
+        """(J, J) bool: the only moves between the filtered states whose probability can be
+        nonzero (the regime chain's `Transitions.allowed`; a volatility chain moves freely),
+        None for any move, or with AR lags (the filter expands the regime matrices itself)."""
+        regime = self.chain.transitions.allowed()
+        if regime is None or self.per_series:  # per series: each chain on its own K regimes
+            return regime
+        if self.space.p:
+            return None
+        a = self.space.regime
+        return regime[a[:, None], a[None, :]]
+
     def declare(self, priors: dict[str, PriorSpec]) -> tuple[EmissionParams, ChainParams]:
         """Every parameter, emissions first (the order seeded runs have always used)."""
         return self.emissions.declare(priors), self.chain.declare(priors)
@@ -142,10 +154,14 @@ def build_chain(
         graphs = parts.graphs(params, containers)
         joint = graphs.log_joint  # (n, J): every series' month, jointly
         space = parts.space
+        allowed = parts.allowed_moves()  # left-to-right chains: only the possible moves summed
         if parts.per_series:
             total = sum(
                 hmm.pt_forward_log_marginal(
-                    graphs.log_init[a], graphs.log_trans[a], graphs.log_lik[:, a, :]
+                    graphs.log_init[a],
+                    graphs.log_trans[a],
+                    graphs.log_lik[:, a, :],
+                    allowed=allowed,
                 )[0]
                 for a in range(len(data.series))
             )
@@ -154,7 +170,9 @@ def build_chain(
             log_p = pt.specify_shape(log_p, (None,) * (log_p.ndim - 2) + (k, k))
             total = hmm.pt_forward_log_marginal(graphs.log_init, log_p, joint, lags=space.p)[0]
         else:
-            total = hmm.pt_forward_log_marginal(graphs.log_init, graphs.log_trans, joint)[0]
+            total = hmm.pt_forward_log_marginal(
+                graphs.log_init, graphs.log_trans, joint, allowed=allowed
+            )[0]
         pm.Potential("hmm_loglik", total)
     return model, graphs
 

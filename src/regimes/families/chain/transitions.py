@@ -56,6 +56,11 @@ class Transitions(ABC):
     def declare(self, priors: dict[str, PriorSpec]) -> Any:
         """Create the transition parameters (inside the PyMC model context)."""
 
+    def allowed(self) -> np.ndarray | None:
+        """(K, K) bool: the only moves whose probability can be nonzero, so the filter sums
+        over those alone; None: any move."""
+        return None
+
     @abstractmethod
     def log_matrix(self, params: Any, data: Any, c: int, every_month: bool = False) -> Any:
         """Log transition probabilities: (K, K), one per month (covariate-driven, break dates:
@@ -145,11 +150,19 @@ class StayParams(NamedTuple):
     stay: Any  # (K - 1,)
 
 
+def forward_moves(k: int) -> np.ndarray:
+    """(K, K) bool: stay, or move one regime on (a left-to-right chain's only moves)."""
+    return np.eye(k, dtype=bool) | np.eye(k, k=1, dtype=bool)
+
+
 class ChangePointTransitions(Transitions):
     """Left to right: regime k stays with probability stay_k or moves to k + 1; the last
     regime is absorbing."""
 
     left_to_right = True
+
+    def allowed(self) -> np.ndarray:
+        return forward_moves(self.k)
 
     def declare(self, priors: dict[str, PriorSpec]) -> StayParams:
         return StayParams(make_prior("stay", priors["stay"], dims="regime_stay"))
@@ -175,6 +188,9 @@ class UniformBreaks(Transitions):
 
     time_varying = True
     left_to_right = True
+
+    def allowed(self) -> np.ndarray:
+        return forward_moves(self.k)
 
     def declare(self, priors: dict[str, PriorSpec]) -> None:
         return None
