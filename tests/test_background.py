@@ -120,6 +120,11 @@ def test_without_a_second_core_the_call_runs_here(monkeypatch: pytest.MonkeyPatc
     background.prepare()
     assert background._helper is None
     assert background.submit(os.getpid).result() == os.getpid()
+    calls: list[int] = []
+    pending = background.submit(calls.append, 1)
+    assert calls == []  # run when its result is asked for: a run times it where it waits
+    pending.result()
+    assert calls == [1]
 
 
 def test_a_daemonic_worker_draws_here(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,13 +31,11 @@ _helper: _Helper | None = None
 
 
 class Pending:
-    """One call sent to the helper (or already run here): `result()` returns its value."""
+    """One call sent to the helper (or to run here): `result()` returns its value."""
 
     def __init__(self, helper: _Helper | None, fn: Callable[..., Any], args: tuple) -> None:
         self._helper, self._fn, self._args = helper, fn, args
-        self._answer: tuple[str, Any] | None = None
-        if helper is None:
-            self._answer = ("ok", fn(*args))
+        self._answer: tuple[str, Any] | None = None  # without a helper: run by `result()`
 
     def collect(self) -> None:
         """Read this call's answer from the helper (once); a lost helper leaves it unanswered."""
@@ -58,9 +56,9 @@ class Pending:
 
     def result(self) -> Any:
         """The call's value: the helper's answer (its exception raised here, with its
-        traceback), or the call run here if the helper was lost."""
+        traceback), or the call run here without a helper (or with one lost)."""
         self.collect()
-        if self._answer is None:  # the helper died: run it here instead
+        if self._answer is None:  # no helper, or it died: run it here
             self._answer = ("ok", self._fn(*self._args))
         status, payload = self._answer
         if status == "error":
@@ -154,7 +152,8 @@ def prepare(warm: tuple[str, ...] = ()) -> None:
 
 
 def submit(fn: Callable[..., Any], *args: Any) -> Pending:
-    """Run `fn(*args)` in the helper (started by `prepare()`), or here at once without one.
+    """Run `fn(*args)` in the helper (started by `prepare()`), or here when its result is asked
+    for (so a run times it where it waits for it) without one.
     `fn` and `args` must pickle; the helper answers one call at a time, in order (a call sent
     while another is in flight first collects that one's answer)."""
     with _lock:
