@@ -44,8 +44,8 @@ def _compiled(exp, frame):
     fn, _, built = markov.FAMILY.compiled(exp.spec, frame)
 
     def hmm_inputs(values: list) -> tuple:
-        li, lt, ll = fn(*values)[:3]
-        return li, lt, ll.sum(axis=1)  # one series
+        li, lt, ll = fn(*values)[:3]  # with AR lags: the regime matrices, expanded here
+        return li, built.parts.space.dense_log_trans(lt), ll.sum(axis=1)  # one series
 
     return hmm_inputs, built.model, built.data.scaling
 
