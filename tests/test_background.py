@@ -58,8 +58,12 @@ def test_a_call_in_the_helper_gives_the_bytes_it_gives_here(helper) -> None:
     assert background.submit(os.getpid).result() != os.getpid()  # it ran in another process
     there = pending.result()
     here = report_renders(tree, "QUICK RUN")
-    assert sorted(there) == sorted(here) == sorted(
-        f"{stem}.{suffix}" for stem in ("rank", "trace", "forest") for suffix in ("png", "svg")
+    assert (
+        sorted(there)
+        == sorted(here)
+        == sorted(
+            f"{stem}.{suffix}" for stem in ("rank", "trace", "forest") for suffix in ("png", "svg")
+        )
     )
     assert all(there[name] == here[name] for name in here)  # byte for byte, mark included
     assert here != report_renders(tree, "")  # the mark is drawn (the comparison can fail)

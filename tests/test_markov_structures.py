@@ -275,8 +275,6 @@ def test_left_to_right_filters_skip_only_impossible_moves(
     masked = markov.FAMILY.build(spec, frame)
     with monkeypatch.context() as m:
         m.setattr(tr.Transitions, "allowed", lambda self: None)
-        m.setattr(tr.ChangePointTransitions, "allowed", lambda self: None)
-        m.setattr(tr.UniformBreaks, "allowed", lambda self: None)
         every = density(markov.FAMILY.build(spec, frame))
     logp, dlogp = density(masked)
     np.testing.assert_allclose(logp, every[0], rtol=1e-12)

@@ -207,11 +207,11 @@ def _fit_and_write(
     t2 = time.perf_counter()
     drawing = None
     with phase("derive"):  # the posterior predictive check inside it is a phase of its own
-        posterior = posterior_of(exp, tree)  # and the convergence verdict each figure shows
-        mark_text = run_mark(provenance["quick"], posterior[1]["converged"])
+        combined, verdict = posterior_of(exp, tree)  # the verdict each figure's mark shows
+        mark_text = run_mark(provenance["quick"], verdict["converged"])
         if want_figures and report:  # the report's figures: by the figure helper meanwhile
             drawing = background.submit(report_renders, report_inputs(tree), mark_text)
-        derived, verdict = derive_checked(exp, tree, frame, posterior)
+        derived, verdict = derive_checked(exp, tree, frame, (combined, verdict))
         verdict = with_advice(verdict, tree, derived.attrs.get("order_by"))
         derived = cf_attributes(exp, derived, frame, provenance.get("data_sources", []))
     timing["derive_s"] = time.perf_counter() - t2

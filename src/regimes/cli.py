@@ -512,11 +512,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(interrupted_line(signum, stopper.verb, written_runs()), file=sys.stderr)
             code = EXIT_ON_SIGNAL[signum]
-            if argv is None:  # the command itself: leave now, without waiting at interpreter
-                exit_now(code)  # exit for JAX computations still running (or crashing there)
         stopper.code = code
-    if argv is None:  # the command itself, its work written and closed: end without the
-        exit_now(code)  # interpreter's teardown of JAX and XLA (about a second of freeing)
+    if argv is None:  # the command itself, finished or interrupted: end without the
+        # interpreter's teardown of JAX and XLA (about a second of freeing), nor waiting at
+        # interpreter exit for JAX computations still running (or crashing there)
+        exit_now(code)
     return code
 
 

@@ -58,8 +58,8 @@ class Transitions(ABC):
 
     def allowed(self) -> np.ndarray | None:
         """(K, K) bool: the only moves whose probability can be nonzero, so the filter sums
-        over those alone; None: any move."""
-        return None
+        over those alone (a left-to-right chain's: stay or move one on); None: any move."""
+        return forward_moves(self.k) if self.left_to_right else None
 
     @abstractmethod
     def log_matrix(self, params: Any, data: Any, c: int, every_month: bool = False) -> Any:
@@ -161,9 +161,6 @@ class ChangePointTransitions(Transitions):
 
     left_to_right = True
 
-    def allowed(self) -> np.ndarray:
-        return forward_moves(self.k)
-
     def declare(self, priors: dict[str, PriorSpec]) -> StayParams:
         return StayParams(make_prior("stay", priors["stay"], dims="regime_stay"))
 
@@ -188,9 +185,6 @@ class UniformBreaks(Transitions):
 
     time_varying = True
     left_to_right = True
-
-    def allowed(self) -> np.ndarray:
-        return forward_moves(self.k)
 
     def declare(self, priors: dict[str, PriorSpec]) -> None:
         return None
