@@ -155,3 +155,21 @@ def test_regimes_are_checked_on_the_months_their_sampled_paths_hold() -> None:
     out = regime_reversion(fv, price, paths, np.ones(n, bool), np.array([1, 1]), np.array([0.5]))
     prob = out["anchor_reverts_prob"][1]
     assert prob[0] == 1.0 and prob[1] == 0.0
+
+
+def test_half_life_quantiles_reach_infinity_without_nan() -> None:
+    """Draws without reversion have an infinite half-life: a quantile at or interpolated towards
+    one is infinite (NumPy's own interpolation gives NaN there); elsewhere NumPy's values."""
+    import warnings
+
+    from regimes.families.chain.derived import quantiles_to_infinity
+
+    q = np.array([0.05, 0.25, 0.5, 0.74, 0.95])
+    finite = np.random.default_rng(1).gamma(2.0, 3.0, 41)
+    np.testing.assert_allclose(quantiles_to_infinity(finite, q), np.quantile(finite, q))
+    values = np.concatenate([finite[:30], np.full(11, np.inf)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = quantiles_to_infinity(values, q)
+    np.testing.assert_allclose(out[:3], np.quantile(values, q[:3]))
+    assert np.isposinf(out[3:]).all()  # 0.74: between the last finite value and the first inf

@@ -106,6 +106,18 @@ def spell_variables(
     }
 
 
+def quantiles_to_infinity(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`np.quantile` (linear interpolation) of values that may be +inf (a half-life without
+    reversion): a quantile interpolated towards an infinite value is infinite, where NumPy's
+    interpolation gives NaN (inf - inf) and a warning."""
+    s = np.sort(np.asarray(values, dtype=float))
+    h = (len(s) - 1) * np.asarray(q, dtype=float)
+    lo, hi = np.floor(h).astype(int), np.ceil(h).astype(int)
+    with np.errstate(invalid="ignore"):
+        lerp = s[lo] + (h - lo) * (s[hi] - s[lo])
+    return np.where(np.isposinf(s[hi]), np.inf, lerp)
+
+
 def regime_reversion(
     fv_k: np.ndarray,
     price: np.ndarray,
@@ -140,7 +152,7 @@ def regime_reversion(
             continue
         critical[j] = eg_critical_value(int(n_terms[j]), int(np.median(stats["n"][enough])))
         prob[j] = float(np.mean(stats["df_t"][enough] < critical[j]))
-        half_q[j] = np.quantile(stats["half_life"][enough], q)
+        half_q[j] = quantiles_to_infinity(stats["half_life"][enough], q)
     return {
         "anchor_reverts_prob": (
             ("regime",),
