@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from regimes import compiled
-from regimes.dataset import FitFrame, truncate
+from regimes.dataset import FitFrame, pad_frame, truncate
 from regimes.families import get_family
 from regimes.spec import ModelSpec
 
@@ -253,3 +253,101 @@ def test_a_warm_started_refit_samples_the_same_posterior() -> None:
         .attrs["init"]
         .startswith("warm")
     )
+
+
+def window_of(frame: FitFrame, n: int) -> FitFrame:
+    """The frame's first `n` months as a run ending there sees them (fit window = frame)."""
+    rows = frame.frame.iloc[:n]
+    return FitFrame("y", frame.factors, rows, pd.Series(True, index=rows.index, name="in_sample"))
+
+
+@pytest.mark.parametrize("case", sorted(MARKOV))
+def test_a_padded_window_has_its_own_posterior_in_the_longer_shapes(case: str) -> None:
+    """`pad_frame` (an origins sweep's `data.pad_to`): the months after the window carry no
+    data (target unobserved, factors held), so the padded model's log density equals the
+    window's at every point, in the shapes of the longest window: one compilation for all."""
+    spec = ModelSpec(family="markov", options=MARKOV[case], name="t")
+    family = get_family("markov")
+    frame = frame_of(5)
+    short = window_of(frame, 30)
+    padded = pad_frame(short, frame.time[-1])
+    assert padded.attrs["padded_to"] == f"{frame.time[-1]:%Y-%m}"
+    assert padded.frame["y"].iloc[30:].isna().all()  # nothing after the window is read
+    assert (padded.frame[["x", "z"]].iloc[30:] == short.frame[["x", "z"]].iloc[-1]).all().all()
+    assert padded.train.sum() == 30 and padded.scale.sum() == 30 and padded.fit.all()
+    models = {
+        n: family.build(spec, pad_frame(window_of(frame, n), frame.time[-1])) for n in (30, 41)
+    }
+    assert compiled.data_shapes(models[30]) == compiled.data_shapes(family.build(spec, frame))
+    assert compiled.data_shapes(models[30]) == compiled.data_shapes(models[41])
+    logp_short, logp_padded = pymc_logp(family.build(spec, short)), pymc_logp(models[30])
+    for point in random_points(models[30], 3, seed=6):
+        np.testing.assert_allclose(logp_padded(point), logp_short(point), rtol=1e-10)
+    with pytest.raises(ValueError, match="end with its fit window"):
+        pad_frame(truncate(frame, 30), frame.time[-1])  # months after the fit window: refused
+
+
+def test_padded_fits_of_two_windows_compile_once_and_record_their_own_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`fit_frame` with `data.pad_to`: two windows ending at different months share one
+    compiled model (built once), and each tree holds its own window's data and pointwise
+    log-likelihood, not the padded arrays."""
+    from regimes.config import Experiment
+    from regimes.fit import fit_frame
+
+    made = []
+    from_model = compiled.CompiledModel.from_model.__func__
+    monkeypatch.setattr(
+        compiled.CompiledModel,
+        "from_model",
+        classmethod(lambda cls, model: made.append(1) or from_model(cls, model)),
+    )
+    spec = ModelSpec(family="markov", options={**MARKOV["level"], "n_starts": 2}, name="pad")
+    frame = frame_of(7)
+    trees = []
+    for n in (30, 37):
+        end = f"{frame.time[n - 1]:%Y-%m}"
+        exp = Experiment.model_validate(
+            {
+                "name": "t",
+                "model": "t",
+                "data": {
+                    "target": "y",
+                    "factors": ["x", "z"],
+                    "start": "2010-01",
+                    "end": end,
+                    "predict_end": end,
+                    "pad_to": f"{frame.time[-1]:%Y-%m}",
+                },
+                "sampler": {"draws": 30, "tune": 30, "chains": 2, "seed": 2},
+                "spec": spec,
+            }
+        )
+        tree = fit_frame(exp, window_of(frame, n), progress=False)
+        assert tree["log_likelihood"]["y"].sizes["time"] == n
+        assert tree["constant_data"]["y"].shape[0] == n
+        assert np.isfinite(tree["log_likelihood"]["y"].values).all()
+        trees.append(tree)
+    assert len(made) == 1  # the second window reused the first's compiled model
+    unpadded = exp.model_copy(update={"data": exp.data.model_copy(update={"pad_to": None})})
+    plain = fit_frame(unpadded, window_of(frame, 37), progress=False)
+    assert {g: dict(trees[1][g].sizes) for g in trees[1].children} == {
+        g: dict(plain[g].sizes) for g in plain.children
+    }
+
+
+def test_a_family_without_likelihood_weights_refuses_padded_arrays() -> None:
+    """`data.pad_to` on a family whose likelihood counts every month: an error naming the key,
+    before anything is built or sampled."""
+    from regimes.config import Experiment
+    from regimes.errors import ConfigError
+    from regimes.fit import fit_frame
+
+    frame = frame_of(3)
+    data = {"target": "y", "factors": ["x", "z"], "start": "2010-01", "end": "2011-12",
+            "predict_end": "2011-12", "pad_to": "2013-12"}  # fmt: skip
+    spec = ModelSpec(family="static", options={"transform": "level"}, name="s")
+    exp = Experiment.model_validate({"name": "t", "model": "t", "data": data, "spec": spec})
+    with pytest.raises(ConfigError, match=r"key 'data\.pad_to': the static family does not weight"):
+        fit_frame(exp, window_of(frame, 24), progress=False)

@@ -94,6 +94,14 @@ def test_quick_version_shrinks_draws(project: Path) -> None:
             ["key 'data'", "must be before end"],
         ),
         (
+            EXPERIMENT.replace('end = "2021-12"', 'end = "2021-12"\npad_to = "2021-06"'),
+            ["key 'data'", "pad_to 2021-06 must not be before end 2021-12"],
+        ),
+        (
+            EXPERIMENT.replace('end = "2021-12"', 'end = "2021-12"\npad_to = "2023-06"'),
+            ["key 'data'", "pad_to needs predict_end = end", "set data.predict_end = '2021-12'"],
+        ),
+        (
             EXPERIMENT + "\n[sampler.quick]\ndrawz = 10\n",
             ["unknown key 'sampler.quick.drawz'", "did you mean 'draws'", "allowed here: chains"],
         ),

@@ -102,6 +102,30 @@ def test_origins_expanding_and_rolling(tmp_path: Path, data_dir: Path) -> None:
     (task,) = expand(load_sweep(rolling), tmp_path / "out2", data_dir, quick=True)
     data = tomllib.loads(Path(task.config).read_text(encoding="utf-8"))["data"]
     assert (data["start"], data["end"]) == ("2014-07", "2019-06")  # 60 months ending 2019-06
+    assert "pad_to" not in body["data"] and "pad_to" not in data  # static: no likelihood weights
+
+
+def test_expanding_origins_of_a_weighted_family_share_the_last_origins_shapes(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A Markov-switching experiment's expanding origins are sampled on arrays padded to the
+    last origin (one compiled sampler per worker); a rolling window has one length already."""
+    experiment = ROOT / "experiments" / "gold" / "ms2_ecm.toml"
+    path = tmp_path / "rt.toml"
+    path.write_text(
+        f'experiment = "{experiment}"\n[origins]\nstart = "2024-01"\nend = "2024-03"\n',
+        encoding="utf-8",
+    )
+    tasks = expand(load_sweep(path), tmp_path / "out", data_dir, quick=True)
+    for task, month in zip(tasks, ["2024-01", "2024-02", "2024-03"], strict=True):
+        data = tomllib.loads(Path(task.config).read_text(encoding="utf-8"))["data"]
+        assert (data["end"], data["predict_end"], data["pad_to"]) == (month, month, "2024-03")
+    rolling = tmp_path / "roll.toml"
+    rolling.write_text(
+        path.read_text(encoding="utf-8") + 'window = "rolling"\nlength = 120\n', encoding="utf-8"
+    )
+    (first, *_) = expand(load_sweep(rolling), tmp_path / "out2", data_dir, quick=True)
+    assert "pad_to" not in tomllib.loads(Path(first.config).read_text(encoding="utf-8"))["data"]
 
 
 def test_latest_origin_is_the_last_complete_month(tmp_path: Path, data_dir: Path) -> None:

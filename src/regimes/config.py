@@ -72,6 +72,11 @@ class DataSection(Strict):
     start: str = Field(description='first month "YYYY-MM", or "earliest" for the longest sample')
     end: str
     predict_end: str = "latest"
+    # sample on arrays padded to this month: the months after `end` enter the sampler's model
+    # with no data and weight zero, so fits of windows ending at different months have the same
+    # shapes and share one compiled sampler (an origins sweep sets it); the posterior and every
+    # output are those of the window start..end
+    pad_to: str | None = None
     min_obs: int = Field(default=24, ge=3)
     frequency: Literal["M", "Q"] = "M"
     # a panel of assets sharing one model (the `panel` family): empty means one target only
@@ -92,6 +97,11 @@ class DataSection(Strict):
     @classmethod
     def _month_or_latest(cls, value: str) -> str:
         return value if value == "latest" else parse_month(value).strftime("%Y-%m")
+
+    @field_validator("pad_to")
+    @classmethod
+    def _pad_month(cls, value: str | None) -> str | None:
+        return None if value is None else parse_month(value).strftime("%Y-%m")
 
     @field_validator("series")
     @classmethod
@@ -126,6 +136,14 @@ class DataSection(Strict):
             raise ValueError(f"window start {self.start} must be before end {self.end}")
         if self.predict_end != "latest" and parse_month(self.predict_end) < parse_month(self.end):
             raise ValueError(f"predict_end {self.predict_end} must not be before end {self.end}")
+        if self.pad_to is not None:
+            if parse_month(self.pad_to) < parse_month(self.end):
+                raise ValueError(f"pad_to {self.pad_to} must not be before end {self.end}")
+            if self.predict_end != self.end:  # the padded months follow the fit window
+                raise ValueError(
+                    f"pad_to needs predict_end = end ({self.end}), found predict_end "
+                    f"{self.predict_end!r}: set data.predict_end = {self.end!r} or drop pad_to"
+                )
         problem = panel_problem(self)
         if problem:
             raise ValueError(problem)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +416,45 @@ def _holes_message(
         f"the fit window {label(start)}..{label(end)} has holes: " + "; ".join(parts) + ". A fit "
         "never skips over missing periods: fill them in the data file (or `regimes data fetch`), "
         "or move data.start/data.end so the window avoids them"
+    )
+
+
+def pad_frame(frame: FitFrame, until: pd.Timestamp, frequency: str = "M") -> FitFrame:
+    """`frame` with periods after its last one appended to its fit window through `until`, each
+    with no data (target unobserved, factors held at their last value) and weight zero in the
+    likelihood: a model built on it has the posterior of `frame`'s window in the shapes of the
+    longer one, so fits of windows ending at different months share one compilation (an origins
+    sweep). Scaling stays `frame`'s. The frame must end with its fit window."""
+    fit = frame.fit.to_numpy(dtype=bool)
+    if not fit[-1]:
+        raise ValueError("a padded frame must end with its fit window (predict_end = end)")
+    last = frame.frame.index[-1]
+    months = pd.date_range(last, pd.Timestamp(until), freq=PERIOD_STARTS[frequency])[1:]
+    if len(months) == 0:
+        return frame
+    extra = pd.DataFrame(index=months, columns=frame.frame.columns, dtype=float)
+    held = list(frame.factors)
+    extra[held] = frame.frame[held].iloc[-1].to_numpy(dtype=float)
+    padded = pd.concat([frame.frame, extra])
+    padded.index.name = frame.frame.index.name
+
+    def longer(mask: pd.Series | None, fill: bool) -> pd.Series | None:
+        if mask is None:
+            return None
+        tail = pd.Series(fill, index=months, name=mask.name)
+        return pd.concat([mask, tail]).astype(bool)
+
+    return replace(
+        frame,
+        frame=padded,
+        fit=longer(frame.fit, True),
+        scale_window=longer(
+            frame.scale_window if frame.scale_window is not None else frame.fit, False
+        ),
+        train_window=longer(
+            frame.train_window if frame.train_window is not None else frame.fit, False
+        ),
+        attrs={**frame.attrs, "padded_to": f"{months[-1]:%Y-%m}"},
     )
 
 

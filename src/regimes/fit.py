@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from regimes.config import Experiment
+from regimes.config import DICT_LABEL, Experiment, parse_month
 from regimes.diagnostics import quick_verdict
+from regimes.errors import ConfigError
 from regimes.families import get_family
 from regimes.families.base import Fit
 from regimes.logs import quiet_keyword
 from regimes.modes import multimodal_summary, multimodal_verdict, stacked_tree
-from regimes.sampling import sample
+from regimes.sampling import recorded_on, sample
 from regimes.timing import phase
 
 # deferred to the functions that use them: SciPy, statsmodels, xarray (docs/modules.md#imports)
@@ -129,6 +130,23 @@ def derive_checked(
     return derived, verdict
 
 
+def padded_for_sampling(exp: Experiment, frame: FitFrame) -> FitFrame:
+    """The frame the sampler's model is built on: `frame` padded to `data.pad_to` (months of
+    weight zero after the window: one compiled sampler for windows ending at different months),
+    or `frame` itself. A family must honour likelihood weights to be padded."""
+    if exp.data.pad_to is None:
+        return frame
+    assert exp.spec is not None
+    if not get_family(exp.spec.family).weighted_likelihood:
+        raise ConfigError(
+            f"{exp.path or DICT_LABEL}: key 'data.pad_to': the {exp.spec.family} family does not "
+            "weight its likelihood by month, so it cannot be fitted on padded arrays; drop pad_to"
+        )
+    from regimes.dataset import pad_frame
+
+    return pad_frame(frame, parse_month(exp.data.pad_to), exp.data.frequency)
+
+
 @quiet_keyword
 def fit_frame(
     exp: Experiment,
@@ -146,14 +164,17 @@ def fit_frame(
 
     assert exp.spec is not None
     family = get_family(exp.spec.family)
+    arrays = padded_for_sampling(exp, frame)
     with phase("build"):
-        model = family.build(exp.spec, frame)
+        model = family.build(exp.spec, arrays)
     how = (
         f"tempered SMC, {exp.sampler.chains} runs × {exp.sampler.draws} particles"
         if exp.sampler.modes == "smc"
         else f"{exp.sampler.chains} chains × {exp.sampler.draws} draws after "
         f"{exp.sampler.tune} tuning steps"
     )
+    if arrays is not frame:
+        how += f"; arrays padded to {arrays.attrs['padded_to']}"
     log.info(f"{exp.name}: sampling {exp.spec.family} model ({how}, seed {exp.sampler.seed})")
     init, n_starts = family.sampling_init(exp.spec)
     tree = sample(
@@ -162,9 +183,12 @@ def fit_frame(
         progress=progress,
         init=init,
         n_starts=n_starts,
-        compile_key=compile_key(exp, frame),
+        compile_key=compile_key(exp, arrays),
         adaptation=adaptation,
     )
+    if arrays is not frame:  # drawn on the padded arrays: recorded against the real window
+        with phase("build"):
+            tree = recorded_on(tree, family.build(exp.spec, frame))
     if log_likelihood:
         if "log_likelihood" not in tree.children:
             with phase("log_likelihood"):

@@ -329,7 +329,8 @@ def lfo_frame(
         nonlocal n_refits, warm_refits
         t0 = time.perf_counter()
         sampler = exp.sampler.model_copy(update={"seed": exp.sampler.seed + i})
-        exp_i = exp.model_copy(update={"sampler": sampler})
+        data = exp.data.model_copy(update={"pad_to": None})  # refits pad their own way (below)
+        exp_i = exp.model_copy(update={"sampler": sampler, "data": data})
         # padded to the scoring shapes where the family weights its likelihood: every refit
         # then reuses one compiled model (`regimes.compiled`)
         padded = get_family(exp.spec.family).weighted_likelihood

@@ -378,6 +378,35 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     tree.attrs["log_evidence_bridge_relative_error"] = round(float(np.sqrt(np.sum(errors**2))), 4)
 
 
+def recorded_on(tree: Any, model) -> Any:
+    """`tree`'s draws recorded against `model`, a model of the same parameters on other data
+    (a padded fit's draws against the window it stands for): its observed and constant data,
+    and its pointwise log-likelihood where it has observed variables."""
+    import pymc as pm
+    from arviz_base import from_dict
+    from pymc.backends.arviz import (
+        coords_and_dims_for_inferencedata,
+        find_constants,
+        find_observations,
+    )
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    groups: dict[str, Any] = {"observed_data": find_observations(model)}
+    constants = find_constants(model)
+    if constants:
+        groups["constant_data"] = constants
+    data = from_dict(data=groups, coords=coords, dims=dims)
+    out = tree.copy()
+    for name in ("observed_data", "constant_data", "log_likelihood"):
+        if name in out.children:
+            del out[name]
+        if name in data.children:
+            out[name] = data[name]
+    if model.observed_RVs:
+        pm.compute_log_likelihood(out, model=model, progressbar=False)
+    return out
+
+
 def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
     """The DataTree `pm.sample` would return for these draws (chain, draw, ...): posterior,
     sample statistics, observed and constant data, and the pointwise log-likelihood."""

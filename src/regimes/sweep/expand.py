@@ -24,6 +24,7 @@ from regimes.config import (
     run_version,
 )
 from regimes.errors import ConfigError
+from regimes.families import get_family
 from regimes.files import is_file, make_dirs, write_atomic, write_text_atomic
 from regimes.reuse import Inputs, sha256_text
 from regimes.sweep.spec import Sweep
@@ -51,7 +52,13 @@ class Task:
     inputs: dict[str, Any] = field(default_factory=dict)  # `reuse.Inputs`: config, seed, data...
 
 
-WINDOW = ("start", "end", "predict_end", "min_obs")  # [data] keys that change no file read
+WINDOW = (
+    "start",
+    "end",
+    "predict_end",
+    "pad_to",
+    "min_obs",
+)  # [data] keys that change no file read
 
 
 def task_inputs(
@@ -113,6 +120,18 @@ def last_complete_month(sweep: Sweep, data_dir: Path) -> pd.Timestamp:
     return pd.Timestamp(complete.index[-1])
 
 
+def pads_its_arrays(sweep: Sweep) -> bool:
+    """Whether the fits of an expanding-window origins sweep are sampled on arrays padded to the
+    last origin (`data.pad_to`): where the base experiment's family weights its likelihood by
+    month, so every origin reuses one compiled sampler instead of compiling its own shapes
+    (unless an override picks another model, whose family is not checked here)."""
+    if any(key == "model" or key.startswith("spec") for key in sweep.overrides):
+        return False
+    exp = load_experiment(sweep.experiment_path)
+    assert exp.spec is not None
+    return get_family(exp.spec.family).weighted_likelihood
+
+
 def variants(sweep: Sweep, data_dir: Path) -> list[tuple[str, Any, dict[str, Any]]]:
     """(task id, coordinate, {dotted key: value}) for every task of the sweep, in order."""
     if sweep.origins is not None:
@@ -124,11 +143,14 @@ def variants(sweep: Sweep, data_dir: Path) -> list[tuple[str, Any, dict[str, Any
                 f"{sweep.path}: key 'origins': no origin between {o.start} and {end:%Y-%m}"
             )
         out = []
+        padded = o.window == "expanding" and pads_its_arrays(sweep)
         for m in months:
             changes: dict[str, Any] = {"data.end": f"{m:%Y-%m}", "data.predict_end": f"{m:%Y-%m}"}
             if o.window == "rolling":
                 assert o.length is not None
                 changes["data.start"] = f"{m - pd.DateOffset(months=o.length - 1):%Y-%m}"
+            elif padded:  # every window in the last one's shapes: one compiled sampler
+                changes["data.pad_to"] = f"{months[-1]:%Y-%m}"
             out.append((f"origin-{m:%Y-%m}", f"{m:%Y-%m}", changes))
         return out
     if sweep.sbc is not None:  # every simulation runs the same config; its seed differs
