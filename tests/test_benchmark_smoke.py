@@ -123,7 +123,7 @@ def test_bench_growth_smoke(tmp_path: Path) -> None:
     _loadavg_ok(data)
 
 
-@pytest.mark.slow
+@pytest.mark.validation  # a quick fed funds run under the memory probe: by hand (CI budget)
 def test_bench_memory_smoke(tmp_path: Path) -> None:
     """`bench_memory.py` on a --quick, figure-less fed-funds run reports positive peak memory."""
     out = tmp_path / "memory.json"
