@@ -43,6 +43,16 @@ def flat(compiled_model, point: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(point[name]) for name in compiled_model.value_names])
 
 
+def experiment_of(spec: ModelSpec, end: str = "2013-12", sampler: dict | None = None, **data):
+    """An experiment of `spec` on `frame_of`'s series (y on x and z from 2010-01 to `end`), with
+    more `[data]` keys and a `[sampler]` table where given."""
+    from regimes.config import Experiment
+
+    window = {"target": "y", "factors": ["x", "z"], "start": "2010-01", "end": end, **data}
+    body = {"name": "t", "model": "t", "data": window, "spec": spec}
+    return Experiment.model_validate(body | ({"sampler": sampler} if sampler else {}))
+
+
 @pytest.mark.parametrize("case", ["static", *sorted(MARKOV)])
 def test_compiled_log_density_equals_pymc(case: str) -> None:
     family, options = (
@@ -168,22 +178,7 @@ def test_a_runs_stored_tuning_warm_starts_a_quick_refit(tmp_path) -> None:
     assert quick.options["n_starts"] == 2
 
     def key(spec: ModelSpec) -> str:
-        from regimes.config import Experiment
-
-        exp = Experiment.model_validate(
-            {
-                "name": "t",
-                "model": "t",
-                "data": {
-                    "target": "y",
-                    "factors": ["x", "z"],
-                    "start": "2010-01",
-                    "end": "2013-12",
-                },
-                "spec": spec,
-            }
-        )
-        return compile_key(exp, frame_of(1))
+        return compile_key(experiment_of(spec), frame_of(1))
 
     assert key(full) == key(quick)  # init settings do not change the compiled structure
     copied = full.model_copy(update={"path": "/elsewhere/models/t.toml", "description": "copy"})
@@ -293,7 +288,6 @@ def test_padded_fits_of_two_windows_compile_once_and_record_their_own_window(
     """`fit_frame` with `data.pad_to`: two windows ending at different months share one
     compiled model (built once), and each tree holds its own window's data and pointwise
     log-likelihood, not the padded arrays."""
-    from regimes.config import Experiment
     from regimes.fit import fit_frame
 
     made = []
@@ -308,22 +302,9 @@ def test_padded_fits_of_two_windows_compile_once_and_record_their_own_window(
     trees = []
     for n in (30, 37):
         end = f"{frame.time[n - 1]:%Y-%m}"
-        exp = Experiment.model_validate(
-            {
-                "name": "t",
-                "model": "t",
-                "data": {
-                    "target": "y",
-                    "factors": ["x", "z"],
-                    "start": "2010-01",
-                    "end": end,
-                    "predict_end": end,
-                    "pad_to": f"{frame.time[-1]:%Y-%m}",
-                },
-                "sampler": {"draws": 30, "tune": 30, "chains": 2, "seed": 2},
-                "spec": spec,
-            }
-        )
+        sampler = {"draws": 30, "tune": 30, "chains": 2, "seed": 2}
+        pad_to = f"{frame.time[-1]:%Y-%m}"
+        exp = experiment_of(spec, end, sampler, predict_end=end, pad_to=pad_to)
         tree = fit_frame(exp, window_of(frame, n), progress=False)
         assert tree["log_likelihood"]["y"].sizes["time"] == n
         assert tree["constant_data"]["y"].shape[0] == n
@@ -340,14 +321,11 @@ def test_padded_fits_of_two_windows_compile_once_and_record_their_own_window(
 def test_a_family_without_likelihood_weights_refuses_padded_arrays() -> None:
     """`data.pad_to` on a family whose likelihood counts every month: an error naming the key,
     before anything is built or sampled."""
-    from regimes.config import Experiment
     from regimes.errors import ConfigError
     from regimes.fit import fit_frame
 
     frame = frame_of(3)
-    data = {"target": "y", "factors": ["x", "z"], "start": "2010-01", "end": "2011-12",
-            "predict_end": "2011-12", "pad_to": "2013-12"}  # fmt: skip
     spec = ModelSpec(family="static", options={"transform": "level"}, name="s")
-    exp = Experiment.model_validate({"name": "t", "model": "t", "data": data, "spec": spec})
+    exp = experiment_of(spec, "2011-12", predict_end="2011-12", pad_to="2013-12")
     with pytest.raises(ConfigError, match=r"key 'data\.pad_to': the static family does not weight"):
         fit_frame(exp, window_of(frame, 24), progress=False)
