@@ -2,9 +2,9 @@
 and two `dask worker` processes from their own command lines, the sweep sent with
 `regimes sweep --scheduler`. One worker is killed by its PID while a task runs on it; the
 sweep still completes every task exactly once (the lost task rerun on the other worker, its
-half-written run folder swept away), with results identical to a LocalCluster run of the same
-seeds; a task whose worker died after writing its run is given that run, never a second one.
-About 25-45 s on 2 busy cores (cluster start, a command-line import, 8 small fits): marked slow,
+half-written run folder swept away), with results identical to a run of the same seeds in this
+process; a task whose worker died after writing its run is given that run, never a second one.
+About 15-30 s on 2 busy cores (cluster start, a command-line import, 8 small fits): marked slow,
 in the default selection."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from regimes.sweep import failed_tasks, open_sweep, run_sweep
-from regimes.sweep.executor import DaskExecutor
+from regimes.sweep.executor import SerialExecutor
 from test_sweep_spec import write_sweep
 
 DASK = Path(sys.executable).parent / "dask"
@@ -136,12 +136,8 @@ def test_a_sweep_on_a_started_cluster_survives_a_killed_worker(
     with open_sweep(folder) as ds:
         assert sorted(ds["seed"].values.tolist()) == SEEDS
 
-    local = run_sweep(
-        path,
-        data_dir=data_dir,
-        out=tmp_path / "local",
-        quick=True,
-        executor=DaskExecutor(workers=2, cores=2),
+    local = run_sweep(  # in this process: no second cluster to start
+        path, data_dir=data_dir, out=tmp_path / "local", quick=True, executor=SerialExecutor()
     )
     remote_values, local_values = _values(folder), _values(local)
     assert remote_values.keys() == local_values.keys() and "fair_value" in remote_values
