@@ -378,12 +378,9 @@ def _record_mode_masses(model, compiled, data: list, tree: Any, seed: int) -> No
     tree.attrs["log_evidence_bridge_relative_error"] = round(float(np.sqrt(np.sum(errors**2))), 4)
 
 
-def recorded_on(tree: Any, model) -> Any:
-    """`tree`'s draws recorded against `model`, a model of the same parameters on other data
-    (a padded fit's draws against the window it stands for): its observed and constant data,
-    and its pointwise log-likelihood where it has observed variables."""
-    import pymc as pm
-    from arviz_base import from_dict
+def _data_groups(model) -> tuple[dict, dict, dict[str, Any]]:
+    """`model`'s coordinates, dimensions and data groups as `pm.sample` writes them: observed
+    data (empty without observed variables) and constant data (where it has any)."""
     from pymc.backends.arviz import (
         coords_and_dims_for_inferencedata,
         find_constants,
@@ -395,6 +392,17 @@ def recorded_on(tree: Any, model) -> Any:
     constants = find_constants(model)
     if constants:
         groups["constant_data"] = constants
+    return coords, dims, groups
+
+
+def recorded_on(tree: Any, model) -> Any:
+    """`tree`'s draws recorded against `model`, a model of the same parameters on other data
+    (a padded fit's draws against the window it stands for): its observed and constant data,
+    and its pointwise log-likelihood where it has observed variables."""
+    import pymc as pm
+    from arviz_base import from_dict
+
+    coords, dims, groups = _data_groups(model)
     data = from_dict(data=groups, coords=coords, dims=dims)
     out = tree.copy()
     for name in ("observed_data", "constant_data", "log_likelihood"):
@@ -412,20 +420,10 @@ def _tree_of(model, posterior: dict, stats: dict, attrs: dict) -> Any:
     sample statistics, observed and constant data, and the pointwise log-likelihood."""
     import pymc as pm
     from arviz_base import from_dict
-    from pymc.backends.arviz import (
-        coords_and_dims_for_inferencedata,
-        find_constants,
-        find_observations,
-    )
 
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
-    groups["observed_data"] = find_observations(model)  # empty without observed variables,
-    constants = find_constants(model)  # as pm.sample writes it
-    if constants:
-        groups["constant_data"] = constants
+    coords, dims, groups = _data_groups(model)
     tree = from_dict(
-        data=groups,
+        data={"posterior": posterior, "sample_stats": stats, **groups},
         coords=coords,
         dims=dims,
         sample_dims=["chain", "draw"],
