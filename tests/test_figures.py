@@ -196,3 +196,16 @@ def test_fair_value_on_markov_dataset(k: int) -> None:
     (ax,) = fig.axes
     assert "fair value" in ax.get_title(loc="left")
     assert "USD per troy oz" in ax.get_ylabel()
+
+
+def test_durations_undefined_for_every_regime_draw_without_a_warning() -> None:
+    """A model whose regimes have no expected duration (every quantile NaN) still gets its
+    figure, on a linear axis, without NumPy's all-NaN warning."""
+    import warnings
+
+    derived = make_derived(k=2)
+    derived["expected_duration"] = (("regime", "quantile"), np.full((2, 5), np.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_durations(derived)
+    assert fig.axes[0].get_xscale() == "linear"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +220,9 @@ def plot_durations(derived: xr.Dataset) -> Figure:
                     fontsize=8,
                     color="0.2",
                 )
-        lo, hi = np.nanmin(q[0.05]), np.nanmax(q[0.95])
+        with warnings.catch_warnings():  # every regime's duration undefined: nothing to scale
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanmin(q[0.05]), np.nanmax(q[0.95])
         if np.isfinite(lo) and np.isfinite(hi) and lo > 0 and hi > 20 * lo:
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
