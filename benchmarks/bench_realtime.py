@@ -45,16 +45,16 @@ def sweep_file(folder: Path, origins: str | None) -> Path:
     shipped experiment."""
     if not origins:
         return SWEEP
+    import tomllib
+
+    import tomli_w
+
     start, end = origins.split("..")
-    text = SWEEP.read_text(encoding="utf-8")
-    text = text.replace(
-        'experiment = "../ms2_ecm.toml"', f'experiment = "{SWEEP.parent.parent / "ms2_ecm.toml"}"'
-    )
-    text = text.replace('start = "2015-01"', f'start = "{start}"').replace(
-        'end = "latest"', f'end = "{end}"'
-    )
+    body = tomllib.loads(SWEEP.read_text(encoding="utf-8"))
+    body["experiment"] = str((SWEEP.parent / body["experiment"]).resolve())
+    body["origins"].update(start=start, end=end)
     path = folder / "realtime.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(tomli_w.dumps(body), encoding="utf-8")
     return path
 
 

@@ -425,8 +425,7 @@ def pad_frame(frame: FitFrame, until: pd.Timestamp, frequency: str = "M") -> Fit
     likelihood: a model built on it has the posterior of `frame`'s window in the shapes of the
     longer one, so fits of windows ending at different months share one compilation (an origins
     sweep). Scaling stays `frame`'s. The frame must end with its fit window."""
-    fit = frame.fit.to_numpy(dtype=bool)
-    if not fit[-1]:
+    if not frame.fit.to_numpy(dtype=bool)[-1]:
         raise ValueError("a padded frame must end with its fit window (predict_end = end)")
     last = frame.frame.index[-1]
     months = pd.date_range(last, pd.Timestamp(until), freq=PERIOD_STARTS[frequency])[1:]
@@ -438,22 +437,16 @@ def pad_frame(frame: FitFrame, until: pd.Timestamp, frequency: str = "M") -> Fit
     padded = pd.concat([frame.frame, extra])
     padded.index.name = frame.frame.index.name
 
-    def longer(mask: pd.Series | None, fill: bool) -> pd.Series | None:
-        if mask is None:
-            return None
-        tail = pd.Series(fill, index=months, name=mask.name)
-        return pd.concat([mask, tail]).astype(bool)
+    def longer(mask: np.ndarray, fill: bool) -> pd.Series:
+        tail = np.full(len(months), fill)
+        return pd.Series(np.concatenate([mask, tail]), index=padded.index, name=frame.fit.name)
 
     return replace(
         frame,
         frame=padded,
-        fit=longer(frame.fit, True),
-        scale_window=longer(
-            frame.scale_window if frame.scale_window is not None else frame.fit, False
-        ),
-        train_window=longer(
-            frame.train_window if frame.train_window is not None else frame.fit, False
-        ),
+        fit=longer(frame.fit.to_numpy(dtype=bool), True),
+        scale_window=longer(frame.scale, False),
+        train_window=longer(frame.train, False),
         attrs={**frame.attrs, "padded_to": f"{months[-1]:%Y-%m}"},
     )
 

@@ -324,13 +324,14 @@ def lfo_frame(
     # each refit warm-starts from the one before (same compiled model), the first from the run
     carry = warm_start if warm_start is not None else Adaptation()
     warm_refits = 0
+    # refits pad their own way (below), not to the run's `data.pad_to`
+    unpadded = exp.model_copy(update={"data": exp.data.model_copy(update={"pad_to": None})})
 
     def refit(i: int) -> Refit:
         nonlocal n_refits, warm_refits
         t0 = time.perf_counter()
         sampler = exp.sampler.model_copy(update={"seed": exp.sampler.seed + i})
-        data = exp.data.model_copy(update={"pad_to": None})  # refits pad their own way (below)
-        exp_i = exp.model_copy(update={"sampler": sampler, "data": data})
+        exp_i = unpadded.model_copy(update={"sampler": sampler})
         # padded to the scoring shapes where the family weights its likelihood: every refit
         # then reuses one compiled model (`regimes.compiled`)
         padded = get_family(exp.spec.family).weighted_likelihood

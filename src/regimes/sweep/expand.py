@@ -125,7 +125,7 @@ def pads_its_arrays(sweep: Sweep) -> bool:
     last origin (`data.pad_to`): where the base experiment's family weights its likelihood by
     month, so every origin reuses one compiled sampler instead of compiling its own shapes
     (unless an override picks another model, whose family is not checked here)."""
-    if any(key == "model" or key.startswith("spec") for key in sweep.overrides):
+    if "model" in sweep.overrides:
         return False
     exp = load_experiment(sweep.experiment_path)
     assert exp.spec is not None
